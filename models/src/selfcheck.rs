@@ -1,0 +1,189 @@
+//! A quick numerical self-check of a compute device against the CPU reference backend.
+//!
+//! Runs the operations statecast's models are built from (matmul, FFT causal convolution, a
+//! cumulative sum and one autodiff step) on the chosen device and on `flex`, and reports the
+//! largest absolute difference and the time per operation. `statecast devices --check cuda`
+//! prints it; it is how a GPU build is accepted on a new machine.
+use burn::prelude::*;
+use burn::signal::{irfft, rfft};
+use std::time::Instant;
+
+/// One checked operation.
+#[derive(Debug, Clone)]
+pub struct CheckRow {
+    /// Operation name, with sizes.
+    pub op: String,
+    /// max |device − cpu| over all elements.
+    pub max_abs_diff: f32,
+    /// Wall time of the operation on the device (after one warm-up run), milliseconds.
+    pub device_ms: f64,
+    /// Wall time on the CPU reference, milliseconds.
+    pub cpu_ms: f64,
+}
+
+/// Deterministic pseudo-random values in [-1, 1) (no RNG state shared with burn).
+fn host_values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// Read a tensor back to the host as `f32` values (row-major).
+pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 data after convert")
+}
+
+fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    let (a, b) = (to_host(a), to_host(b));
+    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Causal convolution `y[t] = Σ_{j≤t} k[j] u[t−j]` via zero-padded real FFTs.
+///
+/// # Shapes
+/// - `u_bl`, `k_bl`: [batch, length]; returns [batch, length].
+pub fn fft_causal_conv(u_bl: Tensor<2>, k_bl: Tensor<2>) -> Tensor<2> {
+    let [_, len] = u_bl.dims();
+    let n = (2 * len).next_power_of_two();
+    let (ur, ui) = rfft(u_bl, 1, Some(n));
+    let (kr, ki) = rfft(k_bl, 1, Some(n));
+    let yr = ur.clone() * kr.clone() - ui.clone() * ki.clone();
+    let yi = ur * ki + ui * kr;
+    irfft(yr, yi, 1, Some(n)).narrow(1, 0, len)
+}
+
+/// Time `f` once after a warm-up call; returns (result, milliseconds).
+fn timed<const D: usize>(f: impl Fn() -> Tensor<D>) -> (Tensor<D>, f64) {
+    let _ = f().into_data();
+    let t0 = Instant::now();
+    let out = f();
+    let data = out.clone().into_data();
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    drop(data);
+    (out, ms)
+}
+
+/// Run every check on `device`, comparing against `flex`.
+pub fn run(device: &Device) -> Vec<CheckRow> {
+    let cpu = Device::flex();
+    let mut rows = Vec::new();
+
+    let (m, k, n) = (512, 512, 512);
+    let (a, b) = (host_values(m * k, 1), host_values(k * n, 2));
+    let mm = |dev: &Device| {
+        let (a, b) = (tensor(a.clone(), [m, k], dev), tensor(b.clone(), [k, n], dev));
+        move || a.clone().matmul(b.clone())
+    };
+    let (yd, device_ms) = timed(mm(device));
+    let (yc, cpu_ms) = timed(mm(&cpu));
+    rows.push(CheckRow {
+        op: format!("matmul {m}x{k}x{n}"),
+        max_abs_diff: max_abs_diff(yd.to_device(&cpu), yc),
+        device_ms,
+        cpu_ms,
+    });
+
+    let (bsz, len) = (64, 1000);
+    let (u, kern) = (host_values(bsz * len, 3), host_values(bsz * len, 4));
+    let conv = |dev: &Device| {
+        let (u, kern) = (
+            tensor(u.clone(), [bsz, len], dev),
+            tensor(kern.clone(), [bsz, len], dev),
+        );
+        move || fft_causal_conv(u.clone(), kern.clone())
+    };
+    let (yd, device_ms) = timed(conv(device));
+    let (yc, cpu_ms) = timed(conv(&cpu));
+    rows.push(CheckRow {
+        op: format!("fft causal conv {bsz}x{len}"),
+        max_abs_diff: max_abs_diff(yd.to_device(&cpu), yc),
+        device_ms,
+        cpu_ms,
+    });
+
+    let x = host_values(bsz * 256, 5);
+    let cs = |dev: &Device| {
+        let x = tensor(x.clone(), [bsz, 256], dev);
+        move || x.clone().cumsum(1)
+    };
+    let (yd, device_ms) = timed(cs(device));
+    let (yc, cpu_ms) = timed(cs(&cpu));
+    rows.push(CheckRow {
+        op: format!("cumsum {bsz}x256"),
+        max_abs_diff: max_abs_diff(yd.to_device(&cpu), yc),
+        device_ms,
+        cpu_ms,
+    });
+
+    // Gradient of sum((W x)^2) w.r.t. W = 2 (W x) xᵀ.
+    let (w, xv) = (host_values(64 * 64, 6), host_values(64 * 8, 7));
+    let grad = |dev: &Device| {
+        let ad = dev.clone().autodiff();
+        let (w, xv) = (w.clone(), xv.clone());
+        move || {
+            let w = tensor(w.clone(), [64, 64], &ad).require_grad();
+            let x = tensor(xv.clone(), [64, 8], &ad);
+            let loss = w.clone().matmul(x).powi_scalar(2).sum();
+            let grads = loss.backward();
+            w.grad(&grads)
+                .expect("w has a gradient")
+                .to_device(&Device::flex())
+        }
+    };
+    let (gd, device_ms) = timed(grad(device));
+    let (gc, cpu_ms) = timed(grad(&cpu));
+    rows.push(CheckRow {
+        op: "autodiff grad 64x64".into(),
+        max_abs_diff: max_abs_diff(gd, gc),
+        device_ms,
+        cpu_ms,
+    });
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_conv_matches_direct_sum() {
+        let dev = Device::flex();
+        let len = 37;
+        let (u, k) = (host_values(len, 11), host_values(len, 12));
+        let y = fft_causal_conv(
+            tensor(u.clone(), [1, len], &dev),
+            tensor(k.clone(), [1, len], &dev),
+        );
+        let y = to_host(y);
+        for t in 0..len {
+            let direct: f32 = (0..=t).map(|j| k[j] * u[t - j]).sum();
+            assert!(
+                (y[t] - direct).abs() < 1e-4,
+                "t={t}: fft {} vs direct {direct}",
+                y[t]
+            );
+        }
+    }
+
+    #[test]
+    fn cpu_against_itself_is_exact() {
+        for row in run(&Device::flex()) {
+            assert!(row.max_abs_diff == 0.0, "{row:?}");
+        }
+    }
+}

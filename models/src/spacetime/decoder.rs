@@ -1,0 +1,268 @@
+//! Closed-loop companion SSM decoder (spec `models.md` §2.7).
+//!
+//! ```text
+//! z (N, L, C) ── open loop:  yᵒ = (cᵀAʲb) ∗ z,  ẑᵒ = (kᵀAʲb) ∗ z      (position t predicts t+1)
+//!             └─ x_L = Σ_i A^{L−1−i} b z_i = X · reverse(z),  X = [b, Ab, …, A^{L−1}b]
+//!                closed loop:  x_{L+h} = (A + b kᵀ)^h x_L
+//!                ŷ_{L+h} = cᵀ x_{L+h} (→ head → forecast),  ẑ_{L+h} = kᵀ x_{L+h} (auxiliary)
+//! ```
+//!
+//! Convention (§1.1, SpaceTime form): `x_{t+1} = A x_t + b z_t`, `x_0 = 0`, `yᵒ_t = cᵀ x_{t+1}`.
+//! Hence `ŷ_L = cᵀ x_L = yᵒ_{L−1}`.
+//!
+//! **Horizon outputs without per-series Krylov.** Instead of `(A + b kᵀ)^h x_L` for every series
+//! (cost `N·C·H·d²`), we run the repeated-squaring Krylov on the transpose with the start vectors
+//! `[c, k]`: rows `cᵀ M^h`, `kᵀ M^h` (`C·d³·log H`, independent of the batch) and contract them with
+//! `x_L` (`N·C·H·d`). Identical values; the step path checks this with an explicit rollout.
+//!
+//! Differences from the reference (§2.13): `a` is projected to `‖a‖₁ ≤ ρ`; `b, c, k` are projected
+//! to `‖·‖₁ ≤ 1` and the *same* normalised `b` and `k` are used everywhere (look-back state,
+//! `A + b kᵀ`, the auxiliary output); the shift variant uses its learnable `k` (never `b`).
+//!
+//! Shape letters: `n` series, `l` look-back, `h` horizon, `c` channels, `d` state, `k` kernels.
+use burn::module::Param;
+use burn::nn::Initializer;
+use burn::prelude::*;
+
+use super::ssm_layer::{SsmKind, bank_ab, companion_step};
+use crate::ssm::{channel_kernel_index, companion_matrix, fft_causal_conv, krylov, l1_project};
+
+/// Configuration of a [`ClosedLoopSsm`].
+#[derive(Config, Debug)]
+pub struct ClosedLoopSsmConfig {
+    /// Channels `C`.
+    pub width: usize,
+    /// State size `d`. Default 64.
+    #[config(default = 64)]
+    pub state_dim: usize,
+    /// Kernels in the bank. Default 128 (one per channel).
+    #[config(default = 128)]
+    pub n_kernels: usize,
+    /// Consecutive channels sharing a kernel. Default 1.
+    #[config(default = 1)]
+    pub n_heads: usize,
+    /// Companion or shift parameterisation. Default companion.
+    #[config(default = "SsmKind::Companion")]
+    pub kind: SsmKind,
+    /// 1: L1 projections (`a` to ρ; `b, c, k` to 1); 0: none. Default 1 (forced 0 for shift).
+    #[config(default = 1)]
+    pub norm_order: usize,
+    /// Stability radius ρ. Default 0.999.
+    #[config(default = 0.999)]
+    pub rho: f64,
+}
+
+/// Closed-loop companion SSM (no `D` skip, no MLP).
+#[derive(Module, Debug)]
+pub struct ClosedLoopSsm {
+    /// Last column `a`, `[n_kernels, d]`; `None` for the shift SSM.
+    pub a: Option<Param<Tensor<2>>>,
+    /// Input vector `b`, `[n_kernels, d]`; `None` for the shift SSM (`e₁`).
+    pub b: Option<Param<Tensor<2>>>,
+    /// Output vector `c`, `[n_kernels, d]`.
+    pub c: Param<Tensor<2>>,
+    /// Next-input predictor `k` (`K = kᵀ`), `[n_kernels, d]`.
+    pub k: Param<Tensor<2>>,
+    /// Channels `C`.
+    pub width: usize,
+    /// State size `d`.
+    pub state_dim: usize,
+    /// Kernels in the bank.
+    pub n_kernels: usize,
+    /// Channels per kernel group.
+    pub n_heads: usize,
+    /// 1: L1 projections; 0: none.
+    pub norm_order: usize,
+    /// Stability radius ρ.
+    pub rho: f64,
+}
+
+/// Per-channel decoder vectors after normalisation and sharing, each `[C, d]`.
+#[derive(Debug, Clone)]
+pub struct DecoderParams {
+    /// `a`.
+    pub a_cd: Tensor<2>,
+    /// `b`.
+    pub b_cd: Tensor<2>,
+    /// `c`.
+    pub c_cd: Tensor<2>,
+    /// `k`.
+    pub k_cd: Tensor<2>,
+}
+
+/// Everything the decoder produces.
+#[derive(Debug, Clone)]
+pub struct DecoderOutput {
+    /// Closed-loop outputs `ŷ_{L+h} = cᵀ x_{L+h}`, `[N, H, C]`.
+    pub y_nhc: Tensor<3>,
+    /// Auxiliary closed-loop next-input predictions `ẑ_{L+h} = kᵀ x_{L+h}`, `[N, H, C]`.
+    pub zhat_nhc: Tensor<3>,
+    /// Open-loop outputs over the look-back, `[N, L, C]` (position `t` predicts `t + 1`).
+    pub y_open_nlc: Tensor<3>,
+    /// Open-loop next-input predictions `ẑᵒ`, `[N, L, C]` (position `t` predicts `z_{t+1}`).
+    pub zhat_open_nlc: Tensor<3>,
+}
+
+impl ClosedLoopSsmConfig {
+    /// Builds the decoder; all vectors `~ N(0, 1)`.
+    pub fn init(&self, device: &Device) -> ClosedLoopSsm {
+        let normal = Initializer::Normal { mean: 0.0, std: 1.0 };
+        let bank = [self.n_kernels, self.state_dim];
+        let learn_ab = self.kind == SsmKind::Companion;
+        let _ = channel_kernel_index(self.width, self.n_kernels, self.n_heads, device); // validates layout
+        ClosedLoopSsm {
+            a: learn_ab.then(|| normal.init(bank, device)),
+            b: learn_ab.then(|| normal.init(bank, device)),
+            c: normal.init(bank, device),
+            k: normal.init(bank, device),
+            width: self.width,
+            state_dim: self.state_dim,
+            n_kernels: self.n_kernels,
+            n_heads: self.n_heads,
+            norm_order: if learn_ab { self.norm_order } else { 0 },
+            rho: self.rho,
+        }
+    }
+}
+
+impl ClosedLoopSsm {
+    fn device(&self) -> Device {
+        self.c.val().device()
+    }
+
+    /// Bank vectors `(a, b, c, k)` after normalisation, each `[n_kernels, d]`.
+    fn bank(&self) -> [Tensor<2>; 4] {
+        let bank = [self.n_kernels, self.state_dim];
+        let (a_kd, b_kd) = bank_ab(&self.a, &self.b, bank, self.norm_order, self.rho, &self.device());
+        let unit = |x: Tensor<2>| {
+            if self.norm_order >= 1 {
+                l1_project(x, 1.0)
+            } else {
+                x
+            }
+        };
+        let b_kd = if self.b.is_some() { unit(b_kd) } else { b_kd };
+        [a_kd, b_kd, unit(self.c.val()), unit(self.k.val())]
+    }
+
+    /// Per-channel vectors after normalisation and the §2.2 sharing layout.
+    ///
+    /// # Shapes
+    /// * each field `[C, d]`
+    pub fn channel_params(&self) -> DecoderParams {
+        let idx = channel_kernel_index(self.width, self.n_kernels, self.n_heads, &self.device());
+        let [a, b, c, k] = self.bank().map(|t| t.select(0, idx.clone()));
+        DecoderParams {
+            a_cd: a,
+            b_cd: b,
+            c_cd: c,
+            k_cd: k,
+        }
+    }
+
+    /// Open loop over the look-back plus the closed-loop horizon (module docs).
+    ///
+    /// # Shapes
+    /// * `z_nlc`: `[N, L, C]`; see [`DecoderOutput`] for the outputs
+    pub fn forward(&self, z_nlc: Tensor<3>, horizon: usize) -> DecoderOutput {
+        let [n, l, c] = z_nlc.dims();
+        let d = self.state_dim;
+        assert_eq!(
+            c, self.width,
+            "ClosedLoopSsm: expected {} channels, got {c}",
+            self.width
+        );
+        assert!(horizon >= 1, "ClosedLoopSsm: horizon must be >= 1");
+        let idx = channel_kernel_index(self.width, self.n_kernels, self.n_heads, &self.device());
+        let [a_kd, b_kd, c_kd, k_kd] = self.bank();
+        let nk = self.n_kernels;
+        // Krylov matrix X = [b, Ab, …, A^{L−1}b] per kernel, then per channel.
+        let a_kdd = companion_matrix(a_kd.clone());
+        let x_cdl = krylov(a_kdd.clone(), b_kd.clone().reshape([nk, d, 1]), l).select(0, idx.clone());
+        let p = DecoderParams {
+            a_cd: a_kd.select(0, idx.clone()),
+            b_cd: b_kd.select(0, idx.clone()),
+            c_cd: c_kd.select(0, idx.clone()),
+            k_cd: k_kd.select(0, idx),
+        };
+        // Open loop: kernels cᵀAʲb and kᵀAʲb.
+        let kc_cl = p
+            .c_cd
+            .clone()
+            .reshape([c, 1, d])
+            .matmul(x_cdl.clone())
+            .reshape([c, l]);
+        let kk_cl = p
+            .k_cd
+            .clone()
+            .reshape([c, 1, d])
+            .matmul(x_cdl.clone())
+            .reshape([c, l]);
+        let y_open_nlc = fft_causal_conv(z_nlc.clone(), kc_cl);
+        let zhat_open_nlc = fft_causal_conv(z_nlc.clone(), kk_cl);
+        // Final look-back state x_L = X · reverse(z).
+        let zrev_cln = z_nlc.flip([1]).permute([2, 1, 0]);
+        let x_cdn = x_cdl.matmul(zrev_cln);
+        // Rows cᵀM^h and kᵀM^h of the closed-loop matrix M = A + b kᵀ.
+        let a_cdd = companion_matrix(p.a_cd);
+        let m_cdd = a_cdd + p.b_cd.reshape([c, d, 1]) * p.k_cd.clone().reshape([c, 1, d]);
+        let start_cd2 = Tensor::cat(vec![p.c_cd.reshape([c, d, 1]), p.k_cd.reshape([c, d, 1])], 2);
+        let rows_c2hd = krylov(m_cdd.swap_dims(1, 2), start_cd2, horizon).swap_dims(1, 2);
+        let out_ch2n = rows_c2hd.matmul(x_cdn).reshape([c, horizon, 2, n]);
+        let y_nhc = out_ch2n
+            .clone()
+            .narrow(2, 0, 1)
+            .reshape([c, horizon, n])
+            .permute([2, 1, 0]);
+        let zhat_nhc = out_ch2n
+            .narrow(2, 1, 1)
+            .reshape([c, horizon, n])
+            .permute([2, 1, 0]);
+        DecoderOutput {
+            y_nhc,
+            zhat_nhc,
+            y_open_nlc,
+            zhat_open_nlc,
+        }
+    }
+
+    /// Open-loop step over the look-back: `x ← A x + b z_t`, `yᵒ_t = cᵀ x`, `ẑᵒ_t = kᵀ x`.
+    ///
+    /// # Shapes
+    /// * `z_nc`: `[N, C]`, `x_ncd`: `[N, C, d]`; returns `(yᵒ [N, C], ẑᵒ [N, C], x [N, C, d])`
+    pub fn step(&self, z_nc: Tensor<2>, x_ncd: Tensor<3>) -> (Tensor<2>, Tensor<2>, Tensor<3>) {
+        let p = self.channel_params();
+        let x_ncd = companion_step(&p.a_cd, &p.b_cd, x_ncd, z_nc);
+        let (y, zhat) = (readout(&p.c_cd, &x_ncd), readout(&p.k_cd, &x_ncd));
+        (y, zhat, x_ncd)
+    }
+
+    /// Closed-loop rollout from the look-back state, one step at a time:
+    /// `ŷ = cᵀ x`, `ẑ = kᵀ x`, `x ← A x + b ẑ` (the prediction is appended to the input).
+    ///
+    /// # Shapes
+    /// * `x_ncd`: `[N, C, d]` (`x_L`); returns `(ŷ [N, H, C], ẑ [N, H, C])`
+    pub fn rollout(&self, x_ncd: Tensor<3>, horizon: usize) -> (Tensor<3>, Tensor<3>) {
+        let p = self.channel_params();
+        let mut x_ncd = x_ncd;
+        let (mut ys, mut zs) = (Vec::with_capacity(horizon), Vec::with_capacity(horizon));
+        for _ in 0..horizon {
+            let zhat_nc = readout(&p.k_cd, &x_ncd);
+            ys.push(readout(&p.c_cd, &x_ncd).unsqueeze_dim::<3>(1));
+            zs.push(zhat_nc.clone().unsqueeze_dim::<3>(1));
+            x_ncd = companion_step(&p.a_cd, &p.b_cd, x_ncd, zhat_nc);
+        }
+        (Tensor::cat(ys, 1), Tensor::cat(zs, 1))
+    }
+}
+
+/// `vᵀ x` per channel.
+///
+/// # Shapes
+/// * `v_cd`: `[C, d]`, `x_ncd`: `[N, C, d]`; returns `[N, C]`
+fn readout(v_cd: &Tensor<2>, x_ncd: &Tensor<3>) -> Tensor<2> {
+    let [n, c, _] = x_ncd.dims();
+    (x_ncd.clone() * v_cd.clone().unsqueeze::<3>())
+        .sum_dim(2)
+        .reshape([n, c])
+}

@@ -1,0 +1,32 @@
+//! SpaceTime (Zhang, Saab, Poli, Dao, Goel, Ré — ICLR 2023): companion-matrix SSMs with a
+//! closed-loop decoder for long-horizon forecasting (spec `models.md` §2).
+//!
+//! * [`config`]: [`SpaceTimeConfig`] and the input embedding choice.
+//! * [`ssm_layer`]: companion / shift SSM layer with `D` skip (§2.2, §2.3, §2.6).
+//! * [`preprocess`]: frozen differencing and MA-residual kernels (§2.4).
+//! * [`block`]: block MLP and encoder blocks (§2.6, §2.8).
+//! * [`decoder`]: closed-loop companion SSM (§2.7).
+//! * [`norm`]: per-window normalisation (§2.10).
+//! * [`model`]: the network, forward pass and loss (§2.1, §2.9, §2.11).
+//! * [`step`]: streaming mode with a serialisable state.
+
+pub mod block;
+pub mod config;
+pub mod decoder;
+pub mod model;
+pub mod norm;
+pub mod preprocess;
+pub mod ssm_layer;
+pub mod step;
+
+#[cfg(test)]
+mod tests;
+
+pub use block::{EncoderBlock, EncoderBlockConfig, EncoderBlockState, Mlp};
+pub use config::{Embedding, SpaceTimeConfig};
+pub use decoder::{ClosedLoopSsm, ClosedLoopSsmConfig, DecoderOutput, DecoderParams};
+pub use model::{LossTerms, OutputHead, SpaceTime, SpaceTimeOutput, fold_variates, unfold_variates};
+pub use norm::{NormStats, Normalization};
+pub use preprocess::{Preprocess, PreprocessConfig};
+pub use ssm_layer::{ChannelParams, CompanionSsm, CompanionSsmConfig, SsmKind};
+pub use step::{BlockStreamState, SpaceTimeState, StateTensor, StepOutput};

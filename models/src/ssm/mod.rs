@@ -1,0 +1,18 @@
+//! Shared linear state-space math (spec `models.md` §1 and §2.2–§2.5).
+//!
+//! * [`companion`]: companion matrices, L1 stability projection, repeated-squaring Krylov kernels.
+//! * [`fftconv`]: long causal convolution through power-of-two `rfft`/`irfft`.
+//! * [`reference`](mod@reference): plain-loop `f64` oracles for the tests (naive kernels, direct sums, rollouts).
+
+pub mod companion;
+pub mod fftconv;
+pub mod reference;
+
+#[cfg(test)]
+mod tests;
+
+pub use companion::{
+    DEFAULT_RHO, channel_kernel_index, companion_kernel, companion_matrix, krylov, l1_project, shift_kernel,
+    shift_matrix,
+};
+pub use fftconv::{fft_causal_conv, fft_len};

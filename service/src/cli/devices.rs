@@ -1,0 +1,46 @@
+//! `statecast devices`: what this build can compute on, and a numerical self-check.
+use statecast_models::device::DeviceSpec;
+use statecast_models::selfcheck;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DevicesArgs {
+    /// Run the self-check on this device (cpu, cuda, cuda:N) against the CPU reference.
+    #[arg(long)]
+    check: Option<DeviceSpec>,
+    /// Largest acceptable max |device − cpu| for the check to pass.
+    #[arg(long, default_value_t = 1e-3)]
+    tolerance: f32,
+}
+
+pub(crate) fn run(args: DevicesArgs) -> anyhow::Result<()> {
+    println!("compiled-in devices: {}", DeviceSpec::compiled_in().join(", "));
+    let Some(spec) = args.check else { return Ok(()) };
+    let device = spec.device()?;
+    println!("self-check on {spec} ({device:?}) against cpu (flex):");
+    println!(
+        "{:<28} {:>14} {:>12} {:>12}",
+        "op", "max|diff|", "device ms", "cpu ms"
+    );
+    let rows = selfcheck::run(&device);
+    let mut failed = 0;
+    for r in &rows {
+        let ok = r.max_abs_diff <= args.tolerance;
+        failed += usize::from(!ok);
+        println!(
+            "{:<28} {:>14.3e} {:>12.3} {:>12.3} {}",
+            r.op,
+            r.max_abs_diff,
+            r.device_ms,
+            r.cpu_ms,
+            if ok { "ok" } else { "FAIL" }
+        );
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} checks exceeded tolerance {}",
+        rows.len(),
+        args.tolerance
+    );
+    println!("all {} checks passed", rows.len());
+    Ok(())
+}

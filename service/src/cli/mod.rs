@@ -1,0 +1,71 @@
+//! Command-line interface: one module per subcommand, each calling library functions.
+mod bench;
+mod data_args;
+mod devices;
+mod info;
+mod inspect;
+mod serve;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+
+/// statecast: train deep state-space models on sensor history, serve forecasts over gRPC and
+/// monitor streams for anomalies.
+#[derive(Debug, Parser)]
+#[command(name = "statecast", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a labelled multivariate sensor dataset (the built-in default data).
+    Simulate(simulate::SimulateArgs),
+    /// Read and validate a dataset; print its schema, frequency and missing-value report.
+    Inspect(inspect::InspectArgs),
+    /// Run the gRPC server.
+    Serve(serve::ServeArgs),
+    /// Ask a running server for its version, devices and health.
+    Info(info::InfoArgs),
+    /// List compute devices; `--check DEVICE` runs a numerical self-check against the CPU.
+    Devices(devices::DevicesArgs),
+    /// Benchmarks that print tables (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Dispatch to the subcommand.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Simulate(a) => simulate::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Info(a) => info::run(a),
+        Command::Devices(a) => devices::run(a),
+        Command::Bench(c) => bench::run(c),
+    }
+}
+
+/// Log to stderr; `-v` raises the level, `RUST_LOG` overrides it.
+pub(crate) fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn,statecast=info,statecast_service=info",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A multi-threaded tokio runtime for the async subcommands.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

@@ -1,0 +1,49 @@
+//! The service crate's error type and its single mapping to gRPC status codes.
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors raised by the server and the functions the CLI shares with it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A request or setting is invalid; `field` names the offending field.
+    #[error("invalid argument `{field}`: {reason}")]
+    InvalidArgument {
+        /// The field (request field path or CLI flag).
+        field: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// Reading or validating a dataset failed.
+    #[error(transparent)]
+    Data(#[from] statecast_pipelines::Error),
+    /// The requested compute device is not available.
+    #[error(transparent)]
+    Device(#[from] statecast_models::device::DeviceError),
+    /// The transport failed to bind or serve.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Server reflection could not be built from the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// Local I/O failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        let message = err.to_string();
+        match err {
+            Error::InvalidArgument { .. } | Error::Data(_) => tonic::Status::invalid_argument(message),
+            Error::Device(_) => tonic::Status::failed_precondition(message),
+            Error::Transport(_) | Error::Reflection(_) | Error::Io { .. } => tonic::Status::internal(message),
+        }
+    }
+}

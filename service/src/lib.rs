@@ -1,0 +1,12 @@
+//! # statecast-service
+//!
+//! The gRPC server and the library functions the `statecast` CLI calls. Handlers stay thin:
+//! they convert the request, call plain Rust in this crate, `pipelines` or `models`, and convert
+//! the response.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod info;
+pub mod server;
+
+pub use error::{Error, Result};
