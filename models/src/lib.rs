@@ -3,9 +3,16 @@
 //! Deep state-space models on burn 0.22 (one code path for every device).
 #![warn(missing_docs)]
 
+pub mod artifact;
+pub mod baseline;
 pub mod device;
+pub mod error;
+pub mod forecaster;
+mod fsutil;
 pub mod spacetime;
 pub mod ssm;
+pub mod train;
+pub mod zoo;
 
 pub mod selfcheck;
 #[cfg(test)]

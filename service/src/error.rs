@@ -18,6 +18,9 @@ pub enum Error {
     /// Reading or validating a dataset failed.
     #[error(transparent)]
     Data(#[from] statecast_pipelines::Error),
+    /// A model, training or artifact operation failed.
+    #[error(transparent)]
+    Model(#[from] statecast_models::error::Error),
     /// The requested compute device is not available.
     #[error(transparent)]
     Device(#[from] statecast_models::device::DeviceError),
@@ -41,7 +44,9 @@ impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let message = err.to_string();
         match err {
-            Error::InvalidArgument { .. } | Error::Data(_) => tonic::Status::invalid_argument(message),
+            Error::InvalidArgument { .. } | Error::Data(_) | Error::Model(_) => {
+                tonic::Status::invalid_argument(message)
+            }
             Error::Device(_) => tonic::Status::failed_precondition(message),
             Error::Transport(_) | Error::Reflection(_) | Error::Io { .. } => tonic::Status::internal(message),
         }

@@ -5,8 +5,11 @@
 //! the response.
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod error;
 pub mod info;
+pub mod ltsf;
+pub mod metrics;
 pub mod server;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@
 //! Shape letters: `n` series, `l` time, `c` channels, `d` state size, `j` preprocessing taps.
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::Distribution;
 use burn::tensor::activation::gelu;
 
 use super::preprocess::{Preprocess, PreprocessConfig};
@@ -37,8 +38,83 @@ impl Mlp {
     /// # Shapes
     /// * `y_..c`: `[…, C]`, returns the same shape
     pub fn forward<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        y.clone() + self.linear.forward(self.dropout.forward(gelu(y)))
+        y.clone() + self.linear.forward(dropout(&self.dropout, gelu(y)))
     }
+
+    /// [`Self::forward`] in the channel-major layout: `y + Wᵀ·Dropout(GELU(y)) + bias` as one
+    /// `[C, C] × [C, L·N]` matmul (same weights and values as the `[…, C]` form).
+    ///
+    /// # Shapes
+    /// * `y_cln`: `[C, L, N]`, returns `[C, L, N]`
+    pub fn forward_cln(&self, y_cln: Tensor<3>) -> Tensor<3> {
+        y_cln.clone() + linear_cln(&self.linear, dropout(&self.dropout, gelu(y_cln)))
+    }
+}
+
+/// Dropout with exactly the semantics of burn's `Dropout::forward` (active only on an autodiff
+/// device with the layer's training flag set and `p > 0`; kept entries scaled by `1/(1 − p)`).
+///
+/// Only the source of the Bernoulli keep-mask differs on the CPU backend (`flex`): burn draws one
+/// ChaCha sample per element there (~20 ns each, ≈ 0.3 s per SpaceTime training step at the
+/// default sizes), we draw a 64-bit seed from burn's generator (so `Device::seed` still makes
+/// runs reproducible) and expand it with SplitMix64 (two 32-bit draws per step, `keep` iff the
+/// draw is below `(1 − p)·2³²`). Other backends keep burn's device-side `random`.
+pub(crate) fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    let device = x.device();
+    if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 {
+        return x;
+    }
+    let keep = 1.0 - layer.prob;
+    if device.clone().inner() != Device::flex() {
+        // burn's own formulation (`x · Bernoulli(keep) · 1/keep`).
+        let mask = x.random_like(Distribution::Bernoulli(keep));
+        return x * mask * (1.0 / keep);
+    }
+    let seed_2 = Tensor::<1>::random([2], Distribution::Uniform(0.0, 1.0), &device.clone().inner())
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("f32 data");
+    let mut state = (u64::from(seed_2[0].to_bits()) << 32) | u64::from(seed_2[1].to_bits());
+    let threshold = (keep * 4_294_967_296.0) as u64;
+    let scale = (1.0 / keep) as f32;
+    let shape = x.shape();
+    let numel = shape.num_elements();
+    let mut mask = vec![0.0f32; numel + 1];
+    for pair in mask.chunks_exact_mut(2) {
+        let r = splitmix64(&mut state);
+        pair[0] = if (r & 0xFFFF_FFFF) < threshold { scale } else { 0.0 };
+        pair[1] = if (r >> 32) < threshold { scale } else { 0.0 };
+    }
+    mask.truncate(numel);
+    x * Tensor::<D>::from_data(TensorData::new(mask, shape), &device)
+}
+
+/// One SplitMix64 step.
+#[inline(always)]
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `Linear` applied along the leading (channel) axis: `out[o, …] = Σ_i W[i, o] x[i, …] + bias[o]`
+/// (burn's `Linear` computes `x W + bias` with `W: [d_in, d_out]`).
+///
+/// # Shapes
+/// * `x_c..`: `[C_in, …]`, returns `[C_out, …]`
+pub(crate) fn linear_cln(linear: &Linear, x_cln: Tensor<3>) -> Tensor<3> {
+    let [c, l, n] = x_cln.dims();
+    let w_io = linear.weight.val();
+    let [d_in, d_out] = w_io.dims();
+    assert_eq!(c, d_in, "linear_cln: {c} channels into a {d_in}-input layer");
+    let y_om = w_io.transpose().matmul(x_cln.reshape([c, l * n]));
+    let y_om = match &linear.bias {
+        Some(b) => y_om + b.val().reshape([d_out, 1]),
+        None => y_om,
+    };
+    y_om.reshape([d_out, l, n])
 }
 
 /// Configuration of an [`EncoderBlock`].
@@ -90,11 +166,19 @@ impl EncoderBlock {
     /// # Shapes
     /// * `u_nlc`: `[N, L, C]`, returns `[N, L, C]`
     pub fn forward(&self, u_nlc: Tensor<3>) -> Tensor<3> {
-        let z_nlc = match &self.pre {
-            Some(pre) => pre.forward(u_nlc),
-            None => u_nlc,
+        self.forward_cln(u_nlc.permute([2, 1, 0])).permute([2, 1, 0])
+    }
+
+    /// [`Self::forward`] in the channel-major layout used inside SpaceTime.
+    ///
+    /// # Shapes
+    /// * `u_cln`: `[C, L, N]`, returns `[C, L, N]`
+    pub fn forward_cln(&self, u_cln: Tensor<3>) -> Tensor<3> {
+        let z_cln = match &self.pre {
+            Some(pre) => pre.forward_cln(u_cln),
+            None => u_cln,
         };
-        self.mlp.forward(self.ssm.forward(z_nlc.clone())) + z_nlc
+        self.mlp.forward_cln(self.ssm.forward_cln(z_cln.clone())) + z_cln
     }
 
     /// Zero state for `n` series.

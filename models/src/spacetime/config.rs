@@ -9,6 +9,7 @@ use super::model::{OutputHead, SpaceTime};
 use super::norm::Normalization;
 use super::preprocess::PreprocessConfig;
 use super::ssm_layer::{CompanionSsmConfig, SsmKind};
+use crate::ssm::ConvPath;
 
 /// How the scalar input is lifted to `d_model` channels (spec §2.8).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -90,6 +91,11 @@ pub struct SpaceTimeConfig {
     /// Input embedding. Default repeat.
     #[config(default = "Embedding::Repeat")]
     pub embedding: Embedding,
+    /// How the long convolutions (preprocessing, encoder SSMs, decoder open loop) are computed.
+    /// Every path gives the same result up to float round-off; default [`ConvPath::Auto`]:
+    /// Toeplitz matmul up to [`crate::ssm::TOEPLITZ_MAX_LEN`], FFT above.
+    #[config(default = "ConvPath::Auto")]
+    pub conv_path: ConvPath,
 }
 
 impl SpaceTimeConfig {
@@ -106,7 +112,8 @@ impl SpaceTimeConfig {
             .with_n_heads(n_heads)
             .with_kind(self.encoder_ssm)
             .with_norm_order(self.norm_order)
-            .with_rho(self.rho);
+            .with_rho(self.rho)
+            .with_conv_path(self.conv_path);
         let preprocess = (i == 0 && self.preprocess).then(|| {
             PreprocessConfig::new(self.d_model)
                 .with_diff_orders(self.diff_orders.clone())
@@ -114,6 +121,7 @@ impl SpaceTimeConfig {
                 .with_min_avg_window(self.min_avg_window)
                 .with_max_avg_window(self.max_avg_window)
                 .with_seed(self.preprocess_seed)
+                .with_conv_path(self.conv_path)
         });
         EncoderBlockConfig::new(ssm)
             .with_preprocess(preprocess)
@@ -129,6 +137,7 @@ impl SpaceTimeConfig {
             .with_kind(self.decoder_ssm)
             .with_norm_order(self.norm_order)
             .with_rho(self.rho)
+            .with_conv_path(self.conv_path)
     }
 
     /// Builds the model.

@@ -1,7 +1,7 @@
 //! Closed-loop companion SSM decoder (spec `models.md` §2.7).
 //!
 //! ```text
-//! z (N, L, C) ── open loop:  yᵒ = (cᵀAʲb) ∗ z,  ẑᵒ = (kᵀAʲb) ∗ z      (position t predicts t+1)
+//! z (C, L, N) ── open loop:  yᵒ = (cᵀAʲb) ∗ z,  ẑᵒ = (kᵀAʲb) ∗ z      (position t predicts t+1)
 //!             └─ x_L = Σ_i A^{L−1−i} b z_i = X · reverse(z),  X = [b, Ab, …, A^{L−1}b]
 //!                closed loop:  x_{L+h} = (A + b kᵀ)^h x_L
 //!                ŷ_{L+h} = cᵀ x_{L+h} (→ head → forecast),  ẑ_{L+h} = kᵀ x_{L+h} (auxiliary)
@@ -25,7 +25,9 @@ use burn::nn::Initializer;
 use burn::prelude::*;
 
 use super::ssm_layer::{SsmKind, bank_ab, companion_step};
-use crate::ssm::{channel_kernel_index, companion_matrix, fft_causal_conv, krylov, l1_project};
+use crate::ssm::{
+    ConvPath, causal_conv_many_cln, channel_kernel_index, companion_matrix, krylov, l1_project,
+};
 
 /// Configuration of a [`ClosedLoopSsm`].
 #[derive(Config, Debug)]
@@ -50,6 +52,10 @@ pub struct ClosedLoopSsmConfig {
     /// Stability radius ρ. Default 0.999.
     #[config(default = 0.999)]
     pub rho: f64,
+    /// How the open-loop convolutions are computed (same result on every path). Default
+    /// [`ConvPath::Auto`].
+    #[config(default = "ConvPath::Auto")]
+    pub conv_path: ConvPath,
 }
 
 /// Closed-loop companion SSM (no `D` skip, no MLP).
@@ -75,6 +81,9 @@ pub struct ClosedLoopSsm {
     pub norm_order: usize,
     /// Stability radius ρ.
     pub rho: f64,
+    /// Convolution path of the open loop.
+    #[module(skip)]
+    pub conv_path: ConvPath,
 }
 
 /// Per-channel decoder vectors after normalisation and sharing, each `[C, d]`.
@@ -88,6 +97,19 @@ pub struct DecoderParams {
     pub c_cd: Tensor<2>,
     /// `k`.
     pub k_cd: Tensor<2>,
+}
+
+/// What [`ClosedLoopSsm::forward_cln`] produces, in the channel-major layout.
+#[derive(Debug, Clone)]
+pub struct DecoderOutputCln {
+    /// Closed-loop outputs `ŷ_{L+h} = cᵀ x_{L+h}`, `[C, H, N]`.
+    pub y_chn: Tensor<3>,
+    /// Closed-loop next-input predictions `ẑ_{L+h}`, `[C, H, N]` (only when asked for).
+    pub zhat_chn: Option<Tensor<3>>,
+    /// Open-loop outputs over the look-back, `[C, L, N]`.
+    pub y_open_cln: Tensor<3>,
+    /// Open-loop next-input predictions `ẑᵒ`, `[C, L, N]`.
+    pub zhat_open_cln: Tensor<3>,
 }
 
 /// Everything the decoder produces.
@@ -121,6 +143,7 @@ impl ClosedLoopSsmConfig {
             n_heads: self.n_heads,
             norm_order: if learn_ab { self.norm_order } else { 0 },
             rho: self.rho,
+            conv_path: self.conv_path,
         }
     }
 }
@@ -165,7 +188,27 @@ impl ClosedLoopSsm {
     /// # Shapes
     /// * `z_nlc`: `[N, L, C]`; see [`DecoderOutput`] for the outputs
     pub fn forward(&self, z_nlc: Tensor<3>, horizon: usize) -> DecoderOutput {
-        let [n, l, c] = z_nlc.dims();
+        let out = self.forward_cln(z_nlc.permute([2, 1, 0]), horizon, true);
+        let nlc = |t: Tensor<3>| t.permute([2, 1, 0]);
+        DecoderOutput {
+            y_nhc: nlc(out.y_chn),
+            zhat_nhc: nlc(out.zhat_chn.expect("asked for the closed-loop next inputs")),
+            y_open_nlc: nlc(out.y_open_cln),
+            zhat_open_nlc: nlc(out.zhat_open_cln),
+        }
+    }
+
+    /// [`Self::forward`] in the channel-major layout used inside SpaceTime. The closed-loop
+    /// next-input predictions `ẑ_{L+h}` (not used by the SpaceTime loss) are computed only when
+    /// `with_zhat` is set.
+    ///
+    /// All kernel-side work (Krylov matrices, open-loop kernels, closed-loop rows) runs once per
+    /// kernel of the bank and is shared by the channels afterwards (§2.2 layout).
+    ///
+    /// # Shapes
+    /// * `z_cln`: `[C, L, N]`; see [`DecoderOutputCln`] for the outputs
+    pub fn forward_cln(&self, z_cln: Tensor<3>, horizon: usize, with_zhat: bool) -> DecoderOutputCln {
+        let [c, l, _] = z_cln.dims();
         let d = self.state_dim;
         assert_eq!(
             c, self.width,
@@ -174,55 +217,57 @@ impl ClosedLoopSsm {
         );
         assert!(horizon >= 1, "ClosedLoopSsm: horizon must be >= 1");
         let idx = channel_kernel_index(self.width, self.n_kernels, self.n_heads, &self.device());
+        let per_channel = |t: Tensor<3>| t.select(0, idx.clone());
         let [a_kd, b_kd, c_kd, k_kd] = self.bank();
         let nk = self.n_kernels;
-        // Krylov matrix X = [b, Ab, …, A^{L−1}b] per kernel, then per channel.
-        let a_kdd = companion_matrix(a_kd.clone());
-        let x_cdl = krylov(a_kdd.clone(), b_kd.clone().reshape([nk, d, 1]), l).select(0, idx.clone());
-        let p = DecoderParams {
-            a_cd: a_kd.select(0, idx.clone()),
-            b_cd: b_kd.select(0, idx.clone()),
-            c_cd: c_kd.select(0, idx.clone()),
-            k_cd: k_kd.select(0, idx),
+        // Krylov matrix X = [b, Ab, …, A^{L−1}b] per kernel.
+        let x_kdl = krylov(
+            companion_matrix(a_kd.clone()),
+            b_kd.clone().reshape([nk, d, 1]),
+            l,
+        );
+        // Open loop: kernels cᵀAʲb and kᵀAʲb, one convolution call for both (shared input work).
+        let open_kernel = |v_kd: Tensor<2>| {
+            let k_kl = v_kd.reshape([nk, 1, d]).matmul(x_kdl.clone()).reshape([nk, l]);
+            k_kl.select(0, idx.clone())
         };
-        // Open loop: kernels cᵀAʲb and kᵀAʲb.
-        let kc_cl = p
-            .c_cd
-            .clone()
-            .reshape([c, 1, d])
-            .matmul(x_cdl.clone())
-            .reshape([c, l]);
-        let kk_cl = p
-            .k_cd
-            .clone()
-            .reshape([c, 1, d])
-            .matmul(x_cdl.clone())
-            .reshape([c, l]);
-        let y_open_nlc = fft_causal_conv(z_nlc.clone(), kc_cl);
-        let zhat_open_nlc = fft_causal_conv(z_nlc.clone(), kk_cl);
-        // Final look-back state x_L = X · reverse(z).
-        let zrev_cln = z_nlc.flip([1]).permute([2, 1, 0]);
-        let x_cdn = x_cdl.matmul(zrev_cln);
-        // Rows cᵀM^h and kᵀM^h of the closed-loop matrix M = A + b kᵀ.
-        let a_cdd = companion_matrix(p.a_cd);
-        let m_cdd = a_cdd + p.b_cd.reshape([c, d, 1]) * p.k_cd.clone().reshape([c, 1, d]);
-        let start_cd2 = Tensor::cat(vec![p.c_cd.reshape([c, d, 1]), p.k_cd.reshape([c, d, 1])], 2);
-        let rows_c2hd = krylov(m_cdd.swap_dims(1, 2), start_cd2, horizon).swap_dims(1, 2);
-        let out_ch2n = rows_c2hd.matmul(x_cdn).reshape([c, horizon, 2, n]);
-        let y_nhc = out_ch2n
-            .clone()
-            .narrow(2, 0, 1)
-            .reshape([c, horizon, n])
-            .permute([2, 1, 0]);
-        let zhat_nhc = out_ch2n
-            .narrow(2, 1, 1)
-            .reshape([c, horizon, n])
-            .permute([2, 1, 0]);
-        DecoderOutput {
-            y_nhc,
-            zhat_nhc,
-            y_open_nlc,
-            zhat_open_nlc,
+        let mut open = causal_conv_many_cln(
+            z_cln.clone(),
+            vec![open_kernel(c_kd.clone()), open_kernel(k_kd.clone())],
+            self.conv_path,
+        );
+        let zhat_open_cln = open.pop().expect("two outputs");
+        let y_open_cln = open.pop().expect("two outputs");
+        // Final look-back state x_L = X · reverse(z) = reverse_time(X) · z (flip the small factor).
+        let x_cdn = per_channel(x_kdl.flip([2])).matmul(z_cln);
+        // Rows cᵀM^h (and kᵀM^h) of the closed-loop matrix M = A + b kᵀ, per kernel.
+        let m_kdd = companion_matrix(a_kd) + b_kd.reshape([nk, d, 1]) * k_kd.clone().reshape([nk, 1, d]);
+        let mut starts = vec![c_kd.reshape([nk, d, 1])];
+        if with_zhat {
+            starts.push(k_kd.reshape([nk, d, 1]));
+        }
+        let m = starts.len();
+        let rows_kdt = krylov(m_kdd.swap_dims(1, 2), Tensor::cat(starts, 2), horizon);
+        // Column h·m + i of the Krylov output is (Mᵀ)^h v_i; split by start vector i.
+        let rows_chd = |i: usize| {
+            let rows_kdh = if m == 1 {
+                rows_kdt.clone()
+            } else {
+                rows_kdt
+                    .clone()
+                    .reshape([nk, d, horizon, m])
+                    .narrow(3, i, 1)
+                    .reshape([nk, d, horizon])
+            };
+            per_channel(rows_kdh.swap_dims(1, 2))
+        };
+        let y_chn = rows_chd(0).matmul(x_cdn.clone());
+        let zhat_chn = with_zhat.then(|| rows_chd(1).matmul(x_cdn));
+        DecoderOutputCln {
+            y_chn,
+            zhat_chn,
+            y_open_cln,
+            zhat_open_cln,
         }
     }
 

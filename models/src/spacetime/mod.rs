@@ -20,6 +20,8 @@ pub mod ssm_layer;
 pub mod step;
 
 #[cfg(test)]
+mod perf;
+#[cfg(test)]
 mod tests;
 
 pub use block::{EncoderBlock, EncoderBlockConfig, EncoderBlockState, Mlp};

@@ -15,9 +15,10 @@ use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 
-use super::block::EncoderBlock;
+use super::block::{EncoderBlock, dropout, linear_cln};
 use super::decoder::ClosedLoopSsm;
 use super::norm::{NormStats, Normalization};
+use crate::ssm::ConvPath;
 
 /// Output head `GELU → Dropout → Linear(C → 1)`.
 #[derive(Module, Debug)]
@@ -42,7 +43,18 @@ impl OutputHead {
     /// # Shapes
     /// * `y`: `[…, C]`, returns `[…, 1]`
     pub fn forward<const D: usize>(&self, y: Tensor<D>) -> Tensor<D> {
-        self.linear.forward(self.dropout.forward(gelu(y)))
+        self.linear.forward(dropout(&self.dropout, gelu(y)))
+    }
+
+    /// [`Self::forward`] in the channel-major layout.
+    ///
+    /// # Shapes
+    /// * `y_ctn`: `[C, T, N]`, returns `[N, T]`
+    pub fn forward_cln(&self, y_ctn: Tensor<3>) -> Tensor<2> {
+        let [_, t, n] = y_ctn.dims();
+        linear_cln(&self.linear, dropout(&self.dropout, gelu(y_ctn)))
+            .reshape([t, n])
+            .transpose()
     }
 }
 
@@ -124,6 +136,19 @@ fn rmse<const D: usize>(pred: Tensor<D>, target: Tensor<D>) -> Tensor<1> {
 }
 
 impl SpaceTime {
+    /// The same model (same weights) computing its convolutions by `path`, e.g. to switch a
+    /// loaded model to another backend's best path. Outputs agree up to float round-off.
+    pub fn with_conv_path(mut self, path: ConvPath) -> Self {
+        for block in &mut self.encoder {
+            if let Some(pre) = &mut block.pre {
+                pre.conv_path = path;
+            }
+            block.ssm.conv_path = path;
+        }
+        self.decoder.conv_path = path;
+        self
+    }
+
     /// Lifts the normalised scalar to `C` channels.
     ///
     /// # Shapes
@@ -145,14 +170,35 @@ impl SpaceTime {
         NormStats::from_lookback(fold_variates(x_blv), self.normalization)
     }
 
+    /// [`Self::embed`] into the channel-major layout.
+    ///
+    /// # Shapes
+    /// * `u_nt`: `[N, T]`, returns `[C, T, N]`
+    pub fn embed_cln(&self, u_nt: Tensor<2>) -> Tensor<3> {
+        let [n, t] = u_nt.dims();
+        let u_1tn = u_nt.transpose().reshape([1, t, n]);
+        match &self.embedding {
+            Some(linear) => linear_cln(linear, u_1tn),
+            None => u_1tn.repeat_dim(0, self.width),
+        }
+    }
+
     /// Encoder stack on normalised, folded series.
     ///
     /// # Shapes
     /// * `u_nl`: `[N, L]`, returns `z` `[N, L, C]`
     pub fn encode(&self, u_nl: Tensor<2>) -> Tensor<3> {
+        self.encode_cln(u_nl).permute([2, 1, 0])
+    }
+
+    /// [`Self::encode`] in the channel-major layout (what [`Self::forward`] runs).
+    ///
+    /// # Shapes
+    /// * `u_nl`: `[N, L]`, returns `z` `[C, L, N]`
+    pub fn encode_cln(&self, u_nl: Tensor<2>) -> Tensor<3> {
         self.encoder
             .iter()
-            .fold(self.embed(u_nl), |z, block| block.forward(z))
+            .fold(self.embed_cln(u_nl), |z, block| block.forward_cln(z))
     }
 
     /// Forecast `H` steps from a look-back window (plus the training-only open-loop outputs).
@@ -168,16 +214,18 @@ impl SpaceTime {
         );
         let stats = self.norm_stats(x_blv.clone());
         let u_nl = stats.normalize(fold_variates(x_blv));
-        let z_nlc = self.encode(u_nl);
-        let dec = self.decoder.forward(z_nlc.clone(), self.horizon);
-        let n = b * v;
-        let forecast_nh = stats.denormalize(self.head.forward(dec.y_nhc).reshape([n, self.horizon]));
-        let lookback_nl = stats.denormalize(self.head.forward(dec.y_open_nlc).reshape([n, l]));
+        // Everything runs channel-major ([C, L, N]): the convolutions batch over channels and the
+        // MLPs are [C, C] × [C, L·N] matmuls, so no activation is ever transposed.
+        let z_cln = self.encode_cln(u_nl);
+        let dec = self.decoder.forward_cln(z_cln.clone(), self.horizon, false);
+        let forecast_nh = stats.denormalize(self.head.forward_cln(dec.y_chn));
+        let lookback_nl = stats.denormalize(self.head.forward_cln(dec.y_open_cln));
         SpaceTimeOutput {
             forecast_bhv: unfold_variates(forecast_nh, b, v),
             lookback_pred_blv: unfold_variates(lookback_nl, b, v),
-            next_input_pred_nlc: dec.zhat_open_nlc,
-            next_input_target_nlc: z_nlc,
+            // [N, L, C] views of the channel-major tensors (no copy on strided backends).
+            next_input_pred_nlc: dec.zhat_open_cln.permute([2, 1, 0]),
+            next_input_target_nlc: z_cln.permute([2, 1, 0]),
         }
     }
 
@@ -202,9 +250,17 @@ impl SpaceTime {
         LossTerms {
             forecast: rmse(out.forecast_bhv.clone(), y_bhv),
             lookback: rmse(out.lookback_pred_blv.clone().narrow(1, w, l - w), next_values_btv),
+            // The RMSE is a mean over all entries, so it can be taken in the channel-major layout
+            // the model produced these in ([N, L, C] → [C, L, N] is a view there).
             next_input: rmse(
-                out.next_input_pred_nlc.clone().narrow(1, w, l - 1 - w),
-                out.next_input_target_nlc.clone().narrow(1, w + 1, l - 1 - w),
+                out.next_input_pred_nlc
+                    .clone()
+                    .permute([2, 1, 0])
+                    .narrow(1, w, l - 1 - w),
+                out.next_input_target_nlc
+                    .clone()
+                    .permute([2, 1, 0])
+                    .narrow(1, w + 1, l - 1 - w),
             ),
         }
     }

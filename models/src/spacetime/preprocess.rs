@@ -4,7 +4,7 @@
 //! channel c, type t = c mod (#orders + #MA):
 //!   t <  #orders : k = coefficients of (1 − z)^q      ([1], [1,−1], [1,−2,1], [1,−3,3,−1])
 //!   t >= #orders : k_0 = 1 − 1/m, k_j = −1/m (1 ≤ j < m)  ⇒ y_t = u_t − mean(u_{t−m+1..t})
-//! u (N, L, C) ──FFT causal conv with k──> y (N, L, C)
+//! u (C, L, N) ──causal conv with k (FFT or Toeplitz, `ConvPath`)──> y (C, L, N)
 //! ```
 //!
 //! **Frozen, not parameters.** The kernels are a plain tensor field (a burn constant: never visited
@@ -18,7 +18,7 @@
 //! Shape letters: `n` series, `l` time, `c` channels, `j` kernel taps.
 use burn::prelude::*;
 
-use crate::ssm::fft_causal_conv;
+use crate::ssm::{ConvPath, causal_conv_cln};
 
 /// Configuration of a [`Preprocess`] layer.
 #[derive(Config, Debug)]
@@ -40,6 +40,9 @@ pub struct PreprocessConfig {
     /// Seed of the MA-window draw. Default 0.
     #[config(default = 0)]
     pub seed: u64,
+    /// How the convolution is computed (same result on every path). Default [`ConvPath::Auto`].
+    #[config(default = "ConvPath::Auto")]
+    pub conv_path: ConvPath,
 }
 
 /// Fixed preprocessing convolution (frozen kernels, see module docs).
@@ -47,6 +50,9 @@ pub struct PreprocessConfig {
 pub struct Preprocess {
     /// Frozen kernels, `[C, K]` (a constant, not a `Param`).
     pub kernel_cj: Tensor<2>,
+    /// Convolution path of [`Self::forward`].
+    #[module(skip)]
+    pub conv_path: ConvPath,
 }
 
 impl PreprocessConfig {
@@ -91,6 +97,7 @@ impl PreprocessConfig {
         }
         Preprocess {
             kernel_cj: Tensor::from_data(TensorData::new(flat, [self.width, taps]), device),
+            conv_path: self.conv_path,
         }
     }
 }
@@ -126,7 +133,15 @@ impl Preprocess {
     /// # Shapes
     /// * `u_nlc`: `[N, L, C]`, returns `[N, L, C]`
     pub fn forward(&self, u_nlc: Tensor<3>) -> Tensor<3> {
-        fft_causal_conv(u_nlc, self.kernel_cj.clone())
+        self.forward_cln(u_nlc.permute([2, 1, 0])).permute([2, 1, 0])
+    }
+
+    /// [`Self::forward`] in the channel-major layout used inside SpaceTime.
+    ///
+    /// # Shapes
+    /// * `u_cln`: `[C, L, N]`, returns `[C, L, N]`
+    pub fn forward_cln(&self, u_cln: Tensor<3>) -> Tensor<3> {
+        causal_conv_cln(u_cln, self.kernel_cj.clone(), self.conv_path)
     }
 
     /// Streaming FIR step: `y_t = k_0 u_t + Σ_{j ≥ 1} k_j u_{t−j}`; `hist` holds `u_{t−1}, …,

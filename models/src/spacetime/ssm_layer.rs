@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! bank (n_kernels, d) ──share (§2.2 layout)──> per-channel k (C, L)
-//! u (N, L, C) ──FFT causal conv with k──(+ D ⊙ u)──> y (N, L, C)
+//! u (C, L, N) ──causal conv with k (FFT or Toeplitz, `ConvPath`)──(+ D ⊙ u)──> y (C, L, N)
 //! step:  x_t = A x_{t−1} + b u_t,   y_t = cᵀ x_t + D u_t,   x_{−1} = 0       (§1.1)
 //! ```
 //!
@@ -12,7 +12,9 @@ use burn::module::Param;
 use burn::nn::Initializer;
 use burn::prelude::*;
 
-use crate::ssm::{channel_kernel_index, companion_kernel, fft_causal_conv, l1_project, shift_kernel};
+use crate::ssm::{
+    ConvPath, causal_conv_cln, channel_kernel_index, companion_kernel, l1_project, shift_kernel,
+};
 
 /// Which SSM parameterisation a layer uses.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -49,6 +51,9 @@ pub struct CompanionSsmConfig {
     /// Learnable per-channel skip `D` (spec §2.6). Default true.
     #[config(default = true)]
     pub skip: bool,
+    /// How the convolution is computed (same result on every path). Default [`ConvPath::Auto`].
+    #[config(default = "ConvPath::Auto")]
+    pub conv_path: ConvPath,
 }
 
 /// Companion (or shift) SSM layer: `y = k ∗ u + D ⊙ u` per channel, kernels shared per §2.2.
@@ -74,6 +79,9 @@ pub struct CompanionSsm {
     pub norm_order: usize,
     /// Stability radius ρ.
     pub rho: f64,
+    /// Convolution path of [`Self::forward`].
+    #[module(skip)]
+    pub conv_path: ConvPath,
 }
 
 /// Per-channel SSM vectors after normalisation and kernel sharing.
@@ -105,6 +113,7 @@ impl CompanionSsmConfig {
             n_heads: self.n_heads,
             norm_order: if learn_ab { self.norm_order } else { 0 },
             rho: self.rho,
+            conv_path: self.conv_path,
         }
     }
 }
@@ -188,16 +197,24 @@ impl CompanionSsm {
     /// # Shapes
     /// * `u_nlc`: `[N, L, C]`, returns `[N, L, C]`
     pub fn forward(&self, u_nlc: Tensor<3>) -> Tensor<3> {
-        let [_, l, c] = u_nlc.dims();
+        self.forward_cln(u_nlc.permute([2, 1, 0])).permute([2, 1, 0])
+    }
+
+    /// [`Self::forward`] in the channel-major layout used inside SpaceTime.
+    ///
+    /// # Shapes
+    /// * `u_cln`: `[C, L, N]`, returns `[C, L, N]`
+    pub fn forward_cln(&self, u_cln: Tensor<3>) -> Tensor<3> {
+        let [c, l, _] = u_cln.dims();
         assert_eq!(
             c, self.width,
             "CompanionSsm: expected {} channels, got {c}",
             self.width
         );
-        let y_nlc = fft_causal_conv(u_nlc.clone(), self.kernel(l));
+        let y_cln = causal_conv_cln(u_cln.clone(), self.kernel(l), self.conv_path);
         match &self.d_skip {
-            Some(d) => y_nlc + u_nlc * d.val().reshape([1, 1, c]),
-            None => y_nlc,
+            Some(d) => y_cln + u_cln * d.val().reshape([c, 1, 1]),
+            None => y_cln,
         }
     }
 

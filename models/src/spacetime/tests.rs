@@ -3,7 +3,7 @@ use burn::prelude::*;
 
 use super::*;
 use crate::ssm::reference::{ar_forecast, closed_loop_rollout, direct_causal_conv, naive_companion_kernel};
-use crate::ssm::{channel_kernel_index, companion_matrix, krylov};
+use crate::ssm::{ConvPath, channel_kernel_index, companion_matrix, krylov};
 use crate::testing::{Rng, assert_close, host, scalar, tensor};
 
 /// Tiny model: width 8 = (4 diff + 4 MA) preprocessing types; block 1 shares 2 kernels × 2 heads.
@@ -709,4 +709,97 @@ fn forward_timing() {
         stream * 1e3 / l as f64,
         rollout * 1e3
     );
+}
+
+#[test]
+fn full_model_conv_paths_agree_on_outputs_and_loss_gradients() {
+    // Same weights, FFT vs Toeplitz convolutions: forward outputs and the gradients of the
+    // three-term loss wrt every parameter agree within 1e-4 relative (odd and even look-backs,
+    // both embeddings, several variates).
+    let ad = Device::flex().autodiff();
+    let mut rng = Rng::new(25);
+    for (l, h, embedding) in [
+        (13, 5, Embedding::Repeat),
+        (12, 7, Embedding::Linear),
+        (33, 4, Embedding::Repeat),
+    ] {
+        let cfg = tiny_config(l, h).with_embedding(embedding);
+        let (b, v) = (2, 3);
+        let x = rng.normals(b * l * v);
+        let y = rng.normals(b * h * v);
+        let base = cfg.init(&ad);
+        let run = |path: ConvPath| {
+            let m = base.clone().with_conv_path(path);
+            let (xt, yt) = (tensor(&x, [b, l, v], &ad), tensor(&y, [b, h, v], &ad));
+            let out = m.forward(xt.clone());
+            let values = [
+                host(out.forecast_bhv.clone()),
+                host(out.lookback_pred_blv.clone()),
+                host(out.next_input_pred_nlc.clone()),
+            ];
+            let grads = m.loss(&out, xt, yt, [1.0, 1.0, 1.0]).backward();
+            let mut g = Vec::new();
+            let mut visit = |name: &str, p: Vec<f64>| g.push((name.to_string(), p));
+            let g1 = |p: Tensor<1>| host(p.grad(&grads).expect("gradient"));
+            let g2 = |p: Tensor<2>| host(p.grad(&grads).expect("gradient"));
+            for (i, block) in m.encoder.iter().enumerate() {
+                visit(&format!("enc{i}.a"), g2(block.ssm.a.as_ref().expect("a").val()));
+                visit(&format!("enc{i}.b"), g2(block.ssm.b.as_ref().expect("b").val()));
+                visit(&format!("enc{i}.c"), g2(block.ssm.c.val()));
+                visit(
+                    &format!("enc{i}.D"),
+                    g1(block.ssm.d_skip.as_ref().expect("D").val()),
+                );
+                visit(&format!("enc{i}.mlp"), g2(block.mlp.linear.weight.val()));
+                let bias = block.mlp.linear.bias.as_ref().expect("bias");
+                visit(&format!("enc{i}.mlp.bias"), g1(bias.val()));
+            }
+            visit("dec.a", g2(m.decoder.a.as_ref().expect("a").val()));
+            visit("dec.b", g2(m.decoder.b.as_ref().expect("b").val()));
+            visit("dec.c", g2(m.decoder.c.val()));
+            visit("dec.k", g2(m.decoder.k.val()));
+            visit("head", g2(m.head.linear.weight.val()));
+            if let Some(e) = &m.embedding {
+                visit("embedding", g2(e.weight.val()));
+            }
+            (values, g)
+        };
+        let (v_fft, g_fft) = run(ConvPath::Fft);
+        let (v_toe, g_toe) = run(ConvPath::Toeplitz);
+        assert_ne!(v_toe[0], v_fft[0], "both paths ran (they differ in round-off)");
+        for (i, name) in ["forecast", "look-back", "next input"].iter().enumerate() {
+            assert_close(&v_toe[i], &v_fft[i], 1e-4, 1e-6, &format!("L={l} {name}"));
+        }
+        for ((name, gt), (_, gf)) in g_toe.iter().zip(&g_fft) {
+            assert_close(gt, gf, 1e-4, 1e-7, &format!("L={l} grad {name}"));
+        }
+    }
+}
+
+#[test]
+fn dropout_keeps_burns_semantics() {
+    let plain = Device::flex();
+    let ad = plain.clone().autodiff();
+    let layer = burn::nn::DropoutConfig::new(0.25).init();
+    let x = Tensor::<2>::ones([64, 1000], &ad);
+    let draw = || host(super::block::dropout(&layer, x.clone()));
+    let y = draw();
+    let zeros = y.iter().filter(|v| **v == 0.0).count() as f64 / y.len() as f64;
+    assert!((zeros - 0.25).abs() < 0.01, "dropped fraction {zeros}");
+    assert!(
+        y.iter().all(|v| *v == 0.0 || (*v - 1.0 / 0.75).abs() < 1e-6),
+        "kept entries scaled by 1/(1-p)"
+    );
+    assert_ne!(y, draw(), "a fresh mask per call");
+    ad.seed(3);
+    let first = draw();
+    ad.seed(3);
+    assert_eq!(first, draw(), "reproducible under Device::seed");
+    // Inactive without autodiff, when frozen, or with p = 0 (as burn's Dropout).
+    let x_plain = Tensor::<2>::ones([4, 5], &plain);
+    assert_eq!(host(super::block::dropout(&layer, x_plain)), vec![1.0; 20]);
+    let frozen = layer.clone().freeze();
+    assert_eq!(host(super::block::dropout(&frozen, x.clone())), vec![1.0; 64_000]);
+    let off = burn::nn::DropoutConfig::new(0.0).init();
+    assert_eq!(host(super::block::dropout(&off, x)), vec![1.0; 64_000]);
 }

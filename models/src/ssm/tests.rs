@@ -164,3 +164,124 @@ fn fft_conv_does_not_wrap_around() {
     assert_close(&y[..l - 1], &vec![0.0; l - 1], 0.0, 1e-5, "no wrap-around");
     assert!((y[l - 1] - 1.0).abs() < 1e-5);
 }
+
+/// `(L, ℓ)` pairs: L = 1, odd, not a power of two, kernels shorter and longer than L.
+const CONV_SIZES: [(usize, usize); 8] = [
+    (1, 1),
+    (1, 4),
+    (2, 2),
+    (7, 7),
+    (33, 5),
+    (37, 80),
+    (96, 96),
+    (100, 100),
+];
+
+#[test]
+fn conv_paths_match_direct_sum() {
+    let device = Device::flex();
+    let mut rng = Rng::new(5);
+    for &(l, kl) in &CONV_SIZES {
+        let (n, c) = (2, 3);
+        let u = rng.normals(n * l * c);
+        let k = rng.normals(c * kl);
+        let k2 = rng.normals(c * kl);
+        let want = |kernels: &[f64], ni: usize, ci: usize| {
+            let us: Vec<f64> = (0..l).map(|t| u[(ni * l + t) * c + ci]).collect();
+            direct_causal_conv(&us, &kernels[ci * kl..(ci + 1) * kl])
+        };
+        for path in [ConvPath::Fft, ConvPath::Toeplitz, ConvPath::Auto] {
+            let what = format!("{path:?} L={l} ℓ={kl}");
+            let u_nlc = tensor(&u, [n, l, c], &device);
+            let y = host(causal_conv(u_nlc.clone(), tensor(&k, [c, kl], &device), path));
+            // The same input as [C, L, N], two banks at once.
+            let outs = causal_conv_many_cln(
+                u_nlc.permute([2, 1, 0]),
+                vec![tensor(&k, [c, kl], &device), tensor(&k2, [c, kl], &device)],
+                path,
+            );
+            let ys_cln: Vec<Vec<f64>> = outs.into_iter().map(host).collect();
+            for ni in 0..n {
+                for ci in 0..c {
+                    let got: Vec<f64> = (0..l).map(|t| y[(ni * l + t) * c + ci]).collect();
+                    assert_close(&got, &want(&k, ni, ci), 1e-4, 1e-5, &what);
+                    for (bank, kern) in [(0, &k), (1, &k2)] {
+                        let got: Vec<f64> = (0..l).map(|t| ys_cln[bank][(ci * l + t) * n + ni]).collect();
+                        assert_close(
+                            &got,
+                            &want(kern, ni, ci),
+                            1e-4,
+                            1e-5,
+                            &format!("{what} bank {bank}"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn toeplitz_matrix_is_lower_triangular_toeplitz() {
+    let device = Device::flex();
+    let t = host(toeplitz_matrix(tensor(&[1.0, 2.0, 3.0], [1, 3], &device)));
+    assert_eq!(t, vec![1.0, 0.0, 0.0, 2.0, 1.0, 0.0, 3.0, 2.0, 1.0]);
+    assert_eq!(ConvPath::Auto.resolve(TOEPLITZ_MAX_LEN), ConvPath::Toeplitz);
+    assert_eq!(ConvPath::Auto.resolve(TOEPLITZ_MAX_LEN + 1), ConvPath::Fft);
+    assert_eq!(ConvPath::Fft.resolve(3), ConvPath::Fft);
+    assert_eq!(ConvPath::Toeplitz.resolve(4096), ConvPath::Toeplitz);
+}
+
+#[test]
+fn conv_path_gradients_equal_the_fft_reference() {
+    // Gradients wrt the input and the kernels of Σ w ⊙ conv(u, k), every path against the
+    // original FFT implementation (`fft_causal_conv`).
+    let ad = Device::flex().autodiff();
+    let mut rng = Rng::new(6);
+    for &(l, kl) in &CONV_SIZES {
+        let (n, c) = (2, 3);
+        let (u, k, w) = (
+            rng.normals(n * l * c),
+            rng.normals(c * kl),
+            rng.normals(n * l * c),
+        );
+        let grads = |f: &dyn Fn(Tensor<3>, Tensor<2>) -> Tensor<3>| {
+            let ut = tensor(&u, [n, l, c], &ad).require_grad();
+            let kt = tensor(&k, [c, kl], &ad).require_grad();
+            let g = (f(ut.clone(), kt.clone()) * tensor(&w, [n, l, c], &ad))
+                .sum()
+                .backward();
+            (
+                host(ut.grad(&g).expect("input gradient")),
+                host(kt.grad(&g).expect("kernel gradient")),
+            )
+        };
+        let (gu_ref, gk_ref) = grads(&fft_causal_conv);
+        for path in [ConvPath::Fft, ConvPath::Toeplitz, ConvPath::Auto] {
+            let (gu, gk) = grads(&|u, k| causal_conv(u, k, path));
+            let what = format!("{path:?} L={l} ℓ={kl}");
+            assert_close(&gu, &gu_ref, 1e-4, 1e-5, &format!("{what}: d/du"));
+            assert_close(&gk, &gk_ref, 1e-4, 1e-5, &format!("{what}: d/dk"));
+        }
+        // And the two-bank form: the gradients of both banks and the shared input.
+        let two_banks = |path: ConvPath| {
+            let ut = tensor(&u, [n, l, c], &ad).require_grad();
+            let k1 = tensor(&k, [c, kl], &ad).require_grad();
+            let k2 = k1.clone().mul_scalar(-0.5).add_scalar(0.25);
+            let outs = causal_conv_many_cln(ut.clone().permute([2, 1, 0]), vec![k1.clone(), k2], path);
+            let wt = tensor(&w, [n, l, c], &ad).permute([2, 1, 0]);
+            let loss = outs
+                .into_iter()
+                .enumerate()
+                .map(|(i, y)| (y * wt.clone()).sum().mul_scalar(1.0 + i as f64))
+                .reduce(|a, b| a + b)
+                .expect("two banks");
+            let g = loss.backward();
+            (host(ut.grad(&g).expect("du")), host(k1.grad(&g).expect("dk")))
+        };
+        let (gu_fft, gk_fft) = two_banks(ConvPath::Fft);
+        let (gu_toe, gk_toe) = two_banks(ConvPath::Toeplitz);
+        assert_close(&gu_toe, &gu_fft, 1e-4, 1e-5, &format!("two banks L={l}: d/du"));
+        assert_close(&gk_toe, &gk_fft, 1e-4, 1e-5, &format!("two banks L={l}: d/dk"));
+    }
+}

@@ -2,10 +2,12 @@
 mod bench;
 mod data_args;
 mod devices;
+mod eval;
 mod info;
 mod inspect;
 mod serve;
 mod simulate;
+mod train_args;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +29,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Read and validate a dataset; print its schema, frequency and missing-value report.
     Inspect(inspect::InspectArgs),
+    /// Long-term forecasting evaluation (published protocol) of a model family on a dataset.
+    Eval(eval::EvalArgs),
     /// Run the gRPC server.
     Serve(serve::ServeArgs),
     /// Ask a running server for its version, devices and health.
@@ -43,6 +47,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Simulate(a) => simulate::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Info(a) => info::run(a),
         Command::Devices(a) => devices::run(a),

@@ -1,0 +1,482 @@
+//! Trained-model artifacts: a directory with everything needed to forecast from raw data.
+//!
+//! ```text
+//! <dir>/artifact.json   Artifact: format version, model config, scaler, data schema,
+//!                       training record, metrics, creation time
+//! <dir>/weights.bpk     AnyModel weights (burnpack)
+//! ```
+//!
+//! [`Artifact::save`] replaces the directory atomically (temporary directory + rename), so a
+//! reader never sees a half-written artifact. [`Artifact::load`] checks the format version
+//! before anything else and reports every problem as a typed [`Error`] naming the file.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::prelude::*;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use statecast_pipelines::scale::Scaler;
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::train::{EpochMetrics, TrainConfig, TrainOutcome};
+use crate::zoo::{AnyModel, ModelConfig};
+
+/// Artifact format version written by this build.
+pub const ARTIFACT_FORMAT_VERSION: u32 = 1;
+/// Oldest artifact format version this build reads.
+pub const MIN_ARTIFACT_FORMAT_VERSION: u32 = 1;
+/// The metadata file.
+pub const ARTIFACT_FILE: &str = "artifact.json";
+/// The weights file.
+pub const WEIGHTS_FILE: &str = "weights.bpk";
+
+/// What the model reads: columns in input order and the window geometry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSchema {
+    /// Variate names, in model input order, [variates].
+    pub columns: Vec<String>,
+    /// Sampling period (`"5min"`, `"1h"`), when known.
+    #[serde(default)]
+    pub frequency: Option<String>,
+    /// Look-back `L`.
+    pub lookback: usize,
+    /// Horizon `H`.
+    pub horizon: usize,
+    /// Name of the timestamp column of the training file, when it had one.
+    #[serde(default)]
+    pub time_column: Option<String>,
+    /// Name of the series-id column of the training file, when it had one.
+    #[serde(default)]
+    pub series_column: Option<String>,
+}
+
+/// How the model was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    /// The training configuration.
+    pub config: TrainConfig,
+    /// Metrics of every epoch.
+    pub history: Vec<EpochMetrics>,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Device the model was trained on (`cpu`, `cuda:0`).
+    pub device: String,
+    /// Total training wall time, seconds.
+    pub seconds: f64,
+}
+
+impl TrainingRecord {
+    /// The record of a finished [`crate::train::fit`] run.
+    pub fn from_outcome<M>(
+        config: &TrainConfig,
+        outcome: &TrainOutcome<M>,
+        device: impl Into<String>,
+    ) -> Self {
+        Self {
+            config: config.clone(),
+            history: outcome.history.clone(),
+            best_epoch: outcome.best_epoch,
+            device: device.into(),
+            seconds: outcome.history.iter().map(|m| m.seconds).sum(),
+        }
+    }
+}
+
+/// The metadata of a trained model (`artifact.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    /// [`ARTIFACT_FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// statecast version of the writer.
+    pub statecast_version: String,
+    /// Model architecture.
+    pub model: ModelConfig,
+    /// Dataset-level scaler fitted on the training rows (apply before the model, invert after).
+    pub scaler: Scaler,
+    /// Columns and window geometry.
+    pub schema: DataSchema,
+    /// Training record (`None` for an untrained baseline).
+    #[serde(default)]
+    pub training: Option<TrainingRecord>,
+    /// Evaluation metrics by name (e.g. `{"test": {"mse": …, "mae": …}}`).
+    #[serde(default)]
+    pub metrics: BTreeMap<String, serde_json::Value>,
+    /// When the artifact was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Artifact {
+    /// A new artifact of the current format version, created now, with no training record and no
+    /// metrics.
+    pub fn new(model: ModelConfig, scaler: Scaler, schema: DataSchema) -> Self {
+        Self {
+            format_version: ARTIFACT_FORMAT_VERSION,
+            statecast_version: env!("CARGO_PKG_VERSION").to_string(),
+            model,
+            scaler,
+            schema,
+            training: None,
+            metrics: BTreeMap::new(),
+            created_at: Utc::now(),
+        }
+    }
+
+    /// Check that the parts agree: scaler columns = schema columns, model geometry = schema
+    /// geometry.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the disagreement.
+    pub fn validate(&self) -> Result<()> {
+        if self.scaler.columns != self.schema.columns {
+            return Err(Error::invalid(
+                "artifact",
+                format!(
+                    "the scaler was fitted on columns {:?}, the schema lists {:?}",
+                    self.scaler.columns, self.schema.columns
+                ),
+            ));
+        }
+        if self.model.lookback() != self.schema.lookback || self.model.horizon() != self.schema.horizon {
+            return Err(Error::invalid(
+                "artifact",
+                format!(
+                    "the model is L={} H={}, the schema says L={} H={}",
+                    self.model.lookback(),
+                    self.model.horizon(),
+                    self.schema.lookback,
+                    self.schema.horizon
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Write `artifact.json` and `model`'s weights to `dir`, replacing an existing artifact there
+    /// atomically. `model` must have been built from `self.model`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when [`validate`](Self::validate) fails or `model` is another kind
+    /// than `self.model`; I/O errors naming the file.
+    pub fn save(&self, model: &AnyModel, dir: &Path) -> Result<()> {
+        self.validate()?;
+        if model.kind() != self.model.kind() {
+            return Err(Error::invalid(
+                "artifact",
+                format!(
+                    "the model is {}, the config describes {}",
+                    model.kind(),
+                    self.model.kind()
+                ),
+            ));
+        }
+        fsutil::replace_dir(dir, |tmp| {
+            let weights = tmp.join(WEIGHTS_FILE);
+            model
+                .clone()
+                .save_file(&weights)
+                .map_err(|e| Error::from_record(&weights, e))?;
+            fsutil::write_json(&tmp.join(ARTIFACT_FILE), self)
+        })
+    }
+
+    /// Read only `artifact.json` of `dir` (no weights), checking its format version.
+    ///
+    /// # Errors
+    /// [`Error::MissingFile`], [`Error::Json`], [`Error::UnsupportedVersion`], naming the file.
+    pub fn read_metadata(dir: &Path) -> Result<Self> {
+        let path = dir.join(ARTIFACT_FILE);
+        let value: serde_json::Value = fsutil::read_json(&path)?;
+        let version = value
+            .get("format_version")
+            .ok_or_else(|| Error::Json {
+                path: path.clone(),
+                source: serde::de::Error::missing_field("format_version"),
+            })?
+            .as_u64()
+            .ok_or_else(|| Error::Json {
+                path: path.clone(),
+                source: serde::de::Error::custom("format_version is not a non-negative integer"),
+            })?;
+        if !(u64::from(MIN_ARTIFACT_FORMAT_VERSION)..=u64::from(ARTIFACT_FORMAT_VERSION)).contains(&version) {
+            return Err(Error::UnsupportedVersion {
+                path,
+                found: u32::try_from(version).unwrap_or(u32::MAX),
+                min_supported: MIN_ARTIFACT_FORMAT_VERSION,
+                max_supported: ARTIFACT_FORMAT_VERSION,
+            });
+        }
+        serde_json::from_value(value).map_err(|source| Error::Json { path, source })
+    }
+
+    /// Load an artifact and its model (inference mode) onto `device`.
+    ///
+    /// # Errors
+    /// As [`read_metadata`](Self::read_metadata); [`Error::InvalidConfig`] when the parts
+    /// disagree; [`Error::MissingFile`] / [`Error::CorruptWeights`] /
+    /// [`Error::WeightsMismatch`] for `weights.bpk`.
+    pub fn load(dir: &Path, device: &Device) -> Result<(Self, AnyModel)> {
+        let artifact = Self::read_metadata(dir)?;
+        artifact.validate()?;
+        let weights = dir.join(WEIGHTS_FILE);
+        if !weights.is_file() {
+            return Err(Error::MissingFile { path: weights });
+        }
+        let path = dir.join(ARTIFACT_FILE);
+        let init = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| artifact.model.init(device)));
+        let model = init
+            .map_err(|panic| {
+                let reason = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("the model cannot be built");
+                Error::invalid(format!("model configuration in {}", path.display()), reason)
+            })?
+            .try_load_file(&weights)
+            .map_err(|e| Error::from_record(&weights, e))?;
+        Ok((artifact, model.valid()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::baseline::{LinearConfig, RepeatConfig};
+    use crate::forecaster::Forecaster;
+    use crate::spacetime::SpaceTimeConfig;
+    use crate::train::testdata::data;
+    use crate::train::{NoopObserver, fit};
+
+    const L: usize = 32;
+    const H: usize = 8;
+
+    fn configs() -> Vec<ModelConfig> {
+        vec![
+            ModelConfig::SpaceTime(
+                SpaceTimeConfig::new(L, H)
+                    .with_d_model(8)
+                    .with_state_dim(8)
+                    .with_n_encoder_blocks(1)
+                    .with_first_n_kernels(4)
+                    .with_first_n_heads(2)
+                    .with_n_kernels(8)
+                    .with_max_avg_window(16),
+            ),
+            ModelConfig::Linear(LinearConfig::new(L, H)),
+            ModelConfig::Repeat(RepeatConfig::new(L, H)),
+        ]
+    }
+
+    fn artifact(model: ModelConfig, scaler: &Scaler) -> Artifact {
+        let schema = DataSchema {
+            columns: scaler.columns.clone(),
+            frequency: Some("1h".into()),
+            lookback: L,
+            horizon: H,
+            time_column: Some("timestamp".into()),
+            series_column: None,
+        };
+        Artifact::new(model, scaler.clone(), schema)
+    }
+
+    fn bits(t: Tensor<3>) -> Vec<u32> {
+        t.into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap()
+            .into_iter()
+            .map(f32::to_bits)
+            .collect()
+    }
+
+    #[test]
+    fn save_load_gives_identical_forecasts_for_every_kind() {
+        let d = data(2, 2, 480, L, H);
+        let dev = Device::flex();
+        let x = d.test.batch(0..16, &dev).x;
+        for cfg in configs() {
+            let kind = cfg.kind();
+            let model = cfg.init(&dev);
+            let train_cfg = crate::train::TrainConfig {
+                epochs: 1,
+                max_batches_per_epoch: Some(2),
+                ..Default::default()
+            };
+            let out = fit(
+                model,
+                &d.train,
+                Some(&d.val),
+                &train_cfg,
+                &dev,
+                None,
+                &mut NoopObserver,
+            )
+            .unwrap();
+            let mut art = artifact(cfg, &d.scaler);
+            art.training = Some(TrainingRecord::from_outcome(&train_cfg, &out, "cpu"));
+            art.metrics
+                .insert("val".into(), serde_json::json!({"mse": out.best_val_loss}));
+            let root = tempfile::tempdir().unwrap();
+            let dir = root.path().join("model");
+            art.save(&out.model, &dir).unwrap();
+            let (loaded, model) = Artifact::load(&dir, &dev).unwrap();
+            assert_eq!(loaded, art, "{kind}: metadata round trip");
+            assert_eq!(model.kind(), kind);
+            assert_eq!(
+                bits(model.forecast(x.clone())),
+                bits(out.model.forecast(x.clone())),
+                "{kind}"
+            );
+        }
+    }
+
+    fn saved(root: &Path) -> (std::path::PathBuf, Artifact) {
+        let d = data(1, 2, 240, L, H);
+        let dev = Device::flex();
+        let cfg = ModelConfig::Linear(LinearConfig::new(L, H));
+        let art = artifact(cfg.clone(), &d.scaler);
+        let dir = root.join("a");
+        art.save(&cfg.init(&dev), &dir).unwrap();
+        (dir, art)
+    }
+
+    fn set_json(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = dir.join(ARTIFACT_FILE);
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn versions_newer_or_older_than_supported_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, _) = saved(root.path());
+        let dev = Device::flex();
+        // Unknown extra fields of the same version are tolerated.
+        set_json(&dir, |v| v["added_later"] = serde_json::json!(1));
+        Artifact::load(&dir, &dev).unwrap();
+        for (version, hint) in [(2u32, "upgrade statecast"), (0, "re-export")] {
+            set_json(&dir, |v| v["format_version"] = serde_json::json!(version));
+            let err = Artifact::load(&dir, &dev).unwrap_err();
+            assert!(
+                matches!(err, Error::UnsupportedVersion { found, .. } if found == version),
+                "{err}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains(ARTIFACT_FILE) && msg.contains(hint), "{msg}");
+        }
+    }
+
+    #[test]
+    fn missing_and_corrupt_files_are_typed_errors() {
+        let dev = Device::flex();
+        let root = tempfile::tempdir().unwrap();
+        let (dir, art) = saved(root.path());
+        let weights = dir.join(WEIGHTS_FILE);
+        let good_weights = std::fs::read(&weights).unwrap();
+
+        // Weights of another architecture.
+        let other = ModelConfig::Linear(LinearConfig::new(L, H + 1));
+        let mut wrong = art.clone();
+        wrong.model = other.clone();
+        wrong.schema.horizon = H + 1;
+        fsutil::write_json(&dir.join(ARTIFACT_FILE), &wrong).unwrap();
+        let err = Artifact::load(&dir, &dev).unwrap_err();
+        assert!(
+            matches!(&err, Error::WeightsMismatch { path, .. } if *path == weights),
+            "{err}"
+        );
+        // Weights of another kind.
+        let mut wrong = art.clone();
+        wrong.model = ModelConfig::Repeat(RepeatConfig::new(L, H));
+        fsutil::write_json(&dir.join(ARTIFACT_FILE), &wrong).unwrap();
+        let err = Artifact::load(&dir, &dev).unwrap_err();
+        assert!(matches!(&err, Error::WeightsMismatch { .. }), "{err}");
+        fsutil::write_json(&dir.join(ARTIFACT_FILE), &art).unwrap();
+
+        // Truncated weights.
+        std::fs::write(&weights, &good_weights[..good_weights.len() / 2]).unwrap();
+        let err = Artifact::load(&dir, &dev).unwrap_err();
+        assert!(
+            matches!(&err, Error::CorruptWeights { path, .. } if *path == weights),
+            "{err}"
+        );
+        // Missing weights.
+        std::fs::remove_file(&weights).unwrap();
+        let err = Artifact::load(&dir, &dev).unwrap_err();
+        assert!(
+            matches!(&err, Error::MissingFile { path } if *path == weights),
+            "{err}"
+        );
+        std::fs::write(&weights, &good_weights).unwrap();
+        Artifact::load(&dir, &dev).unwrap();
+
+        // Corrupt JSON.
+        let meta = dir.join(ARTIFACT_FILE);
+        std::fs::write(&meta, "{\"format_version\": 1, \"model\": ").unwrap();
+        let err = Artifact::load(&dir, &dev).unwrap_err();
+        assert!(matches!(&err, Error::Json { path, .. } if *path == meta), "{err}");
+        assert!(err.to_string().contains("artifact.json"), "{err}");
+        // Valid JSON, wrong structure.
+        std::fs::write(&meta, "{\"format_version\": 1, \"model\": 3}").unwrap();
+        assert!(matches!(
+            Artifact::load(&dir, &dev).unwrap_err(),
+            Error::Json { .. }
+        ));
+        // Missing metadata; a missing directory.
+        std::fs::remove_file(&meta).unwrap();
+        assert!(
+            matches!(Artifact::load(&dir, &dev).unwrap_err(), Error::MissingFile { path } if path == meta)
+        );
+        assert!(matches!(
+            Artifact::load(&root.path().join("nope"), &dev).unwrap_err(),
+            Error::MissingFile { .. }
+        ));
+    }
+
+    #[test]
+    fn overwrite_replaces_the_whole_directory() {
+        let dev = Device::flex();
+        let root = tempfile::tempdir().unwrap();
+        let (dir, art) = saved(root.path());
+        std::fs::write(dir.join("stale.txt"), "x").unwrap();
+        let repeat = ModelConfig::Repeat(RepeatConfig::new(L, H));
+        let mut new = art.clone();
+        new.model = repeat.clone();
+        new.save(&repeat.init(&dev), &dir).unwrap();
+        assert!(!dir.join("stale.txt").exists());
+        let (loaded, model) = Artifact::load(&dir, &dev).unwrap();
+        assert_eq!((loaded.model.kind(), model.kind()), ("Repeat", "Repeat"));
+        let names: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("a")],
+            "no temporary left behind"
+        );
+        // A model of another kind than the config is refused before anything is written.
+        let err = new
+            .save(&ModelConfig::Linear(LinearConfig::new(L, H)).init(&dev), &dir)
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+    }
+
+    #[test]
+    fn model_config_json_is_tagged() {
+        let cfg = ModelConfig::Linear(LinearConfig::new(96, 24));
+        let v = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(v["kind"], "Linear");
+        assert_eq!(v["config"]["lookback"], 96);
+        let back: ModelConfig = serde_json::from_value(v).unwrap();
+        assert_eq!(back, cfg);
+        let st = ModelConfig::SpaceTime(SpaceTimeConfig::new(336, 96));
+        let back: ModelConfig = serde_json::from_str(&serde_json::to_string(&st).unwrap()).unwrap();
+        assert_eq!(
+            (back.kind(), back.lookback(), back.horizon()),
+            ("SpaceTime", 336, 96)
+        );
+    }
+}

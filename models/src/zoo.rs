@@ -1,0 +1,167 @@
+//! The model zoo: one serialisable [`ModelConfig`] and one [`AnyModel`] for every forecaster, so
+//! that training jobs, artifacts and the service handle all models through one type.
+//!
+//! `ModelConfig` serialises adjacently tagged, e.g.
+//! `{"kind": "Linear", "config": {"lookback": 96, "horizon": 24, "subtract_last": true}}`.
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::{Linear, LinearConfig, Repeat, RepeatConfig};
+use crate::forecaster::Forecaster;
+use crate::spacetime::{SpaceTime, SpaceTimeConfig};
+
+/// SpaceTime's loss weights `[forecast, look-back, next-input]` (reference `[1, 1, 1]`).
+pub const SPACETIME_LOSS_WEIGHTS: [f64; 3] = [1.0, 1.0, 1.0];
+
+impl PartialEq for ModelConfig {
+    /// Equal when both serialise to the same JSON (the inner configs have no `PartialEq`).
+    fn eq(&self, other: &Self) -> bool {
+        serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
+    }
+}
+
+/// Configuration of any statecast model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "config")]
+pub enum ModelConfig {
+    /// SpaceTime (Zhang et al., ICLR 2023).
+    SpaceTime(SpaceTimeConfig),
+    /// NLinear baseline.
+    Linear(LinearConfig),
+    /// Repeat-last-value baseline.
+    Repeat(RepeatConfig),
+}
+
+impl ModelConfig {
+    /// The variant name (`"SpaceTime"`, `"Linear"`, `"Repeat"`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SpaceTime(_) => "SpaceTime",
+            Self::Linear(_) => "Linear",
+            Self::Repeat(_) => "Repeat",
+        }
+    }
+
+    /// Look-back `L` of the configured model.
+    pub fn lookback(&self) -> usize {
+        match self {
+            Self::SpaceTime(c) => c.lookback,
+            Self::Linear(c) => c.lookback,
+            Self::Repeat(c) => c.lookback,
+        }
+    }
+
+    /// Horizon `H` of the configured model.
+    pub fn horizon(&self) -> usize {
+        match self {
+            Self::SpaceTime(c) => c.horizon,
+            Self::Linear(c) => c.horizon,
+            Self::Repeat(c) => c.horizon,
+        }
+    }
+
+    /// Builds the model on `device` (random weights).
+    ///
+    /// # Panics
+    /// On inconsistent sizes (see each config's `init`).
+    pub fn init(&self, device: &Device) -> AnyModel {
+        match self {
+            Self::SpaceTime(c) => AnyModel::SpaceTime(c.init(device)),
+            Self::Linear(c) => AnyModel::Linear(c.init(device)),
+            Self::Repeat(c) => AnyModel::Repeat(c.init(device)),
+        }
+    }
+}
+
+/// Any statecast model, dispatching [`Forecaster`] to the variant. Its weights are saved under
+/// the variant name (`SpaceTime.encoder.0…`), so weights of one kind never load into another.
+// Models are built once and moved rarely; boxing the SpaceTime variant is not worth the
+// indirection (and `#[derive(Module)]` wants the module types themselves).
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum AnyModel {
+    /// SpaceTime.
+    SpaceTime(SpaceTime),
+    /// NLinear baseline.
+    Linear(Linear),
+    /// Repeat baseline.
+    Repeat(Repeat),
+}
+
+impl AnyModel {
+    /// The variant name, as [`ModelConfig::kind`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SpaceTime(_) => "SpaceTime",
+            Self::Linear(_) => "Linear",
+            Self::Repeat(_) => "Repeat",
+        }
+    }
+}
+
+impl Forecaster for SpaceTime {
+    fn lookback(&self) -> usize {
+        self.lookback
+    }
+
+    fn horizon(&self) -> usize {
+        self.horizon
+    }
+
+    /// The closed-loop forecast.
+    ///
+    /// # Shapes
+    /// * `x_blv`: `[B, L, V]`, returns `[B, H, V]`
+    fn forecast(&self, x_blv: Tensor<3>) -> Tensor<3> {
+        self.forward(x_blv).forecast_bhv
+    }
+
+    /// The three-term RMSE loss of spec §2.11 with weights [`SPACETIME_LOSS_WEIGHTS`].
+    ///
+    /// # Shapes
+    /// * `x_blv`: `[B, L, V]`, `y_bhv`: `[B, H, V]`; returns `[1]`
+    fn loss(&self, x_blv: Tensor<3>, y_bhv: Tensor<3>) -> Tensor<1> {
+        let out = self.forward(x_blv.clone());
+        SpaceTime::loss(self, &out, x_blv, y_bhv, SPACETIME_LOSS_WEIGHTS)
+    }
+
+    /// The open-loop next-step predictions over the look-back (position `t` predicts `x_{t+1}`).
+    ///
+    /// # Shapes
+    /// * `x_blv`: `[B, L, V]`, returns `[B, L, V]`
+    fn reconstruct(&self, x_blv: Tensor<3>) -> Option<Tensor<3>> {
+        Some(self.forward(x_blv).lookback_pred_blv)
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $m:ident => $e:expr) => {
+        match $self {
+            AnyModel::SpaceTime($m) => $e,
+            AnyModel::Linear($m) => $e,
+            AnyModel::Repeat($m) => $e,
+        }
+    };
+}
+
+impl Forecaster for AnyModel {
+    fn lookback(&self) -> usize {
+        dispatch!(self, m => Forecaster::lookback(m))
+    }
+
+    fn horizon(&self) -> usize {
+        dispatch!(self, m => Forecaster::horizon(m))
+    }
+
+    fn forecast(&self, x_blv: Tensor<3>) -> Tensor<3> {
+        dispatch!(self, m => Forecaster::forecast(m, x_blv))
+    }
+
+    fn loss(&self, x_blv: Tensor<3>, y_bhv: Tensor<3>) -> Tensor<1> {
+        dispatch!(self, m => Forecaster::loss(m, x_blv, y_bhv))
+    }
+
+    fn reconstruct(&self, x_blv: Tensor<3>) -> Option<Tensor<3>> {
+        dispatch!(self, m => Forecaster::reconstruct(m, x_blv))
+    }
+}

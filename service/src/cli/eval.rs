@@ -1,0 +1,114 @@
+//! `statecast eval`: the long-term forecasting protocol on a dataset, for one model family.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use statecast_models::device::DeviceSpec;
+use statecast_models::train::ProgressBarObserver;
+use statecast_pipelines::split::SplitSpec;
+use statecast_service::ltsf::{EvalRequest, EvalRow, ModelKind, evaluate};
+
+use super::data_args::DataArgs;
+use super::train_args::TrainArgs;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct EvalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Split: ett-hourly, ett-15min, ratio:TRAIN,VAL,TEST or rows:TRAIN_END,VAL_END,TEST_END.
+    #[arg(long, default_value = "ratio:0.7,0.1,0.2")]
+    split: SplitSpec,
+    /// Model family.
+    #[arg(long, value_enum, default_value = "spacetime")]
+    model: ModelKind,
+    /// JSON file of model settings merged into the family's defaults (e.g. {"d_model": 128}).
+    #[arg(long)]
+    model_config: Option<PathBuf>,
+    /// Look-back L.
+    #[arg(long, default_value_t = 96)]
+    lookback: usize,
+    /// Horizons H, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "96,192,336,720")]
+    horizons: Vec<usize>,
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Device: cpu, cuda, cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+    /// Score every test window (default: drop the last partial batch of 32, as published).
+    #[arg(long)]
+    no_drop_last: bool,
+    /// Dataset name in the results (default: the file stem).
+    #[arg(long)]
+    name: Option<String>,
+    /// Write the result rows as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let data = args.data.spec()?;
+    let model_overrides = match &args.model_config {
+        Some(p) => Some(serde_json::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?),
+        None => None,
+    };
+    let req = EvalRequest {
+        dataset_name: args.name.clone().unwrap_or_else(|| data.default_series_id()),
+        data,
+        split: args.split,
+        kind: args.model,
+        model_overrides,
+        lookback: args.lookback,
+        horizons: args.horizons.clone(),
+        train: args.train.config(),
+        device: args.device,
+        drop_last: !args.no_drop_last,
+    };
+    let mut progress = ProgressBarObserver::new();
+    let rows = evaluate(&req, &mut progress)?;
+    print_table(&rows);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[EvalRow]) {
+    println!(
+        "| {:<14} | {:<9} | {:>4} | {:>4} | {:>7} | {:>7} | {:>7} | {:>9} | {:>8} | {:>7} |",
+        "dataset", "model", "L", "H", "MSE", "MAE", "windows", "train s", "s/epoch", "params"
+    );
+    println!(
+        "|{:-<16}|{:-<11}|{:-<6}|{:-<6}|{:-<9}|{:-<9}|{:-<9}|{:-<11}|{:-<10}|{:-<9}|",
+        "", "", "", "", "", "", "", "", "", ""
+    );
+    for r in rows {
+        println!(
+            "| {:<14} | {:<9} | {:>4} | {:>4} | {:>7.3} | {:>7.3} | {:>7} | {:>9.1} | {:>8.1} | {:>7} |",
+            r.dataset,
+            r.model,
+            r.lookback,
+            r.horizon,
+            r.mse,
+            r.mae,
+            r.test_windows,
+            r.train_seconds,
+            r.seconds_per_epoch,
+            r.params
+        );
+    }
+    if rows.len() > 1 {
+        let n = rows.len() as f64;
+        println!(
+            "| {:<14} | {:<9} | {:>4} | {:>4} | {:>7.3} | {:>7.3} |",
+            "average",
+            "",
+            "",
+            "",
+            rows.iter().map(|r| r.mse).sum::<f64>() / n,
+            rows.iter().map(|r| r.mae).sum::<f64>() / n
+        );
+    }
+}
