@@ -33,6 +33,63 @@ pub enum ModelConfig {
 }
 
 impl ModelConfig {
+    /// Check the sizes before [`ModelConfig::init`] (which panics on inconsistent sizes), so a
+    /// configuration from a user or a request fails with a message instead.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::InvalidConfig`] naming the first bad setting.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let bad = |what: &'static str, reason: String| Err(crate::error::Error::invalid(what, reason));
+        let (l, h) = (self.lookback(), self.horizon());
+        if l == 0 || h == 0 {
+            return bad(
+                "model",
+                format!("lookback ({l}) and horizon ({h}) must be positive"),
+            );
+        }
+        if let Self::SpaceTime(c) = self {
+            let first = c.first_n_kernels * c.first_n_heads;
+            let later = c.n_kernels * c.n_heads;
+            if c.d_model == 0 || c.state_dim == 0 {
+                return bad("d_model", "d_model and state_dim must be positive".into());
+            }
+            if first == 0 || c.d_model % first != 0 {
+                return bad(
+                    "first_n_kernels",
+                    format!(
+                        "d_model {} must be a multiple of first_n_kernels {} × first_n_heads {}",
+                        c.d_model, c.first_n_kernels, c.first_n_heads
+                    ),
+                );
+            }
+            if later == 0 || c.d_model % later != 0 {
+                return bad(
+                    "n_kernels",
+                    format!(
+                        "d_model {} must be a multiple of n_kernels {} × n_heads {}",
+                        c.d_model, c.n_kernels, c.n_heads
+                    ),
+                );
+            }
+            if c.n_encoder_blocks == 0 {
+                return bad("n_encoder_blocks", "at least one encoder block is needed".into());
+            }
+            if !(0.0..1.0).contains(&c.dropout) {
+                return bad("dropout", format!("{} is not in [0, 1)", c.dropout));
+            }
+            if c.preprocess && c.min_avg_window >= c.max_avg_window {
+                return bad(
+                    "min_avg_window",
+                    format!(
+                        "min_avg_window {} must be below max_avg_window {}",
+                        c.min_avg_window, c.max_avg_window
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The variant name (`"SpaceTime"`, `"Linear"`, `"Repeat"`).
     pub fn kind(&self) -> &'static str {
         match self {

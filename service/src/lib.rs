@@ -11,5 +11,6 @@ pub mod info;
 pub mod ltsf;
 pub mod metrics;
 pub mod server;
+pub mod training;
 
 pub use error::{Error, Result};

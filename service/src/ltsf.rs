@@ -54,6 +54,9 @@ pub fn spacetime_defaults(l: usize, h: usize) -> SpaceTimeConfig {
     SpaceTimeConfig::new(l, h)
         .with_d_model(64)
         .with_state_dim(32)
+        .with_first_n_kernels(8)
+        .with_first_n_heads(8)
+        .with_n_kernels(64)
         .with_n_encoder_blocks(1)
         .with_dropout(0.1)
 }
@@ -115,6 +118,7 @@ pub struct EvalRow {
 /// Merge JSON `overrides` into the serialised `config` (object keys replace).
 pub fn apply_overrides(config: ModelConfig, overrides: Option<&serde_json::Value>) -> Result<ModelConfig> {
     let Some(overrides) = overrides else {
+        config.validate()?;
         return Ok(config);
     };
     let mut value = serde_json::to_value(&config).map_err(|e| invalid("model", e.to_string()))?;
@@ -132,7 +136,9 @@ pub fn apply_overrides(config: ModelConfig, overrides: Option<&serde_json::Value
             inner.insert(k.clone(), v.clone());
         }
     }
-    serde_json::from_value(value).map_err(|e| invalid("model", e.to_string()))
+    let config: ModelConfig = serde_json::from_value(value).map_err(|e| invalid("model", e.to_string()))?;
+    config.validate()?;
+    Ok(config)
 }
 
 fn invalid(field: &str, reason: String) -> Error {

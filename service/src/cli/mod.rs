@@ -7,6 +7,7 @@ mod info;
 mod inspect;
 mod serve;
 mod simulate;
+mod train;
 mod train_args;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Read and validate a dataset; print its schema, frequency and missing-value report.
     Inspect(inspect::InspectArgs),
+    /// Train a model on a dataset and write its artifact (resumable).
+    Train(train::TrainCmdArgs),
     /// Long-term forecasting evaluation (published protocol) of a model family on a dataset.
     Eval(eval::EvalArgs),
     /// Run the gRPC server.
@@ -47,6 +50,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Simulate(a) => simulate::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Info(a) => info::run(a),

@@ -1,0 +1,143 @@
+//! Train one model on a dataset and write a self-contained artifact: what `statecast train`
+//! and the server's training jobs both call.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use statecast_models::artifact::{Artifact, DataSchema, TrainingRecord};
+use statecast_models::device::DeviceSpec;
+use statecast_models::train::{self, TrainConfig, TrainObserver};
+use statecast_pipelines::source::{DatasetSpec, Layout};
+use statecast_pipelines::split::SplitSpec;
+
+use crate::Result;
+use crate::data::prepare;
+use crate::ltsf::{ModelKind, apply_overrides};
+use crate::metrics::{ForecastMetrics, score};
+
+/// Everything a training run needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainRequest {
+    /// Dataset and column mapping.
+    pub data: DatasetSpec,
+    /// Chronological split (the scaler is fitted on its training rows).
+    pub split: SplitSpec,
+    /// Model family.
+    pub kind: ModelKind,
+    /// Settings merged into the family's defaults.
+    #[serde(default)]
+    pub model_overrides: Option<serde_json::Value>,
+    /// Look-back `L`.
+    pub lookback: usize,
+    /// Horizon `H`.
+    pub horizon: usize,
+    /// Optimiser, schedule, early stopping.
+    pub train: TrainConfig,
+    /// Compute device.
+    pub device: DeviceSpec,
+    /// Artifact directory to write (replaced atomically if it exists).
+    pub out: PathBuf,
+    /// Checkpoints for resuming after a kill (`None` = no checkpoints).
+    #[serde(default)]
+    pub checkpoint_dir: Option<PathBuf>,
+}
+
+/// What a finished run produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// Artifact directory.
+    pub artifact: PathBuf,
+    /// Test metrics on the scaled axis (all windows), when the split has a test part.
+    pub test: Option<ForecastMetrics>,
+    /// Validation metrics on the scaled axis, when the split has a validation part.
+    pub val: Option<ForecastMetrics>,
+    /// Epochs run, epoch kept.
+    pub epochs: usize,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// Epoch training resumed from, if it did.
+    pub resumed_from: Option<usize>,
+    /// Training wall time, seconds.
+    pub seconds: f64,
+}
+
+/// Train per `req` and write the artifact.
+///
+/// # Errors
+/// Data, configuration, training and artifact I/O errors.
+pub fn train_to_artifact(req: &TrainRequest, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
+    let device = req.device.device()?;
+    let prepared = prepare(&req.data, &req.split, req.lookback)?;
+    let sets = prepared.datasets(req.horizon)?;
+    let config = apply_overrides(
+        req.kind.default_config(req.lookback, req.horizon),
+        req.model_overrides.as_ref(),
+    )?;
+    let model = config.init(&device);
+    let outcome = train::fit(
+        model,
+        &sets.train,
+        sets.val.as_ref(),
+        &req.train,
+        &device,
+        req.checkpoint_dir.as_deref(),
+        observer,
+    )?;
+    let test = sets
+        .test
+        .as_ref()
+        .map(|t| score(&outcome.model, t, 32, false, &device));
+    let val = sets
+        .val
+        .as_ref()
+        .map(|v| score(&outcome.model, v, 32, false, &device));
+    let (time_column, series_column) = match &req.data.layout {
+        Layout::Wide {
+            time_column,
+            series_column,
+            ..
+        } => (time_column.clone(), series_column.clone()),
+        Layout::Long {
+            time_column,
+            series_column,
+            ..
+        } => (Some(time_column.clone()), Some(series_column.clone())),
+    };
+    let schema = DataSchema {
+        columns: prepared.scaled.columns.clone(),
+        frequency: Some(prepared.report.frequency.to_string()),
+        lookback: req.lookback,
+        horizon: req.horizon,
+        time_column,
+        series_column,
+    };
+    let mut artifact = Artifact::new(config, prepared.scaler.clone(), schema);
+    artifact.training = Some(TrainingRecord::from_outcome(
+        &req.train,
+        &outcome,
+        req.device.to_string(),
+    ));
+    for (name, m) in [("test", test), ("val", val)] {
+        if let Some(m) = m {
+            artifact
+                .metrics
+                .insert(name.into(), serde_json::to_value(m).unwrap_or_default());
+        }
+    }
+    artifact.save(&outcome.model, &req.out)?;
+    Ok(TrainSummary {
+        artifact: req.out.clone(),
+        test,
+        val,
+        epochs: outcome.history.len(),
+        best_epoch: outcome.best_epoch,
+        resumed_from: outcome.resumed_from,
+        seconds: outcome.seconds,
+    })
+}
+
+/// The default checkpoint directory for an artifact directory: `<out>.ckpt`.
+pub fn default_checkpoint_dir(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".ckpt");
+    out.with_file_name(name)
+}
