@@ -5,6 +5,7 @@ mod devices;
 mod eval;
 mod info;
 mod inspect;
+mod score;
 mod serve;
 mod simulate;
 mod train;
@@ -32,6 +33,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Train a model on a dataset and write its artifact (resumable).
     Train(train::TrainCmdArgs),
+    /// Score a saved model on a dataset split (any device), with the model's own scaler.
+    Score(score::ScoreArgs),
     /// Long-term forecasting evaluation (published protocol) of a model family on a dataset.
     Eval(eval::EvalArgs),
     /// Run the gRPC server.
@@ -52,6 +55,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Score(a) => score::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Info(a) => info::run(a),
         Command::Devices(a) => devices::run(a),
