@@ -10,6 +10,7 @@ pub mod error;
 pub mod info;
 pub mod ltsf;
 pub mod metrics;
+pub mod plot;
 pub mod scoring;
 pub mod server;
 pub mod training;

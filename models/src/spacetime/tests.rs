@@ -803,3 +803,12 @@ fn dropout_keeps_burns_semantics() {
     let off = burn::nn::DropoutConfig::new(0.0).init();
     assert_eq!(host(super::block::dropout(&off, x)), vec![1.0; 64_000]);
 }
+
+#[test]
+fn conv_path_round_trips_through_the_config_json() {
+    // burn's `Config` derive does not default missing fields, so `conv_path` is always written.
+    let cfg = SpaceTimeConfig::new(96, 24).with_conv_path(ConvPath::Toeplitz);
+    let back: SpaceTimeConfig = serde_json::from_str(&cfg.to_string()).expect("config json");
+    assert_eq!(back.conv_path, ConvPath::Toeplitz);
+    assert_eq!(SpaceTimeConfig::new(96, 24).conv_path, ConvPath::Auto);
+}

@@ -1,9 +1,9 @@
 //! Causal convolution paths (spec `models.md` §1.2) and the typed choice between them.
 //!
 //! ```text
-//! Fft:       u (N, L, C) ─rfft_n along time─> · k̂ ─irfft_n─> first L          O(N·C·n log n), n = next_pow2(2L)
+//! Fft:       u (C, L, N) ─rfft_n along time─> · k̂ ─irfft_n─> first L          O(N·C·n log n), n = next_pow2(2L)
 //! Toeplitz:  k (C, L) ─gather─> T_c[t, s] = k_{c, t−s} (t ≥ s, else 0), (C, L, L)
-//!            y_c = T_c · u_c  as one batched matmul over channels            O(N·C·L²), dense GEMM
+//!            y = T · u  as one batched matmul over channels (C, L, L)×(C, L, N)   O(N·C·L²), dense GEMM
 //! ```
 //!
 //! Both compute `y_{t,c} = Σ_{j ≤ t} k_{c,j} u_{t−j,c}` exactly (up to float round-off) and are
@@ -11,6 +11,12 @@
 //! arithmetic, but as one dense batched GEMM it is much faster than the FFT for the short
 //! look-backs of forecasting (L ≤ a few hundred), on the CPU (`flex`) as well as on GPUs.
 //! [`ConvPath::Auto`] therefore picks Toeplitz up to [`TOEPLITZ_MAX_LEN`] and the FFT above.
+//! Measured on flex (2 cores, N=224, L=96, C=128): FFT 86 ms forward / 335 ms forward+backward,
+//! Toeplitz 17 / 40 ms.
+//!
+//! The channel-major layout `[C, L, N]` is the natural one for both: the Toeplitz matmul batches
+//! over channels and writes a dense result, and the FFT runs along the middle axis in place. The
+//! `[N, L, C]` entry points permute (a view on strided backends) around the `_cln` ones.
 //!
 //! Shape letters: `n` series, `l`/`t`/`s` time, `c` channels, `q` stacked kernels.
 use burn::prelude::*;

@@ -1,0 +1,306 @@
+//! Forecast-vs-actual plots as PNG files, for `statecast eval --plot`.
+//!
+//! Drawing goes through `plotters` into an in-memory RGB bitmap which is encoded with `png` and
+//! written atomically (temporary file in the target's directory, then rename). Text is rendered
+//! by `ab_glyph` from the DejaVu Sans font embedded in the binary, so no system fonts or
+//! fontconfig are needed.
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+/// Width of one panel in pixels.
+pub const PANEL_WIDTH: u32 = 640;
+/// Height of one panel in pixels.
+pub const PANEL_HEIGHT: u32 = 340;
+/// Height of the figure's title strip in pixels.
+pub const TITLE_HEIGHT: u32 = 48;
+/// Panels per row.
+pub const COLUMNS: usize = 2;
+/// Colour of the look-back history lines.
+pub const HISTORY_COLOUR: RGBColor = RGBColor(150, 150, 150);
+/// Colour of the actual (ground-truth) lines.
+pub const ACTUAL_COLOUR: RGBColor = RGBColor(0, 0, 0);
+/// Colour of the forecast lines.
+pub const FORECAST_COLOUR: RGBColor = RGBColor(214, 39, 40);
+
+/// Font family name the embedded font is registered under (plotters' `FontFamily::SansSerif`).
+const FONT_FAMILY: &str = "sans-serif";
+
+/// One panel: a look-back window followed by the actual and forecast continuations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastPanel {
+    /// Panel title.
+    pub title: String,
+    /// Look-back values `[L]`, plotted at steps `-L..0`.
+    pub history: Vec<f32>,
+    /// Actual values `[H]`, plotted at steps `0..H`.
+    pub actual: Vec<f32>,
+    /// Forecast values `[H]`, plotted at steps `0..H`.
+    pub forecast: Vec<f32>,
+}
+
+/// Why a plot could not be drawn or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlotError {
+    /// No panels, or a panel with mismatched or empty series.
+    #[error("invalid plot input: {0}")]
+    Invalid(String),
+    /// The embedded font could not be registered with plotters.
+    #[error("registering the embedded font: {0}")]
+    Font(String),
+    /// Drawing into the bitmap failed.
+    #[error("drawing: {0}")]
+    Draw(String),
+    /// PNG encoding failed.
+    #[error("encoding PNG: {0}")]
+    Encode(#[from] png::EncodingError),
+    /// Writing the file failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+fn draw_err<E: std::fmt::Debug>(e: E) -> PlotError {
+    PlotError::Draw(format!("{e:?}"))
+}
+
+/// Register DejaVu Sans (regular and bold) with plotters once per process.
+fn ensure_font() -> Result<(), PlotError> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            plotters::style::register_font(FONT_FAMILY, FontStyle::Normal, dejavu::sans::regular())
+                .map_err(|_| "DejaVu Sans regular is not a valid font".to_string())?;
+            plotters::style::register_font(FONT_FAMILY, FontStyle::Bold, dejavu::sans::bold())
+                .map_err(|_| "DejaVu Sans bold is not a valid font".to_string())
+        })
+        .clone()
+        .map_err(PlotError::Font)
+}
+
+/// Figure size in pixels for `n` panels: `COLUMNS` panels per row under a title strip.
+pub fn figure_size(n: usize) -> (u32, u32) {
+    let rows = n.div_ceil(COLUMNS).max(1) as u32;
+    let cols = n.clamp(1, COLUMNS) as u32;
+    (cols * PANEL_WIDTH, TITLE_HEIGHT + rows * PANEL_HEIGHT)
+}
+
+fn validate(panels: &[ForecastPanel]) -> Result<(), PlotError> {
+    if panels.is_empty() {
+        return Err(PlotError::Invalid("no panels to plot".into()));
+    }
+    for (i, p) in panels.iter().enumerate() {
+        if p.actual.is_empty() || p.actual.len() != p.forecast.len() {
+            return Err(PlotError::Invalid(format!(
+                "panel {i} ({}): actual has {} values, forecast {} (need equal and non-zero)",
+                p.title,
+                p.actual.len(),
+                p.forecast.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Draw `panels` in a grid of `COLUMNS` columns under `title` and write the PNG to `path`
+/// atomically. Each panel shows the history (grey), the actual continuation (black) and the
+/// forecast (red) against the step relative to the forecast origin. Non-finite values are
+/// skipped.
+///
+/// # Errors
+/// Empty or mismatched panels, font registration, drawing, encoding and I/O errors.
+pub fn plot_forecasts(path: &Path, title: &str, panels: &[ForecastPanel]) -> Result<(), PlotError> {
+    validate(panels)?;
+    ensure_font()?;
+    let (width, height) = figure_size(panels.len());
+    let mut rgb = vec![255u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let (header, body) = root.split_vertically(TITLE_HEIGHT);
+        header
+            .titled(title, (FONT_FAMILY, 26).into_font().style(FontStyle::Bold))
+            .map_err(draw_err)?;
+        let rows = panels.len().div_ceil(COLUMNS);
+        let cols = panels.len().min(COLUMNS);
+        let cells = body.split_evenly((rows, cols));
+        for (panel, cell) in panels.iter().zip(cells.iter()) {
+            draw_panel(cell, panel)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    write_png_atomic(path, width, height, &rgb)
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    p: &ForecastPanel,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let l = p.history.len() as i64;
+    let h = p.actual.len() as i64;
+    let finite = p
+        .history
+        .iter()
+        .chain(&p.actual)
+        .chain(&p.forecast)
+        .copied()
+        .filter(|v| v.is_finite());
+    let (mut lo, mut hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = if hi > lo {
+        0.08 * (hi - lo)
+    } else {
+        0.5_f32.max(hi.abs() * 0.05)
+    };
+    let (lo, hi) = (lo - pad, hi + pad);
+
+    let area = area.margin(6, 10, 8, 14);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(&p.title, (FONT_FAMILY, 18).into_font().style(FontStyle::Bold))
+        .x_label_area_size(38)
+        .y_label_area_size(58)
+        .build_cartesian_2d(-l..h, lo..hi)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .x_desc("step (0 = forecast origin)")
+        .y_desc("value")
+        .label_style((FONT_FAMILY, 13))
+        .axis_desc_style((FONT_FAMILY, 14))
+        .y_label_formatter(&|v| format_tick(*v))
+        .x_labels(8)
+        .y_labels(6)
+        .draw()
+        .map_err(draw_err)?;
+
+    let points = |values: &[f32], start: i64| -> Vec<(i64, f32)> {
+        values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, &v)| (start + i as i64, v))
+            .collect()
+    };
+    // Join the history to the first actual value so the two lines read as one series.
+    let mut history = points(&p.history, -l);
+    if let Some(&first) = p.actual.first().filter(|v| v.is_finite()) {
+        history.push((0, first));
+    }
+    if !history.is_empty() {
+        chart
+            .draw_series(LineSeries::new(history, HISTORY_COLOUR.stroke_width(1)))
+            .map_err(draw_err)?
+            .label("history")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], HISTORY_COLOUR.stroke_width(2)));
+    }
+    chart
+        .draw_series(LineSeries::new(
+            points(&p.actual, 0),
+            ACTUAL_COLOUR.stroke_width(2),
+        ))
+        .map_err(draw_err)?
+        .label("actual")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ACTUAL_COLOUR.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(
+            points(&p.forecast, 0),
+            FORECAST_COLOUR.stroke_width(2),
+        ))
+        .map_err(draw_err)?
+        .label("forecast")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], FORECAST_COLOUR.stroke_width(2)));
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT_FAMILY, 13))
+        .draw()
+        .map_err(draw_err)?;
+    Ok(())
+}
+
+/// Short tick labels: at most ~4 significant digits, no trailing zeros.
+fn format_tick(v: f32) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        format!("{v:.1e}")
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.2}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        if s == "-0" { "0".into() } else { s.into() }
+    }
+}
+
+fn write_png_atomic(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<(), PlotError> {
+    let io = |context: String| move |source| PlotError::Io { context, source };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| PlotError::Invalid(format!("{} has no file name", path.display())))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let file = std::fs::File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+        let mut out = BufWriter::new(file);
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(rgb)?;
+        writer.finish()?;
+        out.flush().map_err(io(format!("writing {}", tmp.display())))?;
+        let file = out.into_inner().map_err(|e| PlotError::Io {
+            context: format!("writing {}", tmp.display()),
+            source: e.into_error(),
+        })?;
+        file.sync_all()
+            .map_err(io(format!("syncing {}", tmp.display())))?;
+        std::fs::rename(&tmp, path).map_err(io(format!("renaming {} to {}", tmp.display(), path.display())))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_are_short() {
+        assert_eq!(format_tick(0.0), "0");
+        assert_eq!(format_tick(1.5), "1.5");
+        assert_eq!(format_tick(-0.001), "0");
+        assert_eq!(format_tick(1234.4), "1234");
+        assert_eq!(format_tick(2.0e6), "2.0e6");
+    }
+
+    #[test]
+    fn figure_size_grid() {
+        assert_eq!(figure_size(1), (PANEL_WIDTH, TITLE_HEIGHT + PANEL_HEIGHT));
+        assert_eq!(figure_size(6), (2 * PANEL_WIDTH, TITLE_HEIGHT + 3 * PANEL_HEIGHT));
+    }
+}
