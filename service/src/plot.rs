@@ -10,6 +10,11 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use statecast_models::forecaster::Forecaster;
+use statecast_pipelines::window::WindowDataset;
+
+use crate::data::PreparedData;
+use crate::ltsf::forecast_window;
 
 /// Width of one panel in pixels.
 pub const PANEL_WIDTH: u32 = 640;
@@ -162,12 +167,13 @@ where
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
-    let pad = if hi > lo {
-        0.08 * (hi - lo)
+    let span = if hi > lo {
+        hi - lo
     } else {
-        0.5_f32.max(hi.abs() * 0.05)
+        1.0_f32.max(hi.abs() * 0.1)
     };
-    let (lo, hi) = (lo - pad, hi + pad);
+    // Extra headroom keeps the upper-left legend mostly clear of the data.
+    let (lo, hi) = (lo - 0.06 * span, hi + 0.3 * span);
 
     let area = area.margin(6, 10, 8, 14);
     let mut chart = ChartBuilder::on(&area)
@@ -178,7 +184,8 @@ where
         .map_err(draw_err)?;
     chart
         .configure_mesh()
-        .light_line_style(RGBColor(235, 235, 235))
+        .max_light_lines(1)
+        .light_line_style(RGBColor(240, 240, 240))
         .bold_line_style(RGBColor(210, 210, 210))
         .x_desc("step (0 = forecast origin)")
         .y_desc("value")
@@ -235,6 +242,53 @@ where
         .draw()
         .map_err(draw_err)?;
     Ok(())
+}
+
+/// Panels for `windows` evenly spaced test windows (first, …, last) × up to two variates (the
+/// last column, usually the target such as `OT`, then the first), titled
+/// `"<dataset> <variate> window <i>"`; values in original units. Windows whose forecast fails
+/// are skipped.
+pub fn forecast_panels<M: Forecaster>(
+    model: &M,
+    prepared: &PreparedData,
+    test: &WindowDataset,
+    dataset: &str,
+    windows: usize,
+    device: &burn::prelude::Device,
+) -> Vec<ForecastPanel> {
+    let n = test.index().len();
+    let columns = &prepared.scaled.columns;
+    let c = columns.len();
+    if n == 0 || c == 0 || windows == 0 {
+        return Vec::new();
+    }
+    let mut picks: Vec<usize> = (0..windows)
+        .map(|k| {
+            if windows == 1 {
+                0
+            } else {
+                k * (n - 1) / (windows - 1)
+            }
+        })
+        .collect();
+    picks.dedup();
+    let variates: Vec<usize> = if c > 1 { vec![c - 1, 0] } else { vec![0] };
+    let column = |values: &[f32], v: usize| values.iter().skip(v).step_by(c).copied().collect::<Vec<f32>>();
+    let mut panels = Vec::new();
+    for i in picks {
+        let Some((x, y, forecast)) = forecast_window(model, prepared, test, i, device) else {
+            continue;
+        };
+        for &v in &variates {
+            panels.push(ForecastPanel {
+                title: format!("{dataset} {} window {i}", columns[v]),
+                history: column(&x, v),
+                actual: column(&y, v),
+                forecast: column(&forecast, v),
+            });
+        }
+    }
+    panels
 }
 
 /// Short tick labels: at most ~4 significant digits, no trailing zeros.

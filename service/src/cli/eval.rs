@@ -5,7 +5,9 @@ use anyhow::Context;
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::ProgressBarObserver;
 use statecast_pipelines::split::SplitSpec;
-use statecast_service::ltsf::{EvalRequest, EvalRow, ModelKind, evaluate};
+use statecast_service::data::prepare;
+use statecast_service::ltsf::{EvalRequest, EvalRow, ModelKind, evaluate_horizon};
+use statecast_service::plot::{forecast_panels, plot_forecasts};
 
 use super::data_args::DataArgs;
 use super::train_args::TrainArgs;
@@ -43,6 +45,9 @@ pub(crate) struct EvalArgs {
     /// Write the result rows as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a PNG of forecast vs actual for three test windows of the first horizon.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -66,7 +71,28 @@ pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
         drop_last: !args.no_drop_last,
     };
     let mut progress = ProgressBarObserver::new();
-    let rows = evaluate(&req, &mut progress)?;
+    let prepared = prepare(&req.data, &req.split, req.lookback)?;
+    let mut rows = Vec::with_capacity(req.horizons.len());
+    for (k, &h) in req.horizons.iter().enumerate() {
+        let (row, model) = evaluate_horizon(&prepared, &req, h, &mut progress)?;
+        if k == 0
+            && let Some(path) = &args.plot
+        {
+            let test = prepared
+                .datasets(h)?
+                .test
+                .context("the test split has no complete window")?;
+            let device = req.device.device()?;
+            let panels = forecast_panels(&model, &prepared, &test, &req.dataset_name, 3, &device);
+            let title = format!(
+                "{}: {} forecast vs actual (L={}, H={h})",
+                req.dataset_name, row.model, req.lookback
+            );
+            plot_forecasts(path, &title, &panels).with_context(|| format!("plotting {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        rows.push(row);
+    }
     print_table(&rows);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
