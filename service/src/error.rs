@@ -30,6 +30,42 @@ pub enum Error {
     /// Server reflection could not be built from the descriptor set.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    /// No model of this name, or no such version of it.
+    #[error("{}", match version {
+        Some(v) => format!("model `{name}` has no version {v}"),
+        None => format!("model `{name}` not found"),
+    })]
+    ModelNotFound {
+        /// The model name.
+        name: String,
+        /// The version asked for (`None`: the model itself is missing).
+        version: Option<u32>,
+    },
+    /// The model has no such label.
+    #[error("model `{name}` has no label `{label}`")]
+    LabelNotFound {
+        /// The model name.
+        name: String,
+        /// The label asked for.
+        label: String,
+    },
+    /// The request is valid but the state of the server or model does not allow it.
+    #[error("{reason}")]
+    FailedPrecondition {
+        /// What is missing.
+        reason: String,
+    },
+    /// The registry database failed.
+    #[error("registry database: {context}: {source}")]
+    Database {
+        /// What was being done.
+        context: String,
+        /// Underlying error.
+        source: rusqlite::Error,
+    },
+    /// A bug or an unexpected server state (a worker task panicked, …).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// Local I/O failed.
     #[error("{context}: {source}")]
     Io {
@@ -47,8 +83,15 @@ impl From<Error> for tonic::Status {
             Error::InvalidArgument { .. } | Error::Data(_) | Error::Model(_) => {
                 tonic::Status::invalid_argument(message)
             }
-            Error::Device(_) => tonic::Status::failed_precondition(message),
-            Error::Transport(_) | Error::Reflection(_) | Error::Io { .. } => tonic::Status::internal(message),
+            Error::ModelNotFound { .. } | Error::LabelNotFound { .. } => tonic::Status::not_found(message),
+            Error::Device(_) | Error::FailedPrecondition { .. } => {
+                tonic::Status::failed_precondition(message)
+            }
+            Error::Transport(_)
+            | Error::Reflection(_)
+            | Error::Io { .. }
+            | Error::Database { .. }
+            | Error::Internal(_) => tonic::Status::internal(message),
         }
     }
 }

@@ -5,12 +5,16 @@
 //! the response.
 #![warn(missing_docs)]
 
+pub mod convert;
 pub mod data;
 pub mod error;
+pub mod forecast;
+pub mod grpc;
 pub mod info;
 pub mod ltsf;
 pub mod metrics;
 pub mod plot;
+pub mod registry;
 pub mod scoring;
 pub mod server;
 pub mod training;

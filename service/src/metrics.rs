@@ -43,3 +43,79 @@ pub fn score<M: Forecaster>(
         windows,
     }
 }
+
+/// Key of [`ResidualStats`] in an artifact's `metrics`.
+pub const RESIDUAL_STD_KEY: &str = "residual_std";
+
+/// Root-mean-square forecast residual per horizon step and variate, in original units: what
+/// the server's forecast quantiles are computed from (see `forecast::intervals`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ResidualStats {
+    /// How `std` was computed.
+    pub method: String,
+    /// Split whose windows were used (`val`).
+    pub split: String,
+    /// Windows scored.
+    pub windows: usize,
+    /// `sqrt(mean over windows of (forecast − actual)²)`, [horizon][variates], original units
+    /// (observed targets only; 0 where a step/variate was never observed).
+    pub std: Vec<Vec<f32>>,
+}
+
+/// [`ResidualStats`] of `model` on every window of `data` (a split of a frame scaled with
+/// `scaler`); `None` when `data` has no window.
+///
+/// # Errors
+/// [`statecast_pipelines::Error`] when `scaler` does not know a series of `data`.
+pub fn residual_stats<M: Forecaster>(
+    model: &M,
+    data: &WindowDataset,
+    scaler: &statecast_pipelines::scale::Scaler,
+    split: &str,
+    device: &Device,
+) -> statecast_pipelines::Result<Option<ResidualStats>> {
+    let spec = data.index().spec();
+    let (h, v) = (spec.horizon, data.index().n_variates());
+    let (mut se, mut count) = (vec![0f64; h * v], vec![0f64; h * v]);
+    let mut windows = 0;
+    for range in data.index().batches(32, false) {
+        windows += range.len();
+        let WindowBatch {
+            x, y, y_mask, series, ..
+        } = data.batch(range, device);
+        let err = (model.forecast(x) - y) * y_mask.clone();
+        let err = err.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        let mask = y_mask.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        for (b, s) in series.iter().enumerate() {
+            let (_, scale) = scaler.stats(&data.frame().series[*s].id)?;
+            for i in 0..h * v {
+                let e = f64::from(err[b * h * v + i]) * f64::from(scale[i % v]);
+                se[i] += e * e;
+                count[i] += f64::from(mask[b * h * v + i]);
+            }
+        }
+    }
+    if windows == 0 {
+        return Ok(None);
+    }
+    let std = (0..h)
+        .map(|t| {
+            (0..v)
+                .map(|c| {
+                    let i = t * v + c;
+                    if count[i] > 0.0 {
+                        (se[i] / count[i]).sqrt() as f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Some(ResidualStats {
+        method: "rms of forecast residuals per horizon step and variate, original units".into(),
+        split: split.into(),
+        windows,
+        std,
+    }))
+}

@@ -2,9 +2,14 @@
 //!
 //! Every statecast service is registered with `grpc.health.v1` (serving as soon as it is
 //! added) and with server reflection (`grpc.reflection.v1` and `v1alpha`).
+use crate::grpc::forecast::ForecastServiceImpl;
+use crate::grpc::models::ModelServiceImpl;
 use crate::info::InfoServiceImpl;
+use crate::registry::Registry;
 use crate::{Error, Result};
+use statecast_proto::v1::forecast_service_server::ForecastServiceServer;
 use statecast_proto::v1::info_service_server::InfoServiceServer;
+use statecast_proto::v1::model_service_server::ModelServiceServer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,8 +58,9 @@ pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
 /// RPCs for at most `config.shutdown_grace`.
 ///
 /// # Errors
-/// [`Error::Io`] when the data directory cannot be created, [`Error::Transport`] when serving
-/// fails, [`Error::Reflection`] when the descriptor set is invalid.
+/// [`Error::Io`] when the data directory cannot be created, [`Error::Database`] when the model
+/// registry cannot be opened, [`Error::Transport`] when serving fails, [`Error::Reflection`]
+/// when the descriptor set is invalid.
 pub async fn serve(
     config: ServerConfig,
     listener: TcpListener,
@@ -70,6 +76,24 @@ pub async fn serve(
         .max_decoding_message_size(config.max_message_bytes);
     health_reporter
         .set_serving::<InfoServiceServer<InfoServiceImpl>>()
+        .await;
+
+    // Registry metadata and artifacts live under the data dir; burn runs on tokio's blocking pool.
+    let data_dir = config.data_dir.clone();
+    let registry = std::sync::Arc::new(
+        tokio::task::spawn_blocking(move || Registry::open(&data_dir))
+            .await
+            .map_err(|e| Error::Internal(format!("opening the registry: {e}")))??,
+    );
+    let models = ModelServiceServer::new(ModelServiceImpl::new(registry.clone()))
+        .max_decoding_message_size(config.max_message_bytes);
+    let forecasts = ForecastServiceServer::new(ForecastServiceImpl::new(registry))
+        .max_decoding_message_size(config.max_message_bytes);
+    health_reporter
+        .set_serving::<ModelServiceServer<ModelServiceImpl>>()
+        .await;
+    health_reporter
+        .set_serving::<ForecastServiceServer<ForecastServiceImpl>>()
         .await;
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -91,6 +115,12 @@ pub async fn serve(
         reporter
             .set_not_serving::<InfoServiceServer<InfoServiceImpl>>()
             .await;
+        reporter
+            .set_not_serving::<ModelServiceServer<ModelServiceImpl>>()
+            .await;
+        reporter
+            .set_not_serving::<ForecastServiceServer<ForecastServiceImpl>>()
+            .await;
         tracing::info!(
             grace_s = grace.as_secs_f64(),
             "shutting down: draining in-flight RPCs"
@@ -103,6 +133,8 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(info)
+        .add_service(models)
+        .add_service(forecasts)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
 
     tokio::pin!(server);

@@ -12,7 +12,7 @@ use statecast_pipelines::split::SplitSpec;
 use crate::Result;
 use crate::data::prepare;
 use crate::ltsf::{ModelKind, apply_overrides};
-use crate::metrics::{ForecastMetrics, score};
+use crate::metrics::{ForecastMetrics, RESIDUAL_STD_KEY, residual_stats, score};
 
 /// Everything a training run needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +122,15 @@ pub fn train_to_artifact(req: &TrainRequest, observer: &mut dyn TrainObserver) -
                 .metrics
                 .insert(name.into(), serde_json::to_value(m).unwrap_or_default());
         }
+    }
+    // Per-step residual scale on the validation windows, for the server's forecast quantiles.
+    if let Some(v) = sets.val.as_ref()
+        && let Some(stats) = residual_stats(&outcome.model, v, &prepared.scaler, "val", &device)?
+    {
+        artifact.metrics.insert(
+            RESIDUAL_STD_KEY.into(),
+            serde_json::to_value(stats).unwrap_or_default(),
+        );
     }
     artifact.save(&outcome.model, &req.out)?;
     Ok(TrainSummary {

@@ -3,8 +3,10 @@ mod bench;
 mod data_args;
 mod devices;
 mod eval;
+mod forecast;
 mod info;
 mod inspect;
+mod models;
 mod score;
 mod serve;
 mod simulate;
@@ -39,6 +41,11 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Run the gRPC server.
     Serve(serve::ServeArgs),
+    /// Manage a server's model registry (register, list, get, delete, label).
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Forecast the next steps of every series of a file with a registered model.
+    Forecast(forecast::ForecastArgs),
     /// Ask a running server for its version, devices and health.
     Info(info::InfoArgs),
     /// List compute devices; `--check DEVICE` runs a numerical self-check against the CPU.
@@ -57,6 +64,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Score(a) => score::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Models(c) => models::run(c),
+        Command::Forecast(a) => forecast::run(a),
         Command::Info(a) => info::run(a),
         Command::Devices(a) => devices::run(a),
         Command::Bench(c) => bench::run(c),

@@ -1,0 +1,151 @@
+//! `statecast forecast`: forecast the next steps of every series of a file with a registered
+//! model on a running server.
+use anyhow::Context;
+use statecast_pipelines::frame::format_micros;
+use statecast_proto::v1 as pb;
+use statecast_proto::v1::forecast_service_client::ForecastServiceClient;
+use statecast_proto::v1::model_service_client::ModelServiceClient;
+use statecast_service::registry::ModelRef;
+
+use super::data_args::DataArgs;
+use super::models::{ServerArg, status, to_pb};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ForecastArgs {
+    #[command(flatten)]
+    server: ServerArg,
+    /// Model: NAME, NAME@VERSION or NAME:LABEL (default: latest version).
+    #[arg(long)]
+    model: ModelRef,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Steps to forecast (default: the model's horizon).
+    #[arg(long)]
+    horizon: Option<u32>,
+    /// Quantiles as fractions, comma-separated (e.g. 0.1,0.5,0.9).
+    #[arg(long, value_delimiter = ',')]
+    quantiles: Vec<f64>,
+    /// Central interval levels in percent, comma-separated (80 adds 0.1 and 0.9).
+    #[arg(long, value_delimiter = ',')]
+    levels: Vec<f64>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(args: ForecastArgs) -> anyhow::Result<()> {
+    let (frame, _) = args.data.load()?;
+    super::runtime()?.block_on(async move {
+        let channel = args.server.connect().await?;
+        let detail = ModelServiceClient::new(channel.clone())
+            .get_model(pb::GetModelRequest {
+                model: Some(to_pb(&args.model)),
+            })
+            .await
+            .map_err(status)?
+            .into_inner();
+        let version = detail.versions.last().context("the model has no version")?;
+        let schema = version.schema.clone().unwrap_or_default();
+        let lookback = schema.lookback as usize;
+        // Model column order; the file may order its columns differently.
+        let order: Vec<usize> = schema
+            .columns
+            .iter()
+            .map(|c| {
+                frame
+                    .columns
+                    .iter()
+                    .position(|f| f == c)
+                    .with_context(|| format!("the file has no column `{c}` (model reads {})", schema.columns.join(",")))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let series: Vec<pb::SeriesInput> = frame
+            .series
+            .iter()
+            .map(|s| {
+                let start = s.len().saturating_sub(lookback);
+                let rows = s.len() - start;
+                let values = (start..s.len())
+                    .flat_map(|t| order.iter().map(move |&c| s.values[c][t]))
+                    .collect();
+                pb::SeriesInput {
+                    series_id: s.id.clone(),
+                    timestamps: s.timestamps[start..].to_vec(),
+                    values: Some(pb::Matrix {
+                        rows: rows as u32,
+                        cols: order.len() as u32,
+                        values,
+                    }),
+                }
+            })
+            .collect();
+        let response = ForecastServiceClient::new(channel)
+            .max_decoding_message_size(256 << 20)
+            .forecast(pb::ForecastRequest {
+                model: Some(pb::ModelRef {
+                    name: version.name.clone(),
+                    selector: Some(pb::model_ref::Selector::Version(version.version)),
+                }),
+                series,
+                horizon: args.horizon.unwrap_or(0),
+                quantiles: args.quantiles,
+                levels: args.levels,
+            })
+            .await
+            .map_err(status)?
+            .into_inner();
+        let model = response.model.unwrap_or_default();
+        if args.json {
+            let series: Vec<_> = response
+                .series
+                .iter()
+                .map(|f| {
+                    let point = f.point.clone().unwrap_or_default();
+                    serde_json::json!({
+                        "series_id": f.series_id,
+                        "timestamps": f.timestamps,
+                        "point": point.values.chunks(point.cols.max(1) as usize).collect::<Vec<_>>(),
+                        "quantiles": f.quantiles.iter().map(|q| {
+                            let m = q.values.clone().unwrap_or_default();
+                            serde_json::json!({"quantile": q.quantile, "values": m.values.chunks(m.cols.max(1) as usize).collect::<Vec<_>>()})
+                        }).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::json!({"model": model.name, "version": model.version, "columns": model.columns, "series": series})
+            );
+            return Ok(());
+        }
+        println!("model {}@{}", model.name, model.version);
+        let mut header = format!("{:<16} {:<20} {:<16} {:>12}", "series", "time", "variable", "point");
+        if let Some(first) = response.series.first() {
+            for q in &first.quantiles {
+                header.push_str(&format!(" {:>12}", format!("q{}", q.quantile)));
+            }
+        }
+        println!("{header}");
+        for f in &response.series {
+            let point = f.point.clone().unwrap_or_default();
+            let cols = point.cols as usize;
+            for (h, t) in f.timestamps.iter().enumerate() {
+                for (c, name) in model.columns.iter().enumerate() {
+                    let mut line = format!(
+                        "{:<16} {:<20} {:<16} {:>12.4}",
+                        f.series_id,
+                        format_micros(*t),
+                        name,
+                        point.values[h * cols + c]
+                    );
+                    for q in &f.quantiles {
+                        let m = q.values.clone().unwrap_or_default();
+                        line.push_str(&format!(" {:>12.4}", m.values[h * cols + c]));
+                    }
+                    println!("{line}");
+                }
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,11 @@
+//! Forecasts from registered models: request validation (plain Rust, before any tensor is
+//! built), scaling with the artifact's scaler, one batched model call for many series, and
+//! Gaussian quantiles ([`intervals`]). Transport-agnostic (no gRPC types).
+//!
+//! Errors name the request field in the proto's terms, e.g. `series[2].values`.
+mod engine;
+pub mod intervals;
+mod request;
+
+pub use engine::{Prepared, batches, prepare, run};
+pub use request::{ForecastOptions, MAX_BATCH, SeriesForecast, SeriesInput, ValidRequest, validate};
