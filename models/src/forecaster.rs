@@ -33,19 +33,23 @@ pub trait Forecaster: Module {
 }
 
 /// A forecaster that can also run one point at a time with an explicit state (O(1) work and
-/// memory per point), for the streaming monitor. The state serialises, so a server can persist
-/// and restore per-series state.
+/// memory per point, independent of how many points came before), for the streaming monitor.
+/// The state serialises, so a server can persist and restore per-series state.
+///
+/// # Shapes
+/// - `context_blv`: [batch, lookback, variates] (scaled)
+/// - `x_bv`: [batch, variates] (scaled)
 pub trait StepForecaster: Forecaster {
-    /// Per-series recurrent state.
+    /// Recurrent state of `batch × variates` series.
     type State: Clone + Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug;
 
-    /// A fresh state for a series with `n_variates` variates.
-    fn init_state(&self, n_variates: usize) -> Self::State;
+    /// A state primed with a context window (fed point by point); any per-window normalisation
+    /// is anchored to this window.
+    fn start(&self, context_blv: Tensor<3>) -> Self::State;
 
-    /// Consume one new observation `x_v` ([variates], scaled) and return the forecast for the
-    /// next step, [variates].
-    fn step(&self, state: &mut Self::State, x_v: &[f32]) -> Vec<f32>;
+    /// Consume one observation per series and return the prediction of the next one, [batch, variates].
+    fn step(&self, state: &mut Self::State, x_bv: Tensor<2>) -> Tensor<2>;
 
-    /// Forecast the next `horizon` steps from the state without changing it, [horizon][variates].
-    fn forecast_from_state(&self, state: &Self::State) -> Vec<Vec<f32>>;
+    /// Forecast the next `horizon()` steps from the state without advancing it, [batch, horizon, variates].
+    fn forecast_from_state(&self, state: &Self::State, device: &Device) -> Tensor<3>;
 }

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::{Linear, LinearConfig, Repeat, RepeatConfig};
-use crate::forecaster::Forecaster;
+use crate::forecaster::{Forecaster, StepForecaster};
 use crate::spacetime::{SpaceTime, SpaceTimeConfig};
 
 /// SpaceTime's loss weights `[forecast, look-back, next-input]` (reference `[1, 1, 1]`).
@@ -220,5 +220,52 @@ impl Forecaster for AnyModel {
 
     fn reconstruct(&self, x_blv: Tensor<3>) -> Option<Tensor<3>> {
         dispatch!(self, m => Forecaster::reconstruct(m, x_blv))
+    }
+}
+
+/// SpaceTime's recurrent mode (`spacetime::step`) behind the common streaming interface.
+impl StepForecaster for SpaceTime {
+    type State = crate::spacetime::SpaceTimeState;
+
+    fn start(&self, context_blv: Tensor<3>) -> Self::State {
+        self.stream_lookback(context_blv).0
+    }
+
+    fn step(&self, state: &mut Self::State, x_bv: Tensor<2>) -> Tensor<2> {
+        SpaceTime::step(self, x_bv, state).next_pred_bv
+    }
+
+    fn forecast_from_state(&self, state: &Self::State, device: &Device) -> Tensor<3> {
+        SpaceTime::forecast_from_state(self, state, self.horizon(), device)
+    }
+}
+
+#[cfg(test)]
+mod step_interface_tests {
+    use super::*;
+
+    /// Through the common interface, the streamed state's forecast equals the batch forecast,
+    /// and one more step equals the batch forecast of the window shifted by one point.
+    #[test]
+    fn step_interface_matches_batch_forecast() {
+        let device = Device::flex();
+        let cfg = SpaceTimeConfig::new(24, 6)
+            .with_d_model(8)
+            .with_state_dim(4)
+            .with_first_n_kernels(2)
+            .with_first_n_heads(4)
+            .with_n_kernels(8)
+            .with_dropout(0.0);
+        let model = cfg.init(&device);
+        let x = Tensor::<3>::random([2, 25, 3], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let context = x.clone().narrow(1, 0, 24);
+        let state = StepForecaster::start(&model, context.clone());
+        let streamed = StepForecaster::forecast_from_state(&model, &state, &device);
+        let batch = Forecaster::forecast(&model, context);
+        let diff: f32 = (streamed - batch).abs().max().into_scalar();
+        assert!(diff < 1e-4, "streamed vs batch forecast differ by {diff}");
+        let json = serde_json::to_string(&state).unwrap();
+        let restored: crate::spacetime::SpaceTimeState = serde_json::from_str(&json).unwrap();
+        assert_eq!(restored, state, "state round-trips through JSON");
     }
 }
