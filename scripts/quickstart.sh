@@ -10,8 +10,8 @@ export BURN_DEVICE=flex
 rm -rf "$WORK/server" "$WORK/model" "$WORK/model.ckpt"
 
 echo "== 1/6 build (release)"
-cargo build --locked --release --bin statecast
-BIN=target/release/statecast
+BIN=${STATECAST_BIN:-target/release/statecast}
+[ -n "${STATECAST_BIN:-}" ] || cargo build --locked --release --bin statecast
 DATA=(--data "$WORK/sensors.parquet" --series-column series_id --label-column label --missing linear)
 
 echo "== 2/6 simulate a sensor fleet into $WORK/"
