@@ -15,6 +15,8 @@ pub struct CheckRow {
     pub op: String,
     /// max |device − cpu| over all elements.
     pub max_abs_diff: f32,
+    /// `max_abs_diff` relative to max |cpu| (GPU matmuls in TF32 give ~1e-3 here).
+    pub rel_diff: f32,
     /// Wall time of the operation on the device (after one warm-up run), milliseconds.
     pub device_ms: f64,
     /// Wall time on the CPU reference, milliseconds.
@@ -48,9 +50,16 @@ pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         .expect("f32 data after convert")
 }
 
-fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+/// (max |a − b|, that relative to max |b|); `b` is the CPU reference.
+fn diffs<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> (f32, f32) {
     let (a, b) = (to_host(a), to_host(b));
-    a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    let d = max_abs_diff_host(&a, &b);
+    (d, d / scale)
+}
+
+fn max_abs_diff_host(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 /// Causal convolution `y[t] = Σ_{j≤t} k[j] u[t−j]` via zero-padded real FFTs.
@@ -91,9 +100,11 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
     };
     let (yd, device_ms) = timed(mm(device));
     let (yc, cpu_ms) = timed(mm(&cpu));
+    let (max_abs_diff, rel_diff) = diffs(yd.to_device(&cpu), yc);
     rows.push(CheckRow {
         op: format!("matmul {m}x{k}x{n}"),
-        max_abs_diff: max_abs_diff(yd.to_device(&cpu), yc),
+        max_abs_diff,
+        rel_diff,
         device_ms,
         cpu_ms,
     });
@@ -109,9 +120,11 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
     };
     let (yd, device_ms) = timed(conv(device));
     let (yc, cpu_ms) = timed(conv(&cpu));
+    let (max_abs_diff, rel_diff) = diffs(yd.to_device(&cpu), yc);
     rows.push(CheckRow {
         op: format!("fft causal conv {bsz}x{len}"),
-        max_abs_diff: max_abs_diff(yd.to_device(&cpu), yc),
+        max_abs_diff,
+        rel_diff,
         device_ms,
         cpu_ms,
     });
@@ -123,9 +136,11 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
     };
     let (yd, device_ms) = timed(cs(device));
     let (yc, cpu_ms) = timed(cs(&cpu));
+    let (max_abs_diff, rel_diff) = diffs(yd.to_device(&cpu), yc);
     rows.push(CheckRow {
         op: format!("cumsum {bsz}x256"),
-        max_abs_diff: max_abs_diff(yd.to_device(&cpu), yc),
+        max_abs_diff,
+        rel_diff,
         device_ms,
         cpu_ms,
     });
@@ -147,12 +162,15 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
     };
     let (gd, device_ms) = timed(grad(device));
     let (gc, cpu_ms) = timed(grad(&cpu));
+    let (max_abs_diff, rel_diff) = diffs(gd, gc);
     rows.push(CheckRow {
         op: "autodiff grad 64x64".into(),
-        max_abs_diff: max_abs_diff(gd, gc),
+        max_abs_diff,
+        rel_diff,
         device_ms,
         cpu_ms,
     });
+    rows.extend(model_checks(device));
     rows
 }
 
@@ -183,7 +201,83 @@ mod tests {
     #[test]
     fn cpu_against_itself_is_exact() {
         for row in run(&Device::flex()) {
-            assert!(row.max_abs_diff == 0.0, "{row:?}");
+            assert!(row.rel_diff == 0.0, "{row:?}");
         }
     }
+}
+
+/// SpaceTime forecasts with identical weights on the device and on the CPU, at several batch
+/// sizes (including 1) and after a save → load round trip onto the device.
+fn model_checks(device: &Device) -> Vec<CheckRow> {
+    use crate::forecaster::Forecaster;
+    use crate::spacetime::SpaceTimeConfig;
+    let cpu = Device::flex();
+    let mut rows = Vec::new();
+    let configs = [
+        (
+            "spacetime L96 H24 V7 w64",
+            SpaceTimeConfig::new(96, 24)
+                .with_d_model(64)
+                .with_state_dim(32)
+                .with_first_n_kernels(8)
+                .with_first_n_heads(8)
+                .with_n_kernels(64)
+                .with_n_encoder_blocks(1),
+            7,
+        ),
+        (
+            "spacetime L336 H96 V1 w128",
+            SpaceTimeConfig::new(336, 96).with_n_encoder_blocks(1),
+            1,
+        ),
+    ];
+    for (name, cfg, v) in configs {
+        let model_cpu = cfg.init(&cpu);
+        let model_dev = model_cpu.clone().to_device(device);
+        let l = cfg.lookback;
+        for b in [1usize, 4, 32] {
+            let x = host_values(b * l * v, 40 + b as u64);
+            let t0 = std::time::Instant::now();
+            let yd = model_dev.forecast(tensor(x.clone(), [b, l, v], device));
+            let yd = yd.to_device(&cpu);
+            let device_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let t0 = std::time::Instant::now();
+            let yc = model_cpu.forecast(tensor(x, [b, l, v], &cpu));
+            let yc_host = to_host(yc.clone());
+            let cpu_ms = t0.elapsed().as_secs_f64() * 1e3;
+            drop(yc_host);
+            let (max_abs_diff, rel_diff) = diffs(yd, yc);
+            rows.push(CheckRow {
+                op: format!("{name} B={b}"),
+                max_abs_diff,
+                rel_diff,
+                device_ms,
+                cpu_ms,
+            });
+        }
+        // Weights saved on the CPU, loaded on the device.
+        let path = std::env::temp_dir().join(format!("statecast-selfcheck-{}.bpk", std::process::id()));
+        if model_cpu.clone().save_file(&path).is_ok() {
+            // burn reads lazily from the file: keep it until the forecast has run.
+            let loaded = cfg.init(device).load_file(&path);
+            let b = 8;
+            let x = host_values(b * l * v, 99);
+            let t0 = std::time::Instant::now();
+            let yd = loaded
+                .forecast(tensor(x.clone(), [b, l, v], device))
+                .to_device(&cpu);
+            let device_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let _ = std::fs::remove_file(&path);
+            let yc = model_cpu.forecast(tensor(x, [b, l, v], &cpu));
+            let (max_abs_diff, rel_diff) = diffs(yd, yc);
+            rows.push(CheckRow {
+                op: format!("{name} loaded B={b}"),
+                max_abs_diff,
+                rel_diff,
+                device_ms,
+                cpu_ms: 0.0,
+            });
+        }
+    }
+    rows
 }
