@@ -174,38 +174,6 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
     rows
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fft_conv_matches_direct_sum() {
-        let dev = Device::flex();
-        let len = 37;
-        let (u, k) = (host_values(len, 11), host_values(len, 12));
-        let y = fft_causal_conv(
-            tensor(u.clone(), [1, len], &dev),
-            tensor(k.clone(), [1, len], &dev),
-        );
-        let y = to_host(y);
-        for t in 0..len {
-            let direct: f32 = (0..=t).map(|j| k[j] * u[t - j]).sum();
-            assert!(
-                (y[t] - direct).abs() < 1e-4,
-                "t={t}: fft {} vs direct {direct}",
-                y[t]
-            );
-        }
-    }
-
-    #[test]
-    fn cpu_against_itself_is_exact() {
-        for row in run(&Device::flex()) {
-            assert!(row.rel_diff == 0.0, "{row:?}");
-        }
-    }
-}
-
 /// SpaceTime forecasts with identical weights on the device and on the CPU, at several batch
 /// sizes (including 1) and after a save → load round trip onto the device.
 fn model_checks(device: &Device) -> Vec<CheckRow> {
@@ -280,4 +248,36 @@ fn model_checks(device: &Device) -> Vec<CheckRow> {
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fft_conv_matches_direct_sum() {
+        let dev = Device::flex();
+        let len = 37;
+        let (u, k) = (host_values(len, 11), host_values(len, 12));
+        let y = fft_causal_conv(
+            tensor(u.clone(), [1, len], &dev),
+            tensor(k.clone(), [1, len], &dev),
+        );
+        let y = to_host(y);
+        for t in 0..len {
+            let direct: f32 = (0..=t).map(|j| k[j] * u[t - j]).sum();
+            assert!(
+                (y[t] - direct).abs() < 1e-4,
+                "t={t}: fft {} vs direct {direct}",
+                y[t]
+            );
+        }
+    }
+
+    #[test]
+    fn cpu_against_itself_is_exact() {
+        for row in run(&Device::flex()) {
+            assert!(row.rel_diff == 0.0, "{row:?}");
+        }
+    }
 }
