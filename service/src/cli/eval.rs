@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::ProgressBarObserver;
 use statecast_pipelines::split::SplitSpec;
@@ -10,7 +11,7 @@ use statecast_service::ltsf::{EvalRequest, EvalRow, ModelKind, evaluate_horizon}
 use statecast_service::plot::{forecast_panels, plot_forecasts};
 
 use super::data_args::DataArgs;
-use super::train_args::TrainArgs;
+use super::train_args::{TrainArgs, read_model_config};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct EvalArgs {
@@ -52,12 +53,7 @@ pub(crate) struct EvalArgs {
 
 pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
     let data = args.data.spec()?;
-    let model_overrides = match &args.model_config {
-        Some(p) => Some(serde_json::from_str(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?),
-        None => None,
-    };
+    let model_overrides = read_model_config(args.model_config.as_deref())?;
     let req = EvalRequest {
         dataset_name: args.name.clone().unwrap_or_else(|| data.default_series_id()),
         data,

@@ -1,7 +1,6 @@
 //! `statecast train`: train a model and write its artifact.
 use std::path::PathBuf;
 
-use anyhow::Context;
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::ProgressBarObserver;
 use statecast_pipelines::split::SplitSpec;
@@ -9,7 +8,7 @@ use statecast_service::ltsf::ModelKind;
 use statecast_service::training::{TrainRequest, default_checkpoint_dir, train_to_artifact};
 
 use super::data_args::DataArgs;
-use super::train_args::TrainArgs;
+use super::train_args::{TrainArgs, read_model_config};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct TrainCmdArgs {
@@ -44,12 +43,7 @@ pub(crate) struct TrainCmdArgs {
 }
 
 pub(crate) fn run(args: TrainCmdArgs) -> anyhow::Result<()> {
-    let model_overrides = match &args.model_config {
-        Some(p) => Some(serde_json::from_str(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?),
-        None => None,
-    };
+    let model_overrides = read_model_config(args.model_config.as_deref())?;
     let req = TrainRequest {
         data: args.data.spec()?,
         split: args.split,

@@ -42,3 +42,13 @@ impl TrainArgs {
         }
     }
 }
+
+/// The JSON of `--model-config FILE` (settings merged into a model family's defaults).
+pub(crate) fn read_model_config(path: Option<&std::path::Path>) -> anyhow::Result<Option<serde_json::Value>> {
+    use anyhow::Context;
+    let Some(p) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    Ok(Some(
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?,
+    ))
+}
