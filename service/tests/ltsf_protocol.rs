@@ -7,7 +7,7 @@ use statecast_pipelines::missing::MissingPolicy;
 use statecast_pipelines::shared_data::shared_file;
 use statecast_pipelines::simulate::{SimConfig, simulate};
 use statecast_pipelines::sink::{WriteOptions, write_parquet};
-use statecast_pipelines::source::{DatasetSpec, Layout};
+use statecast_pipelines::source::DatasetSpec;
 use statecast_pipelines::split::SplitSpec;
 use statecast_service::ltsf::{EvalRequest, ModelKind, evaluate};
 
@@ -77,14 +77,7 @@ fn repeat_equals_hand_computation_on_simulator_data() {
     .unwrap();
     let path = dir.path().join("sim.parquet");
     write_parquet(&sim.frame, &path, &WriteOptions::default()).unwrap();
-    let mut spec = DatasetSpec::wide(&path);
-    spec.layout = Layout::Wide {
-        time_column: Some("timestamp".into()),
-        series_column: Some("series_id".into()),
-        value_columns: None,
-    };
-    spec.label_column = Some("label".into());
-    spec.missing = MissingPolicy::Error;
+    let spec = DatasetSpec::for_written(&path, &WriteOptions::default(), MissingPolicy::Error);
     let (l, h) = (96usize, 24usize);
     let split: SplitSpec = "ratio:0.7,0.1,0.2".parse().unwrap();
     let rows = evaluate(
@@ -161,13 +154,7 @@ fn linear_beats_repeat_on_simulator_data() {
     .unwrap();
     let path = dir.path().join("sim.parquet");
     write_parquet(&sim.frame, &path, &WriteOptions::default()).unwrap();
-    let mut spec = DatasetSpec::wide(&path);
-    spec.layout = Layout::Wide {
-        time_column: Some("timestamp".into()),
-        series_column: Some("series_id".into()),
-        value_columns: None,
-    };
-    spec.label_column = Some("label".into());
+    let spec = DatasetSpec::for_written(&path, &WriteOptions::default(), MissingPolicy::Error);
     let split: SplitSpec = "ratio:0.7,0.1,0.2".parse().unwrap();
     let repeat = evaluate(
         &request(spec.clone(), split, ModelKind::Repeat, vec![48]),

@@ -142,6 +142,25 @@ impl DatasetSpec {
         }
     }
 
+    /// The spec that reads back a file written by [`crate::sink`] with `opts` (its time, series
+    /// and label columns; every other column is a variate), with the given missing policy.
+    pub fn for_written(
+        path: impl Into<PathBuf>,
+        opts: &crate::sink::WriteOptions,
+        missing: MissingPolicy,
+    ) -> Self {
+        Self {
+            layout: Layout::Wide {
+                time_column: Some(opts.time_column.clone()),
+                series_column: opts.series_column.clone(),
+                value_columns: None,
+            },
+            label_column: opts.label_column.clone(),
+            missing,
+            ..Self::wide(path)
+        }
+    }
+
     /// A long file `series, time, value` (one variate per series).
     pub fn long(
         path: impl Into<PathBuf>,

@@ -9,9 +9,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use statecast_pipelines::missing::MissingPolicy;
 use statecast_pipelines::simulate::{SimConfig, simulate};
 use statecast_pipelines::sink::{self, WriteOptions};
-use statecast_pipelines::source::{self, DatasetSpec, Layout};
+use statecast_pipelines::source::{self, DatasetSpec};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum BenchCommand {
@@ -88,14 +89,7 @@ fn peak_rss_bytes() -> u64 {
 }
 
 fn spec_for(file: &Path, batch_rows: usize) -> DatasetSpec {
-    let mut spec = DatasetSpec::wide(file);
-    spec.layout = Layout::Wide {
-        time_column: Some("timestamp".into()),
-        series_column: Some("series_id".into()),
-        value_columns: None,
-    };
-    spec.label_column = Some("label".into());
-    spec.missing = statecast_pipelines::missing::MissingPolicy::Mask;
+    let mut spec = DatasetSpec::for_written(file, &WriteOptions::default(), MissingPolicy::Mask);
     spec.batch_rows = batch_rows;
     spec
 }
