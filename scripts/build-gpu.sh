@@ -33,7 +33,7 @@ export CUDARC_CUDA_VERSION=${CUDARC_CUDA_VERSION:-13000}   # the H200 machines r
 cargo build --locked --release -p statecast-service --features gpu --bin statecast
 
 mkdir -p "$OUT_DIR"
-bin=target/release/statecast
+bin=${CARGO_TARGET_DIR:-target}/release/statecast
 strip "$bin" 2>/dev/null || true
 xz -6 -T0 -c "$bin" > "$OUT_DIR/statecast.xz"
 ls -l "$bin" "$OUT_DIR/statecast.xz"

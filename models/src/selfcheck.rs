@@ -21,6 +21,9 @@ pub struct CheckRow {
     pub device_ms: f64,
     /// Wall time on the CPU reference, milliseconds.
     pub cpu_ms: f64,
+    /// Whether the row decides pass/fail (`false`: shown for information, e.g. what a TF32
+    /// matmul alone would give).
+    pub gating: bool,
 }
 
 /// Deterministic pseudo-random values in [-1, 1) (no RNG state shared with burn).
@@ -107,6 +110,7 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
         rel_diff,
         device_ms,
         cpu_ms,
+        gating: true,
     });
 
     let (bsz, len) = (64, 1000);
@@ -127,6 +131,7 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
         rel_diff,
         device_ms,
         cpu_ms,
+        gating: true,
     });
 
     let x = host_values(bsz * 256, 5);
@@ -143,6 +148,7 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
         rel_diff,
         device_ms,
         cpu_ms,
+        gating: true,
     });
 
     // Gradient of sum((W x)^2) w.r.t. W = 2 (W x) xᵀ.
@@ -169,8 +175,72 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
         rel_diff,
         device_ms,
         cpu_ms,
+        gating: true,
     });
+    rows.extend(kernel_power_checks(device));
     rows.extend(model_checks(device));
+    rows
+}
+
+/// Companion kernels of a trained-like near-periodic SSM (`a = 0.999·e₁`, eigenvalues at radius
+/// 0.999^{1/d}) over 336 steps: the product chain `Aʲ` amplifies matmul rounding about `j`-fold.
+/// The gating row uses the model's own products ([`crate::ssm::precise_matmul`]); the
+/// informational row the backend's plain matmul (TF32 on tensor cores), to show what it would lose.
+fn kernel_power_checks(device: &Device) -> Vec<CheckRow> {
+    use crate::ssm::{companion_kernel, companion_matrix, krylov_with};
+    let cpu = Device::flex();
+    let (n, d, len) = (8, 64, 336);
+    let mut a = vec![0.0f32; n * d];
+    for i in 0..n {
+        a[i * d + i % 3] = 0.999;
+    }
+    let (b, c) = (host_values(n * d, 61), host_values(n * d, 62));
+    let precise = |dev: &Device| {
+        let (a, b, c) = (
+            tensor(a.clone(), [n, d], dev),
+            tensor(b.clone(), [n, d], dev),
+            tensor(c.clone(), [n, d], dev),
+        );
+        move || companion_kernel(a.clone(), b.clone(), c.clone(), len)
+    };
+    let native = |dev: &Device| {
+        let (a, b, c) = (
+            tensor(a.clone(), [n, d], dev),
+            tensor(b.clone(), [n, d], dev),
+            tensor(c.clone(), [n, d], dev),
+        );
+        move || {
+            let x = krylov_with(
+                companion_matrix(a.clone()),
+                b.clone().reshape([n, d, 1]),
+                len,
+                |p, q| p.matmul(q),
+            );
+            c.clone().reshape([n, 1, d]).matmul(x).reshape([n, len])
+        }
+    };
+    let mut rows = Vec::new();
+    let (yc, cpu_ms) = timed(precise(&cpu));
+    let (yd, device_ms) = timed(precise(device));
+    let (max_abs_diff, rel_diff) = diffs(yd.to_device(&cpu), yc.clone());
+    rows.push(CheckRow {
+        op: format!("companion kernel d{d} L{len} rho.999"),
+        max_abs_diff,
+        rel_diff,
+        device_ms,
+        cpu_ms,
+        gating: true,
+    });
+    let (yd, device_ms) = timed(native(device));
+    let (max_abs_diff, rel_diff) = diffs(yd.to_device(&cpu), yc);
+    rows.push(CheckRow {
+        op: "  same, plain matmul (info)".into(),
+        max_abs_diff,
+        rel_diff,
+        device_ms,
+        cpu_ms,
+        gating: false,
+    });
     rows
 }
 
@@ -221,6 +291,7 @@ fn model_checks(device: &Device) -> Vec<CheckRow> {
                 rel_diff,
                 device_ms,
                 cpu_ms,
+                gating: true,
             });
         }
         // Weights saved on the CPU, loaded on the device.
@@ -244,6 +315,7 @@ fn model_checks(device: &Device) -> Vec<CheckRow> {
                 rel_diff,
                 device_ms,
                 cpu_ms: 0.0,
+                gating: true,
             });
         }
     }

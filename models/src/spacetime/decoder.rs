@@ -27,6 +27,7 @@ use burn::prelude::*;
 use super::ssm_layer::{SsmKind, bank_ab, companion_step};
 use crate::ssm::{
     ConvPath, causal_conv_many_cln, channel_kernel_index, companion_matrix, krylov, l1_project,
+    precise_matmul,
 };
 
 /// Configuration of a [`ClosedLoopSsm`].
@@ -228,7 +229,7 @@ impl ClosedLoopSsm {
         );
         // Open loop: kernels cᵀAʲb and kᵀAʲb, one convolution call for both (shared input work).
         let open_kernel = |v_kd: Tensor<2>| {
-            let k_kl = v_kd.reshape([nk, 1, d]).matmul(x_kdl.clone()).reshape([nk, l]);
+            let k_kl = precise_matmul(v_kd.reshape([nk, 1, d]), x_kdl.clone()).reshape([nk, l]);
             k_kl.select(0, idx.clone())
         };
         let mut open = causal_conv_many_cln(
@@ -239,7 +240,7 @@ impl ClosedLoopSsm {
         let zhat_open_cln = open.pop().expect("two outputs");
         let y_open_cln = open.pop().expect("two outputs");
         // Final look-back state x_L = X · reverse(z) = reverse_time(X) · z (flip the small factor).
-        let x_cdn = per_channel(x_kdl.flip([2])).matmul(z_cln);
+        let x_cdn = precise_matmul(per_channel(x_kdl.flip([2])), z_cln);
         // Rows cᵀM^h (and kᵀM^h) of the closed-loop matrix M = A + b kᵀ, per kernel.
         let m_kdd = companion_matrix(a_kd) + b_kd.reshape([nk, d, 1]) * k_kd.clone().reshape([nk, 1, d]);
         let mut starts = vec![c_kd.reshape([nk, d, 1])];
@@ -261,8 +262,8 @@ impl ClosedLoopSsm {
             };
             per_channel(rows_kdh.swap_dims(1, 2))
         };
-        let y_chn = rows_chd(0).matmul(x_cdn.clone());
-        let zhat_chn = with_zhat.then(|| rows_chd(1).matmul(x_cdn));
+        let y_chn = precise_matmul(rows_chd(0), x_cdn.clone());
+        let zhat_chn = with_zhat.then(|| precise_matmul(rows_chd(1), x_cdn));
         DecoderOutputCln {
             y_chn,
             zhat_chn,

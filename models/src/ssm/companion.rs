@@ -16,6 +16,8 @@
 //! which leaves eigenvalues on the unit circle possible (e.g. `a = e₁`, the cyclic shift).
 use burn::prelude::*;
 
+use super::precise::precise_matmul;
+
 /// Default stability radius ρ of the L1 projection of the companion column `a` (spec §2.2 proposal).
 pub const DEFAULT_RHO: f64 = 0.999;
 
@@ -70,9 +72,25 @@ pub fn l1_project(x_nd: Tensor<2>, radius: f64) -> Tensor<2> {
 /// * `m_ndd`: `[n, d, d]`, `x0_ndm`: `[n, d, m]`
 /// * returns `[n, d, len·m]`; columns `j·m .. (j+1)·m` hold `M^j X₀`
 ///
+/// Products go through [`precise_matmul`]: `M^j` amplifies operand rounding about `j`-fold, so
+/// TF32 tensor-core products would ruin long kernels of near-unit-radius matrices.
+///
 /// # Panics
 /// If `len == 0` or the batch/state sizes disagree.
 pub fn krylov(m_ndd: Tensor<3>, x0_ndm: Tensor<3>, len: usize) -> Tensor<3> {
+    krylov_with(m_ndd, x0_ndm, len, precise_matmul)
+}
+
+/// [`krylov`] with the batched product `mm` supplied (tests emulate TF32 tensor cores with it).
+///
+/// # Panics
+/// If `len == 0` or the batch/state sizes disagree.
+pub fn krylov_with(
+    m_ndd: Tensor<3>,
+    x0_ndm: Tensor<3>,
+    len: usize,
+    mm: impl Fn(Tensor<3>, Tensor<3>) -> Tensor<3>,
+) -> Tensor<3> {
     assert!(len >= 1, "krylov: len must be >= 1");
     let [n, d, m] = x0_ndm.dims();
     assert_eq!(
@@ -85,11 +103,11 @@ pub fn krylov(m_ndd: Tensor<3>, x0_ndm: Tensor<3>, len: usize) -> Tensor<3> {
     let mut power_ndd = m_ndd; // M^blocks
     while blocks < len {
         let take = (len - blocks).min(blocks);
-        let new_ndt = power_ndd.clone().matmul(x_ndt.clone().narrow(2, 0, take * m));
+        let new_ndt = mm(power_ndd.clone(), x_ndt.clone().narrow(2, 0, take * m));
         x_ndt = Tensor::cat(vec![x_ndt, new_ndt], 2);
         blocks += take;
         if blocks < len {
-            power_ndd = power_ndd.clone().matmul(power_ndd);
+            power_ndd = mm(power_ndd.clone(), power_ndd);
         }
     }
     debug_assert_eq!([n, d, len * m], x_ndt.dims());
@@ -106,7 +124,7 @@ pub fn krylov(m_ndd: Tensor<3>, x0_ndm: Tensor<3>, len: usize) -> Tensor<3> {
 pub fn companion_kernel(a_nd: Tensor<2>, b_nd: Tensor<2>, c_nd: Tensor<2>, len: usize) -> Tensor<2> {
     let [n, d] = a_nd.dims();
     let x_ndl = krylov(companion_matrix(a_nd), b_nd.reshape([n, d, 1]), len);
-    c_nd.reshape([n, 1, d]).matmul(x_ndl).reshape([n, len])
+    precise_matmul(c_nd.reshape([n, 1, d]), x_ndl).reshape([n, len])
 }
 
 /// Shift SSM kernels (`a = 0`, `b = e₁`): `k_j = c_{j+1}` for `j < d`, zero afterwards (spec §2.3).

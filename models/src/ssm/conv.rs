@@ -23,6 +23,7 @@ use burn::prelude::*;
 use burn::signal::{irfft, rfft};
 
 use super::fftconv::fft_len;
+use super::precise::precise_matmul;
 
 /// Longest sequence for which [`ConvPath::Auto`] uses the Toeplitz path.
 ///
@@ -160,7 +161,7 @@ pub fn toeplitz_causal_conv(u_nlc: Tensor<3>, k_cl: Tensor<2>) -> Tensor<3> {
 fn toeplitz_conv_many_cln(u_cln: Tensor<3>, banks: Vec<Tensor<2>>) -> Vec<Tensor<3>> {
     banks
         .into_iter()
-        .map(|k_cl| toeplitz_matrix(k_cl).matmul(u_cln.clone()))
+        .map(|k_cl| precise_matmul(toeplitz_matrix(k_cl), u_cln.clone()))
         .collect()
 }
 

@@ -285,3 +285,53 @@ fn conv_path_gradients_equal_the_fft_reference() {
         assert_close(&gk_toe, &gk_fft, 1e-4, 1e-5, &format!("two banks L={l}: d/dk"));
     }
 }
+
+/// The CUDA failure mode, reproduced on the CPU: a trained near-periodic companion matrix
+/// (`a = 0.999·e₁`, eigenvalues at radius 0.999^{1/d}) raised to the 335th power with products
+/// whose operands are truncated to TF32 as tensor cores do. Plain TF32 products lose about
+/// `j·2⁻¹¹` relative accuracy in `Aʲ`; the split products of [`precise`] keep f32 accuracy.
+#[test]
+fn krylov_with_tf32_products_needs_the_split() {
+    use super::precise::{split_matmul_with, tf32_emulated_matmul};
+    let device = Device::flex();
+    let mut rng = Rng::new(11);
+    let (n, d, len) = (2, 16, 336);
+    let mut a = vec![0.0; n * d];
+    for i in 0..n {
+        a[i * d] = DEFAULT_RHO;
+    }
+    let (b, c) = (rng.normals(n * d), rng.normals(n * d));
+    let kernel_with = |mm: &dyn Fn(Tensor<3>, Tensor<3>) -> Tensor<3>| {
+        let x = krylov_with(
+            companion_matrix(tensor(&a, [n, d], &device)),
+            tensor(&b, [n, d, 1], &device),
+            len,
+            mm,
+        );
+        host(mm(tensor(&c, [n, 1, d], &device), x).reshape([n, len]))
+    };
+    let tf32 = kernel_with(&|x, y| tf32_emulated_matmul(x, y));
+    let split = kernel_with(&|x, y| split_matmul_with(x, y, tf32_emulated_matmul));
+    let rel_err = |got: &[f64]| {
+        let mut worst = 0.0f64;
+        for i in 0..n {
+            let r = i * d..(i + 1) * d;
+            let want = naive_companion_kernel(&a[r.clone()], &b[r.clone()], &c[r], len);
+            let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (g, w) in got[i * len..(i + 1) * len].iter().zip(&want) {
+                worst = worst.max((g - w).abs() / scale);
+            }
+        }
+        worst
+    };
+    let (e_tf32, e_split) = (rel_err(&tf32), rel_err(&split));
+    assert!(
+        e_tf32 > 1e-3,
+        "TF32 products should visibly drift, got {e_tf32:.2e}"
+    );
+    assert!(
+        e_split < 1e-4,
+        "split products must stay accurate, got {e_split:.2e} (TF32 {e_tf32:.2e})"
+    );
+    eprintln!("kernel relative error at len {len}: TF32 {e_tf32:.2e}, split {e_split:.2e}");
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# One batched GPU session (never in CI): everything runs concurrently on one CUDA device, each
+# run in its own process, under one wall-clock budget, and the results come back as one tarball
+# (the device tool returns at most 8 files).
+#
+#   check      `devices --check cuda` (CUDA vs CPU on ops, kernels and SpaceTime forecasts)
+#   official   SpaceTime on the official PyTorch configuration (ETTh1 OT, L=336, H=96, batch 50,
+#              width 128, d 64, 1 encoder + closed-loop decoder), then the GPU-trained artifact
+#              scored on cuda (default products), cuda with STATECAST_MATMUL=native, and cpu
+#   DS:MODEL   the L=96 LTSF protocol, one process per horizon (DS: ETTh1 ETTh2 ETTm1 ETTm2
+#              exchange_rate; MODEL: spacetime linear)
+#
+# Usage: scripts/gpu-session.sh DATA_DIR OUT_DIR BUDGET_S EPOCHS JOB...
+set -uo pipefail
+DATA=${1:?data dir}; OUT=${2:?out dir}; BUDGET=${3:?budget seconds}; EPOCHS=${4:?epochs}; shift 4
+BIN=/tmp/statecast
+[ -x "$BIN" ] || { xz -dc dist/gpu/statecast.xz > "$BIN" && chmod +x "$BIN"; }
+WORK=/tmp/statecast-session
+rm -rf "$WORK"; mkdir -p "$WORK" "$OUT"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$WORK/gpu.txt"
+nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv,noheader,nounits -lms 500 > "$WORK/gpu_usage.txt" &
+SMI=$!
+T="timeout --signal=TERM $BUDGET"
+pids=()
+
+official() {
+  local o=$WORK/official
+  mkdir -p "$o"
+  /usr/bin/time -v "$BIN" train --data "$DATA/ETTh1.csv" --columns OT --split ett-hourly --model spacetime \
+    --model-config scripts/gpu/reference-spacetime.json --lookback 336 --horizon 96 --batch-size 50 \
+    --epochs 5 --warmup-epochs 1 --patience 100 --device cuda --out "$o/ref_gpu" > "$o/train.log" 2>&1
+  for mode in auto native; do
+    STATECAST_MATMUL=$mode "$BIN" score --model "$o/ref_gpu" --data "$DATA/ETTh1.csv" --columns OT \
+      --split ett-hourly --device cuda > "$o/score_cuda_$mode.txt" 2>&1
+  done
+  "$BIN" score --model "$o/ref_gpu" --data "$DATA/ETTh1.csv" --columns OT --split ett-hourly \
+    --device cpu > "$o/score_cpu.txt" 2>&1
+  rm -f "$o/ref_gpu/weights.bpk"
+}
+
+ltsf() {
+  local ds=$1 model=$2 h=$3 file split
+  case "$ds" in
+    ETTh1|ETTh2) file="$DATA/$ds.csv"; split=ett-hourly;;
+    ETTm1|ETTm2) file="$DATA/$ds.csv.gz"; split=ett-15min;;
+    *) file="$DATA/$ds.csv"; split=ratio:0.7,0.1,0.2;;
+  esac
+  "$BIN" eval --data "$file" --name "$ds" --split "$split" --model "$model" --lookback 96 \
+    --horizons "$h" --epochs "$EPOCHS" --patience 3 --warmup-epochs 1 --device cuda \
+    --json "$WORK/ltsf_${ds}_${model}_${h}.json" > "$WORK/ltsf_${ds}_${model}_${h}.log" 2>&1
+}
+
+for job in "$@"; do
+  case "$job" in
+    check) $T "$BIN" devices --check cuda > "$WORK/devices.txt" 2>&1 & pids+=($!);;
+    official) export -f official; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK official" & pids+=($!);;
+    *:*)
+      ds=${job%%:*}; model=${job#*:}
+      for h in 96 192 336 720; do
+        export -f ltsf; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK EPOCHS=$EPOCHS ltsf $ds $model $h" & pids+=($!)
+      done;;
+  esac
+done
+start=$(date +%s)
+for p in "${pids[@]}"; do wait "$p"; done
+echo "all runs ended after $(( $(date +%s) - start )) s"
+kill $SMI 2>/dev/null
+cat "$WORK/devices.txt" 2>/dev/null
+for f in "$WORK"/official/score_*.txt; do [ -e "$f" ] && { echo "== $f"; tail -3 "$f"; }; done
+grep -h -E "Elapsed|Maximum resident" "$WORK/official/train.log" 2>/dev/null
+cat "$WORK"/ltsf_*.json 2>/dev/null
+echo "peak GPU memory used (MiB): $(cut -d, -f1 "$WORK/gpu_usage.txt" | sort -n | tail -1)"
+tar czf "$OUT/session.tgz" -C "$WORK" .
