@@ -24,8 +24,10 @@ if [ ! -x "$PREFIX/mlc_llvm_static/static/bin/llvm-config" ] && [ ! -e "$PREFIX/
   rm -rf "$tmp"
 fi
 mkdir -p "$XDG/tracel"
-ln -sfn "$PREFIX/mlc_llvm_static/static" "$XDG/tracel/$BUNDLER_DIR"
-touch "$XDG/tracel/$BUNDLER_DIR/.tracel-llvm-installed"
+[ -L "$XDG/tracel/$BUNDLER_DIR" ] || ln -sfn "$PREFIX/mlc_llvm_static/static" "$XDG/tracel/$BUNDLER_DIR"
+# Create the marker once: the bundler's build script watches it, and a fresh mtime would
+# rebuild cubecl-llvm and everything above it (~25 min here).
+[ -e "$XDG/tracel/$BUNDLER_DIR/.tracel-llvm-installed" ] || touch "$XDG/tracel/$BUNDLER_DIR/.tracel-llvm-installed"
 
 echo "== cargo build --release --features gpu"
 export XDG_DATA_HOME="$XDG"

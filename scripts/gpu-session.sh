@@ -8,7 +8,8 @@
 #              width 128, d 64, 1 encoder + closed-loop decoder), then the GPU-trained artifact
 #              scored on cuda (default products), cuda with STATECAST_MATMUL=native, and cpu
 #   DS:MODEL   the L=96 LTSF protocol, one process per horizon (DS: ETTh1 ETTh2 ETTm1 ETTm2
-#              exchange_rate; MODEL: spacetime linear)
+#              exchange_rate; MODEL: spacetime linear); LTSF_EXTRA adds eval flags
+#              (e.g. "--max-batches-per-epoch 300")
 #
 # Usage: scripts/gpu-session.sh DATA_DIR OUT_DIR BUDGET_S EPOCHS JOB...
 set -uo pipefail
@@ -46,7 +47,7 @@ ltsf() {
     *) file="$DATA/$ds.csv"; split=ratio:0.7,0.1,0.2;;
   esac
   "$BIN" eval --data "$file" --name "$ds" --split "$split" --model "$model" --lookback 96 \
-    --horizons "$h" --epochs "$EPOCHS" --patience 3 --warmup-epochs 1 --device cuda \
+    --horizons "$h" --epochs "$EPOCHS" --patience 3 --warmup-epochs 1 --device cuda ${LTSF_EXTRA:-} -v \
     --json "$WORK/ltsf_${ds}_${model}_${h}.json" > "$WORK/ltsf_${ds}_${model}_${h}.log" 2>&1
 }
 
@@ -57,7 +58,7 @@ for job in "$@"; do
     *:*)
       ds=${job%%:*}; model=${job#*:}
       for h in 96 192 336 720; do
-        export -f ltsf; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK EPOCHS=$EPOCHS ltsf $ds $model $h" & pids+=($!)
+        export -f ltsf; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK EPOCHS=$EPOCHS LTSF_EXTRA='${LTSF_EXTRA:-}' ltsf $ds $model $h" & pids+=($!)
       done;;
   esac
 done

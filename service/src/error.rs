@@ -63,6 +63,18 @@ pub enum Error {
         /// Underlying error.
         source: rusqlite::Error,
     },
+    /// No training job with this id.
+    #[error("training job `{id}` not found")]
+    JobNotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// A bounded resource (the training queue) is full; retry later.
+    #[error("{reason}")]
+    ResourceExhausted {
+        /// What is full.
+        reason: String,
+    },
     /// A bug or an unexpected server state (a worker task panicked, …).
     #[error("internal error: {0}")]
     Internal(String),
@@ -83,7 +95,10 @@ impl From<Error> for tonic::Status {
             Error::InvalidArgument { .. } | Error::Data(_) | Error::Model(_) => {
                 tonic::Status::invalid_argument(message)
             }
-            Error::ModelNotFound { .. } | Error::LabelNotFound { .. } => tonic::Status::not_found(message),
+            Error::ModelNotFound { .. } | Error::LabelNotFound { .. } | Error::JobNotFound { .. } => {
+                tonic::Status::not_found(message)
+            }
+            Error::ResourceExhausted { .. } => tonic::Status::resource_exhausted(message),
             Error::Device(_) | Error::FailedPrecondition { .. } => {
                 tonic::Status::failed_precondition(message)
             }

@@ -5,14 +5,17 @@
 //! the response.
 #![warn(missing_docs)]
 
+pub mod anomaly;
 pub mod convert;
 pub mod data;
 pub mod error;
 pub mod forecast;
 pub mod grpc;
 pub mod info;
+pub mod jobs;
 pub mod ltsf;
 pub mod metrics;
+pub mod ops;
 pub mod plot;
 pub mod registry;
 pub mod scoring;

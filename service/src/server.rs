@@ -1,21 +1,31 @@
 //! Server wiring: services, health, reflection, limits and graceful shutdown.
 //!
 //! Every statecast service is registered with `grpc.health.v1` (serving as soon as it is
-//! added) and with server reflection (`grpc.reflection.v1` and `v1alpha`).
+//! added) and with server reflection (`grpc.reflection.v1` and `v1alpha`). The router is
+//! wrapped in the [`crate::ops`] layers (telemetry, bearer-token auth for mutating RPCs, the
+//! forecast concurrency limit), optionally served over TLS, with Prometheus metrics on a
+//! separate HTTP port.
 use crate::grpc::forecast::ForecastServiceImpl;
 use crate::grpc::models::ModelServiceImpl;
+use crate::grpc::training::TrainingServiceImpl;
 use crate::info::InfoServiceImpl;
+use crate::jobs::{JobManager, JobsConfig};
+use crate::ops::auth::{AuthLayer, AuthToken};
+use crate::ops::limit::ConcurrencyLimitLayer;
+use crate::ops::telemetry::{Metrics, TelemetryLayer};
+use crate::ops::tls::TlsFiles;
+use crate::ops::{metrics_http, tls};
 use crate::registry::Registry;
 use crate::{Error, Result};
 use statecast_proto::v1::forecast_service_server::ForecastServiceServer;
 use statecast_proto::v1::info_service_server::InfoServiceServer;
 use statecast_proto::v1::model_service_server::ModelServiceServer;
+use statecast_proto::v1::training_service_server::TrainingServiceServer;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 /// Settings of one server process.
 #[derive(Debug, Clone)]
@@ -26,6 +36,18 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// How long graceful shutdown waits for in-flight RPCs before giving up.
     pub shutdown_grace: Duration,
+    /// Serve TLS with this certificate and key (`None`: plaintext HTTP/2).
+    pub tls: Option<TlsFiles>,
+    /// Bearer token required on mutating RPCs (`None`: no auth).
+    pub auth_token: Option<AuthToken>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Forecast RPCs allowed in flight; more are refused with `RESOURCE_EXHAUSTED`.
+    pub max_concurrent_forecasts: Option<usize>,
+    /// Training worker threads (each trains one job at a time).
+    pub workers: usize,
+    /// Training jobs allowed to wait in the queue; more are refused with `RESOURCE_EXHAUSTED`.
+    pub max_queued_jobs: usize,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +56,12 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("statecast-data"),
             max_message_bytes: 16 << 20,
             shutdown_grace: Duration::from_secs(10),
+            tls: None,
+            auth_token: None,
+            metrics_addr: None,
+            max_concurrent_forecasts: None,
+            workers: 1,
+            max_queued_jobs: 16,
         }
     }
 }
@@ -55,15 +83,38 @@ pub async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr)> {
 }
 
 /// Serve every statecast service on `listener` until `shutdown` resolves, then drain in-flight
-/// RPCs for at most `config.shutdown_grace`.
+/// RPCs for at most `config.shutdown_grace`. Metrics go to `config.metrics_addr` when set.
 ///
 /// # Errors
-/// [`Error::Io`] when the data directory cannot be created, [`Error::Database`] when the model
-/// registry cannot be opened, [`Error::Transport`] when serving fails, [`Error::Reflection`]
-/// when the descriptor set is invalid.
+/// As [`serve_with_metrics`].
 pub async fn serve(
     config: ServerConfig,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(metrics_http::bind(addr).await.map_err(ops_error)?.0),
+        None => None,
+    };
+    serve_with_metrics(config, listener, metrics_listener, shutdown).await
+}
+
+fn ops_error(e: crate::ops::OpsError) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// [`serve`] with an already bound metrics listener (so the caller can print its port);
+/// `config.metrics_addr` is ignored.
+///
+/// # Errors
+/// [`Error::Io`] when the data directory cannot be created, [`Error::Database`] when the model
+/// registry cannot be opened, [`Error::Transport`] when serving fails or the TLS identity is
+/// invalid, [`Error::Reflection`] when the descriptor set is invalid, [`Error::Internal`] when
+/// the TLS files cannot be read.
+pub async fn serve_with_metrics(
+    config: ServerConfig,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
@@ -73,7 +124,8 @@ pub async fn serve(
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let info = InfoServiceServer::new(InfoServiceImpl::new(config.max_message_bytes as u64))
-        .max_decoding_message_size(config.max_message_bytes);
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     health_reporter
         .set_serving::<InfoServiceServer<InfoServiceImpl>>()
         .await;
@@ -85,10 +137,41 @@ pub async fn serve(
             .await
             .map_err(|e| Error::Internal(format!("opening the registry: {e}")))??,
     );
+    // Training jobs: their table lives in the registry database, workers are std threads.
+    let jobs_config = JobsConfig {
+        data_dir: config.data_dir.clone(),
+        workers: config.workers,
+        max_queued: config.max_queued_jobs,
+    };
+    let jobs_registry = registry.clone();
+    let jobs = tokio::task::spawn_blocking(move || JobManager::start(&jobs_config, jobs_registry))
+        .await
+        .map_err(|e| Error::Internal(format!("starting the job manager: {e}")))??;
+    // Job-state gauges (`statecast_jobs{state}`) are read from the job table at scrape time.
+    let job_counts = jobs.clone();
+    Metrics::global().set_job_states_source(Box::new(move || {
+        job_counts
+            .job_state_counts()
+            .map(|c| {
+                crate::jobs::JobState::ALL
+                    .iter()
+                    .map(|&s| (s.as_str().to_ascii_lowercase(), c.get(s)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }));
+    let training = TrainingServiceServer::new(TrainingServiceImpl::new(jobs))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+    health_reporter
+        .set_serving::<TrainingServiceServer<TrainingServiceImpl>>()
+        .await;
     let models = ModelServiceServer::new(ModelServiceImpl::new(registry.clone()))
-        .max_decoding_message_size(config.max_message_bytes);
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     let forecasts = ForecastServiceServer::new(ForecastServiceImpl::new(registry))
-        .max_decoding_message_size(config.max_message_bytes);
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     health_reporter
         .set_serving::<ModelServiceServer<ModelServiceImpl>>()
         .await;
@@ -121,6 +204,9 @@ pub async fn serve(
         reporter
             .set_not_serving::<ForecastServiceServer<ForecastServiceImpl>>()
             .await;
+        reporter
+            .set_not_serving::<TrainingServiceServer<TrainingServiceImpl>>()
+            .await;
         tracing::info!(
             grace_s = grace.as_secs_f64(),
             "shutting down: draining in-flight RPCs"
@@ -128,14 +214,38 @@ pub async fn serve(
         let _ = drain_tx.send(());
     };
 
-    let server = tonic::transport::Server::builder()
+    // Prometheus endpoint: its own task, stopped when the gRPC server returns.
+    let metrics = Metrics::global();
+    let metrics_task = metrics_listener.map(|l| {
+        tokio::spawn(async move {
+            if let Err(e) = metrics_http::serve(l, metrics, std::future::pending()).await {
+                tracing::error!(error = %e, "metrics endpoint failed");
+            }
+        })
+    });
+    let _stop_metrics = AbortOnDrop(metrics_task);
+
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(files) = &config.tls {
+        builder = builder.tls_config(tls::server_config(files).map_err(ops_error)?)?;
+    }
+    // Outermost first: telemetry sees every outcome, including auth and limit refusals.
+    let server = builder
+        .layer(TelemetryLayer::new(metrics))
+        .layer(AuthLayer::new(config.auth_token.clone()))
+        .layer(ConcurrencyLimitLayer::forecasts(config.max_concurrent_forecasts))
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(info)
         .add_service(models)
         .add_service(forecasts)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+        .add_service(training)
+        .serve_with_incoming_shutdown(
+            // Without TCP_NODELAY small responses wait for the peer's delayed ACK (~40 ms).
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            signal,
+        );
 
     tokio::pin!(server);
     tokio::select! {
@@ -143,6 +253,17 @@ pub async fn serve(
         () = async { let _ = drain_rx.await; tokio::time::sleep(grace).await } => {
             tracing::warn!("in-flight RPCs did not finish within the shutdown grace period; exiting");
             Ok(())
+        }
+    }
+}
+
+/// Aborts the task when dropped (the metrics endpoint ends with the server).
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
         }
     }
 }

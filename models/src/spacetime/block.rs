@@ -13,6 +13,7 @@ use burn::tensor::Distribution;
 use burn::tensor::activation::gelu;
 
 use super::preprocess::{Preprocess, PreprocessConfig};
+use crate::ssm::precise::layer_matmul;
 use super::ssm_layer::{CompanionSsm, CompanionSsmConfig};
 
 /// Block MLP `y + W·Dropout(GELU(y))` (pre-activation, one linear layer, internal residual).
@@ -109,7 +110,7 @@ pub(crate) fn linear_cln(linear: &Linear, x_cln: Tensor<3>) -> Tensor<3> {
     let w_io = linear.weight.val();
     let [d_in, d_out] = w_io.dims();
     assert_eq!(c, d_in, "linear_cln: {c} channels into a {d_in}-input layer");
-    let y_om = w_io.transpose().matmul(x_cln.reshape([c, l * n]));
+    let y_om = layer_matmul(w_io.transpose(), x_cln.reshape([c, l * n]));
     let y_om = match &linear.bias {
         Some(b) => y_om + b.val().reshape([d_out, 1]),
         None => y_om,

@@ -36,6 +36,16 @@ pub enum MatmulPrecision {
     Native,
     /// Always the three-product split.
     Split,
+    /// The split in the SSM kernels and convolutions only, dense layers native.
+    SplitSsm,
+    /// Diagnostics on the CPU: every product with operands truncated to TF32 (what tensor cores
+    /// compute without the split).
+    EmulateTf32,
+    /// Diagnostics on the CPU: TF32-truncated products, split in the SSM kernels and
+    /// convolutions ([`precise_matmul`]) but not in the dense layers ([`layer_matmul`]).
+    EmulateTf32SplitSsm,
+    /// Diagnostics on the CPU: TF32-truncated products, split everywhere.
+    EmulateTf32SplitAll,
 }
 
 impl MatmulPrecision {
@@ -45,6 +55,10 @@ impl MatmulPrecision {
         *CHOICE.get_or_init(|| match std::env::var("STATECAST_MATMUL").as_deref() {
             Ok("native") => Self::Native,
             Ok("split") => Self::Split,
+            Ok("split-ssm") => Self::SplitSsm,
+            Ok("tf32") => Self::EmulateTf32,
+            Ok("tf32-split-ssm") => Self::EmulateTf32SplitSsm,
+            Ok("tf32-split") => Self::EmulateTf32SplitAll,
             _ => Self::Auto,
         })
     }
@@ -52,8 +66,25 @@ impl MatmulPrecision {
     /// Whether products on `device` are split.
     pub fn splits_on(self, device: &Device) -> bool {
         match self {
-            Self::Native => false,
-            Self::Split => true,
+            Self::Native | Self::EmulateTf32 => false,
+            Self::Split | Self::SplitSsm | Self::EmulateTf32SplitSsm | Self::EmulateTf32SplitAll => true,
+            Self::Auto => device.clone().inner() != Device::flex(),
+        }
+    }
+
+    /// Whether products are TF32-truncated on the host (the diagnostic modes).
+    fn emulates_tf32(self) -> bool {
+        matches!(
+            self,
+            Self::EmulateTf32 | Self::EmulateTf32SplitSsm | Self::EmulateTf32SplitAll
+        )
+    }
+
+    /// Whether dense-layer products ([`layer_matmul`]) are split on `device`.
+    pub fn splits_layers_on(self, device: &Device) -> bool {
+        match self {
+            Self::EmulateTf32SplitAll | Self::Split => true,
+            Self::EmulateTf32 | Self::EmulateTf32SplitSsm | Self::SplitSsm | Self::Native => false,
             Self::Auto => device.clone().inner() != Device::flex(),
         }
     }
@@ -110,10 +141,27 @@ pub fn split_matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
 /// # Shapes
 /// * as [`Tensor::matmul`]
 pub fn precise_matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
-    if MatmulPrecision::from_env().splits_on(&a.device()) {
-        split_matmul(a, b)
-    } else {
-        a.matmul(b)
+    let mode = MatmulPrecision::from_env();
+    let split = mode.splits_on(&a.device());
+    product(a, b, split, mode.emulates_tf32())
+}
+
+/// The products of dense layers (MLPs, embeddings, heads), per [`MatmulPrecision::splits_layers_on`].
+///
+/// # Shapes
+/// * as [`Tensor::matmul`]
+pub fn layer_matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
+    let mode = MatmulPrecision::from_env();
+    let split = mode.splits_layers_on(&a.device());
+    product(a, b, split, mode.emulates_tf32())
+}
+
+fn product<const D: usize>(a: Tensor<D>, b: Tensor<D>, split: bool, emulate: bool) -> Tensor<D> {
+    match (split, emulate) {
+        (false, false) => a.matmul(b),
+        (true, false) => split_matmul(a, b),
+        (false, true) => tf32_emulated_matmul(a, b),
+        (true, true) => split_matmul_with(a, b, tf32_emulated_matmul),
     }
 }
 
@@ -243,5 +291,9 @@ mod tests {
         assert!(!MatmulPrecision::Auto.splits_on(&Device::flex().autodiff()));
         assert!(MatmulPrecision::Split.splits_on(&Device::flex()));
         assert!(!MatmulPrecision::Native.splits_on(&Device::flex()));
+        assert!(!MatmulPrecision::Auto.splits_layers_on(&Device::flex()));
+        assert!(MatmulPrecision::SplitSsm.splits_on(&Device::flex()));
+        assert!(!MatmulPrecision::SplitSsm.splits_layers_on(&Device::flex()));
+        assert!(MatmulPrecision::EmulateTf32SplitAll.splits_layers_on(&Device::flex()));
     }
 }

@@ -18,6 +18,8 @@ use statecast_pipelines::source::{self, DatasetSpec};
 pub(crate) enum BenchCommand {
     /// Parquet ingestion throughput and peak memory (generates the file if missing).
     Ingest(IngestArgs),
+    /// Forecast latency (p50/p99), requests/s and server RSS under 1…N concurrent clients.
+    Load(super::bench_load::LoadArgs),
     /// One measurement in a fresh process (used by `bench ingest`; prints one JSON line).
     #[command(hide = true)]
     IngestChild(ChildArgs),
@@ -70,6 +72,7 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Ingest(a) => ingest(a),
         BenchCommand::IngestChild(a) => child(a),
+        BenchCommand::Load(a) => super::bench_load::run(a),
     }
 }
 

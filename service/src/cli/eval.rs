@@ -1,4 +1,5 @@
-//! `statecast eval`: the long-term forecasting protocol on a dataset, for one model family.
+//! `statecast eval`: the long-term forecasting protocol on a dataset, for one model family;
+//! `statecast eval anomaly`: anomaly-detection metrics on labelled data.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -13,8 +14,25 @@ use statecast_service::plot::{forecast_panels, plot_forecasts};
 use super::data_args::DataArgs;
 use super::train_args::{TrainArgs, read_model_config};
 
+/// `eval` (forecasting, the default) or `eval anomaly`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub(crate) struct EvalArgs {
+    #[command(subcommand)]
+    sub: Option<EvalSub>,
+    #[command(flatten)]
+    forecast: Option<ForecastEvalArgs>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum EvalSub {
+    /// Anomaly detection on labelled data: honest metrics (validation threshold) next to the
+    /// common protocol (anomaly-ratio threshold, point adjustment).
+    Anomaly(super::eval_anomaly::EvalAnomalyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ForecastEvalArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Split: ett-hourly, ett-15min, ratio:TRAIN,VAL,TEST or rows:TRAIN_END,VAL_END,TEST_END.
@@ -52,6 +70,39 @@ pub(crate) struct EvalArgs {
 }
 
 pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
+    match args.sub {
+        Some(EvalSub::Anomaly(a)) => super::eval_anomaly::run(a),
+        None => match args.forecast {
+            Some(f) => run_forecast(f),
+            // clap leaves an optional flattened group unset in some cases; parse the flags after
+            // `eval` again on their own.
+            None => run_forecast(reparse_forecast_args()?),
+        },
+    }
+}
+
+/// The forecasting `eval` flags, parsed from the command line after the `eval` word.
+fn reparse_forecast_args() -> anyhow::Result<ForecastEvalArgs> {
+    #[derive(Debug, clap::Parser)]
+    #[command(name = "statecast eval")]
+    struct ForecastOnly {
+        #[command(flatten)]
+        args: ForecastEvalArgs,
+        /// Global verbosity (already applied).
+        #[arg(short, long, action = clap::ArgAction::Count)]
+        verbose: u8,
+    }
+    let argv: Vec<String> = std::env::args().collect();
+    let at = argv
+        .iter()
+        .position(|a| a == "eval")
+        .context("`statecast eval` needs --data (or the `anomaly` subcommand)")?;
+    let rest = std::iter::once("statecast eval".to_string()).chain(argv[at + 1..].iter().cloned());
+    let parsed = <ForecastOnly as clap::Parser>::try_parse_from(rest).unwrap_or_else(|e| e.exit());
+    Ok(parsed.args)
+}
+
+fn run_forecast(args: ForecastEvalArgs) -> anyhow::Result<()> {
     let data = args.data.spec()?;
     let model_overrides = read_model_config(args.model_config.as_deref())?;
     let req = EvalRequest {

@@ -1,21 +1,17 @@
 //! `statecast info`: a client for `InfoService` and `grpc.health.v1`.
-use anyhow::Context;
+use super::models::ServerArg;
 use statecast_proto::v1::{GetServerInfoRequest, info_service_client::InfoServiceClient};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct InfoArgs {
-    /// Server address.
-    #[arg(long, default_value = "http://127.0.0.1:50051", env = "STATECAST_SERVER")]
-    server: String,
+    #[command(flatten)]
+    server: ServerArg,
 }
 
 pub(crate) fn run(args: InfoArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
-        let channel = tonic::transport::Endpoint::from_shared(args.server.clone())?
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {}", args.server))?;
+        let channel = args.server.connect().await?;
         let health = HealthClient::new(channel.clone())
             .check(HealthCheckRequest {
                 service: String::new(),
@@ -26,7 +22,7 @@ pub(crate) fn run(args: InfoArgs) -> anyhow::Result<()> {
             .get_server_info(GetServerInfoRequest {})
             .await?
             .into_inner();
-        println!("server:   {}", args.server);
+        println!("server:   {}", args.server.server);
         println!("health:   {:?}", health.status());
         println!("version:  {}", info.version);
         println!("devices:  {}", info.devices.join(", "));

@@ -1,11 +1,15 @@
 //! Command-line interface: one module per subcommand, each calling library functions.
 mod bench;
+mod bench_load;
 mod data_args;
+mod detect;
 mod devices;
 mod eval;
+mod eval_anomaly;
 mod forecast;
 mod info;
 mod inspect;
+mod jobs;
 mod models;
 mod score;
 mod serve;
@@ -38,12 +42,17 @@ enum Command {
     /// Score a saved model on a dataset split (any device), with the model's own scaler.
     Score(score::ScoreArgs),
     /// Long-term forecasting evaluation (published protocol) of a model family on a dataset.
-    Eval(eval::EvalArgs),
+    Eval(Box<eval::EvalArgs>),
+    /// Anomaly scores, labels and alarm segments for a dataset (Parquet/CSV out).
+    Detect(Box<detect::DetectArgs>),
     /// Run the gRPC server.
     Serve(serve::ServeArgs),
     /// Manage a server's model registry (register, list, get, delete, label).
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Submit, follow and cancel training jobs on a server.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// Forecast the next steps of every series of a file with a registered model.
     Forecast(forecast::ForecastArgs),
     /// Ask a running server for its version, devices and health.
@@ -61,10 +70,12 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Train(a) => train::run(a),
-        Command::Eval(a) => eval::run(a),
+        Command::Eval(a) => eval::run(*a),
         Command::Score(a) => score::run(a),
+        Command::Detect(a) => detect::run(*a),
         Command::Serve(a) => serve::run(a),
         Command::Models(c) => models::run(c),
+        Command::Jobs(c) => jobs::run(c),
         Command::Forecast(a) => forecast::run(a),
         Command::Info(a) => info::run(a),
         Command::Devices(a) => devices::run(a),

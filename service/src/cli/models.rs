@@ -1,11 +1,10 @@
 //! `statecast models`: a client for `statecast.v1.ModelService`.
 use std::path::PathBuf;
 
-use anyhow::Context;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::model_service_client::ModelServiceClient;
+use statecast_service::ops::client::{AuthChannel, ClientOptions};
 use statecast_service::registry::{ModelRef, Selector};
-use tonic::transport::Channel;
 
 /// Model registry commands.
 #[derive(Debug, clap::Subcommand)]
@@ -64,21 +63,33 @@ pub(crate) enum ModelsCommand {
     },
 }
 
-/// The `--server` flag.
+/// The connection flags every client subcommand shares: `--server`, `--ca-cert`, `--token`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ServerArg {
-    /// Server address.
+    /// Server address (`https://…` for TLS).
     #[arg(long, default_value = "http://127.0.0.1:50051", env = "STATECAST_SERVER")]
     pub(crate) server: String,
+    /// CA certificate (PEM) to verify an `https://` server (default: web PKI roots).
+    #[arg(long, env = "STATECAST_CA_CERT")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// Bearer token for mutating RPCs (register, delete, label).
+    #[arg(long, env = "STATECAST_AUTH_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
 }
 
 impl ServerArg {
-    /// Connect to the server.
-    pub(crate) async fn connect(&self) -> anyhow::Result<Channel> {
-        tonic::transport::Endpoint::from_shared(self.server.clone())?
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {}", self.server))
+    /// The connection options these flags describe.
+    pub(crate) fn options(&self) -> ClientOptions {
+        ClientOptions {
+            ca_cert: self.ca_cert.clone(),
+            token: self.token.clone(),
+            ..ClientOptions::new(self.server.clone())
+        }
+    }
+
+    /// Connect to the server (TLS for `https://`; the token goes with every call).
+    pub(crate) async fn connect(&self) -> anyhow::Result<AuthChannel> {
+        Ok(self.options().connect().await?)
     }
 }
 

@@ -1,4 +1,7 @@
 //! `statecast serve`.
+use statecast_service::ops::auth::AuthToken;
+use statecast_service::ops::metrics_http;
+use statecast_service::ops::tls::TlsFiles;
 use statecast_service::server::{self, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,6 +21,28 @@ pub(crate) struct ServeArgs {
     /// Seconds to drain in-flight RPCs on shutdown (SIGTERM / Ctrl-C).
     #[arg(long, default_value_t = 10)]
     shutdown_grace_s: u64,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "STATECAST_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "STATECAST_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Require `authorization: Bearer TOKEN` on mutating RPCs (register, delete, label,
+    /// job submit/cancel); read-only RPCs stay open.
+    #[arg(long, env = "STATECAST_AUTH_TOKEN", hide_env_values = true)]
+    auth_token: Option<String>,
+    /// Serve Prometheus metrics on this address (GET /metrics); port 0 picks a free port.
+    #[arg(long, env = "STATECAST_METRICS_ADDR")]
+    metrics_addr: Option<SocketAddr>,
+    /// Forecast RPCs allowed in flight; further ones get RESOURCE_EXHAUSTED (default: no limit).
+    #[arg(long)]
+    max_concurrent_forecasts: Option<usize>,
+    /// Training worker threads (each trains one job at a time).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    workers: u64,
+    /// Training jobs allowed to wait in the queue; further submissions get RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 16)]
+    max_queued_jobs: usize,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -25,14 +50,39 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir,
         max_message_bytes: args.max_message_mib << 20,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
+        tls: TlsFiles::from_pair(args.tls_cert, args.tls_key)?,
+        auth_token: args.auth_token.as_deref().and_then(AuthToken::new),
+        metrics_addr: args.metrics_addr,
+        max_concurrent_forecasts: args.max_concurrent_forecasts,
+        workers: usize::try_from(args.workers)?,
+        max_queued_jobs: args.max_queued_jobs,
     };
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {
         let (listener, local) = server::bind(args.addr).await?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(metrics_http::bind(addr).await?),
+            None => None,
+        };
         // Tests and scripts read this line to learn the port.
         println!("statecast listening on {local}");
-        tracing::info!(%local, data_dir = %config.data_dir.display(), "serving");
-        server::serve(config, listener, server::shutdown_signal()).await?;
+        if let Some((_, metrics_local)) = &metrics {
+            println!("statecast metrics on http://{metrics_local}/metrics");
+        }
+        tracing::info!(
+            %local,
+            data_dir = %config.data_dir.display(),
+            tls = config.tls.is_some(),
+            auth = config.auth_token.is_some(),
+            "serving"
+        );
+        server::serve_with_metrics(
+            config,
+            listener,
+            metrics.map(|(l, _)| l),
+            server::shutdown_signal(),
+        )
+        .await?;
         tracing::info!("server stopped");
         Ok(())
     })

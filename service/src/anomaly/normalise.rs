@@ -1,0 +1,222 @@
+//! From raw features to per-variate and aggregated scores, with statistics fitted on the
+//! training rows: each feature `f[v, c]` becomes `|f − μ[v, c]| / σ[v, c]` (clipped at
+//! [`Z_CLIP`]), a variate's score is the largest of its components, and the aggregate combines
+//! the variates ([`Aggregate`]). Features that were constant on the training rows (σ at its
+//! floor) are left out of the score: there is no normal behaviour to compare them with, and on
+//! SMD such channels otherwise saturate every test score.
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Largest normalised feature (keeps a channel that was constant in training from dominating
+/// without bound).
+pub const Z_CLIP: f32 = 50.0;
+/// Smallest σ used (scaled axis).
+const MIN_STD: f64 = 1e-2;
+
+/// How per-variate scores combine into one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregate {
+    /// The largest variate score (single-sensor anomalies stand out).
+    #[default]
+    Max,
+    /// Root mean square over variates (broad anomalies).
+    Rms,
+}
+
+/// Per-(variate, component) mean and standard deviation of training features.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Normaliser {
+    /// Variates.
+    pub n_variates: usize,
+    /// Components per variate.
+    pub n_components: usize,
+    /// Means, [variates × components].
+    pub mean: Vec<f32>,
+    /// Standard deviations (≥ 0.01), [variates × components].
+    pub std: Vec<f32>,
+    /// Aggregation over variates.
+    pub aggregate: Aggregate,
+}
+
+/// The score of one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointScore {
+    /// Per-variate scores, [variates] (0 where nothing is available).
+    pub per_variate: Vec<f32>,
+    /// The aggregate (NaN during warm-up, when no feature is available).
+    pub aggregate: f32,
+}
+
+impl Normaliser {
+    /// Fit on training feature rows, each [variates × components].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when there is no row or a row has the wrong length.
+    pub fn fit<'a>(
+        rows: impl IntoIterator<Item = &'a [f32]>,
+        n_variates: usize,
+        n_components: usize,
+        aggregate: Aggregate,
+    ) -> Result<Self> {
+        let n = n_variates * n_components;
+        let (mut s, mut s2, mut cnt) = (vec![0f64; n], vec![0f64; n], vec![0u64; n]);
+        for r in rows {
+            if r.len() != n {
+                return Err(Error::InvalidArgument {
+                    field: "features".into(),
+                    reason: format!("a feature row has {} values, expected {n}", r.len()),
+                });
+            }
+            for (i, &x) in r.iter().enumerate() {
+                if x.is_finite() {
+                    s[i] += f64::from(x);
+                    s2[i] += f64::from(x) * f64::from(x);
+                    cnt[i] += 1;
+                }
+            }
+        }
+        if cnt.iter().all(|&c| c == 0) {
+            return Err(Error::InvalidArgument {
+                field: "features".into(),
+                reason: "no training row has a finite feature (series shorter than the look-back?)".into(),
+            });
+        }
+        let mut mean = vec![0f32; n];
+        let mut std = vec![1f32; n];
+        for i in 0..n {
+            if cnt[i] > 0 {
+                let m = s[i] / cnt[i] as f64;
+                let var = (s2[i] / cnt[i] as f64 - m * m).max(0.0);
+                mean[i] = m as f32;
+                std[i] = var.sqrt().max(MIN_STD) as f32;
+            }
+        }
+        Ok(Self {
+            n_variates,
+            n_components,
+            mean,
+            std,
+            aggregate,
+        })
+    }
+
+    /// Score one feature row ([variates × components]).
+    pub fn score(&self, f: &[f32]) -> PointScore {
+        let nc = self.n_components;
+        let mut any = false;
+        let per_variate: Vec<f32> = (0..self.n_variates)
+            .map(|v| {
+                let mut best = 0f32;
+                for c in 0..nc {
+                    let i = v * nc + c;
+                    if self.std[i] <= MIN_STD as f32 {
+                        // Constant in training: no learned normal behaviour to compare with.
+                        continue;
+                    }
+                    let z = (f[i] - self.mean[i]).abs() / self.std[i];
+                    if z.is_finite() {
+                        any = true;
+                        best = best.max(z.min(Z_CLIP));
+                    }
+                }
+                best
+            })
+            .collect();
+        let aggregate = if !any {
+            f32::NAN
+        } else {
+            match self.aggregate {
+                Aggregate::Max => per_variate.iter().copied().fold(0.0, f32::max),
+                Aggregate::Rms => {
+                    (per_variate.iter().map(|s| s * s).sum::<f32>() / per_variate.len() as f32).sqrt()
+                }
+            }
+        };
+        PointScore {
+            per_variate,
+            aggregate,
+        }
+    }
+}
+
+/// Calibration of aggregate scores to robust z-scores fitted on a validation split:
+/// `z = (a − median) / (1.4826 · MAD)`, comparable across series and models.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Median of the validation aggregates.
+    pub median: f64,
+    /// 1.4826 × median absolute deviation (1.2533 × mean absolute deviation when the MAD is 0; ≥ 1e-3).
+    pub scale: f64,
+}
+
+impl Calibration {
+    /// Fit on validation aggregates (NaN ignored).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when no score is finite.
+    pub fn fit(scores: &[f64]) -> Result<Self> {
+        let med = super::threshold::quantile(scores, 0.5).ok_or_else(|| Error::InvalidArgument {
+            field: "validation".into(),
+            reason: "no finite validation score to calibrate on (validation split too short?)".into(),
+        })?;
+        let dev: Vec<f64> = scores
+            .iter()
+            .filter(|x| x.is_finite())
+            .map(|x| (x - med).abs())
+            .collect();
+        let mad = super::threshold::quantile(&dev, 0.5).unwrap_or(0.0);
+        // A MAD of 0 (more than half the scores tied) falls back to the mean absolute deviation.
+        let mean_dev = dev.iter().sum::<f64>() / dev.len().max(1) as f64;
+        let scale = if mad > 1e-9 {
+            1.4826 * mad
+        } else {
+            1.2533 * mean_dev
+        };
+        Ok(Self {
+            median: med,
+            scale: scale.max(1e-3),
+        })
+    }
+
+    /// The calibrated score.
+    pub fn apply(&self, a: f64) -> f64 {
+        (a - self.median) / self.scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_with_training_stats_and_aggregates() {
+        // 2 variates × 1 component; training: v0 ~ {−1, 1} (σ 1), v1 constant 5 (σ floored).
+        let rows = [vec![-1.0, 5.0], vec![1.0, 5.0]];
+        let n = Normaliser::fit(rows.iter().map(|r| r.as_slice()), 2, 1, Aggregate::Max).unwrap();
+        assert_eq!(n.mean, vec![0.0, 5.0]);
+        assert!((n.std[0] - 1.0).abs() < 1e-6 && (n.std[1] - 0.01).abs() < 1e-6);
+        let s = n.score(&[3.0, 5.0]);
+        assert_eq!(s.per_variate, vec![3.0, 0.0]);
+        assert_eq!(s.aggregate, 3.0);
+        // A constant-in-training channel is left out; large values are clipped.
+        assert_eq!(n.score(&[0.0, 100.0]).per_variate[1], 0.0);
+        assert_eq!(n.score(&[1e6, 5.0]).per_variate[0], Z_CLIP);
+        assert!(n.score(&[f32::NAN, f32::NAN]).aggregate.is_nan());
+        let rms = Normaliser {
+            aggregate: Aggregate::Rms,
+            ..n
+        };
+        assert!((rms.score(&[3.0, 5.0]).aggregate - (4.5f32).sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn calibration_is_a_robust_z() {
+        let c = Calibration::fit(&[1.0, 2.0, 3.0, 4.0, 100.0, f64::NAN]).unwrap();
+        assert_eq!(c.median, 3.0);
+        assert!((c.scale - 1.4826).abs() < 1e-9);
+        assert!((c.apply(4.4826) - 1.0).abs() < 1e-9);
+        assert!(Calibration::fit(&[f64::NAN]).is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! What the scorer asks of a model for one look-back window that ends at row `t` (inclusive):
+//! the forecast of rows `t+1 ..= t+K` and, where the model has one, its reconstruction of row `t`.
+//! The batch path runs many windows per forward pass; the streaming path one window per point.
+//! Both return the same [`WindowOutput`], so the scoring state downstream is shared.
+use burn::prelude::*;
+use statecast_models::forecaster::Forecaster;
+use statecast_models::zoo::AnyModel;
+
+/// The model's view of one window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowOutput {
+    /// Forecast of the next `steps` rows, [steps, variates] row-major (scaled axis).
+    pub forecast_kv: Vec<f32>,
+    /// Reconstruction of the window's last row, [variates] (SpaceTime's open-loop prediction).
+    pub recon_v: Option<Vec<f32>>,
+}
+
+/// The source of predictions: a trained forecaster, or none (the raw-value baseline).
+#[derive(Debug, Clone)]
+pub enum Predictor {
+    /// A trained model; `steps` = forecast steps kept (≤ the model's horizon).
+    Model {
+        /// The model (inference mode), boxed to keep the enum small.
+        model: Box<AnyModel>,
+        /// Steps of each forecast that the scorer uses.
+        steps: usize,
+        /// Device the model lives on.
+        device: Device,
+    },
+    /// No model: the score is the scaled value itself (a per-variate z-score baseline).
+    RawValue,
+}
+
+impl Predictor {
+    /// A model predictor keeping `min(steps, horizon)` forecast steps.
+    pub fn model(model: AnyModel, steps: usize, device: Device) -> Self {
+        let steps = steps.clamp(1, model.horizon());
+        Self::Model {
+            model: Box::new(model),
+            steps,
+            device,
+        }
+    }
+
+    /// Look-back the predictor needs (1 for the raw-value baseline).
+    pub fn lookback(&self) -> usize {
+        match self {
+            Self::Model { model, .. } => model.lookback(),
+            Self::RawValue => 1,
+        }
+    }
+
+    /// Forecast steps per window (0 for the raw-value baseline).
+    pub fn steps(&self) -> usize {
+        match self {
+            Self::Model { steps, .. } => *steps,
+            Self::RawValue => 0,
+        }
+    }
+
+    /// Whether outputs carry a reconstruction.
+    pub fn has_reconstruction(&self) -> bool {
+        match self {
+            Self::Model { model, .. } => matches!(**model, AnyModel::SpaceTime(_)),
+            Self::RawValue => false,
+        }
+    }
+
+    /// Outputs for a batch of windows.
+    ///
+    /// # Shapes
+    /// - `windows_blv`: [batch, lookback, variates] row-major, scaled
+    /// - returns `batch` outputs
+    pub fn run(&self, windows_blv: &[f32], batch: usize, n_variates: usize) -> Vec<WindowOutput> {
+        let Self::Model { model, steps, device } = self else {
+            return vec![
+                WindowOutput {
+                    forecast_kv: Vec::new(),
+                    recon_v: None,
+                };
+                batch
+            ];
+        };
+        let l = model.lookback();
+        debug_assert_eq!(windows_blv.len(), batch * l * n_variates);
+        let x = Tensor::<3>::from_data(
+            TensorData::new(windows_blv.to_vec(), [batch, l, n_variates]),
+            device,
+        );
+        let (forecast, recon) = match model.as_ref() {
+            AnyModel::SpaceTime(m) => {
+                let out = m.forward(x);
+                // Position L−2 of the open-loop predictions predicts the window's last row.
+                let r = (l >= 2).then(|| out.lookback_pred_blv.narrow(1, l - 2, 1));
+                (out.forecast_bhv, r)
+            }
+            AnyModel::Linear(_) | AnyModel::Repeat(_) => (model.forecast(x), None),
+        };
+        let f = forecast
+            .narrow(1, 0, *steps)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap_or_default();
+        let r: Option<Vec<f32>> = recon.map(|r| r.into_data().try_into_vec_as::<f32>().unwrap_or_default());
+        let kv = steps * n_variates;
+        (0..batch)
+            .map(|b| WindowOutput {
+                forecast_kv: f[b * kv..(b + 1) * kv].to_vec(),
+                recon_v: r
+                    .as_ref()
+                    .map(|r| r[b * n_variates..(b + 1) * n_variates].to_vec()),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,120 @@
+//! The library side of `statecast detect` and `statecast eval anomaly`: load the predictor
+//! (artifact or raw-value baseline) and its scaler, fit a detector on the fit data's
+//! training/validation rows, score the data.
+use std::path::Path;
+
+use burn::prelude::*;
+use statecast_models::artifact::Artifact;
+use statecast_models::device::DeviceSpec;
+use statecast_pipelines::scale::{Scaler, ScalerKind, ScalerScope};
+use statecast_pipelines::source::{self, DatasetSpec};
+use statecast_pipelines::{Series, TimeFrame};
+
+use super::detector::{Detector, DetectorSettings, SeriesScores};
+use super::predict::Predictor;
+use crate::{Error, Result};
+
+/// What to detect with.
+#[derive(Debug, Clone)]
+pub struct DetectRequest<'a> {
+    /// Artifact directory; `None` = raw-value baseline.
+    pub model: Option<&'a Path>,
+    /// Data fitted on: the first `1 − val_fraction` of each series' first `fit_fraction` rows fit
+    /// the normaliser, the rest of those rows the calibration and threshold.
+    pub fit: DatasetSpec,
+    /// Fraction of each fit series used (1.0 for a separate training file).
+    pub fit_fraction: f64,
+    /// Fraction of the used fit rows held out for calibration.
+    pub val_fraction: f64,
+    /// Data to score.
+    pub data: DatasetSpec,
+    /// Detector settings.
+    pub settings: DetectorSettings,
+    /// Device.
+    pub device: DeviceSpec,
+}
+
+/// The fitted detector, the scored (scaled) frame and the scores per series.
+#[derive(Debug)]
+pub struct Detection {
+    /// Fitted detector.
+    pub detector: Detector,
+    /// Model label (`raw` or the artifact's model kind).
+    pub model: String,
+    /// Scored data (raw values, with labels when the file had them).
+    pub frame: TimeFrame,
+    /// Scores, one per series of `frame`.
+    pub scores: Vec<SeriesScores>,
+}
+
+fn head(s: &Series, n: usize) -> Series {
+    Series {
+        id: s.id.clone(),
+        timestamps: s.timestamps[..n].to_vec(),
+        values: s.values.iter().map(|c| c[..n].to_vec()).collect(),
+        labels: None,
+    }
+}
+
+/// Fit and score per `req`.
+///
+/// # Errors
+/// Data, artifact, device and fitting errors.
+pub fn detect(req: &DetectRequest<'_>) -> Result<Detection> {
+    let (fit_frame, _) = source::load(&req.fit)?;
+    let (frame, _) = source::load(&req.data)?;
+    let used: Vec<usize> = fit_frame
+        .series
+        .iter()
+        .map(|s| ((s.len() as f64 * req.fit_fraction).floor() as usize).min(s.len()))
+        .collect();
+    let train_end: Vec<usize> = used
+        .iter()
+        .map(|&n| ((n as f64) * (1.0 - req.val_fraction)).floor() as usize)
+        .collect();
+    let (predictor, scaler, model) = match req.model {
+        Some(dir) => {
+            let dev: Device = req.device.device()?;
+            let (art, m) = Artifact::load(dir, &dev)?;
+            let kind = m.kind().to_string();
+            (Predictor::model(m, req.settings.steps, dev), art.scaler, kind)
+        }
+        None => {
+            let rows: Vec<_> = train_end.iter().map(|&e| 0..e).collect();
+            let sc = Scaler::fit(&fit_frame, ScalerKind::ZScore, ScalerScope::Global, &rows)?;
+            (Predictor::RawValue, sc, "raw".to_string())
+        }
+    };
+    if frame.columns != scaler.columns || fit_frame.columns != scaler.columns {
+        return Err(Error::InvalidArgument {
+            field: "data".into(),
+            reason: format!(
+                "columns {:?} differ from the model's {:?}",
+                frame.columns, scaler.columns
+            ),
+        });
+    }
+    let mut fit_scaled = fit_frame;
+    scaler.transform(&mut fit_scaled)?;
+    let heads: Vec<Series> = fit_scaled
+        .series
+        .iter()
+        .zip(&used)
+        .map(|(s, &n)| head(s, n))
+        .collect();
+    let parts: Vec<(&Series, usize)> = heads.iter().zip(&train_end).map(|(s, &e)| (s, e)).collect();
+    let detector = Detector::fit(&predictor, &req.settings, &scaler.columns, &parts)?;
+    let mut scaled = frame.clone();
+    scaler.transform(&mut scaled)?;
+    let scores = scaled
+        .series
+        .iter()
+        .map(|s| detector.score_series(&predictor, s, req.settings.batch))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Detection {
+        detector,
+        model,
+        frame,
+        scores,
+    })
+}

@@ -1,0 +1,353 @@
+//! Thresholds on calibrated scores, fitted on validation scores only (never on test labels):
+//! an empirical quantile, or extreme-value theory (peaks over threshold with a generalised
+//! Pareto fit, Siffer et al., "Anomaly Detection in Streams with Extreme Value Theory", KDD 2017).
+//!
+//! POT: with `u` = the `init_quantile` of the scores, the `N_t` excesses `y = x − u` are fitted
+//! by a GPD(ξ, σ) (maximum likelihood, Grimshaw's one-dimensional profile), and the threshold
+//! for tail probability `risk` over `n` scores is `u + σ/ξ · ((risk·n/N_t)^(−ξ) − 1)`
+//! (`u − σ·ln(risk·n/N_t)` when ξ = 0).
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How to choose the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum ThresholdMethod {
+    /// The `q` quantile of the validation scores (e.g. 0.995).
+    Quantile {
+        /// Quantile in (0, 1).
+        q: f64,
+    },
+    /// Peaks over threshold with a GPD tail.
+    Pot {
+        /// Quantile of the initial threshold `u` (e.g. 0.98).
+        init_quantile: f64,
+        /// Tail probability of the final threshold (e.g. 1e-3).
+        risk: f64,
+    },
+    /// A fixed value on the calibrated scale.
+    Fixed {
+        /// The threshold.
+        value: f64,
+    },
+}
+
+impl Default for ThresholdMethod {
+    fn default() -> Self {
+        Self::Pot {
+            init_quantile: 0.98,
+            risk: 1e-3,
+        }
+    }
+}
+
+impl std::str::FromStr for ThresholdMethod {
+    type Err = String;
+
+    /// `quantile:0.995`, `pot:0.98:1e-3`, `pot` (defaults) or `fixed:4.5`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let num = |i: usize| -> std::result::Result<f64, String> {
+            parts
+                .get(i)
+                .ok_or_else(|| format!("{s:?}: missing number {i}"))?
+                .parse::<f64>()
+                .map_err(|e| format!("{s:?}: {e}"))
+        };
+        match parts[0] {
+            "quantile" => Ok(Self::Quantile { q: num(1)? }),
+            "pot" if parts.len() == 1 => Ok(Self::default()),
+            "pot" => Ok(Self::Pot {
+                init_quantile: num(1)?,
+                risk: num(2)?,
+            }),
+            "fixed" => Ok(Self::Fixed { value: num(1)? }),
+            other => Err(format!(
+                "unknown threshold {other:?}: expected quantile:Q, pot[:INIT_Q:RISK] or fixed:V"
+            )),
+        }
+    }
+}
+
+/// A fitted GPD tail: `P(X > u + y | X > u) = (1 + ξ y / σ)^(−1/ξ)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GpdFit {
+    /// Shape ξ.
+    pub xi: f64,
+    /// Scale σ > 0.
+    pub sigma: f64,
+    /// Initial threshold u.
+    pub u: f64,
+    /// Number of excesses N_t.
+    pub n_excess: usize,
+    /// Number of scores n.
+    pub n: usize,
+}
+
+impl GpdFit {
+    /// The value exceeded with probability `risk` under the fitted tail.
+    pub fn quantile(&self, risk: f64) -> f64 {
+        let r = risk * self.n as f64 / self.n_excess as f64;
+        if self.xi.abs() < 1e-9 {
+            self.u - self.sigma * r.ln()
+        } else {
+            self.u + self.sigma / self.xi * (r.powf(-self.xi) - 1.0)
+        }
+    }
+}
+
+/// The empirical `q` quantile (linear interpolation) of finite values; `None` when there is none.
+pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    Some(v[lo] + (v[hi] - v[lo]) * (pos - lo as f64))
+}
+
+/// Maximum-likelihood GPD fit of positive excesses `y` (Grimshaw's profile over θ = ξ/σ: for a
+/// given θ, ξ(θ) = mean ln(1 + θy) and σ = ξ/θ; θ is searched on a grid over
+/// (−1/max y, 2/mean y] refined by golden section, and compared with the exponential fit ξ = 0).
+/// Returns `(ξ, σ)`.
+pub fn fit_gpd(y: &[f64]) -> (f64, f64) {
+    let n = y.len() as f64;
+    let mean = y.iter().sum::<f64>() / n;
+    let ymax = y.iter().copied().fold(0.0_f64, f64::max);
+    // Profile log-likelihood of θ (≠ 0).
+    let ll = |theta: f64| -> f64 {
+        let mut s = 0.0;
+        for &v in y {
+            let a = 1.0 + theta * v;
+            if a <= 0.0 {
+                return f64::NEG_INFINITY;
+            }
+            s += a.ln();
+        }
+        let xi = s / n;
+        if xi.abs() < 1e-12 {
+            return f64::NEG_INFINITY;
+        }
+        let sigma = xi / theta;
+        if sigma <= 0.0 {
+            return f64::NEG_INFINITY;
+        }
+        -n * sigma.ln() - (1.0 + 1.0 / xi) * s
+    };
+    let exp_ll = -n * mean.ln() - n;
+    let mut best = (exp_ll, 0.0_f64);
+    let lo = -1.0 / ymax * (1.0 - 1e-6);
+    let hi = 2.0 / mean;
+    let grid = 400;
+    let mut candidates = Vec::with_capacity(grid);
+    for i in 0..=grid {
+        let t = lo + (hi - lo) * i as f64 / grid as f64;
+        if t.abs() > 1e-9 * hi.abs() {
+            candidates.push((ll(t), t));
+        }
+    }
+    let step = (hi - lo) / grid as f64;
+    for &(v, t) in &candidates {
+        if v > best.0 {
+            best = (v, t);
+        }
+    }
+    if best.1 != 0.0 {
+        // Golden-section refinement around the best grid point.
+        let (mut a, mut b) = ((best.1 - step).max(lo), (best.1 + step).min(hi));
+        let g = (5f64.sqrt() - 1.0) / 2.0;
+        for _ in 0..80 {
+            let c = b - g * (b - a);
+            let d = a + g * (b - a);
+            if ll(c) > ll(d) {
+                b = d;
+            } else {
+                a = c;
+            }
+        }
+        let t = (a + b) / 2.0;
+        if ll(t) > best.0 {
+            best = (ll(t), t);
+        }
+    }
+    if best.1 == 0.0 {
+        return (0.0, mean);
+    }
+    let theta = best.1;
+    let xi = y.iter().map(|v| (1.0 + theta * v).ln()).sum::<f64>() / n;
+    (xi, xi / theta)
+}
+
+/// A threshold fitted on validation scores.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    /// How it was chosen.
+    pub method: ThresholdMethod,
+    /// The threshold on the calibrated scale (a point is flagged when its score is above it).
+    pub value: f64,
+    /// The GPD fit, for POT.
+    pub gpd: Option<GpdFit>,
+}
+
+impl Threshold {
+    /// Fit `method` on `scores` (calibrated validation scores).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for out-of-range settings or no finite score. POT with fewer
+    /// than 10 excesses falls back to the empirical `1 − risk` quantile.
+    pub fn fit(method: ThresholdMethod, scores: &[f64]) -> Result<Self> {
+        let bad = |reason: String| Error::InvalidArgument {
+            field: "threshold".into(),
+            reason,
+        };
+        match method {
+            ThresholdMethod::Fixed { value } => Ok(Self {
+                method,
+                value,
+                gpd: None,
+            }),
+            ThresholdMethod::Quantile { q } => {
+                if !(0.0..1.0).contains(&q) {
+                    return Err(bad(format!("quantile {q} is not in [0, 1)")));
+                }
+                let value = quantile(scores, q).ok_or_else(|| bad("no finite validation score".into()))?;
+                Ok(Self {
+                    method,
+                    value,
+                    gpd: None,
+                })
+            }
+            ThresholdMethod::Pot { init_quantile, risk } => {
+                if !((0.0..1.0).contains(&init_quantile) && risk > 0.0 && risk < 1.0 - init_quantile) {
+                    return Err(bad(format!(
+                        "pot needs 0 ≤ init_quantile < 1 and 0 < risk < 1 − init_quantile, got {init_quantile}, {risk}"
+                    )));
+                }
+                let finite: Vec<f64> = scores.iter().copied().filter(|x| x.is_finite()).collect();
+                let u = quantile(&finite, init_quantile)
+                    .ok_or_else(|| bad("no finite validation score".into()))?;
+                let excess: Vec<f64> = finite.iter().filter(|&&x| x > u).map(|x| x - u).collect();
+                if excess.len() < 10 {
+                    // Too few distinct tail values for a GPD fit (ties at u): fall back to the
+                    // empirical quantile, never below u.
+                    let q = quantile(&finite, 1.0 - risk).unwrap_or(u);
+                    tracing::warn!(
+                        excesses = excess.len(),
+                        "POT: too few excesses for a GPD fit; using the empirical quantile"
+                    );
+                    return Ok(Self {
+                        method,
+                        value: q.max(u),
+                        gpd: None,
+                    });
+                }
+                let (xi, sigma) = fit_gpd(&excess);
+                let gpd = GpdFit {
+                    xi,
+                    sigma,
+                    u,
+                    n_excess: excess.len(),
+                    n: finite.len(),
+                };
+                Ok(Self {
+                    method,
+                    value: gpd.quantile(risk),
+                    gpd: Some(gpd),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Uniform (0, 1] draws from SplitMix64 (no rand dependency in this crate).
+    pub(crate) fn uniform(n: usize, seed: u64) -> Vec<f64> {
+        let mut z = seed;
+        (0..n)
+            .map(|_| {
+                z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut x = z;
+                x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                x ^= x >> 31;
+                ((x >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn quantile_interpolates() {
+        let v = [4.0, 1.0, 3.0, 2.0, f64::NAN];
+        assert_eq!(quantile(&v, 0.0), Some(1.0));
+        assert_eq!(quantile(&v, 1.0), Some(4.0));
+        assert_eq!(quantile(&v, 0.5), Some(2.5));
+        assert_eq!(quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn pot_recovers_exponential_quantile() {
+        // Exp(1): P(X > x) = e^-x, so the 1e-4 tail quantile is ln(1e4) = 9.21.
+        let x: Vec<f64> = uniform(200_000, 1).into_iter().map(|u| -u.ln()).collect();
+        let t = Threshold::fit(
+            ThresholdMethod::Pot {
+                init_quantile: 0.98,
+                risk: 1e-4,
+            },
+            &x,
+        )
+        .unwrap();
+        let g = t.gpd.unwrap();
+        assert!(g.xi.abs() < 0.05, "xi {}", g.xi);
+        let truth = 1e4f64.ln();
+        assert!((t.value - truth).abs() / truth < 0.05, "{} vs {truth}", t.value);
+        // The empirical quantile needs far more data in the tail; POT extrapolates.
+        assert!(t.value > quantile(&x, 0.98).unwrap());
+    }
+
+    #[test]
+    fn pot_recovers_pareto_tail() {
+        // GPD(ξ = 0.25, σ = 1) from 0: x = σ/ξ ((1−U)^−ξ − 1); tail quantile at p is σ/ξ (p^−ξ − 1).
+        let (xi, sigma) = (0.25, 1.0);
+        let x: Vec<f64> = uniform(200_000, 2)
+            .into_iter()
+            .map(|u| sigma / xi * (u.powf(-xi) - 1.0))
+            .collect();
+        let risk = 1e-4;
+        let t = Threshold::fit(
+            ThresholdMethod::Pot {
+                init_quantile: 0.95,
+                risk,
+            },
+            &x,
+        )
+        .unwrap();
+        let g = t.gpd.unwrap();
+        assert!((g.xi - xi).abs() < 0.08, "xi {}", g.xi);
+        let truth = sigma / xi * (risk.powf(-xi) - 1.0);
+        assert!((t.value - truth).abs() / truth < 0.12, "{} vs {truth}", t.value);
+    }
+
+    #[test]
+    fn parses_methods_and_rejects_bad_settings() {
+        assert_eq!(
+            "quantile:0.99".parse::<ThresholdMethod>().unwrap(),
+            ThresholdMethod::Quantile { q: 0.99 }
+        );
+        assert_eq!(
+            "pot".parse::<ThresholdMethod>().unwrap(),
+            ThresholdMethod::default()
+        );
+        assert!("nope".parse::<ThresholdMethod>().is_err());
+        assert!(Threshold::fit(ThresholdMethod::Quantile { q: 1.5 }, &[1.0]).is_err());
+        // Too few excesses: the empirical quantile, no GPD.
+        let t = Threshold::fit(ThresholdMethod::default(), &[1.0, 2.0]).unwrap();
+        assert!(t.gpd.is_none() && t.value <= 2.0 && t.value >= 1.0);
+        assert!(Threshold::fit(ThresholdMethod::default(), &[f64::NAN]).is_err());
+    }
+}

@@ -1,0 +1,325 @@
+//! `statecast bench load`: forecast latency and throughput of a server under concurrent
+//! clients, and the server's memory before and after.
+//!
+//! Without `--server` the bench starts `statecast serve` itself on a temporary data dir
+//! (loopback, free port), simulates a small dataset, trains a tiny `linear` model with this
+//! binary and registers it. Each concurrency level runs for `--duration-s` (or until
+//! `--max-requests`), every client on its own connection sending one-series forecasts
+//! back to back. Latencies are exact percentiles over all requests of the level.
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use statecast_pipelines::frame::Frequency;
+use statecast_proto::v1 as pb;
+use statecast_proto::v1::forecast_service_client::ForecastServiceClient;
+use statecast_proto::v1::model_service_client::ModelServiceClient;
+use statecast_service::ops::client::ClientOptions;
+use statecast_service::ops::telemetry::proc_status_kib;
+
+use super::models::status;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LoadArgs {
+    /// Server to load (`http://127.0.0.1:PORT`); default: start one as a child process.
+    #[arg(long)]
+    server: Option<String>,
+    /// PID of `--server`, to read its RSS from /proc (the child's PID when the bench starts it).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Registered model to forecast with (created when the bench starts its own server).
+    #[arg(long, default_value = "bench")]
+    model: String,
+    /// Concurrent clients per level, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 16, 64])]
+    clients: Vec<usize>,
+    /// Seconds per level.
+    #[arg(long, default_value_t = 10.0)]
+    duration_s: f64,
+    /// Upper bound on requests per level.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_requests: usize,
+    /// Series per forecast request.
+    #[arg(long, default_value_t = 1)]
+    series_per_request: usize,
+    /// Server flag `--max-concurrent-forecasts` for a server the bench starts.
+    #[arg(long)]
+    max_concurrent_forecasts: Option<usize>,
+}
+
+/// A `statecast serve` child, killed on drop.
+struct ChildServer {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_self(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(std::env::current_exe()?)
+        .args(args)
+        .output()
+        .with_context(|| format!("running statecast {}", args[0]))?;
+    if !out.status.success() {
+        bail!(
+            "statecast {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Start a server on a temp dir and train a tiny model for it; returns the server and the
+/// artifact directory to register.
+fn start_server(max_concurrent: Option<usize>) -> anyhow::Result<(ChildServer, PathBuf)> {
+    let dir = tempfile::tempdir()?;
+    let p = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
+    #[rustfmt::skip]
+    run_self(&["simulate", "--out", &p("sim"), "--series", "2", "--variates", "4", "--length", "2000"])?;
+    #[rustfmt::skip]
+    run_self(&[
+        "train", "--data", &p("sim/sensors.parquet"), "--series-column", "series_id",
+        "--label-column", "label", "--missing", "linear", "--model", "linear",
+        "--lookback", "96", "--horizon", "24", "--epochs", "1", "--max-batches-per-epoch", "4",
+        "--out", &p("model"),
+    ])?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir", &p("data")]);
+    if let Some(n) = max_concurrent {
+        cmd.args(["--max-concurrent-forecasts", &n.to_string()]);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting statecast serve")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("child stdout")?).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("statecast listening on ")
+        .with_context(|| format!("unexpected line from serve: {line:?}"))?;
+    let model = dir.path().join("model");
+    Ok((
+        ChildServer {
+            addr: format!("http://{addr}"),
+            child,
+            _dir: dir,
+        },
+        model,
+    ))
+}
+
+/// VmRSS and VmHWM of `pid`, MiB.
+fn rss_mib(pid: Option<u32>) -> Option<(f64, f64)> {
+    let path = format!("/proc/{}/status", pid?);
+    let rss = proc_status_kib(&path, "VmRSS:")?;
+    let hwm = proc_status_kib(&path, "VmHWM:")?;
+    Some((rss as f64 / 1024.0, hwm as f64 / 1024.0))
+}
+
+fn fmt_rss(r: Option<(f64, f64)>) -> String {
+    r.map_or("n/a".into(), |(rss, hwm)| format!("{rss:.1} MiB (peak {hwm:.1})"))
+}
+
+/// A forecast request of `n` synthetic series shaped for the model.
+fn request(version: &pb::ModelVersion, n: usize) -> anyhow::Result<pb::ForecastRequest> {
+    let schema = version.schema.clone().context("the model has no schema")?;
+    let step = Frequency::parse(&schema.frequency).map_or(3_600_000_000, |f| f.micros);
+    let (rows, cols) = (schema.lookback as usize, schema.columns.len());
+    let series = (0..n)
+        .map(|s| pb::SeriesInput {
+            series_id: format!("bench-{s}"),
+            timestamps: (0..rows as i64).map(|t| t * step).collect(),
+            values: Some(pb::Matrix {
+                rows: rows as u32,
+                cols: cols as u32,
+                values: (0..rows * cols)
+                    .map(|i| ((i / cols) as f32 * 0.26 + (i % cols) as f32).sin())
+                    .collect(),
+            }),
+        })
+        .collect();
+    Ok(pb::ForecastRequest {
+        model: Some(pb::ModelRef {
+            name: version.name.clone(),
+            selector: Some(pb::model_ref::Selector::Version(version.version)),
+        }),
+        series,
+        horizon: 0,
+        quantiles: vec![0.1, 0.5, 0.9],
+        levels: vec![],
+    })
+}
+
+/// One level's result.
+struct Level {
+    clients: usize,
+    ok: usize,
+    errors: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn run_level(
+    options: &ClientOptions,
+    req: &pb::ForecastRequest,
+    clients: usize,
+    duration: Duration,
+    max_requests: usize,
+) -> anyhow::Result<Level> {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let mut connections = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        connections.push(options.connect().await?);
+    }
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .map(|channel| {
+            let issued = issued.clone();
+            let req = req.clone();
+            tokio::spawn(async move {
+                let mut client = ForecastServiceClient::new(channel).max_decoding_message_size(64 << 20);
+                let (mut latencies, mut errors) = (Vec::new(), 0usize);
+                while Instant::now() < deadline && issued.fetch_add(1, Ordering::Relaxed) < max_requests {
+                    let t = Instant::now();
+                    match client.forecast(req.clone()).await {
+                        Ok(_) => latencies.push(t.elapsed().as_secs_f64() * 1e3),
+                        Err(_) => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let (mut all, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, e) = t.await?;
+        all.extend(l);
+        errors += e;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        if all.is_empty() {
+            f64::NAN
+        } else {
+            all[((all.len() - 1) as f64 * q).round() as usize]
+        }
+    };
+    Ok(Level {
+        clients,
+        ok: all.len(),
+        errors,
+        seconds,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    })
+}
+
+async fn registered(
+    options: &ClientOptions,
+    model: &str,
+    artifact: Option<&Path>,
+) -> anyhow::Result<pb::ModelVersion> {
+    let mut models = ModelServiceClient::new(options.connect().await?);
+    if let Some(path) = artifact {
+        models
+            .register_model(pb::RegisterModelRequest {
+                name: model.into(),
+                path: path.to_string_lossy().into_owned(),
+                labels: vec![],
+            })
+            .await
+            .map_err(status)?;
+    }
+    let detail = models
+        .get_model(pb::GetModelRequest {
+            model: Some(pb::ModelRef {
+                name: model.into(),
+                selector: None,
+            }),
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    detail
+        .versions
+        .last()
+        .cloned()
+        .context("the model has no version")
+}
+
+pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let (child, artifact) = match &args.server {
+        Some(_) => (None, None),
+        None => {
+            eprintln!("starting a server and training a tiny model …");
+            let (server, artifact) = start_server(args.max_concurrent_forecasts)?;
+            (Some(server), Some(artifact))
+        }
+    };
+    let address = args
+        .server
+        .clone()
+        .or_else(|| child.as_ref().map(|c| c.addr.clone()))
+        .context("no server")?;
+    let pid = args.server_pid.or_else(|| child.as_ref().map(|c| c.child.id()));
+    let options = ClientOptions::new(address.clone());
+    super::runtime()?.block_on(async move {
+        let version = registered(&options, &args.model, artifact.as_deref()).await?;
+        let req = request(&version, args.series_per_request)?;
+        // Warm-up: loads the model into the server's cache.
+        ForecastServiceClient::new(options.connect().await?)
+            .forecast(req.clone())
+            .await
+            .map_err(status)?;
+        let before = rss_mib(pid);
+        println!(
+            "server {address}, model {}@{} (lookback {}, {} variates), {} series/request",
+            version.name,
+            version.version,
+            req.series
+                .first()
+                .map_or(0, |s| s.values.as_ref().map_or(0, |m| m.rows)),
+            req.series
+                .first()
+                .map_or(0, |s| s.values.as_ref().map_or(0, |m| m.cols)),
+            args.series_per_request
+        );
+        println!("server RSS before: {}", fmt_rss(before));
+        println!(
+            "{:>8} {:>10} {:>8} {:>10} {:>10} {:>10} {:>22}",
+            "clients", "requests", "errors", "req/s", "p50 ms", "p99 ms", "server RSS after"
+        );
+        let duration = Duration::from_secs_f64(args.duration_s);
+        for &clients in &args.clients {
+            let level = run_level(&options, &req, clients.max(1), duration, args.max_requests).await?;
+            println!(
+                "{:>8} {:>10} {:>8} {:>10.0} {:>10.2} {:>10.2} {:>22}",
+                level.clients,
+                level.ok,
+                level.errors,
+                level.ok as f64 / level.seconds,
+                level.p50_ms,
+                level.p99_ms,
+                fmt_rss(rss_mib(pid))
+            );
+        }
+        println!("server RSS after:  {}", fmt_rss(rss_mib(pid)));
+        Ok(())
+    })
+}

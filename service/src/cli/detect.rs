@@ -1,0 +1,138 @@
+//! `statecast detect`: per-timestamp anomaly scores, labels and alarm segments for a dataset.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use statecast_models::device::DeviceSpec;
+use statecast_pipelines::source::DatasetSpec;
+use statecast_service::anomaly::output::{scores_frame, write_scores, write_segments};
+use statecast_service::anomaly::run::{DetectRequest, detect};
+use statecast_service::anomaly::{Aggregate, AlarmRules, DetectorSettings, ThresholdMethod};
+
+use super::data_args::DataArgs;
+
+/// Detector flags shared by `detect` and `eval anomaly`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DetectorArgs {
+    /// Artifact directory written by `statecast train` (default: the raw-value z-score baseline).
+    #[arg(long)]
+    pub(crate) model: Option<PathBuf>,
+    /// Separate file to fit the detector on (same column flags as --data); default: --data.
+    #[arg(long)]
+    pub(crate) fit_data: Option<PathBuf>,
+    /// Fraction of each fit series used for fitting (default 1.0 with --fit-data, else 0.5).
+    #[arg(long)]
+    pub(crate) fit_fraction: Option<f64>,
+    /// Fraction of the fitting rows held out to calibrate scores and choose the threshold.
+    #[arg(long, default_value_t = 0.3)]
+    pub(crate) val_fraction: f64,
+    /// Threshold: pot[:INIT_Q:RISK], quantile:Q or fixed:V (calibrated scale).
+    #[arg(long, default_value = "pot")]
+    pub(crate) threshold: ThresholdMethod,
+    /// Aggregation over variates.
+    #[arg(long, value_enum, default_value = "max")]
+    pub(crate) aggregate: Aggregate,
+    /// Forecast steps of the short-horizon residual.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) steps: usize,
+    /// Alarm rule: flags needed within --alarm-window points.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) min_flags: usize,
+    /// Alarm rule window (points).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) alarm_window: usize,
+    /// Points after an alarm during which no new alarm opens.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) suppress: usize,
+    /// Device: cpu, cuda, cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub(crate) device: DeviceSpec,
+}
+
+impl DetectorArgs {
+    pub(crate) fn request<'a>(&'a self, data: DatasetSpec) -> DetectRequest<'a> {
+        let mut fit = data.clone();
+        if let Some(p) = &self.fit_data {
+            fit.path = p.clone();
+            fit.label_column = None;
+        }
+        DetectRequest {
+            model: self.model.as_deref(),
+            fit,
+            fit_fraction: self
+                .fit_fraction
+                .unwrap_or(if self.fit_data.is_some() { 1.0 } else { 0.5 }),
+            val_fraction: self.val_fraction,
+            data,
+            settings: DetectorSettings {
+                steps: self.steps,
+                aggregate: self.aggregate,
+                threshold: self.threshold,
+                rules: AlarmRules {
+                    min_flags: self.min_flags,
+                    window: self.alarm_window,
+                    suppress: self.suppress,
+                    top_k: 3,
+                },
+                batch: 256,
+            },
+            device: self.device,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DetectArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    detector: DetectorArgs,
+    /// Scores file: .parquet, .arrow or .csv (segments go to <stem>.segments.csv beside it).
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write the fitted detector (normaliser, calibration, threshold, rules) as JSON.
+    #[arg(long)]
+    save_detector: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: DetectArgs) -> anyhow::Result<()> {
+    let data = args.data.spec()?;
+    let req = args.detector.request(data);
+    let d = detect(&req).context("detecting anomalies")?;
+    let input: Vec<_> = d.frame.series.iter().collect();
+    let frame = scores_frame(&d.detector.columns, &input, &d.scores);
+    write_scores(&frame, &args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    let seg_path = args.out.with_extension("segments.csv");
+    write_segments(&seg_path, &d.detector.columns, &input, &d.scores)?;
+    if let Some(p) = &args.save_detector {
+        d.detector.save(p)?;
+    }
+    let n_alarms: usize = d.scores.iter().map(|s| s.segments.len()).sum();
+    println!(
+        "{}: threshold {:.3} ({:?}); {} alarms over {} series; wrote {} and {}",
+        d.model,
+        d.detector.threshold.value,
+        d.detector.threshold.method,
+        n_alarms,
+        d.scores.len(),
+        args.out.display(),
+        seg_path.display()
+    );
+    for (s, r) in input.iter().zip(&d.scores) {
+        for seg in r.segments.iter().take(20) {
+            let top: Vec<String> = seg
+                .top
+                .iter()
+                .map(|t| format!("{} {:.0}%", d.detector.columns[t.variate], t.share * 100.0))
+                .collect();
+            println!(
+                "  alarm {} rows {}..{} peak {:.1}: {}",
+                s.id,
+                seg.start,
+                seg.end,
+                seg.peak,
+                top.join(", ")
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! `statecast jobs`: a client for `statecast.v1.TrainingService` (submit, get, list, cancel,
+//! watch training jobs on a server).
+use std::path::PathBuf;
+
+use anyhow::Context;
+use statecast_proto::v1 as pb;
+use statecast_proto::v1::training_service_client::TrainingServiceClient;
+use statecast_service::ops::client::AuthChannel;
+
+use super::data_args::{DataArgs, LayoutArg};
+use super::models::ServerArg;
+use super::train_args::TrainArgs;
+
+/// Training job commands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum JobsCommand {
+    /// Queue a training job; the result is registered as the next version of --name.
+    Submit(Box<SubmitArgs>),
+    /// Show one job.
+    Get {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Job id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List jobs, newest first.
+    List {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Only jobs in these states (queued, running, succeeded, failed, cancelled; repeatable).
+        #[arg(long = "state")]
+        states: Vec<String>,
+        /// Jobs per page (default 50).
+        #[arg(long, default_value_t = 0)]
+        page_size: u32,
+        /// Token printed by the previous page.
+        #[arg(long, default_value = "")]
+        page_token: String,
+    },
+    /// Cancel a queued or running job.
+    Cancel {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Job id.
+        id: String,
+    },
+    /// Print a job's progress until it ends.
+    Watch {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Job id.
+        id: String,
+    },
+}
+
+/// `statecast jobs submit` flags (the dataset and training flags of `statecast train`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct SubmitArgs {
+    #[command(flatten)]
+    server: ServerArg,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Registry name of the trained model.
+    #[arg(long)]
+    name: String,
+    /// Labels to point at the new version (repeatable).
+    #[arg(long = "label")]
+    labels: Vec<String>,
+    /// Model family: spacetime, linear, repeat.
+    #[arg(long, default_value = "spacetime")]
+    model: String,
+    /// JSON file of model settings merged into the family's defaults.
+    #[arg(long)]
+    model_config: Option<PathBuf>,
+    /// Split: ratio:TRAIN,VAL,TEST (default 0.7,0.1,0.2), ett-hourly, ett-15min, rows:A,B,C.
+    #[arg(long, default_value = "ratio:0.7,0.1,0.2")]
+    split: String,
+    /// Look-back L.
+    #[arg(long, default_value_t = 96)]
+    lookback: u32,
+    /// Horizon H.
+    #[arg(long, default_value_t = 24)]
+    horizon: u32,
+    #[command(flatten)]
+    train: TrainArgs,
+    /// Device: cpu, cuda, cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Follow the job's progress until it ends.
+    #[arg(long)]
+    watch: bool,
+}
+
+fn u32_of(v: usize, flag: &str) -> anyhow::Result<u32> {
+    u32::try_from(v).with_context(|| format!("--{flag} is too large"))
+}
+
+impl SubmitArgs {
+    fn request(&self) -> anyhow::Result<pb::SubmitJobRequest> {
+        let d = &self.data;
+        // A path that exists here is sent absolute (the server resolves it on its own disk).
+        let path = std::fs::canonicalize(&d.data).unwrap_or_else(|_| d.data.clone());
+        let dataset = pb::DatasetSource {
+            path: path.display().to_string(),
+            format: d
+                .format
+                .map(|f| f.name().replace("arrow-ipc", "arrow"))
+                .unwrap_or_default(),
+            layout: match d.layout {
+                LayoutArg::Wide => "wide".into(),
+                LayoutArg::Long => "long".into(),
+            },
+            time_column: d.time_column.clone().unwrap_or_default(),
+            series_column: d.series_column.clone().unwrap_or_default(),
+            columns: d.columns.clone().unwrap_or_default(),
+            value_column: d.value_column.clone(),
+            variable_column: d.variable_column.clone().unwrap_or_default(),
+            label_column: d.label_column.clone().unwrap_or_default(),
+            missing: d.missing.to_string(),
+            frequency: d.frequency.map(|f| f.to_string()).unwrap_or_default(),
+            strict: d.strict,
+            no_header: d.no_header,
+        };
+        let model_config_json = match &self.model_config {
+            Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            None => String::new(),
+        };
+        let t = &self.train;
+        Ok(pb::SubmitJobRequest {
+            dataset: Some(dataset),
+            model_kind: self.model.clone(),
+            model_config_json,
+            lookback: self.lookback,
+            horizon: self.horizon,
+            split: self.split.clone(),
+            training: Some(pb::TrainingSettings {
+                epochs: u32_of(t.epochs, "epochs")?,
+                batch_size: u32_of(t.batch_size, "batch-size")?,
+                lr: t.lr,
+                warmup_epochs: Some(u32_of(t.warmup_epochs, "warmup-epochs")?),
+                patience: Some(u32_of(t.patience, "patience")?),
+                max_batches_per_epoch: t
+                    .max_batches_per_epoch
+                    .map(|m| u32_of(m, "max-batches-per-epoch"))
+                    .transpose()?,
+                seed: t.seed,
+            }),
+            device: self.device.clone(),
+            model_name: self.name.clone(),
+            labels: self.labels.clone(),
+        })
+    }
+}
+
+fn state_name(state: i32) -> &'static str {
+    match pb::JobState::try_from(state) {
+        Ok(pb::JobState::Queued) => "QUEUED",
+        Ok(pb::JobState::Running) => "RUNNING",
+        Ok(pb::JobState::Succeeded) => "SUCCEEDED",
+        Ok(pb::JobState::Failed) => "FAILED",
+        Ok(pb::JobState::Cancelled) => "CANCELLED",
+        Ok(pb::JobState::Unspecified) | Err(_) => "UNKNOWN",
+    }
+}
+
+fn parse_state(s: &str) -> anyhow::Result<i32> {
+    let state = match s.to_ascii_lowercase().as_str() {
+        "queued" => pb::JobState::Queued,
+        "running" => pb::JobState::Running,
+        "succeeded" => pb::JobState::Succeeded,
+        "failed" => pb::JobState::Failed,
+        "cancelled" | "canceled" => pb::JobState::Cancelled,
+        other => anyhow::bail!(
+            "unknown job state {other:?}: expected queued, running, succeeded, failed or cancelled"
+        ),
+    };
+    Ok(state.into())
+}
+
+/// One line per job: id, state, model, version, epochs, message.
+fn job_line(job: &pb::Job) -> String {
+    let version = if job.model_version > 0 {
+        format!("@{}", job.model_version)
+    } else {
+        String::new()
+    };
+    let epochs = job.progress.as_ref().map_or(0, |p| p.epochs);
+    let resumed = if job.resumed_from_epoch > 0 {
+        format!(" resumed from epoch {}", job.resumed_from_epoch)
+    } else {
+        String::new()
+    };
+    format!(
+        "{:>5}  {:<9}  {}{}  epochs {}/{}{}  {}",
+        job.id,
+        state_name(job.state),
+        job.model_name,
+        version,
+        job.history.len(),
+        epochs,
+        resumed,
+        job.message
+    )
+}
+
+/// One progress line.
+fn progress_line(p: &pb::JobProgress) -> String {
+    let val = p.val_loss.map(|v| format!("  val {v:.5}")).unwrap_or_default();
+    let eta = if p.eta_s > 0.0 {
+        format!("  eta {:.0}s", p.eta_s)
+    } else {
+        String::new()
+    };
+    let message = if p.message.is_empty() {
+        String::new()
+    } else {
+        format!("  {}", p.message)
+    };
+    format!(
+        "job {} {}  epoch {}/{}  step {}/{}  loss {:.5}{val}{eta}{message}",
+        p.job_id,
+        state_name(p.state),
+        p.epoch,
+        p.epochs,
+        p.step,
+        p.steps_per_epoch,
+        p.train_loss
+    )
+}
+
+/// Print progress until the job ends; fails when it ends FAILED.
+async fn watch(client: &mut TrainingServiceClient<AuthChannel>, id: String) -> anyhow::Result<()> {
+    let mut stream = client.watch_job(pb::WatchJobRequest { id }).await?.into_inner();
+    let mut last = None;
+    while let Some(p) = stream.message().await? {
+        println!("{}", progress_line(&p));
+        last = Some(p);
+    }
+    match last {
+        Some(p) if p.state == i32::from(pb::JobState::Failed) => {
+            anyhow::bail!("job {} failed: {}", p.job_id, p.message)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn job_of(job: Option<pb::Job>) -> anyhow::Result<pb::Job> {
+    job.context("the server sent no job")
+}
+
+/// Run a `jobs` subcommand.
+pub(crate) fn run(command: JobsCommand) -> anyhow::Result<()> {
+    super::runtime()?.block_on(async move {
+        match command {
+            JobsCommand::Submit(args) => {
+                let request = args.request()?;
+                let mut client = TrainingServiceClient::new(args.server.connect().await?);
+                let job = job_of(client.submit_job(request).await?.into_inner().job)?;
+                println!("submitted job {}", job.id);
+                if args.watch {
+                    watch(&mut client, job.id).await?;
+                }
+            }
+            JobsCommand::Get { server, id, json } => {
+                let mut client = TrainingServiceClient::new(server.connect().await?);
+                let job = job_of(client.get_job(pb::GetJobRequest { id }).await?.into_inner().job)?;
+                if json {
+                    println!("{}", job_json(&job));
+                } else {
+                    println!("{}", job_line(&job));
+                    for h in &job.history {
+                        let val = h.val_loss.map(|v| format!("  val {v:.5}")).unwrap_or_default();
+                        println!(
+                            "       epoch {:>3}  train {:.5}{val}  {:.1}s",
+                            h.epoch, h.train_loss, h.seconds
+                        );
+                    }
+                }
+            }
+            JobsCommand::List {
+                server,
+                states,
+                page_size,
+                page_token,
+            } => {
+                let states = states
+                    .iter()
+                    .map(|s| parse_state(s))
+                    .collect::<anyhow::Result<_>>()?;
+                let mut client = TrainingServiceClient::new(server.connect().await?);
+                let page = client
+                    .list_jobs(pb::ListJobsRequest {
+                        states,
+                        page_size,
+                        page_token,
+                    })
+                    .await?
+                    .into_inner();
+                for job in &page.jobs {
+                    println!("{}", job_line(job));
+                }
+                if !page.next_page_token.is_empty() {
+                    println!("more: --page-token {}", page.next_page_token);
+                }
+            }
+            JobsCommand::Cancel { server, id } => {
+                let mut client = TrainingServiceClient::new(server.connect().await?);
+                let job = job_of(
+                    client
+                        .cancel_job(pb::CancelJobRequest { id })
+                        .await?
+                        .into_inner()
+                        .job,
+                )?;
+                println!("{}", job_line(&job));
+            }
+            JobsCommand::Watch { server, id } => {
+                let mut client = TrainingServiceClient::new(server.connect().await?);
+                watch(&mut client, id).await?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A job as JSON (the fields scripts need).
+fn job_json(job: &pb::Job) -> String {
+    let value = serde_json::json!({
+        "id": job.id,
+        "state": state_name(job.state),
+        "message": job.message,
+        "model_name": job.model_name,
+        "model_version": job.model_version,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "resumed_from_epoch": job.resumed_from_epoch,
+        "attempts": job.attempts,
+        "epochs_done": job.history.len(),
+        "spec": serde_json::from_str::<serde_json::Value>(&job.spec_json).unwrap_or_default(),
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}

@@ -1,0 +1,195 @@
+//! Conversions between `statecast.v1` training messages and [`crate::jobs`] types. Requests are
+//! destructured exhaustively, so a new proto field fails to compile until it is handled.
+use statecast_proto::v1 as pb;
+
+use crate::jobs::{DatasetSubmission, JobId, JobRecord, JobState, Progress, Submission, TrainingSubmission};
+use crate::{Error, Result};
+
+/// A job id from the wire; ids that cannot exist are NOT_FOUND, like unknown ones.
+pub(super) fn job_id(id: &str) -> Result<JobId> {
+    id.trim()
+        .parse::<JobId>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| Error::JobNotFound { id: id.into() })
+}
+
+fn count(v: u32) -> usize {
+    v as usize
+}
+
+/// The submission a `SubmitJobRequest` describes.
+pub(super) fn submission(req: pb::SubmitJobRequest) -> Submission {
+    let pb::SubmitJobRequest {
+        dataset,
+        model_kind,
+        model_config_json,
+        lookback,
+        horizon,
+        split,
+        training,
+        device,
+        model_name,
+        labels,
+    } = req;
+    let dataset = dataset.map(|d| {
+        let pb::DatasetSource {
+            path,
+            format,
+            layout,
+            time_column,
+            series_column,
+            columns,
+            value_column,
+            variable_column,
+            label_column,
+            missing,
+            frequency,
+            strict,
+            no_header,
+        } = d;
+        DatasetSubmission {
+            path,
+            format,
+            layout,
+            time_column,
+            series_column,
+            columns,
+            value_column,
+            variable_column,
+            label_column,
+            missing,
+            frequency,
+            strict,
+            no_header,
+        }
+    });
+    let training = training.map_or_else(TrainingSubmission::default, |t| {
+        let pb::TrainingSettings {
+            epochs,
+            batch_size,
+            lr,
+            warmup_epochs,
+            patience,
+            max_batches_per_epoch,
+            seed,
+        } = t;
+        TrainingSubmission {
+            epochs: count(epochs),
+            batch_size: count(batch_size),
+            lr,
+            warmup_epochs: warmup_epochs.map(count),
+            patience: patience.map(count),
+            max_batches_per_epoch: max_batches_per_epoch.map(count),
+            seed,
+        }
+    });
+    Submission {
+        dataset,
+        model_kind,
+        model_config_json,
+        lookback: count(lookback),
+        horizon: count(horizon),
+        split,
+        training,
+        device,
+        model_name,
+        labels,
+    }
+}
+
+/// The wire state.
+pub(super) fn state(s: JobState) -> pb::JobState {
+    match s {
+        JobState::Queued => pb::JobState::Queued,
+        JobState::Running => pb::JobState::Running,
+        JobState::Succeeded => pb::JobState::Succeeded,
+        JobState::Failed => pb::JobState::Failed,
+        JobState::Cancelled => pb::JobState::Cancelled,
+    }
+}
+
+/// The domain states of a `ListJobsRequest.states` filter.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming `states` for an unknown or unspecified value.
+pub(super) fn states(values: &[i32]) -> Result<Vec<JobState>> {
+    values
+        .iter()
+        .map(|&v| match pb::JobState::try_from(v) {
+            Ok(pb::JobState::Queued) => Ok(JobState::Queued),
+            Ok(pb::JobState::Running) => Ok(JobState::Running),
+            Ok(pb::JobState::Succeeded) => Ok(JobState::Succeeded),
+            Ok(pb::JobState::Failed) => Ok(JobState::Failed),
+            Ok(pb::JobState::Cancelled) => Ok(JobState::Cancelled),
+            Ok(pb::JobState::Unspecified) | Err(_) => Err(Error::InvalidArgument {
+                field: "states".into(),
+                reason: format!("{v} is not a job state"),
+            }),
+        })
+        .collect()
+}
+
+impl From<Progress> for pb::JobProgress {
+    fn from(p: Progress) -> Self {
+        let Progress {
+            job_id,
+            state: st,
+            epoch,
+            epochs,
+            step,
+            steps_per_epoch,
+            train_loss,
+            val_loss,
+            eta_s,
+            message,
+        } = p;
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        pb::JobProgress {
+            job_id: job_id.to_string(),
+            state: state(st).into(),
+            epoch: n(epoch),
+            epochs: n(epochs),
+            step: n(step),
+            steps_per_epoch: n(steps_per_epoch),
+            train_loss,
+            val_loss,
+            eta_s,
+            message,
+        }
+    }
+}
+
+impl From<JobRecord> for pb::Job {
+    fn from(j: JobRecord) -> Self {
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let mut progress = j.progress;
+        progress.state = j.state;
+        pb::Job {
+            id: j.id.to_string(),
+            state: state(j.state).into(),
+            message: j.message,
+            model_name: j.spec.model_name.clone(),
+            model_version: j.model_version.unwrap_or(0),
+            created_at: j.created_at.to_rfc3339(),
+            started_at: time(j.started_at),
+            finished_at: time(j.finished_at),
+            resumed_from_epoch: j
+                .resumed_from_epoch
+                .map_or(0, |e| u32::try_from(e).unwrap_or(u32::MAX)),
+            attempts: j.attempts,
+            progress: Some(progress.into()),
+            history: j
+                .history
+                .into_iter()
+                .map(|h| pb::EpochRecord {
+                    epoch: u32::try_from(h.epoch).unwrap_or(u32::MAX),
+                    train_loss: h.train_loss,
+                    val_loss: h.val_loss,
+                    seconds: h.seconds,
+                })
+                .collect(),
+            spec_json: serde_json::to_string(&j.spec).unwrap_or_default(),
+        }
+    }
+}

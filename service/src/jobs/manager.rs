@@ -1,0 +1,356 @@
+//! [`JobManager`]: the bounded queue, the worker threads and the live progress channels.
+//!
+//! Locks are taken in the order queue → live → db, never the other way.
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use chrono::Utc;
+use rusqlite::Connection;
+use tokio::sync::watch;
+
+use super::observer::JobObserver;
+use super::spec::JobSpec;
+use super::store;
+use super::types::{JobId, JobPage, JobRecord, JobState, JobStateCounts, Progress};
+use crate::registry::{DB_FILE, Registry};
+use crate::training::train_to_artifact;
+use crate::{Error, Result};
+
+/// The directory of job state inside the data directory.
+pub const JOBS_DIR: &str = "jobs";
+
+/// Settings of the job manager.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// The server's data directory (database and `jobs/`).
+    pub data_dir: PathBuf,
+    /// Worker threads, each training one job at a time (at least 1).
+    pub workers: usize,
+    /// Most jobs waiting in the queue; submissions beyond it are rejected.
+    pub max_queued: usize,
+}
+
+/// Where a watcher reads progress from.
+#[derive(Debug)]
+pub enum JobWatch {
+    /// The job is queued or running: follow this channel until a terminal state arrives.
+    Live(watch::Receiver<Progress>),
+    /// The job has ended: its final progress.
+    Finished(Progress),
+}
+
+#[derive(Debug)]
+struct Live {
+    progress: Arc<watch::Sender<Progress>>,
+    cancel: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    jobs_dir: PathBuf,
+    registry: Arc<Registry>,
+    db: Arc<Mutex<Connection>>,
+    queue: Mutex<VecDeque<JobId>>,
+    ready: Condvar,
+    max_queued: usize,
+    live: Mutex<HashMap<JobId, Live>>,
+}
+
+/// Queues, runs and tracks training jobs. Cheap to clone; methods block (SQLite), so async
+/// callers run them in `spawn_blocking`.
+#[derive(Debug, Clone)]
+pub struct JobManager {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn not_found(id: JobId) -> Error {
+    Error::JobNotFound { id: id.to_string() }
+}
+
+impl JobManager {
+    /// Open the jobs table in `config.data_dir`, queue again the jobs that were queued or
+    /// running when the process stopped, and start the workers.
+    ///
+    /// # Errors
+    /// [`Error::Io`] for `jobs/`, [`Error::Database`].
+    pub fn start(config: &JobsConfig, registry: Arc<Registry>) -> Result<Self> {
+        let jobs_dir = config.data_dir.join(JOBS_DIR);
+        std::fs::create_dir_all(&jobs_dir).map_err(|source| Error::Io {
+            context: format!("creating {}", jobs_dir.display()),
+            source,
+        })?;
+        let conn = store::open(&config.data_dir.join(DB_FILE))?;
+        let requeued = store::requeue_running(&conn)?;
+        let pending = store::ids_in(&conn, JobState::Queued)?;
+        let mut live = HashMap::new();
+        for &id in &pending {
+            live.insert(id, Live::new(Progress::initial(id, JobState::Queued)));
+        }
+        if !pending.is_empty() {
+            tracing::info!(
+                requeued,
+                pending = pending.len(),
+                "resuming unfinished training jobs"
+            );
+        }
+        let inner = Arc::new(Inner {
+            jobs_dir,
+            registry,
+            db: Arc::new(Mutex::new(conn)),
+            queue: Mutex::new(pending.into_iter().collect()),
+            ready: Condvar::new(),
+            max_queued: config.max_queued,
+            live: Mutex::new(live),
+        });
+        for n in 0..config.workers.max(1) {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name(format!("statecast-job-worker-{n}"))
+                .spawn(move || inner.work())
+                .map_err(|source| Error::Io {
+                    context: "starting a job worker".into(),
+                    source,
+                })?;
+        }
+        Ok(Self { inner })
+    }
+
+    /// Queue a validated job.
+    ///
+    /// # Errors
+    /// [`Error::ResourceExhausted`] when the queue is full, [`Error::Database`].
+    pub fn submit(&self, spec: &JobSpec) -> Result<JobRecord> {
+        let inner = &self.inner;
+        let id = {
+            let mut queue = lock(&inner.queue);
+            if queue.len() >= inner.max_queued {
+                return Err(Error::ResourceExhausted {
+                    reason: format!(
+                        "the training queue is full ({} jobs waiting); retry later",
+                        queue.len()
+                    ),
+                });
+            }
+            let id = store::insert(&lock(&inner.db), spec, Utc::now())?;
+            lock(&inner.live).insert(id, Live::new(Progress::initial(id, JobState::Queued)));
+            queue.push_back(id);
+            inner.ready.notify_one();
+            id
+        };
+        tracing::info!(id, model = %spec.model_name, "training job queued");
+        self.get(id)
+    }
+
+    /// One job.
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`], [`Error::Database`].
+    pub fn get(&self, id: JobId) -> Result<JobRecord> {
+        store::get(&lock(&self.inner.db), id)?.ok_or_else(|| not_found(id))
+    }
+
+    /// Up to `page_size` jobs older than `before` (all when `None`), newest first, in `states`
+    /// (every state when empty).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub fn list(&self, states: &[JobState], page_size: usize, before: Option<JobId>) -> Result<JobPage> {
+        let mut jobs = store::list(&lock(&self.inner.db), states, before, page_size + 1)?;
+        let next = if jobs.len() > page_size {
+            jobs.truncate(page_size);
+            jobs.last().map(|j| j.id)
+        } else {
+            None
+        };
+        Ok(JobPage { jobs, next })
+    }
+
+    /// Cancel a queued job at once, or ask a running one to stop (it becomes CANCELLED at its
+    /// next training step).
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`], [`Error::FailedPrecondition`] when it has already ended,
+    /// [`Error::Database`].
+    pub fn cancel(&self, id: JobId) -> Result<JobRecord> {
+        let inner = &self.inner;
+        {
+            let mut queue = lock(&inner.queue);
+            let job = self.get(id)?;
+            if job.state.is_terminal() {
+                return Err(Error::FailedPrecondition {
+                    reason: format!("job {id} has already ended ({})", job.state),
+                });
+            }
+            if let Some(pos) = queue.iter().position(|&q| q == id) {
+                queue.remove(pos);
+                inner.finish(id, JobState::Cancelled, "cancelled while queued", None);
+            } else if let Some(live) = lock(&inner.live).get(&id) {
+                live.cancel.store(true, Ordering::SeqCst);
+            }
+        }
+        tracing::info!(id, "training job cancellation requested");
+        self.get(id)
+    }
+
+    /// Follow a job's progress.
+    ///
+    /// # Errors
+    /// [`Error::JobNotFound`], [`Error::Database`].
+    pub fn watch(&self, id: JobId) -> Result<JobWatch> {
+        if let Some(live) = lock(&self.inner.live).get(&id) {
+            return Ok(JobWatch::Live(live.progress.subscribe()));
+        }
+        let job = self.get(id)?;
+        let mut progress = job.progress;
+        progress.state = job.state;
+        progress.message = job.message;
+        Ok(JobWatch::Finished(progress))
+    }
+
+    /// Number of jobs in each state (for metrics).
+    ///
+    /// # Errors
+    /// [`Error::Database`].
+    pub fn job_state_counts(&self) -> Result<JobStateCounts> {
+        store::counts(&lock(&self.inner.db))
+    }
+}
+
+impl Live {
+    fn new(progress: Progress) -> Self {
+        Self {
+            progress: Arc::new(watch::channel(progress).0),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl Inner {
+    /// A worker: take the oldest queued job, train it, repeat.
+    fn work(self: Arc<Self>) {
+        loop {
+            let id = {
+                let mut queue = lock(&self.queue);
+                loop {
+                    if let Some(id) = queue.pop_front() {
+                        break id;
+                    }
+                    queue = self
+                        .ready
+                        .wait(queue)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            };
+            let span = tracing::info_span!("job", id);
+            let _entered = span.enter();
+            self.run(id);
+        }
+    }
+
+    fn job_dir(&self, id: JobId) -> PathBuf {
+        self.jobs_dir.join(id.to_string())
+    }
+
+    /// Train job `id`, register the result and record how it ended.
+    fn run(&self, id: JobId) {
+        let (progress, cancel) = {
+            let mut live = lock(&self.live);
+            let entry = live
+                .entry(id)
+                .or_insert_with(|| Live::new(Progress::initial(id, JobState::Queued)));
+            (entry.progress.clone(), entry.cancel.clone())
+        };
+        let started = {
+            let db = lock(&self.db);
+            store::start(&db, id, Utc::now()).and_then(|()| store::get(&db, id))
+        };
+        let job = match started {
+            Ok(Some(job)) => job,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "could not start a job");
+                self.finish(id, JobState::Failed, &e.to_string(), None);
+                return;
+            }
+        };
+        tracing::info!(model = %job.spec.model_name, attempt = job.attempts, "training job started");
+        let mut running = Progress::initial(id, JobState::Running);
+        running.epochs = job.spec.train.epochs;
+        progress.send_replace(running);
+
+        let dir = self.job_dir(id);
+        let request = job.spec.train_request(&dir);
+        let mut observer = JobObserver::new(id, cancel.clone(), progress, self.db.clone(), job.history);
+        let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            train_to_artifact(&request, &mut observer)
+        }))
+        .unwrap_or_else(|_| Err(Error::Internal("training panicked".into())));
+        if cancel.load(Ordering::SeqCst) {
+            self.finish(id, JobState::Cancelled, "cancelled", None);
+            remove(&dir);
+            return;
+        }
+        let summary = match trained {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "training job failed");
+                self.finish(id, JobState::Failed, &e.to_string(), None);
+                return;
+            }
+        };
+        match self
+            .registry
+            .register(&job.spec.model_name, &summary.artifact, &job.spec.labels)
+        {
+            Ok(info) => {
+                tracing::info!(version = info.version, "training job succeeded");
+                let message = format!("registered {}@{}", info.name, info.version);
+                self.finish(id, JobState::Succeeded, &message, Some(info.version));
+                // Only the checkpoints go: the registry's model cache may still read the
+                // weights of the artifact it registered from.
+                remove(&request.checkpoint_dir.unwrap_or_else(|| dir.join("ckpt")));
+            }
+            Err(e) => {
+                self.finish(id, JobState::Failed, &format!("registering the model: {e}"), None);
+            }
+        }
+    }
+
+    /// Record the terminal `state`, publish it to watchers and close the live channel.
+    fn finish(&self, id: JobId, state: JobState, message: &str, version: Option<u32>) {
+        let stored = {
+            let db = lock(&self.db);
+            store::finish(&db, id, state, message, version, Utc::now()).and_then(|_| store::get(&db, id))
+        };
+        let mut last = match stored {
+            Ok(Some(job)) => job.progress,
+            Ok(None) => Progress::initial(id, state),
+            Err(e) => {
+                tracing::error!(id, error = %e, "could not record the end of a job");
+                Progress::initial(id, state)
+            }
+        };
+        last.state = state;
+        last.message = message.to_string();
+        last.eta_s = 0.0;
+        let _ = store::set_progress(&lock(&self.db), &last);
+        if let Some(live) = lock(&self.live).remove(&id) {
+            live.progress.send_replace(last);
+        }
+    }
+}
+
+/// Remove a job's directory (or part of it), logging failures.
+fn remove(dir: &Path) {
+    if dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not remove a job directory");
+    }
+}

@@ -1,0 +1,420 @@
+//! What a job trains: the raw [`Submission`] (strings and numbers as they arrive from a client)
+//! and the validated [`JobSpec`]. Validation names the bad field (`dataset.path`,
+//! `model_kind`, `model_config_json`, `horizon`, …).
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use statecast_models::device::DeviceSpec;
+use statecast_models::train::TrainConfig;
+use statecast_pipelines::Frequency;
+use statecast_pipelines::missing::MissingPolicy;
+use statecast_pipelines::source::{DatasetSpec, Format, Layout};
+use statecast_pipelines::split::SplitSpec;
+
+use crate::ltsf::{ModelKind, apply_overrides};
+use crate::training::TrainRequest;
+use crate::{Error, Result};
+
+/// Default look-back when a submission gives 0.
+pub const DEFAULT_LOOKBACK: usize = 96;
+
+/// A dataset and its column mapping, unvalidated (empty strings mean "default").
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DatasetSubmission {
+    /// Path or `file://` URI on the server.
+    pub path: String,
+    /// `parquet`, `arrow`, `csv` or empty.
+    pub format: String,
+    /// `wide`, `long` or empty.
+    pub layout: String,
+    /// Time column.
+    pub time_column: String,
+    /// Series column.
+    pub series_column: String,
+    /// Variate columns (wide).
+    pub columns: Vec<String>,
+    /// Value column (long).
+    pub value_column: String,
+    /// Variable column (long).
+    pub variable_column: String,
+    /// Label column.
+    pub label_column: String,
+    /// Missing-value policy.
+    pub missing: String,
+    /// Sampling period.
+    pub frequency: String,
+    /// Reject unnamed columns.
+    pub strict: bool,
+    /// CSV without header.
+    pub no_header: bool,
+}
+
+/// Optimiser settings, unvalidated (0 / `None` = the `statecast train` default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainingSubmission {
+    /// Epochs (0: 10).
+    pub epochs: usize,
+    /// Batch size (0: 32).
+    pub batch_size: usize,
+    /// Peak learning rate (0: 1e-3).
+    pub lr: f64,
+    /// Warm-up epochs (default 1).
+    pub warmup_epochs: Option<usize>,
+    /// Early-stopping patience (default 3).
+    pub patience: Option<usize>,
+    /// Cap on batches per epoch.
+    pub max_batches_per_epoch: Option<usize>,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// A job as submitted, before validation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Submission {
+    /// Dataset (`None`: missing).
+    pub dataset: Option<DatasetSubmission>,
+    /// `spacetime`, `linear` or `repeat`.
+    pub model_kind: String,
+    /// JSON object of model settings, or empty.
+    pub model_config_json: String,
+    /// Look-back (0: [`DEFAULT_LOOKBACK`]).
+    pub lookback: usize,
+    /// Horizon (> 0).
+    pub horizon: usize,
+    /// Split spec, or empty for `ratio:0.7,0.1,0.2`.
+    pub split: String,
+    /// Optimiser settings.
+    pub training: TrainingSubmission,
+    /// Device, or empty for `cpu`.
+    pub device: String,
+    /// Registry name of the result.
+    pub model_name: String,
+    /// Labels of the registered version.
+    pub labels: Vec<String>,
+}
+
+/// A validated job: everything [`TrainRequest`] needs except the output directories.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Dataset and column mapping.
+    pub data: DatasetSpec,
+    /// Split.
+    pub split: SplitSpec,
+    /// Model family.
+    pub kind: ModelKind,
+    /// Settings merged into the family's defaults.
+    pub model_overrides: Option<serde_json::Value>,
+    /// Look-back.
+    pub lookback: usize,
+    /// Horizon.
+    pub horizon: usize,
+    /// Optimiser settings.
+    pub train: TrainConfig,
+    /// Device.
+    pub device: DeviceSpec,
+    /// Registry name of the result.
+    pub model_name: String,
+    /// Labels of the registered version.
+    pub labels: Vec<String>,
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidArgument {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+fn opt(s: &str) -> Option<String> {
+    (!s.trim().is_empty()).then(|| s.trim().to_string())
+}
+
+/// Names and labels: 1–64 characters of `[A-Za-z0-9._-]`, not starting with `.` (the
+/// registry's rule, checked here so a bad name fails at submission, not after training).
+fn check_name(field: &str, name: &str) -> Result<()> {
+    let ok = (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!(
+                "`{name}` is not a valid name: use 1–64 characters of A-Z a-z 0-9 . _ -, not starting with '.'"
+            ),
+        ))
+    }
+}
+
+impl DatasetSubmission {
+    fn validate(&self) -> Result<DatasetSpec> {
+        let raw = self.path.trim();
+        if raw.is_empty() {
+            return Err(invalid("dataset.path", "a dataset path is required"));
+        }
+        let path = match raw.split_once("://") {
+            None => PathBuf::from(raw),
+            Some(("file", rest)) => PathBuf::from(rest),
+            Some((scheme, _)) => {
+                return Err(invalid(
+                    "dataset.path",
+                    format!(
+                        "`{scheme}://` URIs are not supported: give a path on the server or a file:// URI"
+                    ),
+                ));
+            }
+        };
+        if !path.is_file() {
+            return Err(invalid(
+                "dataset.path",
+                format!("{} is not a file on the server", path.display()),
+            ));
+        }
+        let format = match self.format.trim().to_ascii_lowercase().as_str() {
+            "" => None,
+            "parquet" | "pq" => Some(Format::Parquet),
+            "arrow" | "ipc" | "feather" => Some(Format::ArrowIpc),
+            "csv" => Some(Format::Csv),
+            other => {
+                return Err(invalid(
+                    "dataset.format",
+                    format!("unknown format `{other}`: expected parquet, arrow or csv"),
+                ));
+            }
+        };
+        let layout = match self.layout.trim().to_ascii_lowercase().as_str() {
+            "" | "wide" => Layout::Wide {
+                time_column: opt(&self.time_column),
+                series_column: opt(&self.series_column),
+                value_columns: (!self.columns.is_empty()).then(|| self.columns.clone()),
+            },
+            "long" => {
+                if !self.columns.is_empty() {
+                    return Err(invalid("dataset.columns", "applies to the wide layout only"));
+                }
+                Layout::Long {
+                    series_column: opt(&self.series_column).unwrap_or_else(|| "unique_id".into()),
+                    time_column: opt(&self.time_column).unwrap_or_else(|| "ds".into()),
+                    value_column: opt(&self.value_column).unwrap_or_else(|| "y".into()),
+                    variable_column: opt(&self.variable_column),
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "dataset.layout",
+                    format!("unknown layout `{other}`: expected wide or long"),
+                ));
+            }
+        };
+        let missing = match opt(&self.missing) {
+            None => MissingPolicy::Error,
+            Some(m) => m
+                .parse::<MissingPolicy>()
+                .map_err(|e| invalid("dataset.missing", e.to_string()))?,
+        };
+        let frequency = match opt(&self.frequency) {
+            None => None,
+            Some(f) => Some(Frequency::parse(&f).ok_or_else(|| {
+                invalid(
+                    "dataset.frequency",
+                    format!("cannot parse `{f}`: expected e.g. 1h, 15min"),
+                )
+            })?),
+        };
+        let mut spec = DatasetSpec::wide(path);
+        spec.format = format;
+        spec.layout = layout;
+        spec.label_column = opt(&self.label_column);
+        spec.missing = missing;
+        spec.frequency = frequency;
+        spec.strict_columns = self.strict;
+        spec.csv_header = !self.no_header;
+        Ok(spec)
+    }
+}
+
+impl TrainingSubmission {
+    fn validate(&self) -> Result<TrainConfig> {
+        let nz = |v: usize, d: usize| if v == 0 { d } else { v };
+        let config = TrainConfig {
+            epochs: nz(self.epochs, 10),
+            batch_size: nz(self.batch_size, 32),
+            lr: if self.lr == 0.0 { 1e-3 } else { self.lr },
+            warmup_epochs: self.warmup_epochs.unwrap_or(1),
+            patience: Some(self.patience.unwrap_or(3)),
+            max_batches_per_epoch: self.max_batches_per_epoch,
+            seed: self.seed,
+            ..TrainConfig::default()
+        };
+        config
+            .validate()
+            .map_err(|e| invalid("training", e.to_string()))?;
+        Ok(config)
+    }
+}
+
+impl Submission {
+    /// Check every field and build the [`JobSpec`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the first bad field: `dataset`, `dataset.*`,
+    /// `model_kind`, `model_config_json`, `lookback`, `horizon`, `split`, `training`, `device`,
+    /// `model_name`, `labels[i]`.
+    pub fn validate(&self) -> Result<JobSpec> {
+        check_name("model_name", &self.model_name)?;
+        for (i, l) in self.labels.iter().enumerate() {
+            check_name(&format!("labels[{i}]"), l)?;
+        }
+        let kind = <ModelKind as clap::ValueEnum>::from_str(self.model_kind.trim(), true).map_err(|_| {
+            invalid(
+                "model_kind",
+                format!(
+                    "unknown model kind `{}`: expected spacetime, linear or repeat",
+                    self.model_kind
+                ),
+            )
+        })?;
+        if self.horizon == 0 {
+            return Err(invalid("horizon", "must be at least 1"));
+        }
+        let lookback = if self.lookback == 0 {
+            DEFAULT_LOOKBACK
+        } else {
+            self.lookback
+        };
+        let model_overrides = match opt(&self.model_config_json) {
+            None => None,
+            Some(text) => {
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| invalid("model_config_json", format!("not valid JSON: {e}")))?;
+                if !value.is_object() {
+                    return Err(invalid("model_config_json", "must be a JSON object"));
+                }
+                Some(value)
+            }
+        };
+        apply_overrides(
+            kind.default_config(lookback, self.horizon),
+            model_overrides.as_ref(),
+        )
+        .map_err(|e| invalid("model_config_json", e.to_string()))?;
+        let split = match opt(&self.split) {
+            None => SplitSpec::Ratio {
+                train: 0.7,
+                val: 0.1,
+                test: 0.2,
+            },
+            Some(s) => s
+                .parse::<SplitSpec>()
+                .map_err(|e| invalid("split", e.to_string()))?,
+        };
+        let device = match opt(&self.device) {
+            None => DeviceSpec::Cpu,
+            Some(d) => d
+                .parse::<DeviceSpec>()
+                .map_err(|e| invalid("device", e.to_string()))?,
+        };
+        let data = self
+            .dataset
+            .as_ref()
+            .ok_or_else(|| invalid("dataset", "a dataset is required"))?
+            .validate()?;
+        Ok(JobSpec {
+            data,
+            split,
+            kind,
+            model_overrides,
+            lookback,
+            horizon: self.horizon,
+            train: self.training.validate()?,
+            device,
+            model_name: self.model_name.clone(),
+            labels: self.labels.clone(),
+        })
+    }
+}
+
+impl JobSpec {
+    /// The training request of this job, writing under `job_dir` (`artifact/`, `ckpt/`).
+    pub fn train_request(&self, job_dir: &Path) -> TrainRequest {
+        TrainRequest {
+            data: self.data.clone(),
+            split: self.split,
+            kind: self.kind,
+            model_overrides: self.model_overrides.clone(),
+            lookback: self.lookback,
+            horizon: self.horizon,
+            train: self.train.clone(),
+            device: self.device,
+            out: job_dir.join("artifact"),
+            checkpoint_dir: Some(job_dir.join("ckpt")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(sub: &Submission) -> String {
+        match sub.validate() {
+            Err(Error::InvalidArgument { field, .. }) => field,
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        }
+    }
+
+    fn good(path: &Path) -> Submission {
+        Submission {
+            dataset: Some(DatasetSubmission {
+                path: path.display().to_string(),
+                ..DatasetSubmission::default()
+            }),
+            model_kind: "linear".into(),
+            lookback: 24,
+            horizon: 6,
+            model_name: "m".into(),
+            ..Submission::default()
+        }
+    }
+
+    #[test]
+    fn validation_names_the_bad_field() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let ok = good(file.path());
+        let spec = ok.validate().unwrap();
+        assert_eq!(spec.train.epochs, 10);
+        assert_eq!(spec.kind, ModelKind::Linear);
+
+        let mut s = ok.clone();
+        s.model_kind = "transformer".into();
+        assert_eq!(field(&s), "model_kind");
+        let mut s = ok.clone();
+        s.dataset = None;
+        assert_eq!(field(&s), "dataset");
+        let mut s = ok.clone();
+        s.dataset.as_mut().unwrap().path = "/no/such/file.csv".into();
+        assert_eq!(field(&s), "dataset.path");
+        let mut s = ok.clone();
+        s.horizon = 0;
+        assert_eq!(field(&s), "horizon");
+        let mut s = ok.clone();
+        s.model_config_json = "{not json".into();
+        assert_eq!(field(&s), "model_config_json");
+        let mut s = ok.clone();
+        s.model_kind = "spacetime".into();
+        s.model_config_json = r#"{"no_such_setting": 1}"#.into();
+        assert_eq!(field(&s), "model_config_json");
+        let mut s = ok.clone();
+        s.model_name = "bad name".into();
+        assert_eq!(field(&s), "model_name");
+        let mut s = ok.clone();
+        s.split = "nonsense".into();
+        assert_eq!(field(&s), "split");
+        let mut s = ok;
+        s.device = "tpu".into();
+        assert_eq!(field(&s), "device");
+    }
+}

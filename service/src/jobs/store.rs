@@ -1,0 +1,264 @@
+//! The `jobs` table in the registry's SQLite database (`<data-dir>/registry.sqlite`), on its
+//! own connection. The schema is versioned in the table `schema_versions` under the component
+//! `jobs` (the registry owns `PRAGMA user_version`); migrations only ever add.
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::spec::JobSpec;
+use super::types::{EpochRecord, JobId, JobRecord, JobState, JobStateCounts, Progress};
+use crate::{Error, Result};
+
+/// Migrations of the `jobs` component, applied in order; index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &["
+CREATE TABLE IF NOT EXISTS jobs (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    state              TEXT NOT NULL,
+    message            TEXT NOT NULL DEFAULT '',
+    spec               TEXT NOT NULL,
+    model_name         TEXT NOT NULL,
+    model_version      INTEGER,
+    created_at         TEXT NOT NULL,
+    started_at         TEXT,
+    finished_at        TEXT,
+    resumed_from_epoch INTEGER,
+    attempts           INTEGER NOT NULL DEFAULT 0,
+    progress           TEXT NOT NULL,
+    history            TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+"];
+
+fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
+    move |source| Error::Database {
+        context: context.into(),
+        source,
+    }
+}
+
+/// Open the database at `path` (WAL, busy timeout) and apply the jobs migrations.
+pub(super) fn open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(db("opening the jobs database"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db("opening the jobs database"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db("opening the jobs database"))?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY NOT NULL, version INTEGER NOT NULL)",
+    )
+    .map_err(db("creating schema_versions"))?;
+    let found: i64 = conn
+        .query_row(
+            "SELECT version FROM schema_versions WHERE component = 'jobs'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db("reading the jobs schema version"))?
+        .unwrap_or(0);
+    let latest = MIGRATIONS.len() as i64;
+    if found > latest {
+        return Err(Error::FailedPrecondition {
+            reason: format!(
+                "jobs schema version {found} is newer than this build's {latest}; upgrade statecast"
+            ),
+        });
+    }
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        conn.execute_batch(sql).map_err(db("migrating the jobs table"))?;
+        conn.execute(
+            "INSERT INTO schema_versions (component, version) VALUES ('jobs', ?1) \
+             ON CONFLICT (component) DO UPDATE SET version = excluded.version",
+            params![i as i64 + 1],
+        )
+        .map_err(db("recording the jobs schema version"))?;
+    }
+    Ok(conn)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn time(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+const COLUMNS: &str = "id, state, message, spec, model_version, created_at, started_at, finished_at, \
+                       resumed_from_epoch, attempts, progress, history";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    let id: JobId = r.get(0)?;
+    let state = JobState::parse(&r.get::<_, String>(1)?).unwrap_or(JobState::Failed);
+    let spec: String = r.get(3)?;
+    let spec: JobSpec = serde_json::from_str(&spec).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let progress: String = r.get(10)?;
+    let history: String = r.get(11)?;
+    Ok(JobRecord {
+        id,
+        state,
+        message: r.get(2)?,
+        spec,
+        model_version: r.get(4)?,
+        created_at: time(Some(r.get(5)?)).unwrap_or_default(),
+        started_at: time(r.get(6)?),
+        finished_at: time(r.get(7)?),
+        resumed_from_epoch: r.get::<_, Option<i64>>(8)?.and_then(|e| usize::try_from(e).ok()),
+        attempts: r.get(9)?,
+        progress: serde_json::from_str(&progress).unwrap_or_else(|_| Progress::initial(id, state)),
+        history: serde_json::from_str(&history).unwrap_or_default(),
+    })
+}
+
+/// Insert a QUEUED job and return its id.
+pub(super) fn insert(conn: &Connection, spec: &JobSpec, now: DateTime<Utc>) -> Result<JobId> {
+    conn.execute(
+        "INSERT INTO jobs (state, spec, model_name, created_at, progress) VALUES (?1, ?2, ?3, ?4, '{}')",
+        params![
+            JobState::Queued.as_str(),
+            json(spec),
+            spec.model_name,
+            now.to_rfc3339()
+        ],
+    )
+    .map_err(db("inserting a job"))?;
+    let id = conn.last_insert_rowid();
+    set_progress(conn, &Progress::initial(id, JobState::Queued))?;
+    Ok(id)
+}
+
+/// One job.
+pub(super) fn get(conn: &Connection, id: JobId) -> Result<Option<JobRecord>> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+        params![id],
+        row,
+    )
+    .optional()
+    .map_err(db("reading a job"))
+}
+
+/// Up to `limit` jobs with id below `before`, newest first, in `states` (all when empty).
+pub(super) fn list(
+    conn: &Connection,
+    states: &[JobState],
+    before: Option<JobId>,
+    limit: usize,
+) -> Result<Vec<JobRecord>> {
+    let filter: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR id < ?1) \
+             AND (?2 = '' OR instr(?2, ',' || state || ',') > 0) ORDER BY id DESC LIMIT ?3"
+        ))
+        .map_err(db("listing jobs"))?;
+    let states = if filter.is_empty() {
+        String::new()
+    } else {
+        format!(",{},", filter.join(","))
+    };
+    stmt.query_map(params![before, states, limit as i64], row)
+        .map_err(db("listing jobs"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db("listing jobs"))
+}
+
+/// Ids of jobs in `state`, oldest first.
+pub(super) fn ids_in(conn: &Connection, state: JobState) -> Result<Vec<JobId>> {
+    let mut stmt = conn
+        .prepare("SELECT id FROM jobs WHERE state = ?1 ORDER BY id")
+        .map_err(db("listing jobs"))?;
+    stmt.query_map(params![state.as_str()], |r| r.get(0))
+        .map_err(db("listing jobs"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db("listing jobs"))
+}
+
+/// Count jobs per state.
+pub(super) fn counts(conn: &Connection) -> Result<JobStateCounts> {
+    let mut stmt = conn
+        .prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        .map_err(db("counting jobs"))?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(db("counting jobs"))?;
+    let mut out = JobStateCounts::default();
+    for r in rows {
+        let (state, n) = r.map_err(db("counting jobs"))?;
+        if let Some(s) = JobState::parse(&state) {
+            *out.slot(s) = u64::try_from(n).unwrap_or(0);
+        }
+    }
+    Ok(out)
+}
+
+/// Mark a job RUNNING (one more attempt).
+pub(super) fn start(conn: &Connection, id: JobId, now: DateTime<Utc>) -> Result<()> {
+    conn.execute(
+        "UPDATE jobs SET state = ?2, started_at = ?3, attempts = attempts + 1 WHERE id = ?1",
+        params![id, JobState::Running.as_str(), now.to_rfc3339()],
+    )
+    .map_err(db("starting a job"))?;
+    Ok(())
+}
+
+/// Put RUNNING jobs back to QUEUED (after a restart).
+pub(super) fn requeue_running(conn: &Connection) -> Result<usize> {
+    conn.execute(
+        "UPDATE jobs SET state = ?1 WHERE state = ?2",
+        params![JobState::Queued.as_str(), JobState::Running.as_str()],
+    )
+    .map_err(db("requeueing jobs"))
+}
+
+/// Store the latest progress snapshot.
+pub(super) fn set_progress(conn: &Connection, p: &Progress) -> Result<()> {
+    conn.execute(
+        "UPDATE jobs SET progress = ?2 WHERE id = ?1",
+        params![p.job_id, json(p)],
+    )
+    .map_err(db("storing job progress"))?;
+    Ok(())
+}
+
+/// Store the epoch history and the epoch the run resumed from.
+pub(super) fn set_history(
+    conn: &Connection,
+    id: JobId,
+    history: &[EpochRecord],
+    resumed_from: Option<usize>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE jobs SET history = ?2, resumed_from_epoch = COALESCE(?3, resumed_from_epoch) WHERE id = ?1",
+        params![id, json(&history), resumed_from.map(|e| e as i64)],
+    )
+    .map_err(db("storing job history"))?;
+    Ok(())
+}
+
+/// Move a non-terminal job to the terminal `state`; returns false when it had already ended.
+pub(super) fn finish(
+    conn: &Connection,
+    id: JobId,
+    state: JobState,
+    message: &str,
+    model_version: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let n = conn
+        .execute(
+            "UPDATE jobs SET state = ?2, message = ?3, model_version = ?4, finished_at = ?5 \
+             WHERE id = ?1 AND state IN ('QUEUED', 'RUNNING')",
+            params![id, state.as_str(), message, model_version, now.to_rfc3339()],
+        )
+        .map_err(db("finishing a job"))?;
+    Ok(n == 1)
+}
