@@ -7,6 +7,7 @@
 //! separate HTTP port.
 use crate::grpc::forecast::ForecastServiceImpl;
 use crate::grpc::models::ModelServiceImpl;
+use crate::grpc::monitor::{MonitorConfig, MonitorServiceImpl};
 use crate::grpc::training::TrainingServiceImpl;
 use crate::info::InfoServiceImpl;
 use crate::jobs::{JobManager, JobsConfig};
@@ -20,6 +21,7 @@ use crate::{Error, Result};
 use statecast_proto::v1::forecast_service_server::ForecastServiceServer;
 use statecast_proto::v1::info_service_server::InfoServiceServer;
 use statecast_proto::v1::model_service_server::ModelServiceServer;
+use statecast_proto::v1::monitor_service_server::MonitorServiceServer;
 use statecast_proto::v1::training_service_server::TrainingServiceServer;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -48,6 +50,10 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Training jobs allowed to wait in the queue; more are refused with `RESOURCE_EXHAUSTED`.
     pub max_queued_jobs: usize,
+    /// Series one `StreamMonitor` call may track; more get `RESOURCE_EXHAUSTED`.
+    pub monitor_max_series: usize,
+    /// Monitored series with no point for this long are dropped.
+    pub monitor_idle: Duration,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +68,8 @@ impl Default for ServerConfig {
             max_concurrent_forecasts: None,
             workers: 1,
             max_queued_jobs: 16,
+            monitor_max_series: 10_000,
+            monitor_idle: Duration::from_secs(3600),
         }
     }
 }
@@ -169,6 +177,16 @@ pub async fn serve_with_metrics(
     let models = ModelServiceServer::new(ModelServiceImpl::new(registry.clone()))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    let monitor_config = MonitorConfig {
+        max_series: config.monitor_max_series,
+        idle: config.monitor_idle,
+    };
+    let monitor = MonitorServiceServer::new(MonitorServiceImpl::new(registry.clone(), monitor_config))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+    health_reporter
+        .set_serving::<MonitorServiceServer<MonitorServiceImpl>>()
+        .await;
     let forecasts = ForecastServiceServer::new(ForecastServiceImpl::new(registry))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
@@ -207,6 +225,9 @@ pub async fn serve_with_metrics(
         reporter
             .set_not_serving::<TrainingServiceServer<TrainingServiceImpl>>()
             .await;
+        reporter
+            .set_not_serving::<MonitorServiceServer<MonitorServiceImpl>>()
+            .await;
         tracing::info!(
             grace_s = grace.as_secs_f64(),
             "shutting down: draining in-flight RPCs"
@@ -241,6 +262,7 @@ pub async fn serve_with_metrics(
         .add_service(models)
         .add_service(forecasts)
         .add_service(training)
+        .add_service(monitor)
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY small responses wait for the peer's delayed ACK (~40 ms).
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

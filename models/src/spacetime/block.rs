@@ -13,8 +13,8 @@ use burn::tensor::Distribution;
 use burn::tensor::activation::gelu;
 
 use super::preprocess::{Preprocess, PreprocessConfig};
-use crate::ssm::precise::layer_matmul;
 use super::ssm_layer::{CompanionSsm, CompanionSsmConfig};
+use crate::ssm::precise::layer_matmul;
 
 /// Block MLP `y + W·Dropout(GELU(y))` (pre-activation, one linear layer, internal residual).
 #[derive(Module, Debug)]

@@ -11,6 +11,7 @@ mod info;
 mod inspect;
 mod jobs;
 mod models;
+mod monitor;
 mod score;
 mod serve;
 mod simulate;
@@ -53,6 +54,8 @@ enum Command {
     /// Submit, follow and cancel training jobs on a server.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
+    /// Stream a file's rows to a server's anomaly monitor; print alarms as they fire.
+    Monitor(Box<monitor::MonitorArgs>),
     /// Forecast the next steps of every series of a file with a registered model.
     Forecast(forecast::ForecastArgs),
     /// Ask a running server for its version, devices and health.
@@ -76,6 +79,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::run(a),
         Command::Models(c) => models::run(c),
         Command::Jobs(c) => jobs::run(c),
+        Command::Monitor(a) => monitor::run(*a),
         Command::Forecast(a) => forecast::run(a),
         Command::Info(a) => info::run(a),
         Command::Devices(a) => devices::run(a),

@@ -43,6 +43,12 @@ pub(crate) struct ServeArgs {
     /// Training jobs allowed to wait in the queue; further submissions get RESOURCE_EXHAUSTED.
     #[arg(long, default_value_t = 16)]
     max_queued_jobs: usize,
+    /// Series one StreamMonitor call may track; a further new series gets RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 10_000)]
+    monitor_max_series: usize,
+    /// Seconds after which a monitored series with no new point is dropped.
+    #[arg(long, default_value_t = 3600)]
+    monitor_idle_secs: u64,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -56,6 +62,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_concurrent_forecasts: args.max_concurrent_forecasts,
         workers: usize::try_from(args.workers)?,
         max_queued_jobs: args.max_queued_jobs,
+        monitor_max_series: args.monitor_max_series,
+        monitor_idle: Duration::from_secs(args.monitor_idle_secs),
     };
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {

@@ -2,6 +2,7 @@
 //! ([`crate::registry`], [`crate::forecast`]) off the async runtime, and converts the response.
 pub mod forecast;
 pub mod models;
+pub mod monitor;
 pub mod training;
 
 use crate::{Error, Result};

@@ -1,0 +1,117 @@
+//! `statecast monitor`: stream a file's rows, in time order, to a server's
+//! `statecast.v1.MonitorService` and print each alarm as it fires.
+use std::time::Instant;
+
+use anyhow::Context;
+use statecast_pipelines::source;
+use statecast_proto::v1 as pb;
+use statecast_proto::v1::monitor_service_client::MonitorServiceClient;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::data_args::DataArgs;
+use super::models::ServerArg;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct MonitorArgs {
+    #[command(flatten)]
+    server: ServerArg,
+    /// Registered model: NAME, NAME@VERSION or NAME:LABEL (it needs a saved detector).
+    #[arg(long)]
+    model: String,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Send at most this many points (all series together).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+/// Every row of every series as one request, merged in time order (ties: file order).
+fn requests(frame: &statecast_pipelines::TimeFrame, model: &str, limit: Option<usize>) -> Vec<pb::MonitorRequest> {
+    let mut rows: Vec<(i64, usize, usize)> = frame
+        .series
+        .iter()
+        .enumerate()
+        .flat_map(|(s, series)| series.timestamps.iter().enumerate().map(move |(t, &ts)| (ts, s, t)))
+        .collect();
+    rows.sort_by_key(|&(ts, s, t)| (ts, s, t));
+    let mut first = vec![true; frame.series.len()];
+    rows.into_iter()
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|(ts, s, t)| {
+            let series = &frame.series[s];
+            let model = if std::mem::take(&mut first[s]) {
+                model.to_string()
+            } else {
+                String::new()
+            };
+            pb::MonitorRequest {
+                series_id: series.id.clone(),
+                model,
+                timestamp: ts,
+                values: series.values.iter().map(|c| f64::from(c[t])).collect(),
+            }
+        })
+        .collect()
+}
+
+fn micros_to_string(ts: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(ts).map_or_else(|| ts.to_string(), |d| d.to_rfc3339())
+}
+
+pub(crate) fn run(args: MonitorArgs) -> anyhow::Result<()> {
+    let spec = args.data.spec()?;
+    let (frame, _) = source::load(&spec).with_context(|| format!("reading {}", spec.path.display()))?;
+    let reqs = requests(&frame, &args.model, args.limit);
+    let total = reqs.len();
+    super::runtime()?.block_on(async move {
+        let mut client = MonitorServiceClient::new(args.server.connect().await?);
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let producer = tokio::spawn(async move {
+            for r in reqs {
+                if tx.send(r).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let start = Instant::now();
+        let mut responses = client
+            .stream_monitor(ReceiverStream::new(rx))
+            .await
+            .context("starting the monitor stream")?
+            .into_inner();
+        let (mut received, mut alarms) = (0usize, 0usize);
+        let mut model = String::new();
+        while let Some(item) = responses.next().await {
+            let r = item.context("monitor stream")?;
+            received += 1;
+            if model.is_empty() {
+                model.clone_from(&r.model);
+            }
+            if let Some(a) = &r.fired {
+                alarms += 1;
+                let top: Vec<String> = a
+                    .top_variates
+                    .iter()
+                    .map(|v| format!("{} {:.0}%", v.name, v.contribution * 100.0))
+                    .collect();
+                println!(
+                    "alarm {} at {} (started {}) score {:.2} > {:.2}: {}",
+                    r.series_id,
+                    micros_to_string(r.timestamp),
+                    micros_to_string(a.start_timestamp),
+                    r.score,
+                    r.threshold,
+                    top.join(", ")
+                );
+            }
+        }
+        producer.abort();
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{model}: {received} of {total} points scored, {alarms} alarms, {:.0} points/s",
+            received as f64 / secs.max(1e-9)
+        );
+        Ok(())
+    })
+}

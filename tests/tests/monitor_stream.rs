@@ -1,0 +1,261 @@
+//! The streaming anomaly monitor over gRPC against the real binary: train a tiny `linear` model,
+//! save its detector next to the artifact (`statecast detect --save-detector`), register it,
+//! stream one series point by point with a large spike injected into one variate and expect an
+//! alarm naming that series and variate; then every refusal's status code (NaN, wrong variate
+//! count, unsorted timestamp, missing or unknown model, a model without a detector, too many
+//! series per stream) and the `statecast monitor` CLI client.
+mod common;
+
+use statecast_pipelines::TimeFrame;
+use statecast_pipelines::missing::MissingPolicy;
+use statecast_pipelines::source::{DatasetSpec, Layout};
+use statecast_proto::v1 as pb;
+use statecast_proto::v1::model_service_client::ModelServiceClient;
+use statecast_proto::v1::monitor_service_client::MonitorServiceClient;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const V: usize = 3;
+const SPIKED: usize = 1;
+
+fn frame(data: &str) -> TimeFrame {
+    let mut spec = DatasetSpec::wide(data);
+    spec.layout = Layout::Wide {
+        time_column: None,
+        series_column: Some("series_id".into()),
+        value_columns: None,
+    };
+    spec.label_column = Some("label".into());
+    spec.missing = MissingPolicy::Error;
+    statecast_pipelines::source::load(&spec).unwrap().0
+}
+
+fn point(series: &str, model: &str, timestamp: i64, values: Vec<f64>) -> pb::MonitorRequest {
+    pb::MonitorRequest {
+        series_id: series.into(),
+        model: model.into(),
+        timestamp,
+        values,
+    }
+}
+
+/// Send `reqs` on a fresh stream; the status that ended it (panics when none did).
+async fn refusal(client: &mut MonitorServiceClient<Channel>, reqs: Vec<pb::MonitorRequest>) -> tonic::Status {
+    let n = reqs.len();
+    let outbound = tokio_stream::iter(reqs);
+    let mut inbound = match client.stream_monitor(outbound).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => return status,
+    };
+    let mut ok = 0;
+    while let Some(item) = inbound.next().await {
+        match item {
+            Ok(_) => ok += 1,
+            Err(status) => return status,
+        }
+    }
+    panic!("all {n} points accepted ({ok} responses), expected a refusal");
+}
+
+fn expect(status: &tonic::Status, code: Code, needles: &[&str]) {
+    assert_eq!(status.code(), code, "{status:?}");
+    for n in needles {
+        assert!(status.message().contains(n), "`{n}` not in {:?}", status.message());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spike_raises_an_alarm_and_bad_points_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    common::run_ok(&[
+        "simulate",
+        "--out",
+        &p("sim"),
+        "--series",
+        "2",
+        "--variates",
+        &V.to_string(),
+        "--length",
+        "800",
+        "--seed",
+        "3",
+        "--missing-rate",
+        "0",
+    ]);
+    let data = p("sim/sensors.parquet");
+    let cols = ["--series-column", "series_id", "--label-column", "label"];
+    let model = p("model");
+    let mut train = vec![
+        "train",
+        "--data",
+        &data,
+        "--model",
+        "linear",
+        "--lookback",
+        "24",
+        "--horizon",
+        "4",
+        "--epochs",
+        "1",
+        "--split",
+        "ratio:0.6,0.2,0.2",
+        "--device",
+        "cpu",
+        "--out",
+        &model,
+    ];
+    train.extend(cols);
+    common::run_ok(&train);
+    // The same artifact without a detector, registered as `bare`.
+    let bare = p("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    for e in std::fs::read_dir(&model).unwrap().flatten() {
+        std::fs::copy(e.path(), dir.path().join("bare").join(e.file_name())).unwrap();
+    }
+    let detector = format!("{model}/detector.json");
+    let mut detect = vec![
+        "detect",
+        "--data",
+        &data,
+        "--model",
+        &model,
+        "--out",
+        &p("scores.csv"),
+        "--fit-fraction",
+        "0.5",
+        "--save-detector",
+        &detector,
+    ];
+    detect.extend(cols);
+    common::run_ok(&detect);
+
+    let server = common::Server::start(&dir.path().join("data"), &["--monitor-max-series", "2"]);
+    let channel = tonic::transport::Endpoint::from_shared(server.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut models = ModelServiceClient::new(channel.clone());
+    for (name, path) in [("sensors", &model), ("bare", &bare)] {
+        models
+            .register_model(pb::RegisterModelRequest {
+                name: name.into(),
+                path: path.clone(),
+                labels: vec![],
+            })
+            .await
+            .unwrap();
+    }
+    let mut client = MonitorServiceClient::new(channel);
+
+    // One series, point by point; the spike goes in once the series is scored and not in alarm.
+    let frame = frame(&data);
+    let series = &frame.series[0];
+    let spread: Vec<f64> = series
+        .values
+        .iter()
+        .map(|c| {
+            let n = c.len() as f64;
+            let mean = c.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+            (c.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n).sqrt()
+        })
+        .collect();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut inbound = client
+        .stream_monitor(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut spike_at = None;
+    let mut fired = None;
+    let mut warm = 0;
+    for t in 0..series.len().min(400) {
+        let mut values: Vec<f64> = series.values.iter().map(|c| f64::from(c[t])).collect();
+        let ts = series.timestamps[t];
+        if spike_at.is_none() && t >= 100 {
+            values[SPIKED] += 50.0 * spread[SPIKED];
+            spike_at = Some(ts);
+        }
+        let model = if t == 0 { "sensors" } else { "" };
+        tx.send(point(&series.id, model, ts, values)).await.unwrap();
+        let r = inbound.next().await.unwrap().unwrap();
+        assert_eq!((r.series_id.as_str(), r.timestamp), (series.id.as_str(), ts));
+        assert_eq!(r.model, "sensors@1");
+        if r.warming_up {
+            warm += 1;
+            assert!(r.variate_scores.is_empty() || r.score.is_nan());
+            continue;
+        }
+        assert_eq!(r.variate_scores.len(), V);
+        assert!(r.score.is_finite() && r.threshold.is_finite(), "{r:?}");
+        if spike_at == Some(ts) {
+            assert!(r.alarm && r.score > r.threshold, "the spike did not alarm: {r:?}");
+            fired = r.fired.clone();
+            if fired.is_none() {
+                // An alarm was already open here; the spike still dominates its scores.
+                let top = r.variate_scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1));
+                assert_eq!(top.unwrap().0, SPIKED, "{r:?}");
+            }
+            break;
+        }
+        // Hold the spike back while an alarm is open, so the spike opens its own.
+        if r.alarm && spike_at.is_none() {
+            continue;
+        }
+    }
+    assert!(warm >= 23, "look-back 24 means ≥ 23 warm-up points, got {warm}");
+    let spike_at = spike_at.expect("the spike was sent");
+    if let Some(a) = fired {
+        assert_eq!(a.start_timestamp, spike_at);
+        assert_eq!(a.top_variates[0].name, frame.columns[SPIKED], "{a:?}");
+        assert!(a.top_variates[0].contribution > 0.5, "{a:?}");
+    }
+    drop(tx);
+    assert!(inbound.next().await.is_none(), "the stream ends when the client stops");
+
+    // Refusals, each on a fresh stream.
+    let (id, t0) = (series.id.as_str(), series.timestamps[0]);
+    let ok = || vec![1.0; V];
+    let mut nan = ok();
+    nan[2] = f64::NAN;
+    let s = refusal(&mut client, vec![point(id, "sensors", t0, nan)]).await;
+    expect(&s, Code::InvalidArgument, &["values[2]"]);
+    let s = refusal(&mut client, vec![point(id, "sensors", t0, vec![1.0; V + 1])]).await;
+    expect(&s, Code::InvalidArgument, &["values", "variates"]);
+    let s = refusal(
+        &mut client,
+        vec![point(id, "sensors", t0 + 10, ok()), point(id, "", t0 + 10, ok())],
+    )
+    .await;
+    expect(&s, Code::InvalidArgument, &["timestamp"]);
+    let s = refusal(&mut client, vec![point(id, "", t0, ok())]).await;
+    expect(&s, Code::InvalidArgument, &["model"]);
+    let s = refusal(&mut client, vec![point(id, "nope", t0, ok())]).await;
+    expect(&s, Code::NotFound, &["nope"]);
+    let s = refusal(&mut client, vec![point(id, "bare", t0, ok())]).await;
+    expect(&s, Code::FailedPrecondition, &["detector.json"]);
+    let s = refusal(
+        &mut client,
+        (0..3).map(|i| point(&format!("s{i}"), "sensors", t0, ok())).collect(),
+    )
+    .await;
+    expect(&s, Code::ResourceExhausted, &["2 series"]);
+
+    // The CLI client: every row of both series, alarms and a summary.
+    let mut cli = vec![
+        "monitor",
+        "--server",
+        &server.addr,
+        "--model",
+        "sensors",
+        "--data",
+        &data,
+    ];
+    cli.extend(cols);
+    let stdout = common::run_ok(&cli);
+    assert!(stdout.contains("sensors@1: 1600 of 1600 points scored"), "{stdout}");
+    assert!(stdout.contains("alarm machine_"), "{stdout}");
+}
