@@ -272,14 +272,20 @@ impl Registry {
             return Err(e);
         }
         tracing::info!(name, version, kind = %info.kind, "registered a model version");
-        lock(&self.cache).insert(
-            &info,
-            Arc::new(LoadedModel {
-                artifact,
-                model,
-                device,
-            }),
-        );
+        // burn reads weights lazily from the file they were loaded from: the model loaded from
+        // `source` (which the caller may delete now) must not be served. Cache the registry's
+        // own copy instead; if that fails, the first request loads it.
+        drop((artifact, model));
+        if let Ok((artifact, model)) = Artifact::load(&dest, &device) {
+            lock(&self.cache).insert(
+                &info,
+                Arc::new(LoadedModel {
+                    artifact,
+                    model,
+                    device,
+                }),
+            );
+        }
         Ok(info)
     }
 

@@ -208,3 +208,19 @@ fn model_refs_parse() {
     assert!("m@x".parse::<ModelRef>().is_err());
     assert_eq!(r.to_string(), "m:stable");
 }
+
+#[test]
+fn serving_right_after_registration_survives_deleting_the_source() {
+    use burn::prelude::{Tensor, TensorData};
+    use statecast_models::forecaster::Forecaster;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = artifact(tmp.path(), "art");
+    let reg = Registry::open(&tmp.path().join("data")).unwrap();
+    let info = reg.register("m", &src, &[]).unwrap();
+    // burn reads weights lazily: the cached model must not point at the deleted source.
+    std::fs::remove_dir_all(&src).unwrap();
+    let loaded = reg.load(&info).unwrap();
+    let x = Tensor::<3>::from_data(TensorData::new(vec![0.5f32; L * 2], [1, L, 2]), &loaded.device);
+    let y = loaded.model.forecast(x);
+    assert_eq!(y.dims(), [1, H, 2]);
+}
