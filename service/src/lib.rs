@@ -15,6 +15,7 @@ pub mod info;
 pub mod jobs;
 pub mod ltsf;
 pub mod metrics;
+pub mod model_health;
 pub mod ops;
 pub mod plot;
 pub mod registry;

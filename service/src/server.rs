@@ -187,6 +187,7 @@ pub async fn serve_with_metrics(
     health_reporter
         .set_serving::<MonitorServiceServer<MonitorServiceImpl>>()
         .await;
+    crate::model_health::spawn(registry.clone(), health_reporter.clone(), Duration::from_secs(1));
     let forecasts = ForecastServiceServer::new(ForecastServiceImpl::new(registry))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);

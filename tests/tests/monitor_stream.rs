@@ -62,7 +62,11 @@ async fn refusal(client: &mut MonitorServiceClient<Channel>, reqs: Vec<pb::Monit
 fn expect(status: &tonic::Status, code: Code, needles: &[&str]) {
     assert_eq!(status.code(), code, "{status:?}");
     for n in needles {
-        assert!(status.message().contains(n), "`{n}` not in {:?}", status.message());
+        assert!(
+            status.message().contains(n),
+            "`{n}` not in {:?}",
+            status.message()
+        );
     }
 }
 
@@ -116,6 +120,7 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
         std::fs::copy(e.path(), dir.path().join("bare").join(e.file_name())).unwrap();
     }
     let detector = format!("{model}/detector.json");
+    let scores = p("scores.csv");
     let mut detect = vec![
         "detect",
         "--data",
@@ -123,7 +128,7 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
         "--model",
         &model,
         "--out",
-        &p("scores.csv"),
+        &scores,
         "--fit-fraction",
         "0.5",
         "--save-detector",
@@ -132,7 +137,10 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
     detect.extend(cols);
     common::run_ok(&detect);
 
-    let server = common::Server::start(&dir.path().join("data"), &["--monitor-max-series", "2"]);
+    let server = common::Server::start(
+        &dir.path().join("data"),
+        &["--monitor-max-series", "2", "--monitor-idle-secs", "2"],
+    );
     let channel = tonic::transport::Endpoint::from_shared(server.addr.clone())
         .unwrap()
         .connect()
@@ -151,7 +159,7 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
     }
     let mut client = MonitorServiceClient::new(channel);
 
-    // One series, point by point; the spike goes in once the series is scored and not in alarm.
+    // One series, point by point, with one large spike in variate SPIKED.
     let frame = frame(&data);
     let series = &frame.series[0];
     let spread: Vec<f64> = series
@@ -172,10 +180,12 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
     let mut spike_at = None;
     let mut fired = None;
     let mut warm = 0;
+    let mut last_alarm = true;
     for t in 0..series.len().min(400) {
         let mut values: Vec<f64> = series.values.iter().map(|c| f64::from(c[t])).collect();
         let ts = series.timestamps[t];
-        if spike_at.is_none() && t >= 100 {
+        // The spike goes in once the series is scored and no alarm is open, so it opens its own.
+        if spike_at.is_none() && t >= 100 && !last_alarm {
             values[SPIKED] += 50.0 * spread[SPIKED];
             spike_at = Some(ts);
         }
@@ -193,28 +203,28 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
         assert!(r.score.is_finite() && r.threshold.is_finite(), "{r:?}");
         if spike_at == Some(ts) {
             assert!(r.alarm && r.score > r.threshold, "the spike did not alarm: {r:?}");
+            let top = r
+                .variate_scores
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1));
+            assert_eq!(top.unwrap().0, SPIKED, "{r:?}");
             fired = r.fired.clone();
-            if fired.is_none() {
-                // An alarm was already open here; the spike still dominates its scores.
-                let top = r.variate_scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1));
-                assert_eq!(top.unwrap().0, SPIKED, "{r:?}");
-            }
             break;
         }
-        // Hold the spike back while an alarm is open, so the spike opens its own.
-        if r.alarm && spike_at.is_none() {
-            continue;
-        }
+        last_alarm = r.alarm;
     }
     assert!(warm >= 23, "look-back 24 means ≥ 23 warm-up points, got {warm}");
     let spike_at = spike_at.expect("the spike was sent");
-    if let Some(a) = fired {
-        assert_eq!(a.start_timestamp, spike_at);
-        assert_eq!(a.top_variates[0].name, frame.columns[SPIKED], "{a:?}");
-        assert!(a.top_variates[0].contribution > 0.5, "{a:?}");
-    }
+    let a = fired.expect("an alarm fired at the spike");
+    assert_eq!(a.start_timestamp, spike_at);
+    assert_eq!(a.top_variates[0].name, frame.columns[SPIKED], "{a:?}");
+    assert!(a.top_variates[0].contribution > 0.5, "{a:?}");
     drop(tx);
-    assert!(inbound.next().await.is_none(), "the stream ends when the client stops");
+    assert!(
+        inbound.next().await.is_none(),
+        "the stream ends when the client stops"
+    );
 
     // Refusals, each on a fresh stream.
     let (id, t0) = (series.id.as_str(), series.timestamps[0]);
@@ -239,10 +249,33 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
     expect(&s, Code::FailedPrecondition, &["detector.json"]);
     let s = refusal(
         &mut client,
-        (0..3).map(|i| point(&format!("s{i}"), "sensors", t0, ok())).collect(),
+        (0..3)
+            .map(|i| point(&format!("s{i}"), "sensors", t0, ok()))
+            .collect(),
     )
     .await;
     expect(&s, Code::ResourceExhausted, &["2 series"]);
+
+    // Idle series expire: after the TTL a third series fits, and an expired one starts afresh
+    // (so its next point needs the model again).
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut inbound = client
+        .stream_monitor(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    for i in 0..2 {
+        tx.send(point(&format!("s{i}"), "sensors", t0, ok()))
+            .await
+            .unwrap();
+        assert!(inbound.next().await.unwrap().unwrap().warming_up);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tx.send(point("s2", "sensors", t0, ok())).await.unwrap();
+    assert_eq!(inbound.next().await.unwrap().unwrap().series_id, "s2");
+    tx.send(point("s0", "", t0 + 1, ok())).await.unwrap();
+    let s = inbound.next().await.unwrap().unwrap_err();
+    expect(&s, Code::InvalidArgument, &["model", "first point"]);
 
     // The CLI client: every row of both series, alarms and a summary.
     let mut cli = vec![
@@ -256,6 +289,9 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
     ];
     cli.extend(cols);
     let stdout = common::run_ok(&cli);
-    assert!(stdout.contains("sensors@1: 1600 of 1600 points scored"), "{stdout}");
+    assert!(
+        stdout.contains("sensors@1: 1600 of 1600 points scored"),
+        "{stdout}"
+    );
     assert!(stdout.contains("alarm machine_"), "{stdout}");
 }

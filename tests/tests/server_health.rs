@@ -99,3 +99,66 @@ async fn reflection_lists_statecast_services() {
     );
     assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
 }
+
+/// Per-model readiness: `statecast.v1.Model/NAME` is unknown before registration, SERVING once
+/// the model is registered, NOT_SERVING after it is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_model_health_follows_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
+    #[rustfmt::skip]
+    common::run_ok(&["simulate", "--out", &p("sim"), "--series", "1", "--variates", "3", "--length", "600"]);
+    #[rustfmt::skip]
+    common::run_ok(&[
+        "train", "--data", &p("sim/sensors.parquet"), "--series-column", "series_id", "--label-column",
+        "label", "--missing", "linear", "--model", "linear", "--lookback", "24", "--horizon", "6",
+        "--epochs", "1", "--out", &p("model"),
+    ]);
+    let server = common::Server::start(&dir.path().join("data"), &[]);
+    let channel = tonic::transport::Endpoint::from_shared(server.addr.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let service = "statecast.v1.Model/sensors".to_string();
+    let status_of = |h: &mut HealthClient<tonic::transport::Channel>| {
+        let mut h = h.clone();
+        let service = service.clone();
+        async move {
+            h.check(HealthCheckRequest { service })
+                .await
+                .map(|r| r.into_inner().status())
+        }
+    };
+    async fn wait_for<F, Fut>(mut f: F, want: ServingStatus)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<ServingStatus, tonic::Status>>,
+    {
+        for _ in 0..100 {
+            if let Ok(s) = f().await
+                && s == want
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("model health never became {want:?}");
+    }
+    assert_eq!(
+        status_of(&mut health).await.unwrap_err().code(),
+        tonic::Code::NotFound
+    );
+    common::run_ok(&[
+        "models",
+        "register",
+        "--server",
+        &server.addr,
+        "sensors",
+        &p("model"),
+    ]);
+    wait_for(|| status_of(&mut health), ServingStatus::Serving).await;
+    common::run_ok(&["models", "delete", "--server", &server.addr, "sensors"]);
+    wait_for(|| status_of(&mut health), ServingStatus::NotServing).await;
+}

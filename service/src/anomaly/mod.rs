@@ -16,6 +16,7 @@ pub mod datasets;
 pub mod detector;
 pub mod eval;
 pub mod features;
+pub mod fit;
 pub mod metrics;
 pub mod normalise;
 pub mod output;

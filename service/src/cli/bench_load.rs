@@ -49,6 +49,13 @@ pub(crate) struct LoadArgs {
     /// Server flag `--max-concurrent-forecasts` for a server the bench starts.
     #[arg(long)]
     max_concurrent_forecasts: Option<usize>,
+    /// Also measure the streaming monitor with this many concurrent series on one stream
+    /// (the model needs a saved detector; the bench fits one for the model it trains).
+    #[arg(long)]
+    monitor_series: Option<usize>,
+    /// Upper bound on monitor rounds (one point per series each).
+    #[arg(long, default_value_t = 10_000)]
+    monitor_rounds: usize,
 }
 
 /// A `statecast serve` child, killed on drop.
@@ -92,6 +99,13 @@ fn start_server(max_concurrent: Option<usize>) -> anyhow::Result<(ChildServer, P
         "--label-column", "label", "--missing", "linear", "--model", "linear",
         "--lookback", "96", "--horizon", "24", "--epochs", "1", "--max-batches-per-epoch", "4",
         "--out", &p("model"),
+    ])?;
+    // A detector for the monitor part (fitted on the same simulated rows, no labels used).
+    #[rustfmt::skip]
+    run_self(&[
+        "detect", "--data", &p("sim/sensors.parquet"), "--series-column", "series_id",
+        "--label-column", "label", "--missing", "linear", "--model", &p("model"),
+        "--out", &p("scores.csv"), "--save-detector", &p("model/detector.json"),
     ])?;
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir", &p("data")]);
@@ -320,6 +334,33 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
             );
         }
         println!("server RSS after:  {}", fmt_rss(rss_mib(pid)));
+        if let Some(series) = args.monitor_series {
+            let variates = req
+                .series
+                .first()
+                .map_or(0, |s| s.values.as_ref().map_or(0, |m| m.cols as usize));
+            let m = super::bench_monitor::run_monitor(
+                &options,
+                &args.model,
+                variates,
+                series.max(1),
+                duration,
+                args.monitor_rounds,
+            )
+            .await?;
+            println!(
+                "monitor: {} series on one stream, {} points sent, {} answered ({} warming up), {} alarms, \
+                 {:.1} s: {:.0} points/s; server RSS after: {}",
+                m.series,
+                m.sent,
+                m.answered,
+                m.warming,
+                m.alarms,
+                m.seconds,
+                m.answered as f64 / m.seconds,
+                fmt_rss(rss_mib(pid))
+            );
+        }
         Ok(())
     })
 }

@@ -47,6 +47,9 @@ pub(crate) fn run(args: DevicesArgs) -> anyhow::Result<()> {
         rows.iter().filter(|r| r.gating).count(),
         args.tolerance
     );
-    println!("all {} gating checks passed", rows.iter().filter(|r| r.gating).count());
+    println!(
+        "all {} gating checks passed",
+        rows.iter().filter(|r| r.gating).count()
+    );
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Command-line interface: one module per subcommand, each calling library functions.
 mod bench;
 mod bench_load;
+mod bench_monitor;
 mod data_args;
 mod detect;
 mod devices;

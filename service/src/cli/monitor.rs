@@ -27,12 +27,22 @@ pub(crate) struct MonitorArgs {
 }
 
 /// Every row of every series as one request, merged in time order (ties: file order).
-fn requests(frame: &statecast_pipelines::TimeFrame, model: &str, limit: Option<usize>) -> Vec<pb::MonitorRequest> {
+fn requests(
+    frame: &statecast_pipelines::TimeFrame,
+    model: &str,
+    limit: Option<usize>,
+) -> Vec<pb::MonitorRequest> {
     let mut rows: Vec<(i64, usize, usize)> = frame
         .series
         .iter()
         .enumerate()
-        .flat_map(|(s, series)| series.timestamps.iter().enumerate().map(move |(t, &ts)| (ts, s, t)))
+        .flat_map(|(s, series)| {
+            series
+                .timestamps
+                .iter()
+                .enumerate()
+                .map(move |(t, &ts)| (ts, s, t))
+        })
         .collect();
     rows.sort_by_key(|&(ts, s, t)| (ts, s, t));
     let mut first = vec![true; frame.series.len()];

@@ -14,6 +14,8 @@ use super::observer::JobObserver;
 use super::spec::JobSpec;
 use super::store;
 use super::types::{JobId, JobPage, JobRecord, JobState, JobStateCounts, Progress};
+use crate::anomaly::fit::fit_for_artifact;
+use crate::grpc::monitor::DETECTOR_FILE;
 use crate::registry::{DB_FILE, Registry};
 use crate::training::train_to_artifact;
 use crate::{Error, Result};
@@ -304,6 +306,17 @@ impl Inner {
                 return;
             }
         };
+        // A detector fitted on the training/validation rows goes into the artifact, so the
+        // registered model can be monitored (MonitorService) right away. Failing to fit one
+        // (e.g. too little data) does not fail the job: forecasts work without it.
+        match fit_for_artifact(&summary.artifact, &request.data, &request.split, request.device) {
+            Ok(det) => {
+                if let Err(e) = det.save(&summary.artifact.join(DETECTOR_FILE)) {
+                    tracing::warn!(error = %e, "could not save the anomaly detector");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "no anomaly detector for this model"),
+        }
         match self
             .registry
             .register(&job.spec.model_name, &summary.artifact, &job.spec.labels)
