@@ -1,4 +1,5 @@
-//! Forecast-vs-actual plots as PNG files, for `statecast eval --plot`.
+//! Forecast-vs-actual plots as PNG files, for `statecast eval --plot`, and detection plots
+//! (values, calibrated score, threshold, alarm and label segments) for `statecast detect --plot`.
 //!
 //! Drawing goes through `plotters` into an in-memory RGB bitmap which is encoded with `png` and
 //! written atomically (temporary file in the target's directory, then rename). Text is rendered
@@ -291,6 +292,230 @@ pub fn forecast_panels<M: Forecaster>(
     panels
 }
 
+/// Colour of the calibrated score line.
+pub const SCORE_COLOUR: RGBColor = RGBColor(31, 119, 180);
+/// Colour of the threshold line and the shaded alarm segments.
+pub const ALARM_COLOUR: RGBColor = RGBColor(214, 39, 40);
+/// Colour of the shaded labelled-anomaly segments.
+pub const LABEL_COLOUR: RGBColor = RGBColor(255, 160, 0);
+/// Line colours of the plotted variates.
+const VARIATE_COLOURS: [RGBColor; 4] = [
+    RGBColor(0, 0, 0),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// One row of a detection figure: a series' values (left panel) and its calibrated score with
+/// the threshold (right panel), both with shaded alarm and labelled-anomaly segments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionPanel {
+    /// Row title (series id).
+    pub title: String,
+    /// Plotted variates: name and values `[time]` (NaN gaps skipped).
+    pub variates: Vec<(String, Vec<f32>)>,
+    /// Calibrated score `[time]` (NaN during warm-up).
+    pub score: Vec<f64>,
+    /// Threshold on the score's scale.
+    pub threshold: f64,
+    /// Alarm segments, rows `[start, end)`.
+    pub alarms: Vec<(usize, usize)>,
+    /// Labelled anomaly segments, rows `[start, end)` (empty without labels).
+    pub labels: Vec<(usize, usize)>,
+}
+
+/// Figure size in pixels of a detection figure with `rows` series: two panels per row.
+pub fn detection_figure_size(rows: usize) -> (u32, u32) {
+    (2 * PANEL_WIDTH, TITLE_HEIGHT + rows.max(1) as u32 * PANEL_HEIGHT)
+}
+
+/// `[start, end)` runs of `true` in `flags`.
+pub fn true_runs(flags: impl IntoIterator<Item = bool>) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut open = None;
+    let mut n = 0;
+    for (i, f) in flags.into_iter().enumerate() {
+        match (f, open) {
+            (true, None) => open = Some(i),
+            (false, Some(a)) => {
+                out.push((a, i));
+                open = None;
+            }
+            _ => {}
+        }
+        n = i + 1;
+    }
+    if let Some(a) = open {
+        out.push((a, n));
+    }
+    out
+}
+
+/// Draw one row per entry of `rows` (series values | score with threshold) under `title` and
+/// write the PNG to `path` atomically; size [`detection_figure_size`]`(rows.len())`.
+///
+/// # Errors
+/// No rows, a row without values, font, drawing, encoding and I/O errors.
+pub fn plot_detection(path: &Path, title: &str, rows: &[DetectionPanel]) -> Result<(), PlotError> {
+    if rows.is_empty() {
+        return Err(PlotError::Invalid("no series to plot".into()));
+    }
+    for r in rows {
+        if r.score.is_empty() || r.variates.iter().any(|(_, v)| v.len() != r.score.len()) {
+            return Err(PlotError::Invalid(format!(
+                "{}: values and scores must be non-empty and equally long",
+                r.title
+            )));
+        }
+    }
+    ensure_font()?;
+    let (width, height) = detection_figure_size(rows.len());
+    let mut rgb = vec![255u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let (header, body) = root.split_vertically(TITLE_HEIGHT);
+        header
+            .titled(title, (FONT_FAMILY, 26).into_font().style(FontStyle::Bold))
+            .map_err(draw_err)?;
+        let cells = body.split_evenly((rows.len(), 2));
+        for (r, pair) in rows.iter().zip(cells.chunks(2)) {
+            let values: Vec<(String, Vec<f64>)> = r
+                .variates
+                .iter()
+                .map(|(n, v)| (n.clone(), v.iter().map(|&x| f64::from(x)).collect()))
+                .collect();
+            draw_detection_panel(
+                &pair[0],
+                &format!("{} values", r.title),
+                "value",
+                &values,
+                None,
+                r,
+            )?;
+            let score = vec![("score".to_string(), r.score.clone())];
+            draw_detection_panel(
+                &pair[1],
+                &format!("{} score", r.title),
+                "calibrated score",
+                &score,
+                Some(r.threshold),
+                r,
+            )?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    write_png_atomic(path, width, height, &rgb)
+}
+
+fn draw_detection_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    caption: &str,
+    y_desc: &str,
+    lines: &[(String, Vec<f64>)],
+    threshold: Option<f64>,
+    r: &DetectionPanel,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let n = r.score.len();
+    let finite = lines
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .chain(threshold)
+        .filter(|v| v.is_finite());
+    let (mut lo, mut hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let span = if hi > lo {
+        hi - lo
+    } else {
+        1.0_f64.max(hi.abs() * 0.1)
+    };
+    let (lo, hi) = (lo - 0.06 * span, hi + 0.3 * span);
+    let area = area.margin(6, 10, 8, 14);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(caption, (FONT_FAMILY, 18).into_font().style(FontStyle::Bold))
+        .x_label_area_size(38)
+        .y_label_area_size(58)
+        .build_cartesian_2d(0..n as i64, lo..hi)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .max_light_lines(1)
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .x_desc("row")
+        .y_desc(y_desc)
+        .label_style((FONT_FAMILY, 13))
+        .axis_desc_style((FONT_FAMILY, 14))
+        .y_label_formatter(&|v| format_tick(*v as f32))
+        .x_labels(8)
+        .y_labels(6)
+        .draw()
+        .map_err(draw_err)?;
+    // Labelled anomalies in the upper band, alarms in the lower band, so both stay visible.
+    let mid = lo + (hi - lo) * 0.5;
+    for (segs, colour, y0, y1, name) in [
+        (&r.labels, LABEL_COLOUR, mid, hi, "labelled anomaly"),
+        (&r.alarms, ALARM_COLOUR, lo, mid, "alarm"),
+    ] {
+        if segs.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(segs.iter().map(|&(a, b)| {
+                // At least one pixel-ish wide so single-row segments show.
+                let b = b.max(a + (n / 600).max(1));
+                Rectangle::new([(a as i64, y0), (b as i64, y1)], colour.mix(0.25).filled())
+            }))
+            .map_err(draw_err)?
+            .label(name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], colour.mix(0.4).filled()));
+    }
+    for (k, (name, values)) in lines.iter().enumerate() {
+        let colour = if threshold.is_some() {
+            SCORE_COLOUR
+        } else {
+            VARIATE_COLOURS[k % VARIATE_COLOURS.len()]
+        };
+        let pts: Vec<(i64, f64)> = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_finite())
+            .map(|(i, &v)| (i as i64, v))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, colour.stroke_width(1)))
+            .map_err(draw_err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+    }
+    if let Some(t) = threshold.filter(|t| t.is_finite()) {
+        chart
+            .draw_series(LineSeries::new(
+                vec![(0, t), (n as i64, t)],
+                ALARM_COLOUR.stroke_width(2),
+            ))
+            .map_err(draw_err)?
+            .label(format!("threshold {}", format_tick(t as f32)))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ALARM_COLOUR.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT_FAMILY, 13))
+        .draw()
+        .map_err(draw_err)?;
+    Ok(())
+}
+
 /// Short tick labels: at most ~4 significant digits, no trailing zeros.
 fn format_tick(v: f32) -> String {
     let a = v.abs();
@@ -350,6 +575,12 @@ mod tests {
         assert_eq!(format_tick(-0.001), "0");
         assert_eq!(format_tick(1234.4), "1234");
         assert_eq!(format_tick(2.0e6), "2.0e6");
+    }
+
+    #[test]
+    fn runs_of_flags() {
+        assert_eq!(true_runs([false, true, true, false, true]), vec![(1, 3), (4, 5)]);
+        assert!(true_runs([false, false]).is_empty());
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub(crate) fn row_time(b: &RawBatch, i: usize, n_before: usize, synthetic: Frequ
 pub(crate) struct WideAcc {
     pub(crate) list: Vec<SeriesAcc>,
     index: HashMap<String, usize>,
+    /// Drop rows whose timestamp is not after the previous kept row (else error).
+    pub(crate) drop_non_increasing: bool,
+    /// Rows dropped so.
+    pub(crate) dropped: usize,
 }
 
 impl WideAcc {
@@ -68,26 +72,46 @@ impl WideAcc {
             };
             let acc = &mut self.list[k];
             let s = &mut acc.series;
+            let mut keep = Vec::with_capacity(range.len());
             for i in range.clone() {
                 let row = b.first_row + i;
                 let ts = row_time(b, i, s.timestamps.len(), synthetic);
-                check_order(
-                    id,
-                    s.timestamps.last().copied().zip(acc.rows.last().copied()),
-                    ts,
-                    row,
-                )?;
+                let prev = s.timestamps.last().copied().zip(acc.rows.last().copied());
+                if self.drop_non_increasing && prev.is_some_and(|(p, _)| ts <= p) {
+                    self.dropped += 1;
+                    keep.push(false);
+                    continue;
+                }
+                check_order(id, prev, ts, row)?;
                 s.timestamps.push(ts);
                 acc.rows.push(row);
+                keep.push(true);
             }
+            let all = keep.iter().all(|k| *k);
             for ((col, out), name) in b.values.iter().zip(s.values.iter_mut()).zip(columns) {
                 for i in range.clone() {
                     check_finite(name, id, b.first_row + i, col[i])?;
                 }
-                out.extend_from_slice(&col[range.clone()]);
+                if all {
+                    out.extend_from_slice(&col[range.clone()]);
+                } else {
+                    out.extend(
+                        col[range.clone()]
+                            .iter()
+                            .zip(&keep)
+                            .filter(|(_, k)| **k)
+                            .map(|(v, _)| *v),
+                    );
+                }
             }
             if let (Some(l), Some(out)) = (&b.labels, s.labels.as_mut()) {
-                out.extend_from_slice(&l[range.clone()]);
+                out.extend(
+                    l[range.clone()]
+                        .iter()
+                        .zip(&keep)
+                        .filter(|(_, k)| **k)
+                        .map(|(v, _)| *v),
+                );
             }
         }
         Ok(())
@@ -117,6 +141,10 @@ pub(crate) struct PivotAcc {
     tracks: Vec<Track>,
     track_index: HashMap<(usize, usize), usize>,
     has_labels: bool,
+    /// Drop rows whose timestamp is not after the previous kept row of the track (else error).
+    pub(crate) drop_non_increasing: bool,
+    /// Rows dropped so.
+    pub(crate) dropped: usize,
 }
 
 fn intern(list: &mut Vec<String>, index: &mut HashMap<String, usize>, s: &str) -> usize {
@@ -173,6 +201,10 @@ impl PivotAcc {
                 let row = b.first_row + i;
                 let prev = track.timestamps.last().copied().zip(track.rows.last().copied());
                 if prev.is_some_and(|(p, _)| time[i] <= p) {
+                    if self.drop_non_increasing {
+                        self.dropped += 1;
+                        continue;
+                    }
                     check_order(&format!("{name}/{var}"), prev, time[i], row)?;
                 }
                 check_finite(value_column, name, row, b.values[0][i])?;

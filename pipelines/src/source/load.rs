@@ -20,28 +20,41 @@ use crate::validate::{infer_frequency, regularize};
 ///    missing values;
 /// 4. the missing-value policy, per series and column.
 ///
-/// Series keep file order of first appearance; rows are never dropped or reordered.
+/// Series keep file order of first appearance; rows are never reordered, and dropped only under
+/// the opt-in [`super::NonIncreasing::Drop`] (rows whose timestamp is not after the previous
+/// kept row of their series; counted in [`IngestReport::dropped_non_increasing`], with a
+/// warning).
 pub fn load(spec: &DatasetSpec) -> Result<(TimeFrame, IngestReport)> {
     let src = open(spec)?;
     let plan = src.plan;
     let default_id = spec.default_series_id();
     let synthetic = spec.frequency.unwrap_or(Frequency::minutes(1));
     let mut rows_read = 0usize;
+    let drop = spec.non_increasing == super::NonIncreasing::Drop;
+    let dropped: usize;
     let (columns, mut accs): (Vec<String>, Vec<SeriesAcc>) = if plan.variable.is_some() {
-        let mut acc = PivotAcc::default();
+        let mut acc = PivotAcc {
+            drop_non_increasing: drop,
+            ..PivotAcc::default()
+        };
         for batch in src.batches {
             let batch = batch?;
             rows_read += batch.len;
             acc.push(&batch, &plan.values[0])?;
         }
+        dropped = acc.dropped;
         (acc.variables.clone(), acc.finish())
     } else {
-        let mut acc = WideAcc::default();
+        let mut acc = WideAcc {
+            drop_non_increasing: drop,
+            ..WideAcc::default()
+        };
         for batch in src.batches {
             let batch = batch?;
             rows_read += batch.len;
             acc.push(&batch, &plan.values, &default_id, synthetic)?;
         }
+        dropped = acc.dropped;
         (plan.values.clone(), acc.list)
     };
     if rows_read == 0 {
@@ -76,7 +89,15 @@ pub fn load(spec: &DatasetSpec) -> Result<(TimeFrame, IngestReport)> {
         frequency,
         missing,
         gaps_filled,
+        dropped_non_increasing: dropped,
     };
+    if dropped > 0 {
+        tracing::warn!(
+            path = %spec.path.display(),
+            dropped,
+            "dropped {dropped} rows whose timestamp was not after the previous kept row (--non-increasing drop)"
+        );
+    }
     tracing::debug!(path = %spec.path.display(), rows_read, series = report.series, %frequency, gaps_filled, "loaded dataset");
     Ok((
         TimeFrame {

@@ -94,6 +94,19 @@ fn default_batch_rows() -> usize {
     65_536
 }
 
+/// What [`super::load`] does with a row whose timestamp is not after the previous kept row of
+/// its series (a clock set back, e.g. by a daylight-saving change, or a repeated timestamp).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NonIncreasing {
+    /// Reject the file ([`crate::Error::UnsortedTimestamps`] / [`crate::Error::DuplicateTimestamp`]).
+    #[default]
+    Error,
+    /// Drop such rows (explicit opt-in); the count is in [`IngestReport::dropped_non_increasing`]
+    /// and logged as a warning.
+    Drop,
+}
+
 /// Everything needed to read one dataset file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetSpec {
@@ -123,6 +136,10 @@ pub struct DatasetSpec {
     /// Rows per read batch (and per [`super::Chunk`] of [`super::scan`]); default 65 536.
     #[serde(default = "default_batch_rows")]
     pub batch_rows: usize,
+    /// Rows whose timestamp is not after the previous kept row of the series (default `error`;
+    /// `drop` applies to [`super::load`] only, [`super::scan`] always rejects them).
+    #[serde(default)]
+    pub non_increasing: NonIncreasing,
 }
 
 impl DatasetSpec {
@@ -139,6 +156,7 @@ impl DatasetSpec {
             strict_columns: false,
             csv_header: true,
             batch_rows: default_batch_rows(),
+            non_increasing: NonIncreasing::Error,
         }
     }
 
@@ -215,6 +233,8 @@ pub struct IngestReport {
     pub missing: Vec<ColumnMissing>,
     /// Rows inserted into the time grid for gaps, over all series.
     pub gaps_filled: usize,
+    /// Rows dropped under [`NonIncreasing::Drop`] (timestamp not after the previous kept row).
+    pub dropped_non_increasing: usize,
 }
 
 #[cfg(test)]

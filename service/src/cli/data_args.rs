@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use statecast_pipelines::Frequency;
 use statecast_pipelines::missing::MissingPolicy;
-use statecast_pipelines::source::{DatasetSpec, Format, Layout};
+use statecast_pipelines::source::{DatasetSpec, Format, Layout, NonIncreasing};
 
 /// Column layout of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -14,6 +14,15 @@ pub(crate) enum LayoutArg {
     Wide,
     /// One value per row (`unique_id, ds, y` or `unique_id, ds, variable, value`).
     Long,
+}
+
+/// What to do with rows whose timestamp is not after the previous row of their series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum NonIncreasingArg {
+    /// Reject the file.
+    Error,
+    /// Drop such rows (e.g. a clock set back an hour by a DST change); the count is logged.
+    Drop,
 }
 
 /// Dataset flags.
@@ -58,6 +67,10 @@ pub(crate) struct DataArgs {
     /// CSV without a header row (columns become c0, c1, …).
     #[arg(long)]
     pub(crate) no_header: bool,
+    /// Rows whose timestamp is not after the previous kept row of their series: error, or drop
+    /// them (opt-in; the number dropped is logged as a warning).
+    #[arg(long, value_enum, default_value = "error")]
+    pub(crate) non_increasing: NonIncreasingArg,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -106,6 +119,10 @@ impl DataArgs {
         spec.frequency = self.frequency;
         spec.strict_columns = self.strict;
         spec.csv_header = !self.no_header;
+        spec.non_increasing = match self.non_increasing {
+            NonIncreasingArg::Error => NonIncreasing::Error,
+            NonIncreasingArg::Drop => NonIncreasing::Drop,
+        };
         Ok(spec)
     }
 

@@ -7,6 +7,7 @@ use statecast_pipelines::source::DatasetSpec;
 use statecast_service::anomaly::output::{scores_frame, write_scores, write_segments};
 use statecast_service::anomaly::run::{DetectRequest, detect};
 use statecast_service::anomaly::{Aggregate, AlarmRules, DetectorSettings, ThresholdMethod};
+use statecast_service::plot::{DetectionPanel, plot_detection, true_runs};
 
 use super::data_args::DataArgs;
 
@@ -92,6 +93,62 @@ pub(crate) struct DetectArgs {
     /// Also write the fitted detector (normaliser, calibration, threshold, rules) as JSON.
     #[arg(long)]
     save_detector: Option<PathBuf>,
+    /// Also draw a PNG: for the first 3 series, the 3 top-scoring variates' values and the
+    /// calibrated score with the threshold, alarm segments and labelled anomalies shaded.
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+/// Series and variates drawn by `--plot`.
+const PLOT_SERIES: usize = 3;
+const PLOT_VARIATES: usize = 3;
+
+fn detection_panels(
+    columns: &[String],
+    input: &[&statecast_pipelines::Series],
+    scores: &[statecast_service::anomaly::SeriesScores],
+    threshold: f64,
+) -> Vec<DetectionPanel> {
+    input
+        .iter()
+        .zip(scores)
+        .take(PLOT_SERIES)
+        .map(|(s, r)| {
+            let mut peak: Vec<(usize, f32)> = (0..columns.len())
+                .map(|v| {
+                    let m = r
+                        .per_variate
+                        .iter()
+                        .map(|p| p[v])
+                        .filter(|x| x.is_finite())
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    (v, m)
+                })
+                .collect();
+            peak.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let variates = peak
+                .iter()
+                .take(PLOT_VARIATES)
+                .map(|&(v, _)| (columns[v].clone(), s.values[v].clone()))
+                .collect();
+            DetectionPanel {
+                title: s.id.clone(),
+                variates,
+                score: r.score.clone(),
+                threshold,
+                alarms: r
+                    .segments
+                    .iter()
+                    .map(|g| (g.start as usize, g.end as usize))
+                    .collect(),
+                labels: s
+                    .labels
+                    .as_ref()
+                    .map(|l| true_runs(l.iter().map(|&x| x != 0)))
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
 }
 
 pub(crate) fn run(args: DetectArgs) -> anyhow::Result<()> {
@@ -105,6 +162,12 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<()> {
     write_segments(&seg_path, &d.detector.columns, &input, &d.scores)?;
     if let Some(p) = &args.save_detector {
         d.detector.save(p)?;
+    }
+    if let Some(p) = &args.plot {
+        let panels = detection_panels(&d.detector.columns, &input, &d.scores, d.detector.threshold.value);
+        let title = format!("{} / {}", args.data.data.display(), d.model);
+        plot_detection(p, &title, &panels).with_context(|| format!("plotting {}", p.display()))?;
+        println!("wrote {}", p.display());
     }
     let n_alarms: usize = d.scores.iter().map(|s| s.segments.len()).sum();
     println!(

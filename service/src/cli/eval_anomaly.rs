@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use statecast_pipelines::source::parse_timestamp;
 use statecast_service::anomaly::datasets::read_labels;
 use statecast_service::anomaly::eval::{AnomalyEval, evaluate};
 use statecast_service::anomaly::run::detect;
@@ -21,6 +22,17 @@ pub(crate) struct EvalAnomalyArgs {
     /// default: the data's --label-column.
     #[arg(long)]
     labels: Option<PathBuf>,
+    /// NAB label windows (`labels/combined_windows.json`): rows whose timestamp lies in one of
+    /// the file's `[start, end]` windows are labelled 1.
+    #[arg(long, conflicts_with = "labels")]
+    nab_windows: Option<PathBuf>,
+    /// Key of the file in --nab-windows (default: `<category>/<name>.csv` from the --data path).
+    #[arg(long, requires = "nab_windows")]
+    nab_key: Option<String>,
+    /// Evaluate only the rows after each series' fit part (the first --fit-fraction rows, e.g.
+    /// NAB's 15 % probationary period); needs the detector fitted on --data itself.
+    #[arg(long, conflicts_with = "fit_data")]
+    score_rest: bool,
     /// Anomaly ratio in percent for the ratio-convention threshold (default: the true test ratio,
     /// which is label-informed either way).
     #[arg(long)]
@@ -38,9 +50,39 @@ pub(crate) fn run(args: EvalAnomalyArgs) -> anyhow::Result<()> {
     let data = args.data.spec()?;
     let name = args.name.clone().unwrap_or_else(|| data.default_series_id());
     let req = args.detector.request(data);
-    let d = detect(&req).context("detecting anomalies")?;
-    let truth: Vec<Vec<bool>> = match &args.labels {
+    let fit_fraction = req.fit_fraction;
+    let mut d = detect(&req).context("detecting anomalies")?;
+    if args.score_rest {
+        for r in &mut d.scores {
+            let n = ((r.score.len() as f64 * fit_fraction).floor() as usize).min(r.score.len());
+            r.score[..n].fill(f64::NAN);
+        }
+    }
+    let nab = match &args.nab_windows {
         Some(p) => {
+            let key = match &args.nab_key {
+                Some(k) => k.clone(),
+                None => nab_key(&args.data.data)?,
+            };
+            let windows = read_nab_windows(p, &key)?;
+            Some(
+                d.frame
+                    .series
+                    .iter()
+                    .map(|s| {
+                        s.timestamps
+                            .iter()
+                            .map(|t| windows.iter().any(|&(a, b)| a <= *t && *t <= b))
+                            .collect::<Vec<bool>>()
+                    })
+                    .collect(),
+            )
+        }
+        None => None,
+    };
+    let truth: Vec<Vec<bool>> = match (nab, &args.labels) {
+        (Some(t), _) => t,
+        (None, Some(p)) => {
             anyhow::ensure!(d.frame.series.len() == 1, "--labels needs a single-series file");
             let l = read_labels(p)?;
             anyhow::ensure!(
@@ -52,7 +94,7 @@ pub(crate) fn run(args: EvalAnomalyArgs) -> anyhow::Result<()> {
             );
             vec![l]
         }
-        None => d
+        (None, None) => d
             .frame
             .series
             .iter()
@@ -79,6 +121,38 @@ pub(crate) fn run(args: EvalAnomalyArgs) -> anyhow::Result<()> {
         println!("wrote {}", p.display());
     }
     Ok(())
+}
+
+/// `<category>/<name>.csv` from a path ending in `data/<category>/<name>.csv`.
+fn nab_key(path: &std::path::Path) -> anyhow::Result<String> {
+    let name = path.file_name().and_then(|n| n.to_str());
+    let category = path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str());
+    match (category, name) {
+        (Some(c), Some(n)) => Ok(format!("{c}/{n}")),
+        _ => anyhow::bail!(
+            "cannot derive the NAB key from {}: pass --nab-key",
+            path.display()
+        ),
+    }
+}
+
+/// The `[start, end]` windows (micros) of `key` in a NAB `combined_windows.json`.
+fn read_nab_windows(path: &std::path::Path, key: &str) -> anyhow::Result<Vec<(i64, i64)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let all: std::collections::BTreeMap<String, Vec<[String; 2]>> =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let windows = all
+        .get(key)
+        .with_context(|| format!("{} has no entry {key:?}", path.display()))?;
+    windows
+        .iter()
+        .map(|[a, b]| {
+            let t = |s: &str| {
+                parse_timestamp(s).with_context(|| format!("{}: bad timestamp {s:?}", path.display()))
+            };
+            Ok((t(a)?, t(b)?))
+        })
+        .collect()
 }
 
 fn print_eval(e: &AnomalyEval) {

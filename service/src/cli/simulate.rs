@@ -30,6 +30,12 @@ pub(crate) struct SimulateArgs {
     /// Also write sensors.csv.
     #[arg(long)]
     csv: bool,
+    /// Anomaly segments per 1000 rows of the anomaly-eligible part of each series (default 1.5).
+    #[arg(long)]
+    anomaly_rate: Option<f64>,
+    /// Fraction of each series, from its start, kept anomaly-free (default 0.5).
+    #[arg(long)]
+    clean_fraction: Option<f64>,
 }
 
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
@@ -53,6 +59,12 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     if let Some(v) = args.missing_rate {
         cfg.missing_rate = v;
     }
+    if let Some(v) = args.anomaly_rate {
+        cfg.anomaly_rate = v;
+    }
+    if let Some(v) = args.clean_fraction {
+        cfg.train_fraction_clean = v;
+    }
     let sim = simulate(&cfg)?;
     let files = write_simulation(&sim, &args.out, args.csv)?;
     let labelled: usize = sim
@@ -73,6 +85,13 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         sim.segments.len(),
         labelled
     );
-    println!("{files:#?}");
+    println!("wrote {}", files.sensors_parquet.display());
+    if let Some(csv) = &files.sensors_csv {
+        println!("wrote {}", csv.display());
+    }
+    println!(
+        "wrote {} (the labelled anomaly segments)",
+        files.anomalies_csv.display()
+    );
     Ok(())
 }
