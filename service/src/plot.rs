@@ -578,6 +578,44 @@ mod tests {
     }
 
     #[test]
+    fn detection_plot_decodes_with_expected_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.png");
+        let n = 500;
+        let row = |id: &str, labels: Vec<(usize, usize)>| DetectionPanel {
+            title: id.into(),
+            variates: vec![
+                ("a".into(), (0..n).map(|i| (i as f32 * 0.1).sin()).collect()),
+                (
+                    "b".into(),
+                    (0..n)
+                        .map(|i| if i == 3 { f32::NAN } else { i as f32 * 0.01 })
+                        .collect(),
+                ),
+            ],
+            score: (0..n)
+                .map(|i| if i < 10 { f64::NAN } else { (i % 50) as f64 / 10.0 })
+                .collect(),
+            threshold: 4.0,
+            alarms: true_runs((0..n).map(|i| i % 50 >= 40)),
+            labels,
+        };
+        let rows = [row("s1", vec![(100, 140)]), row("s2", Vec::new())];
+        plot_detection(&path, "detect", &rows).unwrap();
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), detection_figure_size(2));
+        assert_eq!(
+            detection_figure_size(2),
+            (2 * PANEL_WIDTH, TITLE_HEIGHT + 2 * PANEL_HEIGHT)
+        );
+        assert!(buf.iter().any(|&b| b != 255));
+        assert!(plot_detection(&path, "x", &[]).is_err());
+    }
+
+    #[test]
     fn runs_of_flags() {
         assert_eq!(true_runs([false, true, true, false, true]), vec![(1, 3), (4, 5)]);
         assert!(true_runs([false, false]).is_empty());

@@ -33,10 +33,8 @@ pub fn load(spec: &DatasetSpec) -> Result<(TimeFrame, IngestReport)> {
     let drop = spec.non_increasing == super::NonIncreasing::Drop;
     let dropped: usize;
     let (columns, mut accs): (Vec<String>, Vec<SeriesAcc>) = if plan.variable.is_some() {
-        let mut acc = PivotAcc {
-            drop_non_increasing: drop,
-            ..PivotAcc::default()
-        };
+        let mut acc = PivotAcc::default();
+        acc.drop_non_increasing = drop;
         for batch in src.batches {
             let batch = batch?;
             rows_read += batch.len;
@@ -45,10 +43,8 @@ pub fn load(spec: &DatasetSpec) -> Result<(TimeFrame, IngestReport)> {
         dropped = acc.dropped;
         (acc.variables.clone(), acc.finish())
     } else {
-        let mut acc = WideAcc {
-            drop_non_increasing: drop,
-            ..WideAcc::default()
-        };
+        let mut acc = WideAcc::default();
+        acc.drop_non_increasing = drop;
         for batch in src.batches {
             let batch = batch?;
             rows_read += batch.len;

@@ -95,6 +95,11 @@ pub struct FeatureState {
     filled: usize,
     bias: Vec<f32>,
     activity: Vec<f32>,
+    /// Differences folded into `activity` so far, per variate: the component stays NaN until
+    /// the EWMA has seen `⌈1/α⌉` of them (a single difference reads far more extreme than the
+    /// smoothed level the normaliser was fitted on, and raised an alarm on every new series).
+    #[serde(default)]
+    activity_n: Vec<u32>,
     prev: Option<Vec<f32>>,
 }
 
@@ -110,6 +115,7 @@ impl FeatureState {
             filled: 0,
             bias: vec![0.0; n_variates],
             activity: vec![f32::NAN; n_variates],
+            activity_n: vec![0; n_variates],
             prev: None,
         }
     }
@@ -152,7 +158,13 @@ impl FeatureState {
                 } else {
                     (1.0 - a) * self.activity[v] + a * d
                 };
+                if let Some(n) = self.activity_n.get_mut(v) {
+                    *n = n.saturating_add(1);
+                }
             }
+            let activity_warm = self.activity_n.get(v).is_some_and(|&n| {
+                f64::from(n) >= (1.0 / f64::from(self.cfg.activity_alpha.max(1e-3))).ceil()
+            });
             for (c, comp) in self.cfg.components.iter().enumerate() {
                 let val = match comp {
                     Component::OneStep => one,
@@ -171,7 +183,8 @@ impl FeatureState {
                             f32::NAN
                         }
                     }
-                    Component::Activity => (self.activity[v] + ACTIVITY_EPS).ln(),
+                    Component::Activity if activity_warm => (self.activity[v] + ACTIVITY_EPS).ln(),
+                    Component::Activity => f32::NAN,
                     Component::Reconstruction => out.recon_v.as_ref().map_or(f32::NAN, |r| x - r[v]),
                     Component::Value => x,
                 };
@@ -230,8 +243,15 @@ mod tests {
         let f2 = s.update(&[3.0], &out(vec![0.0, 0.0]));
         assert_eq!(f2[0], 0.0);
         assert_eq!(f2[1], 0.5);
-        // Activity: EWMA of |Δx| = 1.5 then 0.9·1.5 + 0.1·1.5 = 1.5.
-        assert!((f2[3] - (1.5f32 + ACTIVITY_EPS).ln()).abs() < 1e-6);
+        // Activity: EWMA of |Δx| = 1.5 then 0.9·1.5 + 0.1·1.5 = 1.5, but reported only once
+        // ⌈1/α⌉ = 10 differences are in (a single difference is not the smoothed level).
+        assert!(f2[3].is_nan());
+        let mut last = f2;
+        for _ in 0..8 {
+            last = s.update(&[3.0 + 1.5], &out(vec![0.0, 0.0]));
+            last = s.update(&[3.0], &out(vec![0.0, 0.0]));
+        }
+        assert!((last[3] - (1.5f32 + ACTIVITY_EPS).ln()).abs() < 1e-5);
     }
 
     #[test]

@@ -165,7 +165,11 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<()> {
     }
     if let Some(p) = &args.plot {
         let panels = detection_panels(&d.detector.columns, &input, &d.scores, d.detector.threshold.value);
-        let title = format!("{} / {}", args.data.data.display(), d.model);
+        let file = args.data.data.file_name().map_or_else(
+            || args.data.data.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let title = format!("{file} / {}", d.model);
         plot_detection(p, &title, &panels).with_context(|| format!("plotting {}", p.display()))?;
         println!("wrote {}", p.display());
     }

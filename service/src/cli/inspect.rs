@@ -51,6 +51,12 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
             );
         }
         println!("gaps filled: {} rows", report.gaps_filled);
+        if report.dropped_non_increasing > 0 {
+            println!(
+                "dropped:    {} rows with a timestamp not after the previous row (--non-increasing drop)",
+                report.dropped_non_increasing
+            );
+        }
         if report.missing.is_empty() {
             println!("missing:    none");
         } else {
