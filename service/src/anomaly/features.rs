@@ -247,9 +247,9 @@ mod tests {
         // ⌈1/α⌉ = 10 differences are in (a single difference is not the smoothed level).
         assert!(f2[3].is_nan());
         let mut last = f2;
-        for _ in 0..8 {
-            last = s.update(&[3.0 + 1.5], &out(vec![0.0, 0.0]));
-            last = s.update(&[3.0], &out(vec![0.0, 0.0]));
+        for t in 0..16 {
+            let x = if t % 2 == 0 { 4.5 } else { 3.0 };
+            last = s.update(&[x], &out(vec![0.0, 0.0]));
         }
         assert!((last[3] - (1.5f32 + ACTIVITY_EPS).ln()).abs() < 1e-5);
     }
