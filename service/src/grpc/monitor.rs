@@ -27,7 +27,7 @@ use crate::registry::{ModelRef, Registry};
 use crate::{Error, Result};
 
 /// File name of the saved detector inside a registered artifact directory.
-pub const DETECTOR_FILE: &str = "detector.json";
+pub use crate::anomaly::fit::DETECTOR_FILE;
 
 /// Responses buffered per stream before the server waits for the client to read.
 const RESPONSE_BUFFER: usize = 64;
