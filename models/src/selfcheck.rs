@@ -61,8 +61,15 @@ fn diffs<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> (f32, f32) {
     (d, d / scale)
 }
 
+/// max |a − b|; a NaN on either side counts as an infinite difference (`f32::max` would drop it).
 fn max_abs_diff_host(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let d = (x - y).abs();
+            if d.is_nan() { f32::INFINITY } else { d }
+        })
+        .fold(0.0, f32::max)
 }
 
 /// Causal convolution `y[t] = Σ_{j≤t} k[j] u[t−j]` via zero-padded real FFTs.
@@ -327,6 +334,94 @@ fn model_checks(device: &Device) -> Vec<CheckRow> {
     rows
 }
 
+/// Stage-by-stage comparison of one SpaceTime model (the same weights) on `device` and on the
+/// CPU, on the windows `x` (`[B, L, V]`, row-major, the model's input scale).
+///
+/// Two kinds of rows: `stage` rows run the whole forward on each device (differences propagate
+/// and accumulate), `iso stage` rows feed each encoder block and the decoder the *CPU's* input for
+/// that stage, so a row's difference is the stage's own. The first stage whose isolated
+/// difference jumps is where the device computes something else (rather than amplifying an
+/// upstream rounding difference).
+///
+/// # Panics
+/// If `x` does not hold `B·L·V` values or `L` is not the model's look-back.
+pub fn spacetime_stage_rows(
+    model_cpu: &crate::spacetime::SpaceTime,
+    model_dev: &crate::spacetime::SpaceTime,
+    x: &[f32],
+    shape: [usize; 3],
+    device: &Device,
+) -> Vec<CheckRow> {
+    use crate::spacetime::Trace;
+    let cpu = Device::flex();
+    let run = |model: &crate::spacetime::SpaceTime, dev: &Device| {
+        let mut trace = Trace::default();
+        let t0 = Instant::now();
+        model.forward_traced(tensor(x.to_vec(), shape, dev), Some(&mut trace));
+        (trace, t0.elapsed().as_secs_f64() * 1e3)
+    };
+    let (trace_cpu, cpu_ms) = run(model_cpu, &cpu);
+    let (trace_dev, device_ms) = run(model_dev, device);
+    let mut rows = stage_diffs("", &trace_dev, &trace_cpu, device_ms, cpu_ms);
+
+    // Isolated: each block, then the decoder, from the CPU's input for it.
+    let stage_tensor = |name: &str| {
+        let s = trace_cpu.get(name).expect("stage recorded on the cpu");
+        let [c, l, n] = s.shape[..] else {
+            panic!("{name} is not [C, L, N]")
+        };
+        tensor(s.values.clone(), [c, l, n], device)
+    };
+    for (i, block) in model_dev.encoder.iter().enumerate() {
+        let input = if i == 0 {
+            "embed".to_string()
+        } else {
+            format!("block{}.out", i - 1)
+        };
+        let mut trace = Trace::default();
+        block.forward_cln_traced(stage_tensor(&input), Some(&mut trace), &format!("block{i}"));
+        rows.extend(stage_diffs("iso ", &trace, &trace_cpu, 0.0, 0.0));
+    }
+    let last = format!("block{}.out", model_dev.encoder.len() - 1);
+    let mut trace = Trace::default();
+    model_dev
+        .decoder
+        .forward_cln_traced(stage_tensor(&last), model_dev.horizon, false, Some(&mut trace));
+    rows.extend(stage_diffs("iso ", &trace, &trace_cpu, 0.0, 0.0));
+    rows
+}
+
+/// One row per stage of `dev` also recorded in `cpu` (the reference).
+fn stage_diffs(
+    prefix: &str,
+    dev: &crate::spacetime::Trace,
+    cpu: &crate::spacetime::Trace,
+    device_ms: f64,
+    cpu_ms: f64,
+) -> Vec<CheckRow> {
+    let mut rows: Vec<CheckRow> = dev
+        .stages
+        .iter()
+        .filter_map(|d| {
+            let c = cpu.get(&d.name)?;
+            let scale = c.values.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+            let max_abs_diff = max_abs_diff_host(&d.values, &c.values);
+            Some(CheckRow {
+                op: format!("{prefix}{} {:?}", d.name, d.shape),
+                max_abs_diff,
+                rel_diff: max_abs_diff / scale,
+                device_ms: 0.0,
+                cpu_ms: 0.0,
+                gating: true,
+            })
+        })
+        .collect();
+    if let Some(last) = rows.last_mut() {
+        (last.device_ms, last.cpu_ms) = (device_ms, cpu_ms);
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,6 +444,60 @@ mod tests {
                 y[t]
             );
         }
+    }
+
+    #[test]
+    fn stage_rows_cover_every_stage_and_are_exact_on_the_same_device() {
+        use crate::spacetime::SpaceTimeConfig;
+        let dev = Device::flex();
+        let cfg = SpaceTimeConfig::new(16, 4)
+            .with_d_model(8)
+            .with_state_dim(4)
+            .with_first_n_kernels(2)
+            .with_first_n_heads(2)
+            .with_n_kernels(8)
+            .with_n_encoder_blocks(2);
+        let model = cfg.init(&dev);
+        let (b, v) = (3, 2);
+        let x = host_values(b * 16 * v, 5);
+        let rows = spacetime_stage_rows(&model, &model.clone(), &x, [b, 16, v], &dev);
+        let names: Vec<&str> = rows
+            .iter()
+            .map(|r| r.op.split(' ').next().unwrap_or(""))
+            .collect();
+        for want in [
+            "input",
+            "embed",
+            "block0.pre",
+            "block0.ssm.kernel",
+            "block1.ssm",
+            "block1.out",
+            "decoder.krylov",
+            "decoder.x_L",
+            "decoder.closed_rows",
+            "decoder.y",
+            "head.forecast",
+            "forecast",
+        ] {
+            assert!(names.contains(&want), "no {want} row in {names:?}");
+        }
+        // Isolated rows: both blocks and the decoder.
+        assert!(rows.iter().any(|r| r.op.starts_with("iso block1.out")));
+        assert!(rows.iter().any(|r| r.op.starts_with("iso decoder.y ")));
+        for r in &rows {
+            assert_eq!(r.max_abs_diff, 0.0, "{r:?}");
+        }
+        // A perturbed copy shows up from the first stage that uses the perturbed weight.
+        let mut other = model.clone();
+        other.decoder.c = other.decoder.c.map(|c| c.add_scalar(0.5));
+        let rows = spacetime_stage_rows(&model, &other, &x, [b, 16, v], &dev);
+        let first = rows.iter().find(|r| r.max_abs_diff > 0.0).expect("a difference");
+        assert!(first.op.starts_with("decoder.bank.c"), "{first:?}");
+    }
+
+    #[test]
+    fn nan_counts_as_an_infinite_difference() {
+        assert_eq!(max_abs_diff_host(&[1.0, f32::NAN], &[1.0, 2.0]), f32::INFINITY);
     }
 
     #[test]

@@ -3,9 +3,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use burn::prelude::Device;
 use statecast_models::artifact::Artifact;
 use statecast_models::device::DeviceSpec;
 use statecast_models::forecaster::Forecaster;
+use statecast_models::selfcheck::{self, CheckRow};
+use statecast_models::zoo::AnyModel;
 use statecast_pipelines::source::{self, DatasetSpec};
 use statecast_pipelines::split::{SplitPart, SplitSpec};
 use statecast_pipelines::window::{WindowDataset, WindowIndex, WindowSpec};
@@ -28,7 +31,20 @@ pub fn score_artifact(
     drop_last: bool,
 ) -> Result<ForecastMetrics> {
     let dev = device.device()?;
-    let (artifact, model) = Artifact::load(dir, &dev)?;
+    let (model, dataset) = load_for_scoring(dir, data, split, part, &dev)?;
+    Ok(score(&model, &dataset, 32, drop_last, &dev))
+}
+
+/// The artifact at `dir` loaded on `dev` and the `part` windows of `data`, scaled with the
+/// artifact's scaler.
+fn load_for_scoring(
+    dir: &Path,
+    data: &DatasetSpec,
+    split: &SplitSpec,
+    part: SplitPart,
+    dev: &Device,
+) -> Result<(AnyModel, WindowDataset)> {
+    let (artifact, model) = Artifact::load(dir, dev)?;
     let (mut frame, _) = source::load(data)?;
     if frame.columns != artifact.schema.columns {
         return Err(Error::InvalidArgument {
@@ -50,6 +66,50 @@ pub fn score_artifact(
             reason: format!("no {part:?} window"),
         });
     }
-    let dataset = WindowDataset::new(frame, index)?;
-    Ok(score(&model, &dataset, 32, drop_last, &dev))
+    Ok((model, WindowDataset::new(frame, index)?))
+}
+
+/// Stage-by-stage CPU vs `device` comparison of a SpaceTime artifact
+/// ([`selfcheck::spacetime_stage_rows`]) on the last `b` windows of the `part` split, for each
+/// `b` in `batch_sizes`: how a device that scores a trained model differently is diagnosed.
+///
+/// # Errors
+/// As [`score_artifact`]; [`Error::InvalidArgument`] for a model other than SpaceTime or a batch
+/// size of 0 or above the number of windows.
+pub fn stage_comparison(
+    dir: &Path,
+    data: &DatasetSpec,
+    split: &SplitSpec,
+    part: SplitPart,
+    device: DeviceSpec,
+    batch_sizes: &[usize],
+) -> Result<Vec<(usize, Vec<CheckRow>)>> {
+    let dev = device.device()?;
+    let cpu = Device::flex();
+    let (model_dev, dataset) = load_for_scoring(dir, data, split, part, &dev)?;
+    let (model_cpu, _) = load_for_scoring(dir, data, split, part, &cpu)?;
+    let (AnyModel::SpaceTime(model_dev), AnyModel::SpaceTime(model_cpu)) = (model_dev, model_cpu) else {
+        return Err(Error::InvalidArgument {
+            field: "model".into(),
+            reason: "stage comparison needs a SpaceTime artifact".into(),
+        });
+    };
+    let n = dataset.index().len();
+    let mut out = Vec::with_capacity(batch_sizes.len());
+    for &b in batch_sizes {
+        if b == 0 || b > n {
+            return Err(Error::InvalidArgument {
+                field: "stages".into(),
+                reason: format!("batch size {b} is not in 1..={n} (windows in the split part)"),
+            });
+        }
+        let batch = dataset.batch(n - b..n, &cpu);
+        let shape = batch.x.dims();
+        let x = selfcheck::to_host(batch.x);
+        out.push((
+            b,
+            selfcheck::spacetime_stage_rows(&model_cpu, &model_dev, &x, shape, &dev),
+        ));
+    }
+    Ok(out)
 }

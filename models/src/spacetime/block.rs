@@ -14,6 +14,7 @@ use burn::tensor::activation::gelu;
 
 use super::preprocess::{Preprocess, PreprocessConfig};
 use super::ssm_layer::{CompanionSsm, CompanionSsmConfig};
+use super::trace::{Trace, record};
 use crate::ssm::precise::layer_matmul;
 
 /// Block MLP `y + W·Dropout(GELU(y))` (pre-activation, one linear layer, internal residual).
@@ -175,11 +176,34 @@ impl EncoderBlock {
     /// # Shapes
     /// * `u_cln`: `[C, L, N]`, returns `[C, L, N]`
     pub fn forward_cln(&self, u_cln: Tensor<3>) -> Tensor<3> {
+        self.forward_cln_traced(u_cln, None, "")
+    }
+
+    /// [`Self::forward_cln`], recording the preprocessed input, the SSM kernel, the SSM output and
+    /// the block output into `trace` as `{prefix}.pre`, `.ssm.kernel`, `.ssm`, `.out`.
+    ///
+    /// # Shapes
+    /// * `u_cln`: `[C, L, N]`, returns `[C, L, N]`
+    pub fn forward_cln_traced(
+        &self,
+        u_cln: Tensor<3>,
+        mut trace: Option<&mut Trace>,
+        prefix: &str,
+    ) -> Tensor<3> {
         let z_cln = match &self.pre {
             Some(pre) => pre.forward_cln(u_cln),
             None => u_cln,
         };
-        self.mlp.forward_cln(self.ssm.forward_cln(z_cln.clone())) + z_cln
+        if trace.is_some() {
+            record(&mut trace, &format!("{prefix}.pre"), &z_cln);
+            let [_, l, _] = z_cln.dims();
+            record(&mut trace, &format!("{prefix}.ssm.kernel"), &self.ssm.kernel(l));
+        }
+        let y_cln = self.ssm.forward_cln(z_cln.clone());
+        record(&mut trace, &format!("{prefix}.ssm"), &y_cln);
+        let out_cln = self.mlp.forward_cln(y_cln) + z_cln;
+        record(&mut trace, &format!("{prefix}.out"), &out_cln);
+        out_cln
     }
 
     /// Zero state for `n` series.

@@ -25,6 +25,7 @@ use burn::nn::Initializer;
 use burn::prelude::*;
 
 use super::ssm_layer::{SsmKind, bank_ab, companion_step};
+use super::trace::{Trace, record};
 use crate::ssm::{
     ConvPath, causal_conv_many_cln, channel_kernel_index, companion_matrix, krylov, l1_project,
     precise_matmul,
@@ -209,6 +210,21 @@ impl ClosedLoopSsm {
     /// # Shapes
     /// * `z_cln`: `[C, L, N]`; see [`DecoderOutputCln`] for the outputs
     pub fn forward_cln(&self, z_cln: Tensor<3>, horizon: usize, with_zhat: bool) -> DecoderOutputCln {
+        self.forward_cln_traced(z_cln, horizon, with_zhat, None)
+    }
+
+    /// [`Self::forward_cln`], recording the bank vectors, the Krylov matrix, the open-loop output,
+    /// the look-back state `x_L`, the closed-loop rows and `ŷ` into `trace` (prefix `decoder.`).
+    ///
+    /// # Shapes
+    /// * as [`Self::forward_cln`]
+    pub fn forward_cln_traced(
+        &self,
+        z_cln: Tensor<3>,
+        horizon: usize,
+        with_zhat: bool,
+        mut trace: Option<&mut Trace>,
+    ) -> DecoderOutputCln {
         let [c, l, _] = z_cln.dims();
         let d = self.state_dim;
         assert_eq!(
@@ -220,6 +236,9 @@ impl ClosedLoopSsm {
         let idx = channel_kernel_index(self.width, self.n_kernels, self.n_heads, &self.device());
         let per_channel = |t: Tensor<3>| t.select(0, idx.clone());
         let [a_kd, b_kd, c_kd, k_kd] = self.bank();
+        for (name, t) in [("a", &a_kd), ("b", &b_kd), ("c", &c_kd), ("k", &k_kd)] {
+            record(&mut trace, &format!("decoder.bank.{name}"), t);
+        }
         let nk = self.n_kernels;
         // Krylov matrix X = [b, Ab, …, A^{L−1}b] per kernel.
         let x_kdl = krylov(
@@ -227,6 +246,7 @@ impl ClosedLoopSsm {
             b_kd.clone().reshape([nk, d, 1]),
             l,
         );
+        record(&mut trace, "decoder.krylov", &x_kdl);
         // Open loop: kernels cᵀAʲb and kᵀAʲb, one convolution call for both (shared input work).
         let open_kernel = |v_kd: Tensor<2>| {
             let k_kl = precise_matmul(v_kd.reshape([nk, 1, d]), x_kdl.clone()).reshape([nk, l]);
@@ -239,8 +259,10 @@ impl ClosedLoopSsm {
         );
         let zhat_open_cln = open.pop().expect("two outputs");
         let y_open_cln = open.pop().expect("two outputs");
+        record(&mut trace, "decoder.y_open", &y_open_cln);
         // Final look-back state x_L = X · reverse(z) = reverse_time(X) · z (flip the small factor).
         let x_cdn = precise_matmul(per_channel(x_kdl.flip([2])), z_cln);
+        record(&mut trace, "decoder.x_L", &x_cdn);
         // Rows cᵀM^h (and kᵀM^h) of the closed-loop matrix M = A + b kᵀ, per kernel.
         let m_kdd = companion_matrix(a_kd) + b_kd.reshape([nk, d, 1]) * k_kd.clone().reshape([nk, 1, d]);
         let mut starts = vec![c_kd.reshape([nk, d, 1])];
@@ -262,7 +284,9 @@ impl ClosedLoopSsm {
             };
             per_channel(rows_kdh.swap_dims(1, 2))
         };
+        record(&mut trace, "decoder.closed_rows", &rows_kdt);
         let y_chn = precise_matmul(rows_chd(0), x_cdn.clone());
+        record(&mut trace, "decoder.y", &y_chn);
         let zhat_chn = with_zhat.then(|| precise_matmul(rows_chd(1), x_cdn));
         DecoderOutputCln {
             y_chn,

@@ -9,6 +9,7 @@
 //! * [`norm`]: per-window normalisation (§2.10).
 //! * [`model`]: the network, forward pass and loss (§2.1, §2.9, §2.11).
 //! * [`step`]: streaming mode with a serialisable state.
+//! * [`trace`]: named intermediates of a forward pass, for device comparisons.
 
 pub mod block;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod norm;
 pub mod preprocess;
 pub mod ssm_layer;
 pub mod step;
+pub mod trace;
 
 #[cfg(test)]
 mod perf;
@@ -32,3 +34,4 @@ pub use norm::{NormStats, Normalization};
 pub use preprocess::{Preprocess, PreprocessConfig};
 pub use ssm_layer::{ChannelParams, CompanionSsm, CompanionSsmConfig, SsmKind};
 pub use step::{BlockStreamState, SpaceTimeState, StateTensor, StepOutput};
+pub use trace::{Stage, Trace};

@@ -18,6 +18,7 @@ use burn::tensor::activation::gelu;
 use super::block::{EncoderBlock, dropout, linear_cln};
 use super::decoder::ClosedLoopSsm;
 use super::norm::{NormStats, Normalization};
+use super::trace::{Trace, record};
 use crate::ssm::ConvPath;
 
 /// Output head `GELU → Dropout → Linear(C → 1)`.
@@ -206,6 +207,16 @@ impl SpaceTime {
     /// # Shapes
     /// * `x_blv`: `[B, L, V]`; see [`SpaceTimeOutput`]
     pub fn forward(&self, x_blv: Tensor<3>) -> SpaceTimeOutput {
+        self.forward_traced(x_blv, None)
+    }
+
+    /// [`Self::forward`], recording every stage into `trace` (module [`super::trace`]): `input`
+    /// (normalised, `[N, L]`), `embed`, `block{i}.*`, `decoder.*`, `head.forecast` (normalised
+    /// scale) and `forecast`.
+    ///
+    /// # Shapes
+    /// * `x_blv`: `[B, L, V]`; see [`SpaceTimeOutput`]
+    pub fn forward_traced(&self, x_blv: Tensor<3>, mut trace: Option<&mut Trace>) -> SpaceTimeOutput {
         let [b, l, v] = x_blv.dims();
         assert_eq!(
             l, self.lookback,
@@ -216,12 +227,23 @@ impl SpaceTime {
         let u_nl = stats.normalize(fold_variates(x_blv));
         // Everything runs channel-major ([C, L, N]): the convolutions batch over channels and the
         // MLPs are [C, C] × [C, L·N] matmuls, so no activation is ever transposed.
-        let z_cln = self.encode_cln(u_nl);
-        let dec = self.decoder.forward_cln(z_cln.clone(), self.horizon, false);
-        let forecast_nh = stats.denormalize(self.head.forward_cln(dec.y_chn));
+        record(&mut trace, "input", &u_nl);
+        let mut z_cln = self.embed_cln(u_nl);
+        record(&mut trace, "embed", &z_cln);
+        for (i, block) in self.encoder.iter().enumerate() {
+            z_cln = block.forward_cln_traced(z_cln, trace.as_deref_mut(), &format!("block{i}"));
+        }
+        let dec = self
+            .decoder
+            .forward_cln_traced(z_cln.clone(), self.horizon, false, trace.as_deref_mut());
+        let head_nh = self.head.forward_cln(dec.y_chn);
+        record(&mut trace, "head.forecast", &head_nh);
+        let forecast_nh = stats.denormalize(head_nh);
         let lookback_nl = stats.denormalize(self.head.forward_cln(dec.y_open_cln));
+        let forecast_bhv = unfold_variates(forecast_nh, b, v);
+        record(&mut trace, "forecast", &forecast_bhv);
         SpaceTimeOutput {
-            forecast_bhv: unfold_variates(forecast_nh, b, v),
+            forecast_bhv,
             lookback_pred_blv: unfold_variates(lookback_nl, b, v),
             // [N, L, C] views of the channel-major tensors (no copy on strided backends).
             next_input_pred_nlc: dec.zhat_open_cln.permute([2, 1, 0]),

@@ -18,17 +18,34 @@ pub(crate) fn run(args: DevicesArgs) -> anyhow::Result<()> {
     let Some(spec) = args.check else { return Ok(()) };
     let device = spec.device()?;
     println!("self-check on {spec} ({device:?}) against cpu (flex):");
+    let rows = selfcheck::run(&device);
+    let failed = print_rows(&rows, args.tolerance);
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} gating checks exceeded tolerance {}",
+        rows.iter().filter(|r| r.gating).count(),
+        args.tolerance
+    );
     println!(
-        "{:<36} {:>12} {:>12} {:>12} {:>12}",
+        "all {} gating checks passed",
+        rows.iter().filter(|r| r.gating).count()
+    );
+    Ok(())
+}
+
+/// Prints check rows as a table; returns how many gating rows exceed `tolerance`.
+pub(crate) fn print_rows(rows: &[selfcheck::CheckRow], tolerance: f32) -> usize {
+    let width = rows.iter().map(|r| r.op.len()).max().unwrap_or(0).max(36);
+    println!(
+        "{:<width$} {:>12} {:>12} {:>12} {:>12}",
         "op", "max|diff|", "relative", "device ms", "cpu ms"
     );
-    let rows = selfcheck::run(&device);
     let mut failed = 0;
-    for r in &rows {
-        let ok = r.rel_diff <= args.tolerance;
+    for r in rows {
+        let ok = r.rel_diff <= tolerance;
         failed += usize::from(r.gating && !ok);
         println!(
-            "{:<36} {:>12.3e} {:>12.3e} {:>12.3} {:>12.3} {}",
+            "{:<width$} {:>12.3e} {:>12.3e} {:>12.3} {:>12.3} {}",
             r.op,
             r.max_abs_diff,
             r.rel_diff,
@@ -41,15 +58,5 @@ pub(crate) fn run(args: DevicesArgs) -> anyhow::Result<()> {
             }
         );
     }
-    anyhow::ensure!(
-        failed == 0,
-        "{failed} of {} gating checks exceeded tolerance {}",
-        rows.iter().filter(|r| r.gating).count(),
-        args.tolerance
-    );
-    println!(
-        "all {} gating checks passed",
-        rows.iter().filter(|r| r.gating).count()
-    );
-    Ok(())
+    failed
 }

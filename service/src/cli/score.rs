@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use statecast_models::device::DeviceSpec;
 use statecast_pipelines::split::{SplitPart, SplitSpec};
-use statecast_service::scoring::score_artifact;
+use statecast_service::scoring::{score_artifact, stage_comparison};
 
 use super::data_args::DataArgs;
 
@@ -34,6 +34,13 @@ pub(crate) struct ScoreArgs {
     /// Score every window (default: drop the last partial batch of 32, as published).
     #[arg(long)]
     no_drop_last: bool,
+    /// Also compare a SpaceTime model on `--device` with the CPU stage by stage, on the last B
+    /// windows of the part, for each batch size B given (e.g. `1,32`).
+    #[arg(long, value_delimiter = ',')]
+    stages: Vec<usize>,
+    /// Relative difference above which `--stages` marks a stage FAIL.
+    #[arg(long, default_value_t = 1e-3)]
+    stage_tolerance: f32,
 }
 
 pub(crate) fn run(args: ScoreArgs) -> anyhow::Result<()> {
@@ -59,5 +66,17 @@ pub(crate) fn run(args: ScoreArgs) -> anyhow::Result<()> {
         m.mae,
         m.windows
     );
+    if args.stages.is_empty() {
+        return Ok(());
+    }
+    let data = args.data.spec()?;
+    for (b, rows) in stage_comparison(&args.model, &data, &args.split, part, args.device, &args.stages)? {
+        println!(
+            "\nstages on {} vs cpu, last {b} window(s) of {part:?}:",
+            args.device
+        );
+        let failed = super::devices::print_rows(&rows, args.stage_tolerance);
+        println!("{failed} of {} stages above {}", rows.len(), args.stage_tolerance);
+    }
     Ok(())
 }
