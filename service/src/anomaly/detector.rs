@@ -29,6 +29,10 @@ pub struct DetectorSettings {
     pub rules: AlarmRules,
     /// Windows per forward pass in batch scoring.
     pub batch: usize,
+    /// Score SpaceTime with a forward pass over every window instead of its recurrent state
+    /// (`O(L)` per point; for comparison with the published window protocol).
+    #[serde(default)]
+    pub window_scoring: bool,
 }
 
 impl Default for DetectorSettings {
@@ -39,6 +43,7 @@ impl Default for DetectorSettings {
             threshold: ThresholdMethod::default(),
             rules: AlarmRules::default(),
             batch: 256,
+            window_scoring: false,
         }
     }
 }
@@ -60,6 +65,10 @@ pub struct Detector {
     pub threshold: Threshold,
     /// Alarm rules.
     pub rules: AlarmRules,
+    /// Fitted on a recurrent predictor ([`Predictor::is_recurrent`]); apply it in the same mode.
+    /// Detectors saved before this field existed were fitted on windows.
+    #[serde(default)]
+    pub recurrent: bool,
 }
 
 /// The result of one point.
@@ -175,6 +184,15 @@ fn for_each_output(
     let rows: Vec<f32> = (0..n)
         .flat_map(|t| series.values.iter().map(move |c| c[t]))
         .collect();
+    if let Some(mut state) = predictor.recurrent_series(nv) {
+        // The streaming state machine, row by row (outputs from row L−1 on, as below).
+        for (t, x) in rows.chunks_exact(nv).enumerate() {
+            if let Some(o) = predictor.push_recurrent(&mut state, x) {
+                f(t, x, &o);
+            }
+        }
+        return;
+    }
     let ends: Vec<usize> = (l - 1..n).collect();
     for chunk in ends.chunks(batch.max(1)) {
         let mut win = Vec::with_capacity(chunk.len() * l * nv);
@@ -242,6 +260,7 @@ impl Detector {
             calibration,
             threshold,
             rules: settings.rules,
+            recurrent: predictor.is_recurrent(),
         })
     }
 
@@ -254,6 +273,23 @@ impl Detector {
             gpd: None,
         };
         d
+    }
+
+    /// [`Error::InvalidArgument`] unless `predictor` runs in the mode (recurrent or windowed) this
+    /// detector was fitted in: the two give different residuals.
+    pub fn check_mode(&self, predictor: &Predictor) -> Result<()> {
+        if predictor.is_recurrent() == self.recurrent {
+            return Ok(());
+        }
+        let mode = |r: bool| if r { "recurrent" } else { "windowed" };
+        Err(Error::InvalidArgument {
+            field: "detector".into(),
+            reason: format!(
+                "fitted on a {} predictor, applied with a {} one",
+                mode(self.recurrent),
+                mode(predictor.is_recurrent())
+            ),
+        })
     }
 
     /// Score every row of `series` (scaled) in batch.
@@ -274,6 +310,7 @@ impl Detector {
                 ),
             });
         }
+        self.check_mode(predictor)?;
         let n = series.len();
         let nv = self.columns.len();
         let mut r = SeriesScores {

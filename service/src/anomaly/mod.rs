@@ -9,7 +9,8 @@
 //!                                                                                    attribution)
 //! ```
 //!
-//! Nothing is fitted on labels. `metrics` holds the evaluation measures, `datasets` the readers
+//! SpaceTime predicts from its recurrent state, one step per point ([`recurrent`]); other models
+//! from a forward pass over the window. Nothing is fitted on labels. `metrics` holds the evaluation measures, `datasets` the readers
 //! of the public benchmarks, `eval` the protocol, `output` the writers.
 pub mod alarms;
 pub mod datasets;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod normalise;
 pub mod output;
 pub mod predict;
+pub mod recurrent;
 pub mod run;
 pub mod stream;
 pub mod threshold;

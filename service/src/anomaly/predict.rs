@@ -1,10 +1,13 @@
 //! What the scorer asks of a model for one look-back window that ends at row `t` (inclusive):
 //! the forecast of rows `t+1 ..= t+K` and, where the model has one, its reconstruction of row `t`.
 //! The batch path runs many windows per forward pass; the streaming path one window per point.
-//! Both return the same [`WindowOutput`], so the scoring state downstream is shared.
+//! Both return the same [`WindowOutput`], so the scoring state downstream is shared. SpaceTime
+//! predictors are recurrent by default ([`super::recurrent`]): one state step per point.
 use burn::prelude::*;
 use statecast_models::forecaster::Forecaster;
 use statecast_models::zoo::AnyModel;
+
+use super::recurrent::RecurrentSeries;
 
 /// The model's view of one window.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,19 +29,77 @@ pub enum Predictor {
         steps: usize,
         /// Device the model lives on.
         device: Device,
+        /// Score with the model's recurrent state ([`super::recurrent`], SpaceTime only) instead
+        /// of a forward pass over each window.
+        recurrent: bool,
     },
     /// No model: the score is the scaled value itself (a per-variate z-score baseline).
     RawValue,
 }
 
 impl Predictor {
-    /// A model predictor keeping `min(steps, horizon)` forecast steps.
+    /// A model predictor keeping `min(steps, horizon)` forecast steps; recurrent for models that
+    /// have a recurrent form (SpaceTime), windowed otherwise.
     pub fn model(model: AnyModel, steps: usize, device: Device) -> Self {
         let steps = steps.clamp(1, model.horizon());
+        let recurrent = matches!(model, AnyModel::SpaceTime(_));
         Self::Model {
             model: Box::new(model),
             steps,
             device,
+            recurrent,
+        }
+    }
+
+    /// The same predictor, recurrent or windowed (`on` is ignored for models without a recurrent
+    /// form): a detector must be applied in the mode it was fitted in.
+    pub fn with_recurrent(self, on: bool) -> Self {
+        match self {
+            Self::Model {
+                model, steps, device, ..
+            } => {
+                let recurrent = on && matches!(*model, AnyModel::SpaceTime(_));
+                Self::Model {
+                    model,
+                    steps,
+                    device,
+                    recurrent,
+                }
+            }
+            Self::RawValue => Self::RawValue,
+        }
+    }
+
+    /// Whether outputs come from the recurrent state rather than a window forward.
+    pub fn is_recurrent(&self) -> bool {
+        matches!(self, Self::Model { recurrent: true, .. })
+    }
+
+    /// A fresh recurrent state for one series with `n_variates` variates (`None` unless
+    /// [`Self::is_recurrent`]).
+    pub fn recurrent_series(&self, n_variates: usize) -> Option<RecurrentSeries> {
+        match self {
+            Self::Model {
+                model,
+                steps,
+                recurrent: true,
+                ..
+            } => Some(RecurrentSeries::new(model.lookback(), n_variates, *steps)),
+            _ => None,
+        }
+    }
+
+    /// Advance a series' recurrent state by the scaled row `x_v` (see [`RecurrentSeries::push`]).
+    ///
+    /// # Panics
+    /// If this predictor is not recurrent.
+    pub fn push_recurrent(&self, series: &mut RecurrentSeries, x_v: &[f32]) -> Option<WindowOutput> {
+        match self {
+            Self::Model { model, device, .. } => match model.as_ref() {
+                AnyModel::SpaceTime(m) => series.push(m, device, x_v),
+                _ => panic!("push_recurrent: the model has no recurrent form"),
+            },
+            Self::RawValue => panic!("push_recurrent: no model"),
         }
     }
 
@@ -72,7 +133,10 @@ impl Predictor {
     /// - `windows_blv`: [batch, lookback, variates] row-major, scaled
     /// - returns `batch` outputs
     pub fn run(&self, windows_blv: &[f32], batch: usize, n_variates: usize) -> Vec<WindowOutput> {
-        let Self::Model { model, steps, device } = self else {
+        let Self::Model {
+            model, steps, device, ..
+        } = self
+        else {
             return vec![
                 WindowOutput {
                     forecast_kv: Vec::new(),

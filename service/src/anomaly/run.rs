@@ -77,7 +77,9 @@ pub fn detect(req: &DetectRequest<'_>) -> Result<Detection> {
             let dev: Device = req.device.device()?;
             let (art, m) = Artifact::load(dir, &dev)?;
             let kind = m.kind().to_string();
-            (Predictor::model(m, req.settings.steps, dev), art.scaler, kind)
+            let predictor =
+                Predictor::model(m, req.settings.steps, dev).with_recurrent(!req.settings.window_scoring);
+            (predictor, art.scaler, kind)
         }
         None => {
             let rows: Vec<_> = train_end.iter().map(|&e| 0..e).collect();

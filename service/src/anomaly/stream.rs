@@ -1,8 +1,9 @@
 //! Streaming detection of one series, one point at a time: raw values in, the artifact's scaler,
 //! a ring buffer of the last `L` rows ([`OnlineWindow`]: validated, strictly increasing
-//! timestamps), one forward pass over that fixed window, then the same [`PointScorer`] as the
-//! batch path. Work per point does not grow with the stream; memory per series is fixed
-//! ([`StreamDetector::memory_bytes`]).
+//! timestamps), the model's output for the point — one recurrent state step for SpaceTime
+//! ([`super::recurrent`], constant work per point), a forward pass over the fixed window for
+//! other models — then the same [`PointScorer`] as the batch path. Work per point does not grow
+//! with the stream; memory per series is fixed ([`StreamDetector::memory_bytes`]).
 use std::sync::Arc;
 
 use statecast_pipelines::frame::Micros;
@@ -11,6 +12,7 @@ use statecast_pipelines::online::OnlineWindow;
 use super::alarms::AlarmSegment;
 use super::detector::{Detector, PointResult, PointScorer};
 use super::predict::{Predictor, WindowOutput};
+use super::recurrent::RecurrentSeries;
 use crate::{Error, Result};
 
 /// Per-series streaming state.
@@ -22,6 +24,8 @@ pub struct StreamDetector {
     center: Vec<f32>,
     scale: Vec<f32>,
     window: OnlineWindow,
+    /// Recurrent model state (recurrent predictors only).
+    recurrent: Option<RecurrentSeries>,
     scorer: PointScorer,
     /// Timestamp of the first scored point (to map alarm point indices back to time).
     first_scored: Option<Micros>,
@@ -68,8 +72,10 @@ impl StreamDetector {
                 ),
             });
         }
+        detector.check_mode(&predictor)?;
         let window = OnlineWindow::new(id, detector.lookback, nv, None)?;
         Ok(Self {
+            recurrent: predictor.recurrent_series(nv),
             scorer: PointScorer::new(&detector),
             buf: vec![0.0; detector.lookback * nv],
             detector,
@@ -98,6 +104,10 @@ impl StreamDetector {
             self.window.push(timestamp, raw)?;
         }
         self.window.push(timestamp, &x)?;
+        let recurrent_out = self
+            .recurrent
+            .as_mut()
+            .and_then(|state| self.predictor.push_recurrent(state, &x));
         if !self.window.is_ready() {
             return Ok(StreamOutput::WarmingUp {
                 have: self.window.len(),
@@ -105,7 +115,9 @@ impl StreamDetector {
             });
         }
         let nv = x.len();
-        let out: WindowOutput = if matches!(*self.predictor, Predictor::Model { .. }) {
+        let out: WindowOutput = if let Some(out) = recurrent_out {
+            out
+        } else if matches!(*self.predictor, Predictor::Model { .. }) {
             self.window.window_into(&mut self.buf);
             self.predictor.run(&self.buf, 1, nv).remove(0)
         } else {
@@ -141,5 +153,6 @@ impl StreamDetector {
             + (k * k * nv + 4 * nv) * 4
             + d.rules.window
             + 2 * nv * 4
+            + self.recurrent.as_ref().map_or(0, RecurrentSeries::memory_bytes)
     }
 }

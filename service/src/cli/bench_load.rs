@@ -56,6 +56,13 @@ pub(crate) struct LoadArgs {
     /// Upper bound on monitor rounds (one point per series each).
     #[arg(long, default_value_t = 10_000)]
     monitor_rounds: usize,
+    /// Model family the bench trains and serves: linear or spacetime.
+    #[arg(long, default_value = "linear")]
+    family: String,
+    /// Fit the monitor's detector with `--window-scoring` (SpaceTime: a window forward per point
+    /// instead of the recurrent state).
+    #[arg(long)]
+    window_scoring: bool,
 }
 
 /// A `statecast serve` child, killed on drop.
@@ -88,7 +95,11 @@ fn run_self(args: &[&str]) -> anyhow::Result<()> {
 
 /// Start a server on a temp dir and train a tiny model for it; returns the server and the
 /// artifact directory to register.
-fn start_server(max_concurrent: Option<usize>) -> anyhow::Result<(ChildServer, PathBuf)> {
+fn start_server(
+    max_concurrent: Option<usize>,
+    model: &str,
+    window_scoring: bool,
+) -> anyhow::Result<(ChildServer, PathBuf)> {
     let dir = tempfile::tempdir()?;
     let p = |s: &str| dir.path().join(s).to_string_lossy().into_owned();
     #[rustfmt::skip]
@@ -96,17 +107,27 @@ fn start_server(max_concurrent: Option<usize>) -> anyhow::Result<(ChildServer, P
     #[rustfmt::skip]
     run_self(&[
         "train", "--data", &p("sim/sensors.parquet"), "--series-column", "series_id",
-        "--label-column", "label", "--missing", "linear", "--model", "linear",
+        "--label-column", "label", "--missing", "linear", "--model", model,
         "--lookback", "96", "--horizon", "24", "--epochs", "1", "--max-batches-per-epoch", "4",
         "--out", &p("model"),
     ])?;
     // A detector for the monitor part (fitted on the same simulated rows, no labels used).
     #[rustfmt::skip]
-    run_self(&[
-        "detect", "--data", &p("sim/sensors.parquet"), "--series-column", "series_id",
-        "--label-column", "label", "--missing", "linear", "--model", &p("model"),
-        "--out", &p("scores.csv"), "--save-detector", &p("model/detector.json"),
-    ])?;
+    let (data, art, scores, det) = (
+        p("sim/sensors.parquet"),
+        p("model"),
+        p("scores.csv"),
+        p("model/detector.json"),
+    );
+    #[rustfmt::skip]
+    let mut detect = vec![
+        "detect", "--data", &data, "--series-column", "series_id", "--label-column", "label",
+        "--missing", "linear", "--model", &art, "--out", &scores, "--save-detector", &det,
+    ];
+    if window_scoring {
+        detect.push("--window-scoring");
+    }
+    run_self(&detect)?;
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir", &p("data")]);
     if let Some(n) = max_concurrent {
@@ -282,7 +303,8 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
         Some(_) => (None, None),
         None => {
             eprintln!("starting a server and training a tiny model …");
-            let (server, artifact) = start_server(args.max_concurrent_forecasts)?;
+            let (server, artifact) =
+                start_server(args.max_concurrent_forecasts, &args.family, args.window_scoring)?;
             (Some(server), Some(artifact))
         }
     };

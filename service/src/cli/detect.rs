@@ -47,6 +47,10 @@ pub(crate) struct DetectorArgs {
     /// Device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     pub(crate) device: DeviceSpec,
+    /// Score SpaceTime by a forward pass over each look-back window (O(L) per point) instead of
+    /// its recurrent state (the default: constant work per point, states renewed every L rows).
+    #[arg(long)]
+    pub(crate) window_scoring: bool,
 }
 
 impl DetectorArgs {
@@ -75,6 +79,7 @@ impl DetectorArgs {
                     top_k: 3,
                 },
                 batch: 256,
+                window_scoring: self.window_scoring,
             },
             device: self.device,
         }

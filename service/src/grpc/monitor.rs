@@ -157,7 +157,8 @@ impl StreamState {
             loaded.model.clone(),
             detector.features.steps.max(1),
             loaded.device.clone(),
-        );
+        )
+        .with_recurrent(detector.recurrent);
         let m = Arc::new(ModelDetector {
             resolved: format!("{}@{}", info.name, info.version),
             detector: Arc::new(detector),

@@ -1,0 +1,361 @@
+//! Recurrent scoring outputs for SpaceTime: constant work per point, whatever the look-back.
+//!
+//! The window path ([`super::predict::Predictor::run`]) re-runs the model over the last `L` rows
+//! at every point (`O(L)` convolutions per point). Here each series keeps SpaceTime's recurrent
+//! state ([`statecast_models::spacetime::SpaceTimeState`]) and advances it by one
+//! [`SpaceTime::step`] per point; the `K`-step forecast is a closed-loop rollout from that state.
+//!
+//! **Re-anchoring.** SpaceTime normalises each window by its own statistics (e.g. the mean), which
+//! a recurrent state cannot update: its statistics are fixed when it starts. A stream that runs
+//! for days would drift away from them, so the series keeps two states:
+//!
+//! ```text
+//! rows:      0 ........ L−1 | L ......... 2L−1 | 2L ........ 3L−1 | …
+//! active:    A₀ primed on rows 0..L−1 (their stats; this first output equals the window path)
+//! spawned:                    A₁: zero state, stats of rows 0..L−1, fed rows L.. → active at 2L−1
+//!                                                A₂: stats of rows L..2L−1, fed rows 2L.. → …
+//! ```
+//!
+//! Every `L` points a fresh state starts from zero with the statistics of the last `L` rows (a
+//! causal window: it ends at the row before the state's first input) and is fed alongside the
+//! active one; after `L` rows it replaces it and the next one is spawned. The active state has therefore always seen between
+//! `L` and `2L` rows and normalises with statistics at most `2L` rows old. Per point: two model
+//! steps and a `K`-step rollout, `O(C·d·(2 + K))` per variate; the only `O(L)` work is priming the
+//! very first state of a series. Memory per series is two states (`(blocks + 1)·V·C·d` floats
+//! each) plus the last `L` rows, much more than the window path's `L·V` floats: that is the price
+//! of constant time.
+//!
+//! Batch scoring ([`super::detector::Detector::score_series`]) runs this same state machine row
+//! by row, so batch and streaming scores stay identical.
+use burn::prelude::*;
+use statecast_models::selfcheck::to_host;
+use statecast_models::spacetime::{SpaceTime, SpaceTimeState};
+
+use super::predict::WindowOutput;
+
+/// Recurrent predictor state of one series (module docs).
+#[derive(Debug, Clone)]
+pub struct RecurrentSeries {
+    lookback: usize,
+    n_variates: usize,
+    steps: usize,
+    /// Last `L` rows, [L, variates] ring (row `filled % L` is the oldest once full).
+    ring: Vec<f32>,
+    filled: u64,
+    active: Option<SpaceTimeState>,
+    spawned: Option<SpaceTimeState>,
+    /// The active state's prediction of the next row, [variates] (the next point's reconstruction).
+    next_pred: Vec<f32>,
+}
+
+impl RecurrentSeries {
+    /// An empty series: `lookback` rows of warm-up, then outputs with `steps` forecast steps.
+    pub fn new(lookback: usize, n_variates: usize, steps: usize) -> Self {
+        Self {
+            lookback,
+            n_variates,
+            steps,
+            ring: vec![0.0; lookback * n_variates],
+            filled: 0,
+            active: None,
+            spawned: None,
+            next_pred: Vec::new(),
+        }
+    }
+
+    /// Consume one scaled row `x_v`; `None` while fewer than `L` rows have been seen.
+    ///
+    /// # Panics
+    /// If `x_v` does not hold one value per variate or the model's look-back differs.
+    pub fn push(&mut self, model: &SpaceTime, device: &Device, x_v: &[f32]) -> Option<WindowOutput> {
+        let (l, nv) = (self.lookback, self.n_variates);
+        assert_eq!(
+            x_v.len(),
+            nv,
+            "RecurrentSeries: row of {} values, {nv} variates",
+            x_v.len()
+        );
+        assert_eq!(model.lookback, l, "RecurrentSeries: model look-back differs");
+        let slot = (self.filled % l as u64) as usize;
+        self.ring[slot * nv..(slot + 1) * nv].copy_from_slice(x_v);
+        self.filled += 1;
+        if self.active.is_none() {
+            if self.filled < l as u64 {
+                return None;
+            }
+            return Some(self.prime(model, device));
+        }
+        let x_bv = Tensor::<2>::from_data(TensorData::new(x_v.to_vec(), [1, nv]), device);
+        let reconstruction = std::mem::take(&mut self.next_pred);
+        let active = self.active.as_mut().expect("primed");
+        let mut pred = model.step(x_bv.clone(), active).next_pred_bv;
+        let spawned = self
+            .spawned
+            .as_mut()
+            .expect("a spawned state follows the active one");
+        let spawned_pred = model.step(x_bv, spawned).next_pred_bv;
+        if spawned.steps >= l {
+            self.active = self.spawned.take();
+            pred = spawned_pred;
+            self.spawn(model, device);
+        }
+        self.next_pred = to_host(pred);
+        Some(WindowOutput {
+            forecast_kv: self.forecast(model, device),
+            recon_v: (l >= 2).then_some(reconstruction),
+        })
+    }
+
+    /// First output: prime the active state on the first `L` rows (as
+    /// [`SpaceTime::stream_lookback`], so this output equals the window path's).
+    fn prime(&mut self, model: &SpaceTime, device: &Device) -> WindowOutput {
+        let (l, nv) = (self.lookback, self.n_variates);
+        let window = Tensor::<3>::from_data(TensorData::new(self.window(), [1, l, nv]), device);
+        let (state, outputs) = model.stream_lookback(window);
+        let reconstruction = (l >= 2).then(|| to_host(outputs[l - 2].next_pred_bv.clone()));
+        self.next_pred = to_host(outputs[l - 1].next_pred_bv.clone());
+        self.active = Some(state);
+        self.spawn(model, device);
+        WindowOutput {
+            forecast_kv: self.forecast(model, device),
+            recon_v: reconstruction,
+        }
+    }
+
+    /// Start the next state from zero with the statistics of the last `L` rows.
+    fn spawn(&mut self, model: &SpaceTime, device: &Device) {
+        let (l, nv) = (self.lookback, self.n_variates);
+        let window = Tensor::<3>::from_data(TensorData::new(self.window(), [1, l, nv]), device);
+        self.spawned = Some(model.init_state(1, nv, &model.norm_stats(window)));
+    }
+
+    /// The active state's closed-loop forecast of the next `steps` rows, [steps, variates].
+    fn forecast(&self, model: &SpaceTime, device: &Device) -> Vec<f32> {
+        let active = self.active.as_ref().expect("primed");
+        let f_bhv = model.forecast_from_state(active, self.steps, device);
+        to_host(f_bhv)
+    }
+
+    /// The last `L` rows in time order, [L, variates].
+    fn window(&self) -> Vec<f32> {
+        let (l, nv) = (self.lookback, self.n_variates);
+        let oldest = (self.filled % l as u64) as usize;
+        let mut out = Vec::with_capacity(l * nv);
+        out.extend_from_slice(&self.ring[oldest * nv..]);
+        out.extend_from_slice(&self.ring[..oldest * nv]);
+        out
+    }
+
+    /// Rows the active state has consumed (`L ..= 2L` once primed, 0 before).
+    pub fn active_history(&self) -> usize {
+        self.active.as_ref().map_or(0, |s| s.steps)
+    }
+
+    /// Bytes held: ring, both states, the pending prediction.
+    pub fn memory_bytes(&self) -> usize {
+        let state_bytes = |s: &SpaceTimeState| {
+            let t = |v: &statecast_models::spacetime::StateTensor| v.values.len() * 4;
+            t(&s.norm_shift_n1)
+                + t(&s.norm_scale_n1)
+                + t(&s.decoder_x_ncd)
+                + s.encoder
+                    .iter()
+                    .map(|b| t(&b.x_ncd) + b.hist_ncj.as_ref().map_or(0, t))
+                    .sum::<usize>()
+        };
+        self.ring.len() * 4
+            + self.next_pred.len() * 4
+            + self.active.as_ref().map_or(0, state_bytes)
+            + self.spawned.as_ref().map_or(0, state_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use statecast_models::spacetime::SpaceTimeConfig;
+    use statecast_models::zoo::AnyModel;
+    use statecast_pipelines::Series;
+
+    use super::*;
+    use crate::anomaly::{Detector, DetectorSettings, Predictor, StreamDetector, StreamOutput};
+
+    const L: usize = 16;
+    const NV: usize = 2;
+
+    fn model() -> SpaceTime {
+        SpaceTimeConfig::new(L, 4)
+            .with_d_model(8)
+            .with_state_dim(4)
+            .with_first_n_kernels(2)
+            .with_first_n_heads(2)
+            .with_n_kernels(8)
+            .with_n_encoder_blocks(2)
+            .init(&Device::flex())
+    }
+
+    /// A smooth two-variate signal plus a little deterministic noise, [rows, variates].
+    fn rows(n: usize) -> Vec<f32> {
+        (0..n)
+            .flat_map(|t| {
+                let t = t as f32;
+                [
+                    (t * 0.3).sin() + 0.05 * (t * 7.1).cos(),
+                    (t * 0.11).cos() * 2.0 + 0.05 * (t * 3.7).sin(),
+                ]
+            })
+            .collect()
+    }
+
+    fn close(a: &[f32], b: &[f32], tol: f32) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= tol * (1.0 + y.abs()))
+    }
+
+    #[test]
+    fn first_output_equals_the_window_forward() {
+        let m = model();
+        let dev = Device::flex();
+        let data = rows(L);
+        let mut series = RecurrentSeries::new(L, NV, 3);
+        let outs: Vec<_> = data.chunks(NV).map(|x| series.push(&m, &dev, x)).collect();
+        assert!(outs[..L - 1].iter().all(Option::is_none), "warm-up");
+        let rec = outs[L - 1].clone().expect("output at row L−1");
+        let window = Predictor::model(AnyModel::SpaceTime(m), 3, dev)
+            .with_recurrent(false)
+            .run(&data, 1, NV)
+            .remove(0);
+        assert!(
+            close(&rec.forecast_kv, &window.forecast_kv, 1e-4),
+            "{:?} vs {:?}",
+            rec.forecast_kv,
+            window.forecast_kv
+        );
+        let (r, w) = (rec.recon_v.unwrap(), window.recon_v.unwrap());
+        assert!(close(&r, &w, 1e-4), "{r:?} vs {w:?}");
+    }
+
+    #[test]
+    fn states_are_renewed_every_lookback_and_memory_is_fixed() {
+        let m = model();
+        let dev = Device::flex();
+        let mut series = RecurrentSeries::new(L, NV, 2);
+        let mut memory = None;
+        for (t, x) in rows(8 * L).chunks(NV).enumerate() {
+            let out = series.push(&m, &dev, x);
+            if t + 1 < L {
+                assert!(out.is_none());
+                continue;
+            }
+            let out = out.expect("scored");
+            assert_eq!(out.forecast_kv.len(), 2 * NV);
+            assert!(out.forecast_kv.iter().all(|v| v.is_finite()));
+            let h = series.active_history();
+            assert!(
+                (L..=2 * L).contains(&h),
+                "row {t}: active state has seen {h} rows"
+            );
+            let bytes = series.memory_bytes();
+            assert_eq!(*memory.get_or_insert(bytes), bytes, "row {t}: memory changed");
+        }
+    }
+
+    /// A level shift: once the states have been renewed, the model sees the new level exactly as
+    /// it saw the old one (mean normalisation), so its forecast is the old forecast plus the shift.
+    /// A state anchored to the old level (no renewal) forecasts something else.
+    #[test]
+    fn renewal_follows_a_level_shift() {
+        let m = model();
+        let dev = Device::flex();
+        let shift = 50.0f32;
+        let mut series = RecurrentSeries::new(L, NV, 2);
+        let mut forecasts = Vec::new();
+        for t in 0..6 * L {
+            let level = if t < 3 * L { 0.0 } else { shift };
+            forecasts.push(series.push(&m, &dev, &[level + 1.0, level - 1.0]));
+        }
+        // States are renewed at rows 2L−1, 3L−1, …: at 2L−1 the active state has stats of rows
+        // 0..L−1 and has seen rows L..2L−1 (old level); at 6L−1, stats of rows 4L..5L−1 and rows
+        // 5L..6L−1 (new level only). Same inputs relative to the shift, so the same forecast.
+        let before = forecasts[2 * L - 1].clone().unwrap().forecast_kv;
+        let after = forecasts[6 * L - 1].clone().unwrap().forecast_kv;
+        let shifted: Vec<f32> = before.iter().map(|v| v + shift).collect();
+        assert!(close(&after, &shifted, 1e-4), "{after:?} vs {shifted:?}");
+        // Without renewal: one state primed on the old level, fed the new one.
+        let mut stale = m.stream_lookback(Tensor::<3>::from_data(
+            TensorData::new([1.0f32, -1.0].repeat(L), [1, L, NV]),
+            &dev,
+        ));
+        for _ in 0..3 * L {
+            m.step(
+                Tensor::<2>::from_data(TensorData::new(vec![shift + 1.0, shift - 1.0], [1, NV]), &dev),
+                &mut stale.0,
+            );
+        }
+        let stale_f = to_host(m.forecast_from_state(&stale.0, 2, &dev));
+        assert!(
+            !close(&stale_f, &shifted, 1e-2),
+            "a stale state should not match: {stale_f:?}"
+        );
+    }
+
+    #[test]
+    fn batch_and_stream_agree_with_a_recurrent_spacetime_detector() {
+        let m = model();
+        let dev = Device::flex();
+        let n = 10 * L;
+        let data = rows(n);
+        let columns = vec!["a".to_string(), "b".to_string()];
+        let series = Series {
+            id: "s".into(),
+            timestamps: (0..n as i64).map(|t| t * 60_000_000).collect(),
+            values: (0..NV)
+                .map(|v| data.iter().skip(v).step_by(NV).copied().collect())
+                .collect(),
+            labels: None,
+        };
+        let pred = Predictor::model(AnyModel::SpaceTime(m), 2, dev);
+        assert!(pred.is_recurrent());
+        let det = Detector::fit(&pred, &DetectorSettings::default(), &columns, &[(&series, 5 * L)]).unwrap();
+        assert!(det.recurrent);
+        let batch = det.score_series(&pred, &series, 64).unwrap();
+        let mut stream = StreamDetector::new(
+            "s",
+            Arc::new(det.clone()),
+            Arc::new(pred.clone()),
+            vec![0.0; NV],
+            vec![1.0; NV],
+        )
+        .unwrap();
+        let mut scored = 0;
+        for t in 0..n {
+            let row: Vec<f32> = series.values.iter().map(|c| c[t]).collect();
+            if let StreamOutput::Scored(p) = stream.push(series.timestamps[t], &row).unwrap() {
+                let b = batch.score[t];
+                assert!(
+                    (p.score.is_nan() && b.is_nan()) || (p.score - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                    "row {t}: stream {} batch {b}",
+                    p.score
+                );
+                scored += 1;
+            }
+        }
+        assert_eq!(scored, n - L + 1);
+        // A detector fitted on windows is refused by a recurrent predictor, and vice versa.
+        let windowed = pred.clone().with_recurrent(false);
+        assert!(det.score_series(&windowed, &series, 64).is_err());
+        assert!(
+            StreamDetector::new(
+                "s",
+                Arc::new(det),
+                Arc::new(windowed),
+                vec![0.0; NV],
+                vec![1.0; NV]
+            )
+            .is_err()
+        );
+    }
+}
