@@ -112,9 +112,10 @@ pub enum Error {
         /// The repeated timestamp, formatted.
         timestamp: String,
     },
-    /// A step between consecutive timestamps is not a whole multiple of the series frequency.
+    /// A step between consecutive timestamps is not a whole multiple of the series frequency
+    /// (loading with [`crate::source::Resample::Mean`] averages such a series onto the grid).
     #[error(
-        "series `{series}`: irregular spacing at row {row}: step {step} is not a multiple of the frequency {frequency}"
+        "series `{series}`: irregular spacing at row {row}: step {step} is not a multiple of the frequency {frequency} (to read such a file, average it onto the grid with `--resample mean`)"
     )]
     IrregularSpacing {
         /// Series involved.

@@ -20,6 +20,7 @@ pub mod error;
 pub mod frame;
 pub mod missing;
 pub mod online;
+pub mod resample;
 pub mod scale;
 pub mod shared_data;
 pub mod simulate;

@@ -113,3 +113,82 @@ pub fn stage_comparison(
     }
     Ok(out)
 }
+
+/// One evaluation batch scored on the CPU and on a device ([`compare_batches`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchComparison {
+    /// First window of the batch (index into the split part's windows).
+    pub start: usize,
+    /// Windows in the batch.
+    pub windows: usize,
+    /// MSE of the batch's forecasts on the CPU (scaled axis).
+    pub mse_cpu: f64,
+    /// MSE on the device.
+    pub mse_device: f64,
+    /// MSE as [`crate::metrics::score`] computes it on the device (sums reduced there).
+    pub mse_device_reduced: f64,
+    /// Observed target values counted by the device reduction (should be `windows · H · V`).
+    pub count_device: f64,
+    /// max |device − cpu| / max |cpu| over the batch's forecasts.
+    pub max_rel_diff: f32,
+}
+
+/// Every evaluation batch (32 windows, `drop_last` as in [`score_artifact`]) of the `part` split
+/// forecast on the CPU and on `device` with the same weights: which windows a device that scores
+/// a model differently disagrees on, and which of the two is off (per-batch MSE on each).
+///
+/// # Errors
+/// As [`score_artifact`].
+pub fn compare_batches(
+    dir: &Path,
+    data: &DatasetSpec,
+    split: &SplitSpec,
+    part: SplitPart,
+    device: DeviceSpec,
+    drop_last: bool,
+) -> Result<Vec<BatchComparison>> {
+    let dev = device.device()?;
+    let cpu = Device::flex();
+    let (model_dev, dataset) = load_for_scoring(dir, data, split, part, &dev)?;
+    let (model_cpu, _) = load_for_scoring(dir, data, split, part, &cpu)?;
+    let mut out = Vec::new();
+    for range in dataset.index().batches(32, drop_last) {
+        let batch = dataset.batch(range.clone(), &cpu);
+        let y = selfcheck::to_host(batch.y.clone());
+        let f_cpu = selfcheck::to_host(model_cpu.forecast(batch.x.clone()));
+        // The device side exactly as `metrics::score` runs it: batch built on the device,
+        // error and sums reduced there.
+        let on_dev = dataset.batch(range.clone(), &dev);
+        let forecast_dev = model_dev.forecast(on_dev.x);
+        let err = (forecast_dev.clone() - on_dev.y) * on_dev.y_mask.clone();
+        let se_dev = f64::from(err.square().sum().into_scalar::<f32>());
+        let count_device = f64::from(on_dev.y_mask.sum().into_scalar::<f32>());
+        let f_dev = selfcheck::to_host(forecast_dev);
+        let mse = |f: &[f32]| {
+            f.iter()
+                .zip(&y)
+                .map(|(a, b)| f64::from(a - b).powi(2))
+                .sum::<f64>()
+                / y.len().max(1) as f64
+        };
+        let scale = f_cpu.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+        let max_diff = f_cpu
+            .iter()
+            .zip(&f_dev)
+            .map(|(a, b)| {
+                let d = (a - b).abs();
+                if d.is_nan() { f32::INFINITY } else { d }
+            })
+            .fold(0f32, f32::max);
+        out.push(BatchComparison {
+            start: range.start,
+            windows: range.len(),
+            mse_cpu: mse(&f_cpu),
+            mse_device: mse(&f_dev),
+            mse_device_reduced: se_dev / count_device.max(1.0),
+            count_device,
+            max_rel_diff: max_diff / scale,
+        });
+    }
+    Ok(out)
+}

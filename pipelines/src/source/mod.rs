@@ -21,5 +21,5 @@ mod time;
 
 pub use load::load;
 pub use scan::{Chunk, Scan, scan};
-pub use spec::{DatasetSpec, Format, IngestReport, Layout, NonIncreasing};
+pub use spec::{DatasetSpec, Format, IngestReport, Layout, NonIncreasing, Resample};
 pub use time::parse_timestamp;

@@ -107,6 +107,23 @@ pub enum NonIncreasing {
     Drop,
 }
 
+/// What [`super::load`] does with a series whose timestamp steps are not whole multiples of
+/// the frequency (applied after [`NonIncreasing`], before the spacing check and gap filling).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resample {
+    /// Keep the rows as read; irregular spacing is an error ([`crate::Error::IrregularSpacing`]).
+    #[default]
+    None,
+    /// Put each series on the regular grid of the frequency (explicit opt-in): grid point `t`
+    /// (anchored at the series' first timestamp floored to a multiple of the frequency since
+    /// the epoch) takes the mean of the values of the rows in `[t, t + frequency)` and the max
+    /// of their labels; a grid point without rows is a gap, filled by the missing policy. See
+    /// [`crate::resample`]. Counts in [`IngestReport::resample_merged`] /
+    /// [`IngestReport::resample_empty`], logged as a warning.
+    Mean,
+}
+
 /// Everything needed to read one dataset file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetSpec {
@@ -140,6 +157,13 @@ pub struct DatasetSpec {
     /// `drop` applies to [`super::load`] only, [`super::scan`] always rejects them).
     #[serde(default)]
     pub non_increasing: NonIncreasing,
+    /// Irregular timestamp spacing (default `none`: an error; `mean`: average onto the grid of
+    /// the frequency). Applies to [`super::load`] only; [`super::scan`] always rejects it.
+    /// Without `frequency`, the grid's frequency is inferred by
+    /// [`crate::resample::infer_resample_frequency`] (most common step, or the median step when
+    /// no step repeats).
+    #[serde(default)]
+    pub resample: Resample,
 }
 
 impl DatasetSpec {
@@ -157,6 +181,7 @@ impl DatasetSpec {
             csv_header: true,
             batch_rows: default_batch_rows(),
             non_increasing: NonIncreasing::Error,
+            resample: Resample::None,
         }
     }
 
@@ -235,6 +260,13 @@ pub struct IngestReport {
     pub gaps_filled: usize,
     /// Rows dropped under [`NonIncreasing::Drop`] (timestamp not after the previous kept row).
     pub dropped_non_increasing: usize,
+    /// Rows averaged into a grid bin that already held an earlier row, under [`Resample::Mean`].
+    #[serde(default)]
+    pub resample_merged: usize,
+    /// Grid points with no row under [`Resample::Mean`] (gaps; also counted in `gaps_filled`
+    /// once filled).
+    #[serde(default)]
+    pub resample_empty: usize,
 }
 
 #[cfg(test)]

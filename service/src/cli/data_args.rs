@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use statecast_pipelines::Frequency;
 use statecast_pipelines::missing::MissingPolicy;
-use statecast_pipelines::source::{DatasetSpec, Format, Layout, NonIncreasing};
+use statecast_pipelines::source::{DatasetSpec, Format, Layout, NonIncreasing, Resample};
 
 /// Column layout of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +23,16 @@ pub(crate) enum NonIncreasingArg {
     Error,
     /// Drop such rows (e.g. a clock set back an hour by a DST change); the count is logged.
     Drop,
+}
+
+/// What to do with timestamp steps that are not multiples of the frequency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ResampleArg {
+    /// Keep the rows as read; irregular spacing is an error.
+    None,
+    /// Average each series onto the regular grid of the frequency; empty grid points are
+    /// missing values (--missing applies); counts are logged.
+    Mean,
 }
 
 /// Dataset flags.
@@ -71,6 +81,14 @@ pub(crate) struct DataArgs {
     /// them (opt-in; the number dropped is logged as a warning).
     #[arg(long, value_enum, default_value = "error")]
     pub(crate) non_increasing: NonIncreasingArg,
+    /// Irregular timestamp spacing: none (error), or mean (opt-in): each series is put on the
+    /// grid of --frequency (default: the most common step, or the median step if none repeats),
+    /// anchored at its first timestamp floored to a multiple of the frequency since the epoch;
+    /// each grid point t gets the mean of the rows in [t, t+frequency) (labels: the max), and
+    /// a grid point without rows is a missing value for --missing. Applied after
+    /// --non-increasing; the rows merged and empty grid points are logged as a warning.
+    #[arg(long, value_enum, default_value = "none")]
+    pub(crate) resample: ResampleArg,
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -122,6 +140,10 @@ impl DataArgs {
         spec.non_increasing = match self.non_increasing {
             NonIncreasingArg::Error => NonIncreasing::Error,
             NonIncreasingArg::Drop => NonIncreasing::Drop,
+        };
+        spec.resample = match self.resample {
+            ResampleArg::None => Resample::None,
+            ResampleArg::Mean => Resample::Mean,
         };
         Ok(spec)
     }

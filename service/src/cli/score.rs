@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use statecast_models::device::DeviceSpec;
 use statecast_pipelines::split::{SplitPart, SplitSpec};
-use statecast_service::scoring::{score_artifact, stage_comparison};
+use statecast_service::scoring::{BatchComparison, compare_batches, score_artifact, stage_comparison};
 
 use super::data_args::DataArgs;
 
@@ -38,6 +38,10 @@ pub(crate) struct ScoreArgs {
     /// windows of the part, for each batch size B given (e.g. `1,32`).
     #[arg(long, value_delimiter = ',')]
     stages: Vec<usize>,
+    /// Also forecast every batch on the CPU and on `--device` and list the batches where they
+    /// differ most (per-batch MSE on each side).
+    #[arg(long)]
+    compare_batches: bool,
     /// Relative difference above which `--stages` marks a stage FAIL.
     #[arg(long, default_value_t = 1e-3)]
     stage_tolerance: f32,
@@ -66,10 +70,63 @@ pub(crate) fn run(args: ScoreArgs) -> anyhow::Result<()> {
         m.mae,
         m.windows
     );
+    let data = args.data.spec()?;
+    if args.compare_batches {
+        let rows = compare_batches(
+            &args.model,
+            &data,
+            &args.split,
+            part,
+            args.device,
+            !args.no_drop_last,
+        )?;
+        let n: usize = rows.iter().map(|r| r.windows).sum();
+        let total = |f: fn(&BatchComparison) -> f64| {
+            rows.iter().map(|r| f(r) * r.windows as f64).sum::<f64>() / n.max(1) as f64
+        };
+        println!(
+            "\n{} batches, {n} windows: MSE cpu {:.6}, {} {:.6} (host sums), {:.6} (device sums); \
+             device counted {} targets",
+            rows.len(),
+            total(|r| r.mse_cpu),
+            args.device,
+            total(|r| r.mse_device),
+            total(|r| r.mse_device_reduced),
+            rows.iter().map(|r| r.count_device).sum::<f64>()
+        );
+        let mut worst = rows.clone();
+        worst.sort_by(|a, b| {
+            let d = |r: &BatchComparison| {
+                (r.mse_device - r.mse_cpu)
+                    .abs()
+                    .max((r.mse_device_reduced - r.mse_cpu).abs())
+            };
+            d(b).total_cmp(&d(a))
+        });
+        println!("batches where the two MSEs differ most:");
+        println!(
+            "{:>8} {:>8} {:>12} {:>12} {:>12} {:>12}",
+            "start", "windows", "mse cpu", "mse device", "dev reduced", "max rel diff"
+        );
+        for r in worst.iter().take(10) {
+            println!(
+                "{:>8} {:>8} {:>12.6} {:>12.6} {:>12.6} {:>12.3e}",
+                r.start, r.windows, r.mse_cpu, r.mse_device, r.mse_device_reduced, r.max_rel_diff
+            );
+        }
+        let mut by_mse = rows;
+        by_mse.sort_by(|a, b| b.mse_cpu.total_cmp(&a.mse_cpu));
+        println!("batches with the largest cpu MSE:");
+        for r in by_mse.iter().take(5) {
+            println!(
+                "{:>8} {:>8} {:>12.6} {:>12.6} {:>12.6} {:>12.3e}",
+                r.start, r.windows, r.mse_cpu, r.mse_device, r.mse_device_reduced, r.max_rel_diff
+            );
+        }
+    }
     if args.stages.is_empty() {
         return Ok(());
     }
-    let data = args.data.spec()?;
     for (b, rows) in stage_comparison(&args.model, &data, &args.split, part, args.device, &args.stages)? {
         println!(
             "\nstages on {} vs cpu, last {b} window(s) of {part:?}:",
