@@ -70,20 +70,21 @@ fn load_for_scoring(
 }
 
 /// Stage-by-stage CPU vs `device` comparison of a SpaceTime artifact
-/// ([`selfcheck::spacetime_stage_rows`]) on the last `b` windows of the `part` split, for each
-/// `b` in `batch_sizes`: how a device that scores a trained model differently is diagnosed.
+/// ([`selfcheck::spacetime_stage_rows`]) on windows `range` of the `part` split, for each range
+/// given (e.g. the last `b` windows, or a batch that [`compare_batches`] flagged): how a device
+/// that scores a trained model differently is diagnosed.
 ///
 /// # Errors
-/// As [`score_artifact`]; [`Error::InvalidArgument`] for a model other than SpaceTime or a batch
-/// size of 0 or above the number of windows.
+/// As [`score_artifact`]; [`Error::InvalidArgument`] for a model other than SpaceTime or an
+/// empty range or one past the split part's windows.
 pub fn stage_comparison(
     dir: &Path,
     data: &DatasetSpec,
     split: &SplitSpec,
     part: SplitPart,
     device: DeviceSpec,
-    batch_sizes: &[usize],
-) -> Result<Vec<(usize, Vec<CheckRow>)>> {
+    windows: &[StageWindows],
+) -> Result<Vec<(std::ops::Range<usize>, Vec<CheckRow>)>> {
     let dev = device.device()?;
     let cpu = Device::flex();
     let (model_dev, dataset) = load_for_scoring(dir, data, split, part, &dev)?;
@@ -95,23 +96,36 @@ pub fn stage_comparison(
         });
     };
     let n = dataset.index().len();
-    let mut out = Vec::with_capacity(batch_sizes.len());
-    for &b in batch_sizes {
-        if b == 0 || b > n {
+    let mut out = Vec::with_capacity(windows.len());
+    for w in windows {
+        let range = match w {
+            StageWindows::Last(b) => n.saturating_sub(*b)..n,
+            StageWindows::Range(r) => r.clone(),
+        };
+        if range.is_empty() || range.end > n {
             return Err(Error::InvalidArgument {
                 field: "stages".into(),
-                reason: format!("batch size {b} is not in 1..={n} (windows in the split part)"),
+                reason: format!("windows {range:?} are not within 0..{n} (windows in the split part)"),
             });
         }
-        let batch = dataset.batch(n - b..n, &cpu);
+        let batch = dataset.batch(range.clone(), &cpu);
         let shape = batch.x.dims();
         let x = selfcheck::to_host(batch.x);
         out.push((
-            b,
+            range,
             selfcheck::spacetime_stage_rows(&model_cpu, &model_dev, &x, shape, &dev),
         ));
     }
     Ok(out)
+}
+
+/// Which windows [`stage_comparison`] runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageWindows {
+    /// The last `b` windows of the split part.
+    Last(usize),
+    /// These windows (indices into the split part's windows).
+    Range(std::ops::Range<usize>),
 }
 
 /// One evaluation batch scored on the CPU and on a device ([`compare_batches`]).

@@ -3,7 +3,9 @@ use std::path::PathBuf;
 
 use statecast_models::device::DeviceSpec;
 use statecast_pipelines::split::{SplitPart, SplitSpec};
-use statecast_service::scoring::{BatchComparison, compare_batches, score_artifact, stage_comparison};
+use statecast_service::scoring::{
+    BatchComparison, StageWindows, compare_batches, score_artifact, stage_comparison,
+};
 
 use super::data_args::DataArgs;
 
@@ -71,6 +73,7 @@ pub(crate) fn run(args: ScoreArgs) -> anyhow::Result<()> {
         m.windows
     );
     let data = args.data.spec()?;
+    let mut ranges: Vec<StageWindows> = args.stages.iter().map(|&b| StageWindows::Last(b)).collect();
     if args.compare_batches {
         let rows = compare_batches(
             &args.model,
@@ -80,60 +83,70 @@ pub(crate) fn run(args: ScoreArgs) -> anyhow::Result<()> {
             args.device,
             !args.no_drop_last,
         )?;
-        let n: usize = rows.iter().map(|r| r.windows).sum();
-        let total = |f: fn(&BatchComparison) -> f64| {
-            rows.iter().map(|r| f(r) * r.windows as f64).sum::<f64>() / n.max(1) as f64
-        };
-        println!(
-            "\n{} batches, {n} windows: MSE cpu {:.6}, {} {:.6} (host sums), {:.6} (device sums); \
-             device counted {} targets",
-            rows.len(),
-            total(|r| r.mse_cpu),
-            args.device,
-            total(|r| r.mse_device),
-            total(|r| r.mse_device_reduced),
-            rows.iter().map(|r| r.count_device).sum::<f64>()
-        );
-        let mut worst = rows.clone();
-        worst.sort_by(|a, b| {
-            let d = |r: &BatchComparison| {
-                (r.mse_device - r.mse_cpu)
-                    .abs()
-                    .max((r.mse_device_reduced - r.mse_cpu).abs())
-            };
-            d(b).total_cmp(&d(a))
-        });
-        println!("batches where the two MSEs differ most:");
-        println!(
-            "{:>8} {:>8} {:>12} {:>12} {:>12} {:>12}",
-            "start", "windows", "mse cpu", "mse device", "dev reduced", "max rel diff"
-        );
-        for r in worst.iter().take(10) {
-            println!(
-                "{:>8} {:>8} {:>12.6} {:>12.6} {:>12.6} {:>12.3e}",
-                r.start, r.windows, r.mse_cpu, r.mse_device, r.mse_device_reduced, r.max_rel_diff
-            );
-        }
-        let mut by_mse = rows;
-        by_mse.sort_by(|a, b| b.mse_cpu.total_cmp(&a.mse_cpu));
-        println!("batches with the largest cpu MSE:");
-        for r in by_mse.iter().take(5) {
-            println!(
-                "{:>8} {:>8} {:>12.6} {:>12.6} {:>12.6} {:>12.3e}",
-                r.start, r.windows, r.mse_cpu, r.mse_device, r.mse_device_reduced, r.max_rel_diff
-            );
+        print_batch_comparison(&rows, &args.device.to_string());
+        // Stage by stage on the batch whose forecasts differ most.
+        if let Some(r) = rows
+            .iter()
+            .max_by(|a, b| a.max_rel_diff.total_cmp(&b.max_rel_diff))
+        {
+            ranges.push(StageWindows::Range(r.start..r.start + r.windows));
         }
     }
-    if args.stages.is_empty() {
+    if ranges.is_empty() {
         return Ok(());
     }
-    for (b, rows) in stage_comparison(&args.model, &data, &args.split, part, args.device, &args.stages)? {
+    for (range, rows) in stage_comparison(&args.model, &data, &args.split, part, args.device, &ranges)? {
         println!(
-            "\nstages on {} vs cpu, last {b} window(s) of {part:?}:",
+            "\nstages on {} vs cpu, windows {range:?} of {part:?}:",
             args.device
         );
         let failed = super::devices::print_rows(&rows, args.stage_tolerance);
         println!("{failed} of {} stages above {}", rows.len(), args.stage_tolerance);
     }
     Ok(())
+}
+
+/// The per-batch CPU vs device table of `score --compare-batches`.
+fn print_batch_comparison(rows: &[BatchComparison], device: &str) {
+    let n: usize = rows.iter().map(|r| r.windows).sum();
+    let total = |f: fn(&BatchComparison) -> f64| {
+        rows.iter().map(|r| f(r) * r.windows as f64).sum::<f64>() / n.max(1) as f64
+    };
+    println!(
+        "\n{} batches, {n} windows: MSE cpu {:.6}, {device} {:.6} (host sums), {:.6} (device sums); \
+         device counted {} targets",
+        rows.len(),
+        total(|r| r.mse_cpu),
+        total(|r| r.mse_device),
+        total(|r| r.mse_device_reduced),
+        rows.iter().map(|r| r.count_device).sum::<f64>()
+    );
+    let line = |r: &BatchComparison| {
+        println!(
+            "{:>8} {:>8} {:>12.6} {:>12.6} {:>12.6} {:>12.3e}",
+            r.start, r.windows, r.mse_cpu, r.mse_device, r.mse_device_reduced, r.max_rel_diff
+        )
+    };
+    let header = || {
+        println!(
+            "{:>8} {:>8} {:>12} {:>12} {:>12} {:>12}",
+            "start", "windows", "mse cpu", "mse device", "dev reduced", "max rel diff"
+        )
+    };
+    let mut worst = rows.to_vec();
+    worst.sort_by(|a, b| {
+        let d = |r: &BatchComparison| {
+            (r.mse_device - r.mse_cpu)
+                .abs()
+                .max((r.mse_device_reduced - r.mse_cpu).abs())
+        };
+        d(b).total_cmp(&d(a))
+    });
+    println!("batches where the MSEs differ most:");
+    header();
+    worst.iter().take(10).for_each(line);
+    worst.sort_by(|a, b| b.max_rel_diff.total_cmp(&a.max_rel_diff));
+    println!("batches whose forecasts differ most:");
+    header();
+    worst.iter().take(5).for_each(line);
 }
