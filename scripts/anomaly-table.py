@@ -49,7 +49,7 @@ def main() -> None:
             span = perfect - null
             scores.append(100.0 * (raw - null) / span if span != 0 else float("nan"))
         print(
-            f"NAB {ds} / {model}: standard {scores[0]:.1f}, reward_low_FP {scores[1]:.1f}, "
+            f"NAB score, {ds} / {model}: standard {scores[0]:.1f}, reward_low_FP {scores[1]:.1f}, "
             f"reward_low_FN {scores[2]:.1f} ({len(nab)} files)"
         )
 

@@ -10,8 +10,11 @@
 #   stages     the carried artifact STAGES_ART (default dist/art/ref_gpu, ETTh1 OT L=336) scored
 #              on cuda with a stage-by-stage CPU comparison at B = 1 and 32 (`score --stages`),
 #              under the default products and STATECAST_MATMUL=native
-#   anomaly:DS:MODEL  scripts/anomaly-bench.sh on cuda (DS: SMD ASD SMAP NAB) with window
-#              scoring; ANOMALY_DATA (default dist/anomaly), ANOMALY_EPOCHS, ANOMALY_BATCHES
+#   compare    the same artifact: every test batch forecast on cuda and on the CPU
+#              (`score --compare-batches`), default products and STATECAST_MATMUL=native
+#   anomaly:DS:MODEL[:E1,E2,…]  scripts/anomaly-bench.sh on cuda (DS: SMD ASD SMAP NAB) with
+#              window scoring, optionally only entities E1,E2,…; ANOMALY_DATA (default
+#              dist/anomaly), ANOMALY_EPOCHS, ANOMALY_BATCHES
 #   DS:MODEL   the L=96 LTSF protocol, one process per horizon (DS: ETTh1 ETTh2 ETTm1 ETTm2
 #              exchange_rate; MODEL: spacetime linear); LTSF_EXTRA adds eval flags
 #              (e.g. "--max-batches-per-epoch 300")
@@ -64,19 +67,29 @@ stages() {
   done
 }
 
+compare() {
+  local art=${STAGES_ART:-dist/art/ref_gpu}
+  for mode in auto native; do
+    STATECAST_MATMUL=$mode "$BIN" score --model "$art" --data "$DATA/ETTh1.csv" --columns OT \
+      --split ett-hourly --device cuda --compare-batches > "$WORK/compare_$mode.txt" 2>&1 &
+  done
+  wait
+}
+
 anomaly() {
-  local ds=$1 model=$2
+  local ds=$1 model=$2 entities=${3:-}
   STATECAST_BIN=$BIN DEVICE=cuda ANOMALY_DATA=${ANOMALY_DATA:-dist/anomaly} EPOCHS=${ANOMALY_EPOCHS:-3} \
     MAX_BATCHES=${ANOMALY_BATCHES:-200} EVAL_EXTRA=--window-scoring \
-    scripts/anomaly-bench.sh "$ds" "$model" "$WORK/anomaly_${ds}_$model" > "$WORK/anomaly_${ds}_$model.txt" 2>&1
+    scripts/anomaly-bench.sh "$ds" "$model" "$WORK/anomaly_${ds}_$model" ${entities//,/ } > "$WORK/anomaly_${ds}_$model.txt" 2>&1
 }
 
 for job in "$@"; do
   case "$job" in
     stages) export -f stages; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK STAGES_ART=${STAGES_ART:-} stages" & pids+=($!);;
+    compare) export -f compare; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK STAGES_ART=${STAGES_ART:-} compare" & pids+=($!);;
     anomaly:*)
-      rest=${job#anomaly:}
-      export -f anomaly; $T bash -c "BIN=$BIN WORK=$WORK ANOMALY_DATA=${ANOMALY_DATA:-} anomaly ${rest%%:*} ${rest#*:}" & pids+=($!);;
+      IFS=: read -r _ ds model entities <<< "$job"
+      export -f anomaly; $T bash -c "BIN=$BIN WORK=$WORK ANOMALY_DATA=${ANOMALY_DATA:-} anomaly $ds $model $entities" & pids+=($!);;
     check) $T "$BIN" devices --check cuda > "$WORK/devices.txt" 2>&1 & pids+=($!);;
     official) export -f official; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK official" & pids+=($!);;
     *:*)
@@ -94,7 +107,7 @@ cat "$WORK/devices.txt" 2>/dev/null
 for f in "$WORK"/official/score_*.txt; do [ -e "$f" ] && { echo "== $f"; tail -3 "$f"; }; done
 grep -h -E "Elapsed|Maximum resident" "$WORK/official/train.log" 2>/dev/null
 cat "$WORK"/ltsf_*.json 2>/dev/null
-for f in "$WORK"/stages_*.txt; do [ -e "$f" ] && { echo "== $f"; cat "$f"; }; done
+for f in "$WORK"/stages_*.txt "$WORK"/compare_*.txt; do [ -e "$f" ] && { echo "== $f"; cat "$f"; }; done
 for f in "$WORK"/anomaly_*.txt; do [ -e "$f" ] && { echo "== $f"; cat "$f"; }; done
 echo "peak GPU memory used (MiB): $(cut -d, -f1 "$WORK/gpu_usage.txt" | sort -n | tail -1)"
 tar czf "$OUT/session.tgz" -C "$WORK" .

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::detector::SeriesScores;
 use super::metrics::{DetectionMetrics, auc_pr};
+use super::nab::NabScores;
 use super::threshold::quantile;
 
 /// All numbers of one evaluation.
@@ -39,6 +40,9 @@ pub struct AnomalyEval {
     pub auc_pr: f64,
     /// Seconds spent (fitting, scoring, evaluating; excludes training).
     pub seconds: f64,
+    /// NAB scores of the honest alarm openings (NAB files only, see [`super::nab`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nab: Option<NabScores>,
 }
 
 /// Evaluate `honest` (scores with the validation threshold) against `truth` (per series,
@@ -79,5 +83,6 @@ pub fn evaluate(
         protocol: DetectionMetrics::compute(&flags, &t),
         auc_pr: auc_pr(&s, &t),
         seconds: 0.0,
+        nab: None,
     }
 }

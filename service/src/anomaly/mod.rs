@@ -11,7 +11,7 @@
 //!
 //! SpaceTime predicts from its recurrent state, one step per point ([`recurrent`]); other models
 //! from a forward pass over the window. Nothing is fitted on labels. `metrics` holds the evaluation measures, `datasets` the readers
-//! of the public benchmarks, `eval` the protocol, `output` the writers.
+//! of the public benchmarks, `eval` the protocol, `nab` the NAB score, `output` the writers.
 pub mod alarms;
 pub mod datasets;
 pub mod detector;
@@ -19,6 +19,7 @@ pub mod eval;
 pub mod features;
 pub mod fit;
 pub mod metrics;
+pub mod nab;
 pub mod normalise;
 pub mod output;
 pub mod predict;

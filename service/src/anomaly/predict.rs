@@ -85,7 +85,7 @@ impl Predictor {
                 recurrent: true,
                 ..
             } => Some(RecurrentSeries::new(model.lookback(), n_variates, *steps)),
-            _ => None,
+            Self::Model { recurrent: false, .. } | Self::RawValue => None,
         }
     }
 
@@ -97,7 +97,9 @@ impl Predictor {
         match self {
             Self::Model { model, device, .. } => match model.as_ref() {
                 AnyModel::SpaceTime(m) => series.push(m, device, x_v),
-                _ => panic!("push_recurrent: the model has no recurrent form"),
+                AnyModel::Linear(_) | AnyModel::Repeat(_) => {
+                    panic!("push_recurrent: the model has no recurrent form")
+                }
             },
             Self::RawValue => panic!("push_recurrent: no model"),
         }

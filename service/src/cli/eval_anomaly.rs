@@ -7,6 +7,7 @@ use anyhow::Context;
 use statecast_pipelines::source::parse_timestamp;
 use statecast_service::anomaly::datasets::read_labels;
 use statecast_service::anomaly::eval::{AnomalyEval, evaluate};
+use statecast_service::anomaly::nab::{NabScores, alarm_openings, windows_to_rows};
 use statecast_service::anomaly::run::detect;
 
 use super::data_args::DataArgs;
@@ -23,7 +24,8 @@ pub(crate) struct EvalAnomalyArgs {
     #[arg(long)]
     labels: Option<PathBuf>,
     /// NAB label windows (`labels/combined_windows.json`): rows whose timestamp lies in one of
-    /// the file's `[start, end]` windows are labelled 1.
+    /// the file's `[start, end]` windows are labelled 1; also computes the NAB score of the
+    /// honest alarm openings (`anomaly::nab`; single-series files only).
     #[arg(long, conflicts_with = "labels")]
     nab_windows: Option<PathBuf>,
     /// Key of the file in --nab-windows (default: `<category>/<name>.csv` from the --data path).
@@ -58,28 +60,34 @@ pub(crate) fn run(args: EvalAnomalyArgs) -> anyhow::Result<()> {
             r.score[..n].fill(f64::NAN);
         }
     }
-    let nab = match &args.nab_windows {
+    let nab_windows = match &args.nab_windows {
         Some(p) => {
+            anyhow::ensure!(
+                d.frame.series.len() == 1,
+                "--nab-windows needs a single-series file ({} has {} series)",
+                args.data.data.display(),
+                d.frame.series.len()
+            );
             let key = match &args.nab_key {
                 Some(k) => k.clone(),
                 None => nab_key(&args.data.data)?,
             };
-            let windows = read_nab_windows(p, &key)?;
-            Some(
-                d.frame
-                    .series
-                    .iter()
-                    .map(|s| {
-                        s.timestamps
-                            .iter()
-                            .map(|t| windows.iter().any(|&(a, b)| a <= *t && *t <= b))
-                            .collect::<Vec<bool>>()
-                    })
-                    .collect(),
-            )
+            Some(read_nab_windows(p, &key)?)
         }
         None => None,
     };
+    let nab = nab_windows.as_ref().map(|windows| {
+        d.frame
+            .series
+            .iter()
+            .map(|s| {
+                s.timestamps
+                    .iter()
+                    .map(|t| windows.iter().any(|&(a, b)| a <= *t && *t <= b))
+                    .collect::<Vec<bool>>()
+            })
+            .collect()
+    });
     let truth: Vec<Vec<bool>> = match (nab, &args.labels) {
         (Some(t), _) => t,
         (None, Some(p)) => {
@@ -114,6 +122,14 @@ pub(crate) fn run(args: EvalAnomalyArgs) -> anyhow::Result<()> {
         &truth,
         args.ratio.map(|r| r / 100.0),
     );
+    if let Some(windows) = &nab_windows {
+        let (series, scores) = (&d.frame.series[0], &d.scores[0]);
+        let scored: Vec<bool> = scores.score.iter().map(|x| !x.is_nan()).collect();
+        let probation = scored.iter().take_while(|s| !**s).count();
+        let rows = windows_to_rows(windows, &series.timestamps);
+        let detections = alarm_openings(&scores.in_alarm, &scored);
+        e.nab = Some(NabScores::compute(series.len(), &rows, probation, &detections));
+    }
     e.seconds = started.elapsed().as_secs_f64();
     print_eval(&e);
     if let Some(p) = &args.json {
@@ -186,6 +202,19 @@ fn print_eval(e: &AnomalyEval) {
             m.event.f1,
             m.affiliation.f1,
             m.flagged_ratio * 100.0
+        );
+    }
+    if let Some(n) = &e.nab {
+        println!(
+            "NAB (honest alarm openings): standard {:.1}, reward_low_FP {:.1}, reward_low_FN {:.1} \
+             ({} windows, {} detections, {} false positives, {} probationary rows)",
+            n.standard.normalized(),
+            n.reward_low_fp_rate.normalized(),
+            n.reward_low_fn_rate.normalized(),
+            n.windows,
+            n.detections,
+            n.false_positives,
+            n.probation
         );
     }
 }
