@@ -36,7 +36,7 @@ for e in "${entities[@]}"; do
          label=(--labels "$D/ASD/${e}_test_label.csv" --ratio 0.5); split=(--split ratio:0.7,0.3,0.0);;
     SMAP) flags=(--frequency 1min --series-column channel); train="$D/SMAP/SMAP_train.csv.gz"
           test="$D/SMAP/SMAP_test.csv.gz"; label=(--label-column label --ratio 1); split=(--split ratio:0.7,0.3,0.0);;
-    NAB) flags=(--non-increasing drop --missing linear); train=""; test="$D/NAB/data/$e"
+    NAB) flags=(--non-increasing drop --resample mean --missing linear); train=""; test="$D/NAB/data/$e"
          label=(--nab-windows "$D/NAB/labels/combined_windows.json" --fit-fraction 0.15 --score-rest)
          split=(--split ratio:0.105,0.045,0.85);;
     *) echo "unknown dataset $DS" >&2; exit 2;;
