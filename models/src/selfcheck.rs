@@ -306,6 +306,9 @@ fn model_checks(device: &Device) -> Vec<CheckRow> {
                 gating: true,
             });
         }
+        // What evaluation and training compute from a forecast without reading it back:
+        // a masked sum of squared errors reduced on the device, and the training loss.
+        rows.extend(reduction_checks(name, &model_cpu, &model_dev, [32, l, v], device));
         // Weights saved on the CPU, loaded on the device.
         let path = std::env::temp_dir().join(format!("statecast-selfcheck-{}.bpk", std::process::id()));
         if model_cpu.clone().save_file(&path).is_ok() {
@@ -330,6 +333,71 @@ fn model_checks(device: &Device) -> Vec<CheckRow> {
                 gating: true,
             });
         }
+    }
+    rows
+}
+
+/// Device reductions of a forecast that is never read back (the evaluation's masked squared
+/// error, the training loss) against the same computed on the CPU. A backend that fuses the
+/// model's last operations into the reduction must give the same numbers as one that
+/// materialises the forecast (compared on host values in [`model_checks`]).
+fn reduction_checks(
+    name: &str,
+    model_cpu: &crate::spacetime::SpaceTime,
+    model_dev: &crate::spacetime::SpaceTime,
+    [b, l, v]: [usize; 3],
+    device: &Device,
+) -> Vec<CheckRow> {
+    use crate::forecaster::Forecaster;
+    let cpu = Device::flex();
+    let h = model_cpu.horizon;
+    let (x, y) = (host_values(b * l * v, 71), host_values(b * h * v, 72));
+    let mask: Vec<f32> = (0..b * h * v)
+        .map(|i| if i % 7 == 3 { 0.0 } else { 1.0 })
+        .collect();
+    let sse = |m: &crate::spacetime::SpaceTime, dev: &Device| {
+        let f = m.forecast(tensor(x.clone(), [b, l, v], dev));
+        let err = (f - tensor(y.clone(), [b, h, v], dev)) * tensor(mask.clone(), [b, h, v], dev);
+        f64::from(err.square().sum().into_scalar::<f32>())
+    };
+    let loss = |m: &crate::spacetime::SpaceTime, dev: &Device| {
+        let out = Forecaster::loss(
+            m,
+            tensor(x.clone(), [b, l, v], dev),
+            tensor(y.clone(), [b, h, v], dev),
+        );
+        f64::from(out.into_scalar::<f32>())
+    };
+    let mut rows = Vec::new();
+    for (what, f) in [
+        (
+            "masked SSE reduced on device",
+            &sse as &dyn Fn(&_, &Device) -> f64,
+        ),
+        ("training loss", &loss),
+    ] {
+        let t0 = Instant::now();
+        // Several calls: a wrong result that depends on timing or autotuning shows in any.
+        let on_dev: Vec<f64> = (0..5).map(|_| f(model_dev, device)).collect();
+        let device_ms = t0.elapsed().as_secs_f64() * 1e3 / 5.0;
+        let t0 = Instant::now();
+        let on_cpu = f(model_cpu, &cpu);
+        let cpu_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let max_abs_diff = on_dev
+            .iter()
+            .map(|d| {
+                let e = (d - on_cpu).abs();
+                if e.is_nan() { f64::INFINITY } else { e }
+            })
+            .fold(0.0, f64::max);
+        rows.push(CheckRow {
+            op: format!("{name} B={b} {what}"),
+            max_abs_diff: max_abs_diff as f32,
+            rel_diff: (max_abs_diff / on_cpu.abs().max(1e-12)) as f32,
+            device_ms,
+            cpu_ms,
+            gating: true,
+        });
     }
     rows
 }

@@ -94,6 +94,54 @@ fn train_score_and_resume_after_kill() {
         "train said {mse}, score says {scored_mse}"
     );
 
+    // The device diagnosis runs end to end (CPU against itself: every stage and batch equal).
+    let diag = common::run_ok(&[
+        "score",
+        "--model",
+        &d("m1"),
+        "--data",
+        &data,
+        "--series-column",
+        "series_id",
+        "--label-column",
+        "label",
+        "--missing",
+        "linear",
+        "--device",
+        "cpu",
+        "--stages",
+        "1,3",
+        "--compare-batches",
+    ]);
+    for want in [
+        "stages on cpu vs cpu, windows",
+        "decoder.x_L",
+        "iso decoder.y ",
+        "batches whose forecasts differ most",
+    ] {
+        assert!(diag.contains(want), "no {want:?} in:\n{diag}");
+    }
+    // Two explicit batch sizes plus the most-differing batch, all exact.
+    let exact = diag
+        .lines()
+        .filter(|l| l.starts_with("0 of ") && l.contains(" stages above "))
+        .count();
+    assert_eq!(exact, 3, "{diag}");
+    // MSE on the cpu, and on the "device" with host and with device sums: all the same.
+    let totals = diag
+        .lines()
+        .find(|l| l.contains("windows: MSE cpu"))
+        .expect("totals line");
+    let mses: Vec<f64> = totals
+        .split("MSE cpu ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches([',', ';']).parse().ok())
+        .take(3)
+        .collect();
+    assert!(mses.len() == 3 && mses.iter().all(|m| *m == mses[0]), "{totals}");
+
     // Start a long run, SIGKILL it once a checkpoint exists, run the same command again.
     let long = args(&d("m2"), "60");
     let mut child = Command::new(common::statecast_bin())
