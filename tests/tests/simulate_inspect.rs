@@ -183,5 +183,5 @@ fn cuda_without_gpu_build_is_a_clear_error() {
         "{err}"
     );
     let out = common::run_ok(&["devices", "--check", "cpu"]);
-    assert!(out.contains("all 13 gating checks passed"), "{out}");
+    assert!(out.contains("all 17 gating checks passed"), "{out}");
 }
