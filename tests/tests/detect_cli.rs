@@ -133,6 +133,23 @@ fn detect_and_eval_anomaly_on_simulator_data() {
     ]);
     assert!(stdout.contains("Repeat"), "{stdout}");
 
+    // A fit file read without its label column has one column too many: the error names the
+    // fit data, not the scored data.
+    let mut wrong_fit = vec![
+        "detect",
+        "--data",
+        &data,
+        "--model",
+        &model,
+        "--out",
+        &out,
+        "--fit-data",
+        &data,
+    ];
+    wrong_fit.extend(cols);
+    let err = common::run_err(&wrong_fit);
+    assert!(err.contains("`fit_data`") && err.contains("label"), "{err}");
+
     // No labels: a clear error, not a panic.
     let err = common::run_err(&["eval", "anomaly", "--data", &data, "--series-column", "series_id"]);
     assert!(err.contains("labels"), "{err}");

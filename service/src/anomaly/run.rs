@@ -87,14 +87,22 @@ pub fn detect(req: &DetectRequest<'_>) -> Result<Detection> {
             (Predictor::RawValue, sc, "raw".to_string())
         }
     };
-    if frame.columns != scaler.columns || fit_frame.columns != scaler.columns {
-        return Err(Error::InvalidArgument {
-            field: "data".into(),
-            reason: format!(
-                "columns {:?} differ from the model's {:?}",
-                frame.columns, scaler.columns
-            ),
-        });
+    for (field, columns) in [("data", &frame.columns), ("fit_data", &fit_frame.columns)] {
+        if *columns != scaler.columns {
+            return Err(Error::InvalidArgument {
+                field: field.into(),
+                reason: format!(
+                    "columns {columns:?} differ from the model's {:?}{}",
+                    scaler.columns,
+                    if field == "fit_data" {
+                        " (the fit file is read without --label-column: drop its label column or \
+                         fit on --data with --fit-fraction)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
     }
     let mut fit_scaled = fit_frame;
     scaler.transform(&mut fit_scaled)?;
