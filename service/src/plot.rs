@@ -155,26 +155,14 @@ where
 {
     let l = p.history.len() as i64;
     let h = p.actual.len() as i64;
-    let finite = p
-        .history
-        .iter()
-        .chain(&p.actual)
-        .chain(&p.forecast)
-        .copied()
-        .filter(|v| v.is_finite());
-    let (mut lo, mut hi) = finite.fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    if !lo.is_finite() {
-        (lo, hi) = (0.0, 1.0);
-    }
-    let span = if hi > lo {
-        hi - lo
-    } else {
-        1.0_f32.max(hi.abs() * 0.1)
-    };
-    // Extra headroom keeps the upper-left legend mostly clear of the data.
-    let (lo, hi) = (lo - 0.06 * span, hi + 0.3 * span);
+    let (lo, hi) = padded_range(
+        p.history
+            .iter()
+            .chain(&p.actual)
+            .chain(&p.forecast)
+            .map(|&v| f64::from(v)),
+    );
+    let (lo, hi) = (lo as f32, hi as f32);
 
     let area = area.margin(6, 10, 8, 14);
     let mut chart = ChartBuilder::on(&area)
@@ -420,23 +408,7 @@ where
     DB::ErrorType: 'static,
 {
     let n = r.score.len();
-    let finite = lines
-        .iter()
-        .flat_map(|(_, v)| v.iter().copied())
-        .chain(threshold)
-        .filter(|v| v.is_finite());
-    let (mut lo, mut hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-        (lo.min(v), hi.max(v))
-    });
-    if !lo.is_finite() {
-        (lo, hi) = (0.0, 1.0);
-    }
-    let span = if hi > lo {
-        hi - lo
-    } else {
-        1.0_f64.max(hi.abs() * 0.1)
-    };
-    let (lo, hi) = (lo - 0.06 * span, hi + 0.3 * span);
+    let (lo, hi) = padded_range(lines.iter().flat_map(|(_, v)| v.iter().copied()).chain(threshold));
     let area = area.margin(6, 10, 8, 14);
     let mut chart = ChartBuilder::on(&area)
         .caption(caption, (FONT_FAMILY, 18).into_font().style(FontStyle::Bold))
@@ -562,6 +534,26 @@ fn write_png_atomic(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The y range of a panel: min..max of the finite `values` (0..1 when there are none; a flat
+/// series gets a span of max(1, 10 % of its level)), padded 6 % below and 30 % above so the
+/// upper-left legend stays mostly clear of the data.
+fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (mut lo, mut hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let span = if hi > lo {
+        hi - lo
+    } else {
+        1.0_f64.max(hi.abs() * 0.1)
+    };
+    (lo - 0.06 * span, hi + 0.3 * span)
 }
 
 #[cfg(test)]

@@ -7,22 +7,7 @@ mod common;
 fn detect_and_eval_anomaly_on_simulator_data() {
     let dir = tempfile::tempdir().unwrap();
     let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
-    common::run_ok(&[
-        "simulate",
-        "--out",
-        &p("sim"),
-        "--series",
-        "2",
-        "--variates",
-        "4",
-        "--length",
-        "3000",
-        "--seed",
-        "5",
-        "--missing-rate",
-        "0",
-    ]);
-    let data = p("sim/sensors.parquet");
+    let data = common::simulate(&p("sim"), 2, 4, 3000, &["--seed", "5", "--missing-rate", "0"]);
     let cols = ["--series-column", "series_id", "--label-column", "label"];
     let mut train = vec![
         "train",

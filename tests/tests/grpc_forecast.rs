@@ -119,18 +119,7 @@ async fn expect_error(
 async fn register_forecast_label_restart_delete() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
-    common::run_ok(&[
-        "simulate",
-        "--out",
-        &d("sim"),
-        "--series",
-        "2",
-        "--variates",
-        "3",
-        "--length",
-        "1600",
-    ]);
-    let data = d("sim/sensors.parquet");
+    let data = common::simulate(&d("sim"), 2, V, 1600, &[]);
     let (l, h) = (L.to_string(), H.to_string());
     #[rustfmt::skip]
     common::run_ok(&[

@@ -26,18 +26,7 @@ const TINY: &str =
 /// A 1-series, 3-sensor simulated dataset in `dir`.
 fn simulate(dir: &Path) -> PathBuf {
     let out = dir.join("sim");
-    common::run_ok(&[
-        "simulate",
-        "--out",
-        &out.to_string_lossy(),
-        "--series",
-        "1",
-        "--variates",
-        "3",
-        "--length",
-        "2400",
-    ]);
-    out.join("sensors.parquet")
+    common::simulate(&out.to_string_lossy(), 1, 3, 2400, &[]).into()
 }
 
 fn request(

@@ -74,22 +74,7 @@ fn expect(status: &tonic::Status, code: Code, needles: &[&str]) {
 async fn spike_raises_an_alarm_and_bad_points_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
-    common::run_ok(&[
-        "simulate",
-        "--out",
-        &p("sim"),
-        "--series",
-        "2",
-        "--variates",
-        &V.to_string(),
-        "--length",
-        "800",
-        "--seed",
-        "3",
-        "--missing-rate",
-        "0",
-    ]);
-    let data = p("sim/sensors.parquet");
+    let data = common::simulate(&p("sim"), 2, V, 800, &["--seed", "3", "--missing-rate", "0"]);
     let cols = ["--series-column", "series_id", "--label-column", "label"];
     let model = p("model");
     let mut train = vec![

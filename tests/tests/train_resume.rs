@@ -9,23 +9,12 @@ use std::time::{Duration, Instant};
 fn train_score_and_resume_after_kill() {
     let dir = tempfile::tempdir().unwrap();
     let d = |p: &str| dir.path().join(p).to_string_lossy().into_owned();
-    common::run_ok(&[
-        "simulate",
-        "--out",
-        &d("sim"),
-        "--series",
-        "1",
-        "--variates",
-        "3",
-        "--length",
-        "2400",
-    ]);
+    let data = common::simulate(&d("sim"), 1, 3, 2400, &[]);
     std::fs::write(
         d("tiny.json"),
         r#"{"d_model": 8, "state_dim": 8, "first_n_kernels": 2, "first_n_heads": 4, "n_kernels": 8}"#,
     )
     .unwrap();
-    let data = d("sim/sensors.parquet");
     let args = |out: &str, epochs: &str| -> Vec<String> {
         [
             "train",
@@ -66,20 +55,25 @@ fn train_score_and_resume_after_kill() {
         .expect("test metrics")
         .to_string();
     let mse: f64 = test_line.split_whitespace().nth(2).unwrap().parse().unwrap();
-    let scored = common::run_ok(&[
-        "score",
-        "--model",
-        &d("m1"),
-        "--data",
-        &data,
-        "--series-column",
-        "series_id",
-        "--label-column",
-        "label",
-        "--missing",
-        "linear",
-        "--no-drop-last",
-    ]);
+    let m1 = d("m1");
+    let score = |extra: &[&str]| {
+        let mut cmd = vec![
+            "score",
+            "--model",
+            &m1,
+            "--data",
+            &data,
+            "--series-column",
+            "series_id",
+            "--label-column",
+            "label",
+            "--missing",
+            "linear",
+        ];
+        cmd.extend_from_slice(extra);
+        common::run_ok(&cmd)
+    };
+    let scored = score(&["--no-drop-last"]);
     let scored_mse: f64 = scored
         .split("MSE ")
         .nth(1)
@@ -95,24 +89,7 @@ fn train_score_and_resume_after_kill() {
     );
 
     // The device diagnosis runs end to end (CPU against itself: every stage and batch equal).
-    let diag = common::run_ok(&[
-        "score",
-        "--model",
-        &d("m1"),
-        "--data",
-        &data,
-        "--series-column",
-        "series_id",
-        "--label-column",
-        "label",
-        "--missing",
-        "linear",
-        "--device",
-        "cpu",
-        "--stages",
-        "1,3",
-        "--compare-batches",
-    ]);
+    let diag = score(&["--device", "cpu", "--stages", "1,3", "--compare-batches"]);
     for want in [
         "stages on cpu vs cpu, windows",
         "decoder.x_L",

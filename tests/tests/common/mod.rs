@@ -47,6 +47,29 @@ pub fn run_ok(args: &[&str]) -> String {
 }
 
 /// Run and assert failure; returns stderr.
+/// `statecast simulate --out OUT --series S --variates V --length N` plus `extra` flags; returns
+/// the path of the written `sensors.parquet`.
+pub fn simulate(out: &str, series: usize, variates: usize, length: usize, extra: &[&str]) -> String {
+    let (s, v, n) = (series.to_string(), variates.to_string(), length.to_string());
+    let mut args = vec![
+        "simulate",
+        "--out",
+        out,
+        "--series",
+        &s,
+        "--variates",
+        &v,
+        "--length",
+        &n,
+    ];
+    args.extend_from_slice(extra);
+    run_ok(&args);
+    Path::new(out)
+        .join("sensors.parquet")
+        .to_string_lossy()
+        .into_owned()
+}
+
 pub fn run_err(args: &[&str]) -> String {
     let out = run(args);
     assert!(!out.status.success(), "statecast {args:?} unexpectedly succeeded");
