@@ -104,7 +104,9 @@ fn train_score_and_resume_after_kill() {
         .filter(|l| l.starts_with("0 of ") && l.contains(" stages above "))
         .count();
     assert_eq!(exact, 3, "{diag}");
-    // MSE on the cpu, and on the "device" with host and with device sums: all the same.
+    // MSE on the cpu, and on the "device" with host and with device sums: equal up to the
+    // order of summation (multi-threaded reductions add in another order than the host loop,
+    // e.g. 0.835329 vs 0.835330), so within a relative 1e-5.
     let totals = diag
         .lines()
         .find(|l| l.contains("windows: MSE cpu"))
@@ -117,7 +119,13 @@ fn train_score_and_resume_after_kill() {
         .filter_map(|w| w.trim_end_matches([',', ';']).parse().ok())
         .take(3)
         .collect();
-    assert!(mses.len() == 3 && mses.iter().all(|m| *m == mses[0]), "{totals}");
+    assert!(
+        mses.len() == 3
+            && mses
+                .iter()
+                .all(|m| (m - mses[0]).abs() <= 1e-5 * mses[0].abs().max(1e-12)),
+        "{totals}"
+    );
 
     // Start a long run, SIGKILL it once a checkpoint exists, run the same command again.
     let long = args(&d("m2"), "60");
