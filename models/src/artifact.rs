@@ -2,14 +2,19 @@
 //!
 //! ```text
 //! <dir>/artifact.json   Artifact: format version, model config, scaler, data schema,
-//!                       training record, metrics, creation time
+//!                       training record, forecast errors, residual scale, creation time
 //! <dir>/weights.bpk     AnyModel weights (burnpack)
+//! <dir>/detector.json   anomaly detector fitted for the model (optional; named by
+//!                       `Artifact::detector_file`)
 //! ```
+//!
+//! Format versions: 1 kept the forecast errors and the residual scale in a free-form `metrics`
+//! map read by key; 2 (this build) has typed fields ([`ForecastErrors`], [`ResidualStats`]) and
+//! names the detector file. Version-1 files are read and converted on load.
 //!
 //! [`Artifact::save`] replaces the directory atomically (temporary directory + rename), so a
 //! reader never sees a half-written artifact. [`Artifact::load`] checks the format version
 //! before anything else and reports every problem as a typed [`Error`] naming the file.
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::prelude::*;
@@ -23,13 +28,52 @@ use crate::train::{EpochMetrics, TrainConfig, TrainOutcome};
 use crate::zoo::{AnyModel, ModelConfig};
 
 /// Artifact format version written by this build.
-pub const ARTIFACT_FORMAT_VERSION: u32 = 1;
+pub const ARTIFACT_FORMAT_VERSION: u32 = 2;
 /// Oldest artifact format version this build reads.
 pub const MIN_ARTIFACT_FORMAT_VERSION: u32 = 1;
 /// The metadata file.
 pub const ARTIFACT_FILE: &str = "artifact.json";
 /// The weights file.
 pub const WEIGHTS_FILE: &str = "weights.bpk";
+/// The usual name of an artifact's anomaly-detector file.
+pub const DETECTOR_FILE: &str = "detector.json";
+
+/// Forecast errors on one split, on the scaled axis, averaged over variates, steps and windows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ForecastErrors {
+    /// Mean squared error.
+    pub mse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Windows scored.
+    pub windows: usize,
+}
+
+/// Forecast errors of the trained model on the splits it was evaluated on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// On the test split, when the split has one.
+    #[serde(default)]
+    pub test: Option<ForecastErrors>,
+    /// On the validation split, when the split has one.
+    #[serde(default)]
+    pub val: Option<ForecastErrors>,
+}
+
+/// Root-mean-square forecast residual per horizon step and variate, in original units: what
+/// the server's forecast quantiles are computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResidualStats {
+    /// How `std` was computed.
+    pub method: String,
+    /// Split whose windows were used (`val`).
+    pub split: String,
+    /// Windows scored.
+    pub windows: usize,
+    /// `sqrt(mean over windows of (forecast − actual)²)`, [horizon][variates], original units
+    /// (observed targets only; 0 where a step/variate was never observed).
+    pub std: Vec<Vec<f32>>,
+}
 
 /// What the model reads: columns in input order and the window geometry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,11 +143,59 @@ pub struct Artifact {
     /// Training record (`None` for an untrained baseline).
     #[serde(default)]
     pub training: Option<TrainingRecord>,
-    /// Evaluation metrics by name (e.g. `{"test": {"mse": …, "mae": …}}`).
+    /// Forecast errors on the test and validation splits.
     #[serde(default)]
-    pub metrics: BTreeMap<String, serde_json::Value>,
+    pub evaluation: Evaluation,
+    /// Residual scale per horizon step and variate on the validation split, when it has one.
+    #[serde(default)]
+    pub residuals: Option<ResidualStats>,
+    /// File name (inside the artifact directory) of the anomaly detector fitted for the model.
+    #[serde(default)]
+    pub detector_file: Option<String>,
     /// When the artifact was created.
     pub created_at: DateTime<Utc>,
+}
+
+/// A version-1 `artifact.json` as version 2: the `metrics` map's `test`, `val` and
+/// `residual_std` entries become typed fields (entries that do not parse are dropped, as version 1
+/// readers ignored them), and a `detector.json` beside it is recorded as the detector.
+fn upgrade_v1(mut value: serde_json::Value, dir: &Path) -> serde_json::Value {
+    let Some(obj) = value.as_object_mut() else {
+        return value;
+    };
+    let metrics = obj
+        .remove("metrics")
+        .and_then(|m| match m {
+            serde_json::Value::Object(map) => Some(map),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let typed = |key: &str| {
+        metrics
+            .get(key)
+            .and_then(|v| serde_json::from_value::<ForecastErrors>(v.clone()).ok())
+    };
+    let evaluation = Evaluation {
+        test: typed("test"),
+        val: typed("val"),
+    };
+    let residuals = metrics
+        .get("residual_std")
+        .and_then(|v| serde_json::from_value::<ResidualStats>(v.clone()).ok());
+    let detector = dir.join(DETECTOR_FILE).is_file().then_some(DETECTOR_FILE);
+    obj.insert(
+        "evaluation".into(),
+        serde_json::to_value(evaluation).unwrap_or_default(),
+    );
+    obj.insert(
+        "residuals".into(),
+        serde_json::to_value(residuals).unwrap_or_default(),
+    );
+    obj.insert(
+        "detector_file".into(),
+        serde_json::to_value(detector).unwrap_or_default(),
+    );
+    value
 }
 
 impl Artifact {
@@ -117,7 +209,9 @@ impl Artifact {
             scaler,
             schema,
             training: None,
-            metrics: BTreeMap::new(),
+            evaluation: Evaluation::default(),
+            residuals: None,
+            detector_file: None,
             created_at: Utc::now(),
         }
     }
@@ -206,7 +300,33 @@ impl Artifact {
                 max_supported: ARTIFACT_FORMAT_VERSION,
             });
         }
+        let value = if version == 1 {
+            upgrade_v1(value, dir)
+        } else {
+            value
+        };
         serde_json::from_value(value).map_err(|source| Error::Json { path, source })
+    }
+
+    /// Record `file` (already written inside the artifact directory `dir`) as the model's
+    /// anomaly detector, rewriting `artifact.json` atomically (and in the current format).
+    ///
+    /// # Errors
+    /// As [`read_metadata`](Self::read_metadata); [`Error::InvalidConfig`] when `file` is not a
+    /// plain file name or is missing from `dir`; I/O errors naming the file.
+    pub fn record_detector(dir: &Path, file: &str) -> Result<Self> {
+        let plain = Path::new(file).file_name().is_some_and(|n| n == file);
+        if !plain || !dir.join(file).is_file() {
+            return Err(Error::invalid(
+                "detector_file",
+                format!("{file:?} is not a file name inside the artifact directory"),
+            ));
+        }
+        let mut artifact = Self::read_metadata(dir)?;
+        artifact.format_version = ARTIFACT_FORMAT_VERSION;
+        artifact.detector_file = Some(file.to_string());
+        fsutil::write_json_atomic(&dir.join(ARTIFACT_FILE), &artifact)?;
+        Ok(artifact)
     }
 
     /// Load an artifact and its model (inference mode) onto `device`.
@@ -223,15 +343,14 @@ impl Artifact {
             return Err(Error::MissingFile { path: weights });
         }
         let path = dir.join(ARTIFACT_FILE);
-        let init = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| artifact.model.init(device)));
-        let model = init
-            .map_err(|panic| {
-                let reason = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("the model cannot be built");
-                Error::invalid(format!("model configuration in {}", path.display()), reason)
+        let model = artifact
+            .model
+            .init(device)
+            .map_err(|e| {
+                Error::invalid(
+                    format!("model configuration in {}", path.display()),
+                    e.to_string(),
+                )
             })?
             .try_load_file(&weights)
             .map_err(|e| Error::from_record(&weights, e))?;
@@ -296,7 +415,7 @@ mod tests {
         let x = d.test.batch(0..16, &dev).x;
         for cfg in configs() {
             let kind = cfg.kind();
-            let model = cfg.init(&dev);
+            let model = cfg.init(&dev).unwrap();
             let train_cfg = crate::train::TrainConfig {
                 epochs: 1,
                 max_batches_per_epoch: Some(2),
@@ -314,8 +433,17 @@ mod tests {
             .unwrap();
             let mut art = artifact(cfg, &d.scaler);
             art.training = Some(TrainingRecord::from_outcome(&train_cfg, &out, "cpu"));
-            art.metrics
-                .insert("val".into(), serde_json::json!({"mse": out.best_val_loss}));
+            art.evaluation.val = Some(ForecastErrors {
+                mse: out.best_val_loss.expect("validation loss"),
+                mae: 0.25,
+                windows: 7,
+            });
+            art.residuals = Some(ResidualStats {
+                method: "rms".into(),
+                split: "val".into(),
+                windows: 7,
+                std: vec![vec![0.5; 2]; H],
+            });
             let root = tempfile::tempdir().unwrap();
             let dir = root.path().join("model");
             art.save(&out.model, &dir).unwrap();
@@ -336,7 +464,7 @@ mod tests {
         let cfg = ModelConfig::Linear(LinearConfig::new(L, H));
         let art = artifact(cfg.clone(), &d.scaler);
         let dir = root.join("a");
-        art.save(&cfg.init(&dev), &dir).unwrap();
+        art.save(&cfg.init(&dev).unwrap(), &dir).unwrap();
         (dir, art)
     }
 
@@ -356,7 +484,10 @@ mod tests {
         // Unknown extra fields of the same version are tolerated.
         set_json(&dir, |v| v["added_later"] = serde_json::json!(1));
         Artifact::load(&dir, &dev).unwrap();
-        for (version, hint) in [(2u32, "upgrade statecast"), (0, "re-export")] {
+        for (version, hint) in [
+            (ARTIFACT_FORMAT_VERSION + 1, "upgrade statecast"),
+            (0, "re-export"),
+        ] {
             set_json(&dir, |v| v["format_version"] = serde_json::json!(version));
             let err = Artifact::load(&dir, &dev).unwrap_err();
             assert!(
@@ -366,6 +497,63 @@ mod tests {
             let msg = err.to_string();
             assert!(msg.contains(ARTIFACT_FILE) && msg.contains(hint), "{msg}");
         }
+    }
+
+    /// A version-1 `artifact.json` (forecast errors and residual scale in a `metrics` map read by
+    /// key, detector found by its file name) loads as version 2 with typed fields; recording a
+    /// detector rewrites it in the current format.
+    #[test]
+    fn version_1_artifacts_load_with_typed_fields() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, art) = saved(root.path());
+        let residual = serde_json::json!({
+            "method": "rms", "split": "val", "windows": 9, "std": vec![vec![0.5f32; 2]; H]
+        });
+        set_json(&dir, |v| {
+            let obj = v.as_object_mut().unwrap();
+            for key in ["evaluation", "residuals", "detector_file"] {
+                obj.remove(key);
+            }
+            obj.insert("format_version".into(), serde_json::json!(1));
+            obj.insert(
+                "metrics".into(),
+                serde_json::json!({
+                    "test": {"mse": 0.25, "mae": 0.5, "windows": 10},
+                    "val": {"mse": "not a number"},
+                    "residual_std": residual,
+                }),
+            );
+        });
+        let (old, _) = Artifact::load(&dir, &Device::flex()).unwrap();
+        assert_eq!(old.format_version, 1);
+        assert_eq!(
+            old.evaluation.test,
+            Some(ForecastErrors {
+                mse: 0.25,
+                mae: 0.5,
+                windows: 10
+            })
+        );
+        assert_eq!(
+            old.evaluation.val, None,
+            "an entry that does not parse is dropped"
+        );
+        assert_eq!(old.residuals.as_ref().map(|r| r.windows), Some(9));
+        assert_eq!(old.detector_file, None);
+        assert_eq!(old.model, art.model);
+
+        std::fs::write(dir.join(DETECTOR_FILE), "{}").unwrap();
+        assert_eq!(
+            Artifact::read_metadata(&dir).unwrap().detector_file.as_deref(),
+            Some(DETECTOR_FILE),
+            "a version-1 artifact's detector is found by its usual name"
+        );
+        let recorded = Artifact::record_detector(&dir, DETECTOR_FILE).unwrap();
+        assert_eq!(recorded.format_version, ARTIFACT_FORMAT_VERSION);
+        let again = Artifact::read_metadata(&dir).unwrap();
+        assert_eq!(again, recorded);
+        assert!(Artifact::record_detector(&dir, "../x.json").is_err());
+        assert!(Artifact::record_detector(&dir, "missing.json").is_err());
     }
 
     #[test]
@@ -444,7 +632,7 @@ mod tests {
         let repeat = ModelConfig::Repeat(RepeatConfig::new(L, H));
         let mut new = art.clone();
         new.model = repeat.clone();
-        new.save(&repeat.init(&dev), &dir).unwrap();
+        new.save(&repeat.init(&dev).unwrap(), &dir).unwrap();
         assert!(!dir.join("stale.txt").exists());
         let (loaded, model) = Artifact::load(&dir, &dev).unwrap();
         assert_eq!((loaded.model.kind(), model.kind()), ("Repeat", "Repeat"));
@@ -459,7 +647,10 @@ mod tests {
         );
         // A model of another kind than the config is refused before anything is written.
         let err = new
-            .save(&ModelConfig::Linear(LinearConfig::new(L, H)).init(&dev), &dir)
+            .save(
+                &ModelConfig::Linear(LinearConfig::new(L, H)).init(&dev).unwrap(),
+                &dir,
+            )
             .unwrap_err();
         assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
     }

@@ -1,9 +1,23 @@
-//! The one interface every statecast model implements, so the training engine, evaluation,
-//! anomaly scoring and the service treat SpaceTime, SiMBA, Chimera and the baselines alike.
+//! The interfaces every statecast model implements, so the training engine, evaluation, anomaly
+//! scoring and the service treat every family alike.
 //!
-//! All tensors are on the *scaled* data (the dataset-level scaler is applied by the caller);
-//! any per-window normalisation is the model's own business and is inverted inside
-//! [`Forecaster::forecast`].
+//! - [`Forecaster`]: look-back window in, horizon out, and the training loss. Every family.
+//! - [`Reconstructor`]: the model's estimate of the look-back rows themselves (anomaly scoring
+//!   compares it with what was observed). Families that have one return it from
+//!   [`Forecaster::reconstructor`].
+//! - [`StepForecaster`]: the recurrent form, one point at a time with an explicit state (constant
+//!   work per point), for streaming. [`Stepper`] is the same interface with the state type erased,
+//!   returned by [`Forecaster::stepper`], so code that holds any model (the anomaly scorer, the
+//!   monitor) can run any family's recurrent form without naming the family.
+//!
+//! The two capability methods have no default: a new family must say whether it reconstructs and
+//! whether it steps, so it cannot silently lose a scoring path.
+//!
+//! All tensors are on the *scaled* data (the dataset-level scaler is applied by the caller); any
+//! per-window normalisation is the model's own business and is inverted inside the model.
+use std::any::Any;
+use std::fmt::Debug;
+
 use burn::prelude::*;
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -26,30 +40,159 @@ pub trait Forecaster: Module {
     /// (SpaceTime's look-back and next-input losses) include them here.
     fn loss(&self, x_blv: Tensor<3>, y_bhv: Tensor<3>) -> Tensor<1>;
 
-    /// Reconstruction of the look-back window where the model has one, [batch, lookback, variates].
-    fn reconstruct(&self, _x_blv: Tensor<3>) -> Option<Tensor<3>> {
-        None
-    }
+    /// The model's reconstruction of its input window, or `None` for forecast-only families.
+    fn reconstructor(&self) -> Option<&dyn Reconstructor>;
+
+    /// The model's recurrent form, or `None` for families that only run on whole windows.
+    fn stepper(&self) -> Option<&dyn Stepper>;
+}
+
+/// A model that estimates the rows of its own input window.
+///
+/// Row `t` of the reconstruction is the model's estimate of input row `t`. What the estimate may
+/// see is the family's choice and is documented there: SpaceTime's is its one-step prediction
+/// from rows `..t` (row 0, which nothing precedes, is the input row itself); a reconstruction
+/// head may see the whole window.
+///
+/// # Shapes
+/// - `x_blv`: [batch, lookback, variates]; reconstructions have the same shape.
+pub trait Reconstructor {
+    /// The reconstruction, [batch, lookback, variates].
+    fn reconstruct(&self, x_blv: Tensor<3>) -> Tensor<3>;
+
+    /// Forecast ([batch, horizon, variates]) and reconstruction from one pass where the family can
+    /// (SpaceTime computes both in one forward).
+    fn forecast_and_reconstruct(&self, x_blv: Tensor<3>) -> (Tensor<3>, Tensor<3>);
 }
 
 /// A forecaster that can also run one point at a time with an explicit state (O(1) work and
-/// memory per point, independent of how many points came before), for the streaming monitor.
+/// memory per point, independent of how many points came before), for streaming.
 /// The state serialises, so a server can persist and restore per-series state.
 ///
 /// # Shapes
-/// - `context_blv`: [batch, lookback, variates] (scaled)
+/// - `anchor_blv`, `context_blv`: [batch, lookback, variates] (scaled)
 /// - `x_bv`: [batch, variates] (scaled)
 pub trait StepForecaster: Forecaster {
     /// Recurrent state of `batch × variates` series.
-    type State: Clone + Serialize + DeserializeOwned + Send + Sync + std::fmt::Debug;
+    type State: Clone + Serialize + DeserializeOwned + Send + Sync + Debug + 'static;
 
-    /// A state primed with a context window (fed point by point); any per-window normalisation
-    /// is anchored to this window.
-    fn start(&self, context_blv: Tensor<3>) -> Self::State;
+    /// A state that has consumed no rows yet. Families that normalise each window by its own
+    /// statistics take them from `anchor_blv` (a recent window), since a running state cannot
+    /// change them later; the others ignore it.
+    fn fresh_state(&self, anchor_blv: Tensor<3>) -> Self::State;
+
+    /// A state primed with a context window (fed point by point, normalisation anchored to this
+    /// window), and the prediction of the next row made after each row, [batch, lookback,
+    /// variates] (row `t` predicts input row `t + 1`; the last row predicts the first row after
+    /// the context).
+    fn start(&self, context_blv: Tensor<3>) -> (Self::State, Tensor<3>);
 
     /// Consume one observation per series and return the prediction of the next one, [batch, variates].
     fn step(&self, state: &mut Self::State, x_bv: Tensor<2>) -> Tensor<2>;
 
-    /// Forecast the next `horizon()` steps from the state without advancing it, [batch, horizon, variates].
-    fn forecast_from_state(&self, state: &Self::State, device: &Device) -> Tensor<3>;
+    /// Forecast the next `steps` rows from the state without advancing it, [batch, steps, variates].
+    fn forecast_from_state(&self, state: &Self::State, steps: usize, device: &Device) -> Tensor<3>;
+
+    /// Bytes of values the state holds (for memory accounting; constant for a given model,
+    /// batch and variate count).
+    fn state_bytes(&self, state: &Self::State) -> usize;
+}
+
+/// A recurrent state whose type is known only to the family that made it.
+pub trait StepState: Any + Debug + Send + Sync {
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn StepState>;
+    /// For the family to recover its own state type.
+    fn as_any(&self) -> &dyn Any;
+    /// For the family to recover its own state type.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+// `Serialize` keeps `Box<dyn StepState>` itself out of the blanket impl, so a box is never
+// mistaken for the state it holds.
+impl<T: Any + Clone + Debug + Send + Sync + Serialize> StepState for T {
+    fn clone_box(&self) -> Box<dyn StepState> {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+impl Clone for Box<dyn StepState> {
+    fn clone(&self) -> Self {
+        (**self).clone_box()
+    }
+}
+
+/// [`StepForecaster`] with the state type erased, for code that holds any family. Every
+/// [`StepForecaster`] is one; each method is the typed method named in its docs (the names
+/// differ so that calls on a concrete model are never ambiguous).
+pub trait Stepper {
+    /// Look-back `L` of the model.
+    fn step_lookback(&self) -> usize;
+
+    /// [`StepForecaster::fresh_state`].
+    fn fresh(&self, anchor_blv: Tensor<3>) -> Box<dyn StepState>;
+
+    /// [`StepForecaster::start`].
+    fn prime(&self, context_blv: Tensor<3>) -> (Box<dyn StepState>, Tensor<3>);
+
+    /// [`StepForecaster::step`].
+    ///
+    /// # Panics
+    /// If `state` was made by another family.
+    fn advance(&self, state: &mut dyn StepState, x_bv: Tensor<2>) -> Tensor<2>;
+
+    /// [`StepForecaster::forecast_from_state`].
+    ///
+    /// # Panics
+    /// If `state` was made by another family.
+    fn forecast_state(&self, state: &dyn StepState, steps: usize, device: &Device) -> Tensor<3>;
+
+    /// [`StepForecaster::state_bytes`].
+    ///
+    /// # Panics
+    /// If `state` was made by another family.
+    fn state_size(&self, state: &dyn StepState) -> usize;
+}
+
+const FOREIGN_STATE: &str = "Stepper: the state was made by another model family";
+
+impl<M: StepForecaster> Stepper for M {
+    fn step_lookback(&self) -> usize {
+        Forecaster::lookback(self)
+    }
+
+    fn fresh(&self, anchor_blv: Tensor<3>) -> Box<dyn StepState> {
+        Box::new(StepForecaster::fresh_state(self, anchor_blv))
+    }
+
+    fn prime(&self, context_blv: Tensor<3>) -> (Box<dyn StepState>, Tensor<3>) {
+        let (state, preds) = StepForecaster::start(self, context_blv);
+        (Box::new(state), preds)
+    }
+
+    fn advance(&self, state: &mut dyn StepState, x_bv: Tensor<2>) -> Tensor<2> {
+        let state = state
+            .as_any_mut()
+            .downcast_mut::<M::State>()
+            .expect(FOREIGN_STATE);
+        StepForecaster::step(self, state, x_bv)
+    }
+
+    fn forecast_state(&self, state: &dyn StepState, steps: usize, device: &Device) -> Tensor<3> {
+        let state = state.as_any().downcast_ref::<M::State>().expect(FOREIGN_STATE);
+        StepForecaster::forecast_from_state(self, state, steps, device)
+    }
+
+    fn state_size(&self, state: &dyn StepState) -> usize {
+        let state = state.as_any().downcast_ref::<M::State>().expect(FOREIGN_STATE);
+        StepForecaster::state_bytes(self, state)
+    }
 }

@@ -5,6 +5,7 @@
 //! the response.
 #![warn(missing_docs)]
 
+pub mod accuracy;
 pub mod anomaly;
 pub mod convert;
 pub mod data;
@@ -14,7 +15,6 @@ pub mod grpc;
 pub mod info;
 pub mod jobs;
 pub mod ltsf;
-pub mod metrics;
 pub mod model_health;
 pub mod ops;
 pub mod plot;

@@ -6,60 +6,17 @@ use std::time::Instant;
 
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
-use statecast_models::baseline::{LinearConfig, RepeatConfig};
 use statecast_models::device::DeviceSpec;
 use statecast_models::forecaster::Forecaster;
-use statecast_models::spacetime::SpaceTimeConfig;
 use statecast_models::train::{self, TrainConfig, TrainObserver};
-use statecast_models::zoo::{AnyModel, ModelConfig};
+use statecast_models::zoo::{AnyModel, ModelFamily};
 use statecast_pipelines::source::DatasetSpec;
 use statecast_pipelines::split::SplitSpec;
 
+use crate::accuracy::forecast_errors;
 use crate::data::{PreparedData, prepare};
-use crate::metrics::{ForecastMetrics, score};
 use crate::{Error, Result};
-
-/// Model families the CLI and jobs can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    /// SpaceTime: companion SSM encoder + closed-loop decoder.
-    Spacetime,
-    /// NLinear-style linear map over time (trained).
-    Linear,
-    /// Repeat the last look-back value (no training).
-    Repeat,
-}
-
-impl ModelKind {
-    /// statecast's default configuration of this family for look-back `l` and horizon `h`:
-    /// the best settings found on this project's CPU budget (see BENCHMARKS.md).
-    pub fn default_config(self, l: usize, h: usize) -> ModelConfig {
-        match self {
-            Self::Spacetime => ModelConfig::SpaceTime(spacetime_defaults(l, h)),
-            Self::Linear => ModelConfig::Linear(LinearConfig::new(l, h)),
-            Self::Repeat => ModelConfig::Repeat(RepeatConfig::new(l, h)),
-        }
-    }
-
-    /// Whether the family has parameters to train.
-    pub fn trainable(self) -> bool {
-        !matches!(self, Self::Repeat)
-    }
-}
-
-/// SpaceTime as statecast runs it by default: narrower than the reference (width 128, d 64,
-/// 2 encoder blocks), which trains several times faster on CPU; see BENCHMARKS.md.
-pub fn spacetime_defaults(l: usize, h: usize) -> SpaceTimeConfig {
-    SpaceTimeConfig::new(l, h)
-        .with_d_model(64)
-        .with_state_dim(32)
-        .with_first_n_kernels(8)
-        .with_first_n_heads(8)
-        .with_n_kernels(64)
-        .with_n_encoder_blocks(1)
-        .with_dropout(0.1)
-}
+use statecast_models::artifact::ForecastErrors;
 
 /// One evaluation request: a dataset, a protocol and a model family over several horizons.
 #[derive(Debug, Clone)]
@@ -71,7 +28,7 @@ pub struct EvalRequest {
     /// Chronological split.
     pub split: SplitSpec,
     /// Model family.
-    pub kind: ModelKind,
+    pub family: ModelFamily,
     /// Model configuration overrides as JSON merged into the family's defaults (optional).
     pub model_overrides: Option<serde_json::Value>,
     /// Look-back `L`.
@@ -115,39 +72,6 @@ pub struct EvalRow {
     pub seconds_per_epoch: f64,
 }
 
-/// Merge JSON `overrides` into the serialised `config` (object keys replace).
-pub fn apply_overrides(config: ModelConfig, overrides: Option<&serde_json::Value>) -> Result<ModelConfig> {
-    let Some(overrides) = overrides else {
-        config.validate()?;
-        return Ok(config);
-    };
-    let mut value = serde_json::to_value(&config).map_err(|e| invalid("model", e.to_string()))?;
-    if let (Some(inner), Some(patch)) = (
-        value.get_mut("config").and_then(|c| c.as_object_mut()),
-        overrides.as_object(),
-    ) {
-        for (k, v) in patch {
-            if !inner.contains_key(k) {
-                return Err(invalid(
-                    "model",
-                    format!("unknown {} setting `{k}`", config.kind()),
-                ));
-            }
-            inner.insert(k.clone(), v.clone());
-        }
-    }
-    let config: ModelConfig = serde_json::from_value(value).map_err(|e| invalid("model", e.to_string()))?;
-    config.validate()?;
-    Ok(config)
-}
-
-fn invalid(field: &str, reason: String) -> Error {
-    Error::InvalidArgument {
-        field: field.into(),
-        reason,
-    }
-}
-
 /// Train (when the family is trainable) and test `model` for one horizon.
 ///
 /// # Errors
@@ -160,18 +84,18 @@ pub fn evaluate_horizon(
 ) -> Result<(EvalRow, AnyModel)> {
     let device = req.device.device()?;
     let sets = prepared.datasets(horizon)?;
-    let test = sets
-        .test
-        .as_ref()
-        .ok_or_else(|| invalid("split", "the test split has no complete window".into()))?;
-    let config = apply_overrides(
-        req.kind.default_config(req.lookback, horizon),
-        req.model_overrides.as_ref(),
-    )?;
-    let model = config.init(&device);
+    let test = sets.test.as_ref().ok_or_else(|| Error::InvalidArgument {
+        field: "split".into(),
+        reason: "the test split has no complete window".into(),
+    })?;
+    let config = req
+        .family
+        .default_config(req.lookback, horizon)
+        .with_overrides(req.model_overrides.as_ref())?;
+    let model = config.init(&device)?;
     let params = model.num_params();
     let started = Instant::now();
-    let (model, epochs, best_epoch, seconds_per_epoch) = if req.kind.trainable() {
+    let (model, epochs, best_epoch, seconds_per_epoch) = if req.family.trainable() {
         let outcome = train::fit(
             model,
             &sets.train,
@@ -187,12 +111,12 @@ pub fn evaluate_horizon(
     } else {
         (model, 0, 0, 0.0)
     };
-    let train_seconds = if req.kind.trainable() {
+    let train_seconds = if req.family.trainable() {
         started.elapsed().as_secs_f64()
     } else {
         0.0
     };
-    let ForecastMetrics { mse, mae, windows } = score(&model, test, 32, req.drop_last, &device);
+    let ForecastErrors { mse, mae, windows } = forecast_errors(&model, test, 32, req.drop_last, &device);
     let row = EvalRow {
         dataset: req.dataset_name.clone(),
         model: config.kind().to_string(),

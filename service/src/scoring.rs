@@ -13,8 +13,9 @@ use statecast_pipelines::source::{self, DatasetSpec};
 use statecast_pipelines::split::{SplitPart, SplitSpec};
 use statecast_pipelines::window::{WindowDataset, WindowIndex, WindowSpec};
 
-use crate::metrics::{ForecastMetrics, score};
+use crate::accuracy::forecast_errors;
 use crate::{Error, Result};
+use statecast_models::artifact::ForecastErrors;
 
 /// Load the artifact at `dir` on `device`, read `data`, scale it with the artifact's scaler and
 /// score the `part` split of `split` (windows of the artifact's look-back and horizon).
@@ -29,10 +30,10 @@ pub fn score_artifact(
     part: SplitPart,
     device: DeviceSpec,
     drop_last: bool,
-) -> Result<ForecastMetrics> {
+) -> Result<ForecastErrors> {
     let dev = device.device()?;
     let (model, dataset) = load_for_scoring(dir, data, split, part, &dev)?;
-    Ok(score(&model, &dataset, 32, drop_last, &dev))
+    Ok(forecast_errors(&model, &dataset, 32, drop_last, &dev))
 }
 
 /// The artifact at `dir` loaded on `dev` and the `part` windows of `data`, scaled with the
@@ -139,7 +140,7 @@ pub struct BatchComparison {
     pub mse_cpu: f64,
     /// MSE on the device.
     pub mse_device: f64,
-    /// MSE as [`crate::metrics::score`] computes it on the device (sums reduced there).
+    /// MSE as [`crate::accuracy::forecast_errors`] computes it on the device (sums reduced there).
     pub mse_device_reduced: f64,
     /// Observed target values counted by the device reduction (should be `windows · H · V`).
     pub count_device: f64,
@@ -170,7 +171,7 @@ pub fn compare_batches(
         let batch = dataset.batch(range.clone(), &cpu);
         let y = selfcheck::to_host(batch.y.clone());
         let f_cpu = selfcheck::to_host(model_cpu.forecast(batch.x.clone()));
-        // The device side exactly as `metrics::score` runs it: batch built on the device,
+        // The device side exactly as `accuracy::forecast_errors` runs it: batch built on the device,
         // error and sums reduced there.
         let on_dev = dataset.batch(range.clone(), &dev);
         let forecast_dev = model_dev.forecast(on_dev.x);

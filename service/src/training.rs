@@ -3,16 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use statecast_models::artifact::{Artifact, DataSchema, TrainingRecord};
+use statecast_models::artifact::{Artifact, DataSchema, Evaluation, ForecastErrors, TrainingRecord};
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::{self, TrainConfig, TrainObserver};
+use statecast_models::zoo::ModelFamily;
 use statecast_pipelines::source::{DatasetSpec, Layout};
 use statecast_pipelines::split::SplitSpec;
 
 use crate::Result;
+use crate::accuracy::{forecast_errors, residual_stats};
 use crate::data::prepare;
-use crate::ltsf::{ModelKind, apply_overrides};
-use crate::metrics::{ForecastMetrics, RESIDUAL_STD_KEY, residual_stats, score};
 
 /// Everything a training run needs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,8 +21,9 @@ pub struct TrainRequest {
     pub data: DatasetSpec,
     /// Chronological split (the scaler is fitted on its training rows).
     pub split: SplitSpec,
-    /// Model family.
-    pub kind: ModelKind,
+    /// Model family (`kind` in requests saved by earlier versions).
+    #[serde(alias = "kind")]
+    pub family: ModelFamily,
     /// Settings merged into the family's defaults.
     #[serde(default)]
     pub model_overrides: Option<serde_json::Value>,
@@ -47,9 +48,9 @@ pub struct TrainSummary {
     /// Artifact directory.
     pub artifact: PathBuf,
     /// Test metrics on the scaled axis (all windows), when the split has a test part.
-    pub test: Option<ForecastMetrics>,
+    pub test: Option<ForecastErrors>,
     /// Validation metrics on the scaled axis, when the split has a validation part.
-    pub val: Option<ForecastMetrics>,
+    pub val: Option<ForecastErrors>,
     /// Epochs run, epoch kept.
     pub epochs: usize,
     /// Epoch whose weights were kept.
@@ -68,11 +69,11 @@ pub fn train_to_artifact(req: &TrainRequest, observer: &mut dyn TrainObserver) -
     let device = req.device.device()?;
     let prepared = prepare(&req.data, &req.split, req.lookback)?;
     let sets = prepared.datasets(req.horizon)?;
-    let config = apply_overrides(
-        req.kind.default_config(req.lookback, req.horizon),
-        req.model_overrides.as_ref(),
-    )?;
-    let model = config.init(&device);
+    let config = req
+        .family
+        .default_config(req.lookback, req.horizon)
+        .with_overrides(req.model_overrides.as_ref())?;
+    let model = config.init(&device)?;
     let outcome = train::fit(
         model,
         &sets.train,
@@ -85,11 +86,11 @@ pub fn train_to_artifact(req: &TrainRequest, observer: &mut dyn TrainObserver) -
     let test = sets
         .test
         .as_ref()
-        .map(|t| score(&outcome.model, t, 32, false, &device));
+        .map(|t| forecast_errors(&outcome.model, t, 32, false, &device));
     let val = sets
         .val
         .as_ref()
-        .map(|v| score(&outcome.model, v, 32, false, &device));
+        .map(|v| forecast_errors(&outcome.model, v, 32, false, &device));
     let (time_column, series_column) = match &req.data.layout {
         Layout::Wide {
             time_column,
@@ -116,21 +117,10 @@ pub fn train_to_artifact(req: &TrainRequest, observer: &mut dyn TrainObserver) -
         &outcome,
         req.device.to_string(),
     ));
-    for (name, m) in [("test", test), ("val", val)] {
-        if let Some(m) = m {
-            artifact
-                .metrics
-                .insert(name.into(), serde_json::to_value(m).unwrap_or_default());
-        }
-    }
+    artifact.evaluation = Evaluation { test, val };
     // Per-step residual scale on the validation windows, for the server's forecast quantiles.
-    if let Some(v) = sets.val.as_ref()
-        && let Some(stats) = residual_stats(&outcome.model, v, &prepared.scaler, "val", &device)?
-    {
-        artifact.metrics.insert(
-            RESIDUAL_STD_KEY.into(),
-            serde_json::to_value(stats).unwrap_or_default(),
-        );
+    if let Some(v) = sets.val.as_ref() {
+        artifact.residuals = residual_stats(&outcome.model, v, &prepared.scaler, "val", &device)?;
     }
     artifact.save(&outcome.model, &req.out)?;
     Ok(TrainSummary {

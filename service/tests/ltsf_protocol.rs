@@ -3,20 +3,21 @@
 //! hand computation on simulator data (always).
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::{NoopObserver, TrainConfig};
+use statecast_models::zoo::ModelFamily;
 use statecast_pipelines::missing::MissingPolicy;
 use statecast_pipelines::shared_data::shared_file;
 use statecast_pipelines::simulate::{SimConfig, simulate};
 use statecast_pipelines::sink::{WriteOptions, write_parquet};
 use statecast_pipelines::source::DatasetSpec;
 use statecast_pipelines::split::SplitSpec;
-use statecast_service::ltsf::{EvalRequest, ModelKind, evaluate};
+use statecast_service::ltsf::{EvalRequest, evaluate};
 
-fn request(data: DatasetSpec, split: SplitSpec, kind: ModelKind, horizons: Vec<usize>) -> EvalRequest {
+fn request(data: DatasetSpec, split: SplitSpec, family: ModelFamily, horizons: Vec<usize>) -> EvalRequest {
     EvalRequest {
         dataset_name: data.default_series_id(),
         data,
         split,
-        kind,
+        family,
         model_overrides: None,
         lookback: 96,
         horizons,
@@ -55,7 +56,7 @@ fn repeat_reproduces_published_rows() {
             continue;
         };
         let rows = evaluate(
-            &request(DatasetSpec::wide(path), split, ModelKind::Repeat, vec![h]),
+            &request(DatasetSpec::wide(path), split, ModelFamily::Repeat, vec![h]),
             &mut NoopObserver,
         )
         .unwrap();
@@ -81,7 +82,7 @@ fn repeat_equals_hand_computation_on_simulator_data() {
     let (l, h) = (96usize, 24usize);
     let split: SplitSpec = "ratio:0.7,0.1,0.2".parse().unwrap();
     let rows = evaluate(
-        &request(spec, split, ModelKind::Repeat, vec![h]),
+        &request(spec, split, ModelFamily::Repeat, vec![h]),
         &mut NoopObserver,
     )
     .unwrap();
@@ -157,12 +158,12 @@ fn linear_beats_repeat_on_simulator_data() {
     let spec = DatasetSpec::for_written(&path, &WriteOptions::default(), MissingPolicy::Error);
     let split: SplitSpec = "ratio:0.7,0.1,0.2".parse().unwrap();
     let repeat = evaluate(
-        &request(spec.clone(), split, ModelKind::Repeat, vec![48]),
+        &request(spec.clone(), split, ModelFamily::Repeat, vec![48]),
         &mut NoopObserver,
     )
     .unwrap();
     let linear = evaluate(
-        &request(spec, split, ModelKind::Linear, vec![48]),
+        &request(spec, split, ModelFamily::Linear, vec![48]),
         &mut NoopObserver,
     )
     .unwrap();

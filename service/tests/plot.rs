@@ -4,13 +4,14 @@
 use std::path::Path;
 
 use statecast_models::device::DeviceSpec;
+use statecast_models::zoo::ModelFamily;
 use statecast_pipelines::missing::MissingPolicy;
 use statecast_pipelines::simulate::{SimConfig, simulate};
 use statecast_pipelines::sink::{WriteOptions, write_parquet};
 use statecast_pipelines::source::{DatasetSpec, Layout};
 use statecast_pipelines::split::SplitSpec;
 use statecast_service::data::prepare;
-use statecast_service::ltsf::{ModelKind, forecast_window};
+use statecast_service::ltsf::forecast_window;
 use statecast_service::plot::{
     FORECAST_COLOUR, ForecastPanel, TITLE_HEIGHT, figure_size, forecast_panels, plot_forecasts,
 };
@@ -146,7 +147,7 @@ fn repeat_forecasts_on_simulator_data_plot() {
     let prepared = prepare(&spec, &split, l).unwrap();
     let test = prepared.datasets(h).unwrap().test.unwrap();
     let device = DeviceSpec::Cpu.device().unwrap();
-    let model = ModelKind::Repeat.default_config(l, h).init(&device);
+    let model = ModelFamily::Repeat.default_config(l, h).init(&device).unwrap();
 
     // Repeat's forecast is the last look-back row, in original units.
     let c = prepared.scaled.n_variates();

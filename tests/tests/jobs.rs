@@ -65,6 +65,7 @@ fn request(
         device: "cpu".into(),
         model_name: name.into(),
         labels: vec!["stable".into()],
+        model_family: pb::ModelFamily::Unspecified.into(),
     }
 }
 
@@ -320,8 +321,20 @@ async fn errors_queue_limit_and_cancel() {
             Box::new(|r| r.model_config_json = "{nope".into()),
         ),
         (
-            "model_config_json",
+            "model_config_json.no_such",
             Box::new(|r| r.model_config_json = r#"{"no_such": 1}"#.into()),
+        ),
+        // Settings SpaceTime's `init` would have panicked on in the worker.
+        (
+            "model_config_json.min_avg_window",
+            Box::new(|r| r.model_config_json = r#"{"min_avg_window": 0}"#.into()),
+        ),
+        ("lookback", Box::new(|r| r.lookback = 1)),
+        // The typed family: a number that is no family, or one that contradicts the name.
+        ("model_family", Box::new(|r| r.model_family = 99)),
+        (
+            "model_kind",
+            Box::new(|r| r.model_family = pb::ModelFamily::Linear.into()),
         ),
         ("model_name", Box::new(|r| r.model_name = "bad name".into())),
         ("split", Box::new(|r| r.split = "halves".into())),

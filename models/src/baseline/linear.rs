@@ -10,7 +10,8 @@
 use burn::nn::{Linear as NnLinear, LinearConfig as NnLinearConfig};
 use burn::prelude::*;
 
-use crate::forecaster::Forecaster;
+use crate::error::{Error, Result};
+use crate::forecaster::{Forecaster, Reconstructor, Stepper};
 
 /// Configuration of [`Linear`].
 #[derive(Config, Debug)]
@@ -26,15 +27,28 @@ pub struct LinearConfig {
 }
 
 impl LinearConfig {
+    /// Checks what [`Self::init`] asserts.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming `lookback` or `horizon` when it is 0.
+    pub fn validate(&self) -> Result<()> {
+        if self.lookback == 0 {
+            return Err(Error::invalid("lookback", "must be at least 1"));
+        }
+        if self.horizon == 0 {
+            return Err(Error::invalid("horizon", "must be at least 1"));
+        }
+        Ok(())
+    }
+
     /// Builds the model (burn's default `Linear` initialisation).
     ///
     /// # Panics
-    /// When `lookback` or `horizon` is 0.
+    /// On a configuration that [`Self::validate`] refuses.
     pub fn init(&self, device: &Device) -> Linear {
-        assert!(
-            self.lookback >= 1 && self.horizon >= 1,
-            "Linear needs lookback, horizon >= 1"
-        );
+        if let Err(e) = self.validate() {
+            panic!("LinearConfig::init: {e}");
+        }
         Linear {
             map: NnLinearConfig::new(self.lookback, self.horizon).init(device),
             lookback: self.lookback,
@@ -93,5 +107,15 @@ impl Forecaster for Linear {
     /// * `x_blv`: `[B, L, V]`, `y_bhv`: `[B, H, V]`; returns `[1]`
     fn loss(&self, x_blv: Tensor<3>, y_bhv: Tensor<3>) -> Tensor<1> {
         (self.forecast(x_blv) - y_bhv).square().mean()
+    }
+
+    /// A map from the look-back to the horizon has no estimate of the look-back itself.
+    fn reconstructor(&self) -> Option<&dyn Reconstructor> {
+        None
+    }
+
+    /// The map reads the whole window at once: no recurrent form.
+    fn stepper(&self) -> Option<&dyn Stepper> {
+        None
     }
 }

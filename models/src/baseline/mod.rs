@@ -7,4 +7,4 @@ mod repeat;
 mod tests;
 
 pub use linear::{Linear, LinearConfig};
-pub use repeat::{Repeat, RepeatConfig};
+pub use repeat::{Repeat, RepeatConfig, RepeatState};

@@ -1,5 +1,6 @@
-//! [`SpaceTimeConfig`]: every size of the model, with the reference defaults (spec `models.md` §2.8,
-//! §2.12).
+//! [`SpaceTimeConfig`]: every size of the model, with the reference defaults of the SpaceTime
+//! paper's code, statecast's own defaults ([`SpaceTimeConfig::statecast_default`]) and the
+//! validation that keeps [`SpaceTimeConfig::init`] from ever seeing an inconsistent size.
 use burn::nn::LinearConfig;
 use burn::prelude::*;
 
@@ -9,7 +10,13 @@ use super::model::{OutputHead, SpaceTime};
 use super::norm::Normalization;
 use super::preprocess::PreprocessConfig;
 use super::ssm_layer::{CompanionSsmConfig, SsmKind};
+use crate::error::{Error, Result};
 use crate::ssm::ConvPath;
+
+/// Largest differencing order accepted (the kernel of order `q` has `q + 1` taps).
+pub const MAX_DIFF_ORDER: usize = 32;
+/// Largest moving-average window accepted.
+pub const MAX_AVG_WINDOW: usize = 4096;
 
 /// How the scalar input is lifted to `d_model` channels (spec §2.8).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -99,6 +106,125 @@ pub struct SpaceTimeConfig {
 }
 
 impl SpaceTimeConfig {
+    /// SpaceTime as statecast runs it by default for look-back `l` and horizon `h`: narrower than
+    /// the reference (width 64, state 32, one encoder block, dropout 0.1), which trains several
+    /// times faster on a CPU at a similar accuracy (BENCHMARKS.md §4).
+    pub fn statecast_default(l: usize, h: usize) -> Self {
+        Self::new(l, h)
+            .with_d_model(64)
+            .with_state_dim(32)
+            .with_first_n_kernels(8)
+            .with_first_n_heads(8)
+            .with_n_kernels(64)
+            .with_n_encoder_blocks(1)
+            .with_dropout(0.1)
+    }
+
+    /// Checks every condition [`Self::init`] and the layers it builds assert, so that an invalid
+    /// configuration is an error naming the setting, never a panic.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first bad setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, reason: String| Err(Error::invalid(what, reason));
+        if self.lookback < 2 {
+            return bad(
+                "lookback",
+                format!("SpaceTime needs a look-back of at least 2, got {}", self.lookback),
+            );
+        }
+        if self.horizon < 1 {
+            return bad("horizon", "must be at least 1".into());
+        }
+        if self.d_model == 0 {
+            return bad("d_model", "must be at least 1".into());
+        }
+        if self.state_dim == 0 {
+            return bad("state_dim", "must be at least 1".into());
+        }
+        if self.n_encoder_blocks == 0 {
+            return bad("n_encoder_blocks", "at least one encoder block is needed".into());
+        }
+        // Every layer maps its channels onto `n_kernels × n_heads` kernels (block 1 with the
+        // `first_` pair, later blocks and the decoder with the other).
+        for (kernels, heads, k_name, h_name) in [
+            (
+                self.first_n_kernels,
+                self.first_n_heads,
+                "first_n_kernels",
+                "first_n_heads",
+            ),
+            (self.n_kernels, self.n_heads, "n_kernels", "n_heads"),
+        ] {
+            if kernels == 0 {
+                return bad(k_name, "must be at least 1".into());
+            }
+            if heads == 0 {
+                return bad(h_name, "must be at least 1".into());
+            }
+            let layout = kernels.checked_mul(heads);
+            if layout.is_none_or(|n| !self.d_model.is_multiple_of(n)) {
+                return bad(
+                    k_name,
+                    format!(
+                        "d_model {} must be a multiple of {k_name} {kernels} × {h_name} {heads}",
+                        self.d_model
+                    ),
+                );
+            }
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", format!("{} is not in [0, 1)", self.dropout));
+        }
+        if !(self.rho > 0.0 && self.rho <= 1.0) {
+            return bad("rho", format!("{} is not in (0, 1]", self.rho));
+        }
+        if self.norm_order > 1 {
+            return bad(
+                "norm_order",
+                format!("{} is not 0 (no projection) or 1 (L1)", self.norm_order),
+            );
+        }
+        if self.preprocess {
+            if self.diff_orders.is_empty() && self.n_ma_residual == 0 {
+                return bad(
+                    "diff_orders",
+                    "preprocessing needs at least one differencing order or MA-residual kernel".into(),
+                );
+            }
+            if let Some(q) = self.diff_orders.iter().find(|&&q| q > MAX_DIFF_ORDER) {
+                return bad(
+                    "diff_orders",
+                    format!("order {q} is above the largest supported, {MAX_DIFF_ORDER}"),
+                );
+            }
+            if self.n_ma_residual > 0 {
+                if self.min_avg_window == 0 {
+                    return bad("min_avg_window", "must be at least 1".into());
+                }
+                if self.min_avg_window >= self.max_avg_window {
+                    return bad(
+                        "min_avg_window",
+                        format!(
+                            "min_avg_window {} must be below max_avg_window {}",
+                            self.min_avg_window, self.max_avg_window
+                        ),
+                    );
+                }
+                if self.max_avg_window > MAX_AVG_WINDOW {
+                    return bad(
+                        "max_avg_window",
+                        format!(
+                            "{} is above the largest supported, {MAX_AVG_WINDOW}",
+                            self.max_avg_window
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Configuration of encoder block `i` (0-based).
     pub fn encoder_block(&self, i: usize) -> EncoderBlockConfig {
         let (n_kernels, n_heads) = if i == 0 {
@@ -143,21 +269,11 @@ impl SpaceTimeConfig {
     /// Builds the model.
     ///
     /// # Panics
-    /// On inconsistent sizes (zero look-back/horizon/blocks, width not divisible by the kernel
-    /// layout).
+    /// On a configuration that [`Self::validate`] refuses (with its message).
     pub fn init(&self, device: &Device) -> SpaceTime {
-        assert!(
-            self.lookback >= 2 && self.horizon >= 1,
-            "SpaceTime needs lookback >= 2 and horizon >= 1"
-        );
-        assert!(
-            self.n_encoder_blocks >= 1,
-            "SpaceTime needs at least one encoder block"
-        );
-        assert!(
-            self.state_dim >= 1 && self.d_model >= 1,
-            "SpaceTime needs d_model, state_dim >= 1"
-        );
+        if let Err(e) = self.validate() {
+            panic!("SpaceTimeConfig::init: {e}");
+        }
         SpaceTime {
             embedding: match self.embedding {
                 Embedding::Repeat => None,

@@ -9,11 +9,13 @@
 //! * [`norm`]: per-window normalisation (§2.10).
 //! * [`model`]: the network, forward pass and loss (§2.1, §2.9, §2.11).
 //! * [`step`]: streaming mode with a serialisable state.
+//! * `forecaster`: SpaceTime behind the common `Forecaster` / `Reconstructor` / `StepForecaster` traits.
 //! * [`trace`]: named intermediates of a forward pass, for device comparisons.
 
 pub mod block;
 pub mod config;
 pub mod decoder;
+mod forecaster;
 pub mod model;
 pub mod norm;
 pub mod preprocess;
@@ -29,6 +31,7 @@ mod tests;
 pub use block::{EncoderBlock, EncoderBlockConfig, EncoderBlockState, Mlp};
 pub use config::{Embedding, SpaceTimeConfig};
 pub use decoder::{ClosedLoopSsm, ClosedLoopSsmConfig, DecoderOutput, DecoderParams};
+pub use forecaster::SPACETIME_LOSS_WEIGHTS;
 pub use model::{LossTerms, OutputHead, SpaceTime, SpaceTimeOutput, fold_variates, unfold_variates};
 pub use norm::{NormStats, Normalization};
 pub use preprocess::{Preprocess, PreprocessConfig};

@@ -87,6 +87,21 @@ pub struct SpaceTimeState {
     pub steps: usize,
 }
 
+impl SpaceTimeState {
+    /// Bytes of the `f32` values held (normalisation, every block's state, the decoder's).
+    pub fn value_bytes(&self) -> usize {
+        let t = |v: &StateTensor| v.values.len() * std::mem::size_of::<f32>();
+        t(&self.norm_shift_n1)
+            + t(&self.norm_scale_n1)
+            + t(&self.decoder_x_ncd)
+            + self
+                .encoder
+                .iter()
+                .map(|b| t(&b.x_ncd) + b.hist_ncj.as_ref().map_or(0, t))
+                .sum::<usize>()
+    }
+}
+
 /// What one streaming step returns.
 #[derive(Debug, Clone)]
 pub struct StepOutput {

@@ -484,7 +484,13 @@ fn forecaster_trait_is_object_of_fit_for_spacetime() {
     let m = tiny_spacetime().init(&dev);
     let x = Tensor::<3>::zeros([2, L, 3], &dev);
     assert_eq!(Forecaster::forecast(&m, x.clone()).dims(), [2, H, 3]);
-    assert_eq!(m.reconstruct(x).unwrap().dims(), [2, L, 3]);
+    assert_eq!(
+        m.reconstructor()
+            .expect("SpaceTime reconstructs")
+            .reconstruct(x)
+            .dims(),
+        [2, L, 3]
+    );
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! What the scorer asks of a model for one look-back window that ends at row `t` (inclusive):
 //! the forecast of rows `t+1 ..= t+K` and, where the model has one, its reconstruction of row `t`.
 //! The batch path runs many windows per forward pass; the streaming path one window per point.
-//! Both return the same [`WindowOutput`], so the scoring state downstream is shared. SpaceTime
-//! predictors are recurrent by default ([`super::recurrent`]): one state step per point.
+//! Both return the same [`WindowOutput`], so the scoring state downstream is shared. Models with
+//! a recurrent form ([`Forecaster::stepper`]) are scored recurrently by default
+//! ([`super::recurrent`]): one state step per point. What a model offers is asked through the
+//! model traits, never by naming its family, so a new family gets every path it supports.
 use burn::prelude::*;
-use statecast_models::forecaster::Forecaster;
+use statecast_models::forecaster::{Forecaster, Stepper};
 use statecast_models::zoo::AnyModel;
 
 use super::recurrent::RecurrentSeries;
@@ -14,7 +16,8 @@ use super::recurrent::RecurrentSeries;
 pub struct WindowOutput {
     /// Forecast of the next `steps` rows, [steps, variates] row-major (scaled axis).
     pub forecast_kv: Vec<f32>,
-    /// Reconstruction of the window's last row, [variates] (SpaceTime's open-loop prediction).
+    /// Reconstruction of the window's last row, [variates] (models with a
+    /// [`Forecaster::reconstructor`] only).
     pub recon_v: Option<Vec<f32>>,
 }
 
@@ -29,8 +32,8 @@ pub enum Predictor {
         steps: usize,
         /// Device the model lives on.
         device: Device,
-        /// Score with the model's recurrent state ([`super::recurrent`], SpaceTime only) instead
-        /// of a forward pass over each window.
+        /// Score with the model's recurrent state ([`super::recurrent`], models with a
+        /// [`Forecaster::stepper`] only) instead of a forward pass over each window.
         recurrent: bool,
     },
     /// No model: the score is the scaled value itself (a per-variate z-score baseline).
@@ -39,10 +42,10 @@ pub enum Predictor {
 
 impl Predictor {
     /// A model predictor keeping `min(steps, horizon)` forecast steps; recurrent for models that
-    /// have a recurrent form (SpaceTime), windowed otherwise.
+    /// have a recurrent form, windowed otherwise.
     pub fn model(model: AnyModel, steps: usize, device: Device) -> Self {
         let steps = steps.clamp(1, model.horizon());
-        let recurrent = matches!(model, AnyModel::SpaceTime(_));
+        let recurrent = model.stepper().is_some();
         Self::Model {
             model: Box::new(model),
             steps,
@@ -58,7 +61,7 @@ impl Predictor {
             Self::Model {
                 model, steps, device, ..
             } => {
-                let recurrent = on && matches!(*model, AnyModel::SpaceTime(_));
+                let recurrent = on && model.stepper().is_some();
                 Self::Model {
                     model,
                     steps,
@@ -84,7 +87,12 @@ impl Predictor {
                 steps,
                 recurrent: true,
                 ..
-            } => Some(RecurrentSeries::new(model.lookback(), n_variates, *steps)),
+            } => Some(RecurrentSeries::new(
+                model.lookback(),
+                n_variates,
+                *steps,
+                model.reconstructor().is_some(),
+            )),
             Self::Model { recurrent: false, .. } | Self::RawValue => None,
         }
     }
@@ -94,14 +102,30 @@ impl Predictor {
     /// # Panics
     /// If this predictor is not recurrent.
     pub fn push_recurrent(&self, series: &mut RecurrentSeries, x_v: &[f32]) -> Option<WindowOutput> {
+        series.push(self.stepper(), self.device(), x_v)
+    }
+
+    /// Bytes a series' recurrent state holds (see [`RecurrentSeries::memory_bytes`]).
+    ///
+    /// # Panics
+    /// If this predictor is not recurrent.
+    pub fn recurrent_bytes(&self, series: &RecurrentSeries) -> usize {
+        series.memory_bytes(self.stepper())
+    }
+
+    fn stepper(&self) -> &dyn Stepper {
         match self {
-            Self::Model { model, device, .. } => match model.as_ref() {
-                AnyModel::SpaceTime(m) => series.push(m, device, x_v),
-                AnyModel::Linear(_) | AnyModel::Repeat(_) => {
-                    panic!("push_recurrent: the model has no recurrent form")
-                }
-            },
-            Self::RawValue => panic!("push_recurrent: no model"),
+            Self::Model { model, .. } => model
+                .stepper()
+                .expect("a recurrent predictor's model has a recurrent form"),
+            Self::RawValue => panic!("the raw-value predictor has no recurrent form"),
+        }
+    }
+
+    fn device(&self) -> &Device {
+        match self {
+            Self::Model { device, .. } => device,
+            Self::RawValue => panic!("the raw-value predictor has no device"),
         }
     }
 
@@ -124,7 +148,7 @@ impl Predictor {
     /// Whether outputs carry a reconstruction.
     pub fn has_reconstruction(&self) -> bool {
         match self {
-            Self::Model { model, .. } => matches!(**model, AnyModel::SpaceTime(_)),
+            Self::Model { model, .. } => model.reconstructor().is_some(),
             Self::RawValue => false,
         }
     }
@@ -153,14 +177,12 @@ impl Predictor {
             TensorData::new(windows_blv.to_vec(), [batch, l, n_variates]),
             device,
         );
-        let (forecast, recon) = match model.as_ref() {
-            AnyModel::SpaceTime(m) => {
-                let out = m.forward(x);
-                // Position L−2 of the open-loop predictions predicts the window's last row.
-                let r = (l >= 2).then(|| out.lookback_pred_blv.narrow(1, l - 2, 1));
-                (out.forecast_bhv, r)
+        let (forecast, recon) = match model.reconstructor() {
+            Some(r) => {
+                let (forecast, recon_blv) = r.forecast_and_reconstruct(x);
+                (forecast, Some(recon_blv.narrow(1, l - 1, 1)))
             }
-            AnyModel::Linear(_) | AnyModel::Repeat(_) => (model.forecast(x), None),
+            None => (model.forecast(x), None),
         };
         let f = forecast
             .narrow(1, 0, *steps)

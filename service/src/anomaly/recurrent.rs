@@ -1,37 +1,50 @@
-//! Recurrent scoring outputs for SpaceTime: constant work per point, whatever the look-back.
+//! Recurrent scoring outputs for any model with a recurrent form ([`Stepper`]): constant work per
+//! point, whatever the look-back.
 //!
 //! The window path ([`super::predict::Predictor::run`]) re-runs the model over the last `L` rows
-//! at every point (`O(L)` convolutions per point). Here each series keeps SpaceTime's recurrent
-//! state ([`statecast_models::spacetime::SpaceTimeState`]) and advances it by one
-//! [`SpaceTime::step`] per point; the `K`-step forecast is a closed-loop rollout from that state.
+//! at every point (`O(L)` work per point). Here each series keeps the model's recurrent state and
+//! advances it by one step per point; the `K`-step forecast comes from that state
+//! ([`Stepper::forecast_state`], a closed-loop rollout for SpaceTime).
 //!
-//! **Re-anchoring.** SpaceTime normalises each window by its own statistics (e.g. the mean), which
-//! a recurrent state cannot update: its statistics are fixed when it starts. A stream that runs
-//! for days would drift away from them, so the series keeps two states:
+//! **Re-anchoring.** A model may normalise each window by its own statistics (SpaceTime
+//! subtracts the window mean), which a running state cannot update: its statistics are fixed when
+//! it starts. A stream that runs for days would drift away from them, so the series keeps two
+//! states:
 //!
 //! ```text
 //! rows:      0 ........ L−1 | L ......... 2L−1 | 2L ........ 3L−1 | …
 //! active:    A₀ primed on rows 0..L−1 (their stats; this first output equals the window path)
-//! spawned:                    A₁: zero state, stats of rows 0..L−1, fed rows L.. → active at 2L−1
+//! spawned:                    A₁: fresh state, stats of rows 0..L−1, fed rows L.. → active at 2L−1
 //!                                                A₂: stats of rows L..2L−1, fed rows 2L.. → …
 //! ```
 //!
-//! Every `L` points a fresh state starts from zero with the statistics of the last `L` rows (a
+//! Every `L` points a fresh state ([`Stepper::fresh`]) is anchored on the last `L` rows (a
 //! causal window: it ends at the row before the state's first input) and is fed alongside the
-//! active one; after `L` rows it replaces it and the next one is spawned. The active state has therefore always seen between
-//! `L` and `2L` rows and normalises with statistics at most `2L` rows old. Per point: two model
-//! steps and a `K`-step rollout, `O(C·d·(2 + K))` per variate; the only `O(L)` work is priming the
-//! very first state of a series. Memory per series is two states (`(blocks + 1)·V·C·d` floats
-//! each) plus the last `L` rows, much more than the window path's `L·V` floats: that is the price
-//! of constant time.
+//! active one; after `L` rows it replaces it and the next one is spawned. The active state has
+//! therefore always seen between `L` and `2L` rows and normalises with statistics at most `2L`
+//! rows old. Per point: two model steps and a `K`-step forecast; the only `O(L)` work is priming
+//! the very first state of a series. Memory per series is two states plus the last `L` rows, more
+//! than the window path's `L·V` floats: that is the price of constant time. Families without
+//! per-window statistics renew the same way; for them the renewal changes nothing.
+//!
+//! **Reconstruction.** When the model reconstructs ([`super::predict::Predictor::has_reconstruction`]),
+//! the reconstruction of row `t` here is the state's one-step prediction made after row `t − 1`
+//! (for SpaceTime exactly what its window reconstruction holds).
 //!
 //! Batch scoring ([`super::detector::Detector::score_series`]) runs this same state machine row
 //! by row, so batch and streaming scores stay identical.
 use burn::prelude::*;
+use statecast_models::forecaster::{StepState, Stepper};
 use statecast_models::selfcheck::to_host;
-use statecast_models::spacetime::{SpaceTime, SpaceTimeState};
 
 use super::predict::WindowOutput;
+
+/// A recurrent state and the rows it has consumed.
+#[derive(Debug, Clone)]
+struct Counted {
+    state: Box<dyn StepState>,
+    rows: usize,
+}
 
 /// Recurrent predictor state of one series (module docs).
 #[derive(Debug, Clone)]
@@ -39,22 +52,25 @@ pub struct RecurrentSeries {
     lookback: usize,
     n_variates: usize,
     steps: usize,
+    with_reconstruction: bool,
     /// Last `L` rows, [L, variates] ring (row `filled % L` is the oldest once full).
     ring: Vec<f32>,
     filled: u64,
-    active: Option<SpaceTimeState>,
-    spawned: Option<SpaceTimeState>,
+    active: Option<Counted>,
+    spawned: Option<Counted>,
     /// The active state's prediction of the next row, [variates] (the next point's reconstruction).
     next_pred: Vec<f32>,
 }
 
 impl RecurrentSeries {
-    /// An empty series: `lookback` rows of warm-up, then outputs with `steps` forecast steps.
-    pub fn new(lookback: usize, n_variates: usize, steps: usize) -> Self {
+    /// An empty series: `lookback` rows of warm-up, then outputs with `steps` forecast steps and,
+    /// if `with_reconstruction`, a reconstruction of each row.
+    pub fn new(lookback: usize, n_variates: usize, steps: usize, with_reconstruction: bool) -> Self {
         Self {
             lookback,
             n_variates,
             steps,
+            with_reconstruction,
             ring: vec![0.0; lookback * n_variates],
             filled: 0,
             active: None,
@@ -67,7 +83,7 @@ impl RecurrentSeries {
     ///
     /// # Panics
     /// If `x_v` does not hold one value per variate or the model's look-back differs.
-    pub fn push(&mut self, model: &SpaceTime, device: &Device, x_v: &[f32]) -> Option<WindowOutput> {
+    pub fn push(&mut self, model: &dyn Stepper, device: &Device, x_v: &[f32]) -> Option<WindowOutput> {
         let (l, nv) = (self.lookback, self.n_variates);
         assert_eq!(
             x_v.len(),
@@ -75,26 +91,31 @@ impl RecurrentSeries {
             "RecurrentSeries: row of {} values, {nv} variates",
             x_v.len()
         );
-        assert_eq!(model.lookback, l, "RecurrentSeries: model look-back differs");
+        assert_eq!(
+            model.step_lookback(),
+            l,
+            "RecurrentSeries: model look-back differs"
+        );
         let slot = (self.filled % l as u64) as usize;
         self.ring[slot * nv..(slot + 1) * nv].copy_from_slice(x_v);
         self.filled += 1;
-        if self.active.is_none() {
+        let Some(active) = self.active.as_mut() else {
             if self.filled < l as u64 {
                 return None;
             }
             return Some(self.prime(model, device));
-        }
+        };
         let x_bv = Tensor::<2>::from_data(TensorData::new(x_v.to_vec(), [1, nv]), device);
         let reconstruction = std::mem::take(&mut self.next_pred);
-        let active = self.active.as_mut().expect("primed");
-        let mut pred = model.step(x_bv.clone(), active).next_pred_bv;
+        let mut pred = model.advance(&mut *active.state, x_bv.clone());
+        active.rows += 1;
         let spawned = self
             .spawned
             .as_mut()
             .expect("a spawned state follows the active one");
-        let spawned_pred = model.step(x_bv, spawned).next_pred_bv;
-        if spawned.steps >= l {
+        let spawned_pred = model.advance(&mut *spawned.state, x_bv);
+        spawned.rows += 1;
+        if spawned.rows >= l {
             self.active = self.spawned.take();
             pred = spawned_pred;
             self.spawn(model, device);
@@ -102,19 +123,21 @@ impl RecurrentSeries {
         self.next_pred = to_host(pred);
         Some(WindowOutput {
             forecast_kv: self.forecast(model, device),
-            recon_v: (l >= 2).then_some(reconstruction),
+            recon_v: self.with_reconstruction.then_some(reconstruction),
         })
     }
 
-    /// First output: prime the active state on the first `L` rows (as
-    /// [`SpaceTime::stream_lookback`], so this output equals the window path's).
-    fn prime(&mut self, model: &SpaceTime, device: &Device) -> WindowOutput {
+    /// First output: prime the active state on the first `L` rows ([`Stepper::prime`], so this
+    /// output equals the window path's).
+    fn prime(&mut self, model: &dyn Stepper, device: &Device) -> WindowOutput {
         let (l, nv) = (self.lookback, self.n_variates);
         let window = Tensor::<3>::from_data(TensorData::new(self.window(), [1, l, nv]), device);
-        let (state, outputs) = model.stream_lookback(window);
-        let reconstruction = (l >= 2).then(|| to_host(outputs[l - 2].next_pred_bv.clone()));
-        self.next_pred = to_host(outputs[l - 1].next_pred_bv.clone());
-        self.active = Some(state);
+        let (state, preds_blv) = model.prime(window);
+        // Row L−2 of the predictions is the estimate of the window's last row.
+        let reconstruction =
+            (self.with_reconstruction && l >= 2).then(|| to_host(preds_blv.clone().narrow(1, l - 2, 1)));
+        self.next_pred = to_host(preds_blv.narrow(1, l - 1, 1));
+        self.active = Some(Counted { state, rows: l });
         self.spawn(model, device);
         WindowOutput {
             forecast_kv: self.forecast(model, device),
@@ -122,18 +145,20 @@ impl RecurrentSeries {
         }
     }
 
-    /// Start the next state from zero with the statistics of the last `L` rows.
-    fn spawn(&mut self, model: &SpaceTime, device: &Device) {
+    /// Start the next state, anchored on the last `L` rows.
+    fn spawn(&mut self, model: &dyn Stepper, device: &Device) {
         let (l, nv) = (self.lookback, self.n_variates);
         let window = Tensor::<3>::from_data(TensorData::new(self.window(), [1, l, nv]), device);
-        self.spawned = Some(model.init_state(1, nv, &model.norm_stats(window)));
+        self.spawned = Some(Counted {
+            state: model.fresh(window),
+            rows: 0,
+        });
     }
 
-    /// The active state's closed-loop forecast of the next `steps` rows, [steps, variates].
-    fn forecast(&self, model: &SpaceTime, device: &Device) -> Vec<f32> {
+    /// The active state's forecast of the next `steps` rows, [steps, variates].
+    fn forecast(&self, model: &dyn Stepper, device: &Device) -> Vec<f32> {
         let active = self.active.as_ref().expect("primed");
-        let f_bhv = model.forecast_from_state(active, self.steps, device);
-        to_host(f_bhv)
+        to_host(model.forecast_state(&*active.state, self.steps, device))
     }
 
     /// The last `L` rows in time order, [L, variates].
@@ -148,25 +173,15 @@ impl RecurrentSeries {
 
     /// Rows the active state has consumed (`L ..= 2L` once primed, 0 before).
     pub fn active_history(&self) -> usize {
-        self.active.as_ref().map_or(0, |s| s.steps)
+        self.active.as_ref().map_or(0, |s| s.rows)
     }
 
     /// Bytes held: ring, both states, the pending prediction.
-    pub fn memory_bytes(&self) -> usize {
-        let state_bytes = |s: &SpaceTimeState| {
-            let t = |v: &statecast_models::spacetime::StateTensor| v.values.len() * 4;
-            t(&s.norm_shift_n1)
-                + t(&s.norm_scale_n1)
-                + t(&s.decoder_x_ncd)
-                + s.encoder
-                    .iter()
-                    .map(|b| t(&b.x_ncd) + b.hist_ncj.as_ref().map_or(0, t))
-                    .sum::<usize>()
-        };
-        self.ring.len() * 4
-            + self.next_pred.len() * 4
-            + self.active.as_ref().map_or(0, state_bytes)
-            + self.spawned.as_ref().map_or(0, state_bytes)
+    pub fn memory_bytes(&self, model: &dyn Stepper) -> usize {
+        let state = |s: &Option<Counted>| s.as_ref().map_or(0, |c| model.state_size(&*c.state));
+        (self.ring.len() + self.next_pred.len()) * std::mem::size_of::<f32>()
+            + state(&self.active)
+            + state(&self.spawned)
     }
 }
 
@@ -174,7 +189,8 @@ impl RecurrentSeries {
 mod tests {
     use std::sync::Arc;
 
-    use statecast_models::spacetime::SpaceTimeConfig;
+    use statecast_models::baseline::RepeatConfig;
+    use statecast_models::spacetime::{SpaceTime, SpaceTimeConfig};
     use statecast_models::zoo::AnyModel;
     use statecast_pipelines::Series;
 
@@ -220,7 +236,7 @@ mod tests {
         let m = model();
         let dev = Device::flex();
         let data = rows(L);
-        let mut series = RecurrentSeries::new(L, NV, 3);
+        let mut series = RecurrentSeries::new(L, NV, 3, true);
         let outs: Vec<_> = data.chunks(NV).map(|x| series.push(&m, &dev, x)).collect();
         assert!(outs[..L - 1].iter().all(Option::is_none), "warm-up");
         let rec = outs[L - 1].clone().expect("output at row L−1");
@@ -242,7 +258,7 @@ mod tests {
     fn states_are_renewed_every_lookback_and_memory_is_fixed() {
         let m = model();
         let dev = Device::flex();
-        let mut series = RecurrentSeries::new(L, NV, 2);
+        let mut series = RecurrentSeries::new(L, NV, 2, true);
         let mut memory = None;
         for (t, x) in rows(8 * L).chunks(NV).enumerate() {
             let out = series.push(&m, &dev, x);
@@ -258,7 +274,7 @@ mod tests {
                 (L..=2 * L).contains(&h),
                 "row {t}: active state has seen {h} rows"
             );
-            let bytes = series.memory_bytes();
+            let bytes = series.memory_bytes(&m);
             assert_eq!(*memory.get_or_insert(bytes), bytes, "row {t}: memory changed");
         }
     }
@@ -271,7 +287,7 @@ mod tests {
         let m = model();
         let dev = Device::flex();
         let shift = 50.0f32;
-        let mut series = RecurrentSeries::new(L, NV, 2);
+        let mut series = RecurrentSeries::new(L, NV, 2, true);
         let mut forecasts = Vec::new();
         for t in 0..6 * L {
             let level = if t < 3 * L { 0.0 } else { shift };
@@ -302,13 +318,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn batch_and_stream_agree_with_a_recurrent_spacetime_detector() {
-        let m = model();
-        let dev = Device::flex();
-        let n = 10 * L;
+    fn series_of(n: usize) -> (Series, Vec<String>) {
         let data = rows(n);
-        let columns = vec!["a".to_string(), "b".to_string()];
         let series = Series {
             id: "s".into(),
             timestamps: (0..n as i64).map(|t| t * 60_000_000).collect(),
@@ -317,11 +328,13 @@ mod tests {
                 .collect(),
             labels: None,
         };
-        let pred = Predictor::model(AnyModel::SpaceTime(m), 2, dev);
-        assert!(pred.is_recurrent());
-        let det = Detector::fit(&pred, &DetectorSettings::default(), &columns, &[(&series, 5 * L)]).unwrap();
-        assert!(det.recurrent);
-        let batch = det.score_series(&pred, &series, 64).unwrap();
+        (series, vec!["a".to_string(), "b".to_string()])
+    }
+
+    /// Stream every row of `series` through a [`StreamDetector`] and compare each score with
+    /// the batch score of the same row; returns the rows scored.
+    fn stream_equals_batch(det: &Detector, pred: &Predictor, series: &Series) -> usize {
+        let batch = det.score_series(pred, series, 64).unwrap();
         let mut stream = StreamDetector::new(
             "s",
             Arc::new(det.clone()),
@@ -331,7 +344,7 @@ mod tests {
         )
         .unwrap();
         let mut scored = 0;
-        for t in 0..n {
+        for t in 0..series.timestamps.len() {
             let row: Vec<f32> = series.values.iter().map(|c| c[t]).collect();
             if let StreamOutput::Scored(p) = stream.push(series.timestamps[t], &row).unwrap() {
                 let b = batch.score[t];
@@ -343,7 +356,49 @@ mod tests {
                 scored += 1;
             }
         }
-        assert_eq!(scored, n - L + 1);
+        scored
+    }
+
+    /// The generic recurrent path with a family other than SpaceTime: Repeat's recurrent form
+    /// (state = the last row) through the detector's batch path and the stream, row by row;
+    /// its windowed outputs are the same as its recurrent ones.
+    #[test]
+    fn batch_and_stream_agree_with_a_recurrent_repeat_detector() {
+        let dev = Device::flex();
+        let n = 10 * L;
+        let (series, columns) = series_of(n);
+        let repeat = AnyModel::Repeat(RepeatConfig::new(L, 3).init(&dev));
+        let pred = Predictor::model(repeat, 3, dev);
+        assert!(pred.is_recurrent() && !pred.has_reconstruction());
+        let det = Detector::fit(&pred, &DetectorSettings::default(), &columns, &[(&series, 5 * L)]).unwrap();
+        assert!(det.recurrent);
+        assert_eq!(stream_equals_batch(&det, &pred, &series), n - L + 1);
+        // Recurrent and windowed outputs agree exactly for Repeat, row by row.
+        let windowed = pred.clone().with_recurrent(false);
+        let mut state = pred.recurrent_series(NV).unwrap();
+        let data = rows(n);
+        for t in 0..n {
+            let out = pred.push_recurrent(&mut state, &data[t * NV..(t + 1) * NV]);
+            if t + 1 >= L {
+                let w = windowed
+                    .run(&data[(t + 1 - L) * NV..(t + 1) * NV], 1, NV)
+                    .remove(0);
+                assert_eq!(out, Some(w), "row {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn batch_and_stream_agree_with_a_recurrent_spacetime_detector() {
+        let m = model();
+        let dev = Device::flex();
+        let n = 10 * L;
+        let (series, columns) = series_of(n);
+        let pred = Predictor::model(AnyModel::SpaceTime(m), 2, dev);
+        assert!(pred.is_recurrent() && pred.has_reconstruction());
+        let det = Detector::fit(&pred, &DetectorSettings::default(), &columns, &[(&series, 5 * L)]).unwrap();
+        assert!(det.recurrent);
+        assert_eq!(stream_equals_batch(&det, &pred, &series), n - L + 1);
         // A detector fitted on windows is refused by a recurrent predictor, and vice versa.
         let windowed = pred.clone().with_recurrent(false);
         assert!(det.score_series(&windowed, &series, 64).is_err());

@@ -153,6 +153,9 @@ impl StreamDetector {
             + (k * k * nv + 4 * nv) * 4
             + d.rules.window
             + 2 * nv * 4
-            + self.recurrent.as_ref().map_or(0, RecurrentSeries::memory_bytes)
+            + self
+                .recurrent
+                .as_ref()
+                .map_or(0, |r| self.predictor.recurrent_bytes(r))
     }
 }

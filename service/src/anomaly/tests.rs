@@ -14,8 +14,8 @@ use statecast_pipelines::source::DatasetSpec;
 use statecast_pipelines::split::SplitSpec;
 
 use super::*;
-use crate::ltsf::ModelKind;
 use crate::training::{TrainRequest, train_to_artifact};
+use statecast_models::zoo::ModelFamily;
 
 const L: usize = 48;
 const LEN: usize = 4032;
@@ -50,7 +50,7 @@ fn trained(sim: &Simulation, dir: &std::path::Path) -> (Artifact, Predictor) {
             val: 0.5 - train_frac,
             test: 0.5,
         },
-        kind: ModelKind::Linear,
+        family: ModelFamily::Linear,
         model_overrides: None,
         lookback: L,
         horizon: 8,

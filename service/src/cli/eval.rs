@@ -6,9 +6,10 @@ use anyhow::Context;
 
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::ProgressBarObserver;
+use statecast_models::zoo::ModelFamily;
 use statecast_pipelines::split::SplitSpec;
 use statecast_service::data::prepare;
-use statecast_service::ltsf::{EvalRequest, EvalRow, ModelKind, evaluate_horizon};
+use statecast_service::ltsf::{EvalRequest, EvalRow, evaluate_horizon};
 use statecast_service::plot::{forecast_panels, plot_forecasts};
 
 use super::data_args::DataArgs;
@@ -38,9 +39,9 @@ pub(crate) struct ForecastEvalArgs {
     /// Split: ett-hourly, ett-15min, ratio:TRAIN,VAL,TEST or rows:TRAIN_END,VAL_END,TEST_END.
     #[arg(long, default_value = "ratio:0.7,0.1,0.2")]
     split: SplitSpec,
-    /// Model family.
-    #[arg(long, value_enum, default_value = "spacetime")]
-    model: ModelKind,
+    /// Model family: spacetime, linear, repeat.
+    #[arg(long, default_value = "spacetime", value_parser = super::parse_family)]
+    model: ModelFamily,
     /// JSON file of model settings merged into the family's defaults (e.g. {"d_model": 128}).
     #[arg(long)]
     model_config: Option<PathBuf>,
@@ -109,7 +110,7 @@ fn run_forecast(args: ForecastEvalArgs) -> anyhow::Result<()> {
         dataset_name: args.name.clone().unwrap_or_else(|| data.default_series_id()),
         data,
         split: args.split,
-        kind: args.model,
+        family: args.model,
         model_overrides,
         lookback: args.lookback,
         horizons: args.horizons.clone(),

@@ -70,8 +70,8 @@ pub(crate) struct SubmitArgs {
     #[arg(long = "label")]
     labels: Vec<String>,
     /// Model family: spacetime, linear, repeat.
-    #[arg(long, default_value = "spacetime")]
-    model: String,
+    #[arg(long, default_value = "spacetime", value_parser = super::parse_family)]
+    model: statecast_models::zoo::ModelFamily,
     /// JSON file of model settings merged into the family's defaults.
     #[arg(long)]
     model_config: Option<PathBuf>,
@@ -131,7 +131,8 @@ impl SubmitArgs {
         let t = &self.train;
         Ok(pb::SubmitJobRequest {
             dataset: Some(dataset),
-            model_kind: self.model.clone(),
+            model_kind: String::new(),
+            model_family: statecast_service::convert::family::to_proto(self.model).into(),
             model_config_json,
             lookback: self.lookback,
             horizon: self.horizon,

@@ -107,3 +107,9 @@ pub(crate) fn init_tracing(verbose: u8) {
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
+
+/// `--model NAME`: a model family by name (see `statecast_models::zoo::ModelFamily`).
+pub(crate) fn parse_family(s: &str) -> Result<statecast_models::zoo::ModelFamily, String> {
+    s.parse()
+        .map_err(|e: statecast_models::zoo::UnknownFamily| e.to_string())
+}

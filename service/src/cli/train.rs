@@ -3,8 +3,8 @@ use std::path::PathBuf;
 
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::ProgressBarObserver;
+use statecast_models::zoo::ModelFamily;
 use statecast_pipelines::split::SplitSpec;
-use statecast_service::ltsf::ModelKind;
 use statecast_service::training::{TrainRequest, default_checkpoint_dir, train_to_artifact};
 
 use super::data_args::DataArgs;
@@ -17,9 +17,9 @@ pub(crate) struct TrainCmdArgs {
     /// Split: ratio:TRAIN,VAL,TEST (default 0.7,0.1,0.2), ett-hourly, ett-15min, rows:A,B,C.
     #[arg(long, default_value = "ratio:0.7,0.1,0.2")]
     split: SplitSpec,
-    /// Model family.
-    #[arg(long, value_enum, default_value = "spacetime")]
-    model: ModelKind,
+    /// Model family: spacetime, linear, repeat.
+    #[arg(long, default_value = "spacetime", value_parser = super::parse_family)]
+    model: ModelFamily,
     /// JSON file of model settings merged into the family's defaults.
     #[arg(long)]
     model_config: Option<PathBuf>,
@@ -47,7 +47,7 @@ pub(crate) fn run(args: TrainCmdArgs) -> anyhow::Result<()> {
     let req = TrainRequest {
         data: args.data.spec()?,
         split: args.split,
-        kind: args.model,
+        family: args.model,
         model_overrides,
         lookback: args.lookback,
         horizon: args.horizon,
@@ -66,7 +66,7 @@ pub(crate) fn run(args: TrainCmdArgs) -> anyhow::Result<()> {
     }
     println!(
         "trained {:?} in {:.1} s: {} epochs, best epoch {}",
-        req.kind, summary.seconds, summary.epochs, summary.best_epoch
+        req.family, summary.seconds, summary.epochs, summary.best_epoch
     );
     for (name, m) in [("val", summary.val), ("test", summary.test)] {
         if let Some(m) = m {

@@ -53,6 +53,7 @@ impl From<VersionInfo> for pb::ModelVersion {
         pb::ModelVersion {
             name,
             version,
+            family: super::family::of_kind(&kind).into(),
             kind,
             schema: Some(pb::ModelSchema {
                 columns,
@@ -83,6 +84,7 @@ impl From<ModelSummary> for pb::ModelSummary {
             latest_version,
             version_count,
             labels: labels.into_iter().collect(),
+            family: super::family::of_kind(&kind).into(),
             kind,
         }
     }

@@ -3,15 +3,13 @@
 //! The `q`-quantile of step `h`, variate `v` is `point[h, v] + z(q) · σ[h, v]`, with `z` the
 //! standard normal quantile and `σ[h, v]` the root-mean-square residual of the model on its
 //! validation windows at that step and variate, in original units. `statecast train` stores
-//! `σ` in the artifact (`metrics["residual_std"]`, see [`crate::metrics::ResidualStats`]).
-//! For older artifacts without it, σ is one value per variate, `sqrt(val MSE) · scale[v]`
+//! `σ` in the artifact ([`Artifact::residuals`], a
+//! [`statecast_models::artifact::ResidualStats`]). For artifacts without it, σ is one value per variate, `sqrt(val MSE) · scale[v]`
 //! (the validation MSE is on the scaled axis). Intervals are symmetric and assume unbiased,
 //! normally distributed errors; they are as honest as the validation split is representative.
 use serde::{Deserialize, Serialize};
 use statecast_models::artifact::Artifact;
 use statecast_pipelines::scale::ScalerScope;
-
-use crate::metrics::{RESIDUAL_STD_KEY, ResidualStats};
 
 /// σ per horizon step and variate from validation residuals.
 pub const METHOD_RESIDUAL_RMS: &str = "gaussian-val-residual-rms";
@@ -37,12 +35,11 @@ impl IntervalStats {
     pub fn from_artifact(artifact: &Artifact) -> Option<Self> {
         let (h, v) = (artifact.schema.horizon, artifact.schema.columns.len());
         let per_step = artifact
-            .metrics
-            .get(RESIDUAL_STD_KEY)
-            .and_then(|value| serde_json::from_value::<ResidualStats>(value.clone()).ok())
+            .residuals
+            .as_ref()
             .filter(|s| s.std.len() == h && s.std.iter().all(|row| row.len() == v));
         if let Some(stats) = per_step {
-            let sigma: Vec<f32> = stats.std.into_iter().flatten().collect();
+            let sigma: Vec<f32> = stats.std.iter().flatten().copied().collect();
             if sigma.iter().all(|s| s.is_finite() && *s >= 0.0) {
                 return Some(Self {
                     method: METHOD_RESIDUAL_RMS.into(),
@@ -52,7 +49,7 @@ impl IntervalStats {
                 });
             }
         }
-        let mse = artifact.metrics.get("val")?.get("mse")?.as_f64()?;
+        let mse = artifact.evaluation.val?.mse;
         let scaler = &artifact.scaler;
         if !mse.is_finite() || mse < 0.0 || scaler.scope != ScalerScope::Global || scaler.scale.len() != v {
             return None;

@@ -31,7 +31,7 @@ impl TrainingService for TrainingServiceImpl {
         &self,
         request: Request<pb::SubmitJobRequest>,
     ) -> Result<Response<pb::SubmitJobResponse>, Status> {
-        let submission = convert::submission(request.into_inner());
+        let submission = convert::submission(request.into_inner())?;
         let jobs = self.jobs.clone();
         let job = blocking(move || jobs.submit(&submission.validate()?)).await?;
         Ok(Response::new(pb::SubmitJobResponse {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use chrono::Utc;
 use rusqlite::Connection;
+use statecast_models::artifact::Artifact;
 use tokio::sync::watch;
 
 use super::observer::JobObserver;
@@ -288,10 +289,18 @@ impl Inner {
         let dir = self.job_dir(id);
         let request = job.spec.train_request(&dir);
         let mut observer = JobObserver::new(id, cancel.clone(), progress, self.db.clone(), job.history);
+        // Invalid settings are refused at submission (the model configs validate everything
+        // their `init` asserts), so a panic here is a bug; the worker survives it and the job
+        // fails with the panic's own message rather than hanging in RUNNING.
         let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             train_to_artifact(&request, &mut observer)
         }))
-        .unwrap_or_else(|_| Err(Error::Internal("training panicked".into())));
+        .unwrap_or_else(|payload| {
+            Err(Error::Internal(format!(
+                "training panicked: {}",
+                panic_message(&*payload)
+            )))
+        });
         if cancel.load(Ordering::SeqCst) {
             self.finish(id, JobState::Cancelled, "cancelled", None);
             remove(&dir);
@@ -312,6 +321,8 @@ impl Inner {
             Ok(det) => {
                 if let Err(e) = det.save(&summary.artifact.join(DETECTOR_FILE)) {
                     tracing::warn!(error = %e, "could not save the anomaly detector");
+                } else if let Err(e) = Artifact::record_detector(&summary.artifact, DETECTOR_FILE) {
+                    tracing::warn!(error = %e, "could not record the anomaly detector in the artifact");
                 }
             }
             Err(e) => tracing::warn!(error = %e, "no anomaly detector for this model"),
@@ -365,4 +376,13 @@ fn remove(dir: &Path) {
     {
         tracing::warn!(dir = %dir.display(), error = %e, "could not remove a job directory");
     }
+}
+
+/// The text of a panic payload (`panic!("…")` carries a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
 }

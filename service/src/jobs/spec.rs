@@ -11,9 +11,9 @@ use statecast_pipelines::missing::MissingPolicy;
 use statecast_pipelines::source::{DatasetSpec, Format, Layout};
 use statecast_pipelines::split::SplitSpec;
 
-use crate::ltsf::{ModelKind, apply_overrides};
 use crate::training::TrainRequest;
 use crate::{Error, Result};
+use statecast_models::zoo::ModelFamily;
 
 /// Default look-back when a submission gives 0.
 pub const DEFAULT_LOOKBACK: usize = 96;
@@ -73,7 +73,10 @@ pub struct TrainingSubmission {
 pub struct Submission {
     /// Dataset (`None`: missing).
     pub dataset: Option<DatasetSubmission>,
-    /// `spacetime`, `linear` or `repeat`.
+    /// The family as the typed proto enum (`None`: not given).
+    pub model_family: Option<ModelFamily>,
+    /// The family by name (`spacetime`, `linear`, `repeat`; the older string field, still
+    /// accepted), or empty.
     pub model_kind: String,
     /// JSON object of model settings, or empty.
     pub model_config_json: String,
@@ -100,8 +103,9 @@ pub struct JobSpec {
     pub data: DatasetSpec,
     /// Split.
     pub split: SplitSpec,
-    /// Model family.
-    pub kind: ModelKind,
+    /// Model family (stored as `kind` by earlier versions).
+    #[serde(alias = "kind")]
+    pub family: ModelFamily,
     /// Settings merged into the family's defaults.
     pub model_overrides: Option<serde_json::Value>,
     /// Look-back.
@@ -127,6 +131,22 @@ fn invalid(field: &str, reason: impl Into<String>) -> Error {
 
 fn opt(s: &str) -> Option<String> {
     (!s.trim().is_empty()).then(|| s.trim().to_string())
+}
+
+/// A model-configuration error as a submission error: look-back and horizon are fields of the
+/// submission; every other setting lives in `model_config_json`.
+fn model_config_error(e: statecast_models::error::Error) -> Error {
+    match e {
+        statecast_models::error::Error::InvalidConfig { what, reason } => {
+            let field = match what.as_str() {
+                "lookback" | "horizon" => what,
+                "model" => "model_config_json".to_string(),
+                setting => format!("model_config_json.{setting}"),
+            };
+            invalid(&field, reason)
+        }
+        other => invalid("model_config_json", other.to_string()),
+    }
 }
 
 /// Names and labels: 1–64 characters of `[A-Za-z0-9._-]`, not starting with `.` (the
@@ -257,26 +277,39 @@ impl TrainingSubmission {
 }
 
 impl Submission {
+    /// The family from `model_family`, or else from the `model_kind` name; both given must agree.
+    fn family(&self) -> Result<ModelFamily> {
+        let by_name = opt(&self.model_kind)
+            .map(|name| {
+                name.parse::<ModelFamily>()
+                    .map_err(|e| invalid("model_kind", e.to_string()))
+            })
+            .transpose()?;
+        match (self.model_family, by_name) {
+            (Some(f), Some(n)) if f != n => Err(invalid(
+                "model_kind",
+                format!("names {n} but model_family is {f}"),
+            )),
+            (Some(f), _) | (None, Some(f)) => Ok(f),
+            (None, None) => Err(invalid(
+                "model_family",
+                format!("required: one of {}", ModelFamily::names().join(", ")),
+            )),
+        }
+    }
+
     /// Check every field and build the [`JobSpec`].
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] naming the first bad field: `dataset`, `dataset.*`,
-    /// `model_kind`, `model_config_json`, `lookback`, `horizon`, `split`, `training`, `device`,
+    /// `model_family`, `model_kind`, `model_config_json[.setting]`, `lookback`, `horizon`, `split`, `training`, `device`,
     /// `model_name`, `labels[i]`.
     pub fn validate(&self) -> Result<JobSpec> {
         check_name("model_name", &self.model_name)?;
         for (i, l) in self.labels.iter().enumerate() {
             check_name(&format!("labels[{i}]"), l)?;
         }
-        let kind = <ModelKind as clap::ValueEnum>::from_str(self.model_kind.trim(), true).map_err(|_| {
-            invalid(
-                "model_kind",
-                format!(
-                    "unknown model kind `{}`: expected spacetime, linear or repeat",
-                    self.model_kind
-                ),
-            )
-        })?;
+        let family = self.family()?;
         if self.horizon == 0 {
             return Err(invalid("horizon", "must be at least 1"));
         }
@@ -296,11 +329,10 @@ impl Submission {
                 Some(value)
             }
         };
-        apply_overrides(
-            kind.default_config(lookback, self.horizon),
-            model_overrides.as_ref(),
-        )
-        .map_err(|e| invalid("model_config_json", e.to_string()))?;
+        family
+            .default_config(lookback, self.horizon)
+            .with_overrides(model_overrides.as_ref())
+            .map_err(model_config_error)?;
         let split = match opt(&self.split) {
             None => SplitSpec::Ratio {
                 train: 0.7,
@@ -325,7 +357,7 @@ impl Submission {
         Ok(JobSpec {
             data,
             split,
-            kind,
+            family,
             model_overrides,
             lookback,
             horizon: self.horizon,
@@ -343,7 +375,7 @@ impl JobSpec {
         TrainRequest {
             data: self.data.clone(),
             split: self.split,
-            kind: self.kind,
+            family: self.family,
             model_overrides: self.model_overrides.clone(),
             lookback: self.lookback,
             horizon: self.horizon,
@@ -386,7 +418,7 @@ mod tests {
         let ok = good(file.path());
         let spec = ok.validate().unwrap();
         assert_eq!(spec.train.epochs, 10);
-        assert_eq!(spec.kind, ModelKind::Linear);
+        assert_eq!(spec.family, ModelFamily::Linear);
 
         let mut s = ok.clone();
         s.model_kind = "transformer".into();
@@ -406,7 +438,26 @@ mod tests {
         let mut s = ok.clone();
         s.model_kind = "spacetime".into();
         s.model_config_json = r#"{"no_such_setting": 1}"#.into();
-        assert_eq!(field(&s), "model_config_json");
+        assert_eq!(field(&s), "model_config_json.no_such_setting");
+        // Settings that `init` would have panicked on are refused by name.
+        let mut s = ok.clone();
+        s.model_kind = "spacetime".into();
+        s.model_config_json = r#"{"min_avg_window": 0}"#.into();
+        assert_eq!(field(&s), "model_config_json.min_avg_window");
+        let mut s = ok.clone();
+        s.model_kind = "spacetime".into();
+        s.lookback = 1;
+        assert_eq!(field(&s), "lookback");
+        // The typed family, alone or agreeing with the name; neither given; disagreeing.
+        let mut s = ok.clone();
+        s.model_kind = String::new();
+        s.model_family = Some(ModelFamily::Repeat);
+        assert_eq!(s.validate().unwrap().family, ModelFamily::Repeat);
+        s.model_family = None;
+        assert_eq!(field(&s), "model_family");
+        s.model_kind = "SpaceTime".into();
+        s.model_family = Some(ModelFamily::Linear);
+        assert_eq!(field(&s), "model_kind");
         let mut s = ok.clone();
         s.model_name = "bad name".into();
         assert_eq!(field(&s), "model_name");

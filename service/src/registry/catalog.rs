@@ -5,14 +5,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
 use rusqlite::Connection;
-use statecast_models::artifact::Artifact;
+use statecast_models::artifact::{Artifact, Evaluation};
 use statecast_models::device::DeviceSpec;
 
 use super::cache::ModelCache;
 use super::store;
 use super::{LoadedModel, ModelDetail, ModelRef, ModelSummary, Selector, VersionInfo};
 use crate::forecast::intervals::IntervalStats;
-use crate::metrics::RESIDUAL_STD_KEY;
 use crate::{Error, Result};
 
 /// The database file inside the data directory.
@@ -69,21 +68,15 @@ fn check_label(field: &str, label: &str) -> Result<()> {
     Ok(())
 }
 
-/// Numbers of the artifact's `metrics` as `split.metric` (the residual table is left out).
-fn flatten_metrics(metrics: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, f64> {
+/// The artifact's forecast errors as `split.measure` numbers (`val.mse`, `test.windows`), the
+/// table a registered version reports.
+fn error_table(evaluation: &Evaluation) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    for (key, value) in metrics {
-        if key == RESIDUAL_STD_KEY {
-            continue;
-        }
-        if let Some(x) = value.as_f64() {
-            out.insert(key.clone(), x);
-        } else if let Some(obj) = value.as_object() {
-            for (k, v) in obj {
-                if let Some(x) = v.as_f64() {
-                    out.insert(format!("{key}.{k}"), x);
-                }
-            }
+    for (split, errors) in [("test", evaluation.test), ("val", evaluation.val)] {
+        if let Some(e) = errors {
+            out.insert(format!("{split}.mse"), e.mse);
+            out.insert(format!("{split}.mae"), e.mae);
+            out.insert(format!("{split}.windows"), e.windows as f64);
         }
     }
     out
@@ -256,7 +249,7 @@ impl Registry {
             created_at: artifact.created_at,
             registered_at: now,
             labels: labels.clone(),
-            metrics: flatten_metrics(&artifact.metrics),
+            metrics: error_table(&artifact.evaluation),
             intervals: IntervalStats::from_artifact(&artifact),
         };
         let committed = (|| {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::Device;
-use statecast_models::artifact::{Artifact, DataSchema};
+use statecast_models::artifact::{Artifact, DataSchema, ForecastErrors, ResidualStats};
 use statecast_models::baseline::LinearConfig;
 use statecast_models::zoo::ModelConfig;
 use statecast_pipelines::scale::{Scaler, ScalerKind, ScalerScope};
@@ -12,7 +12,6 @@ use statecast_pipelines::scale::{Scaler, ScalerKind, ScalerScope};
 use super::{ModelRef, Registry, Selector};
 use crate::Error;
 use crate::forecast::intervals::METHOD_RESIDUAL_RMS;
-use crate::metrics::RESIDUAL_STD_KEY;
 
 const L: usize = 8;
 const H: usize = 3;
@@ -37,17 +36,19 @@ fn artifact(root: &Path, name: &str) -> PathBuf {
     };
     let config = ModelConfig::Linear(LinearConfig::new(L, H));
     let mut art = Artifact::new(config.clone(), scaler, schema);
-    art.metrics.insert(
-        "val".into(),
-        serde_json::json!({"mse": 0.5, "mae": 0.4, "windows": 10}),
-    );
-    art.metrics.insert(
-        RESIDUAL_STD_KEY.into(),
-        serde_json::json!({"method": "rms", "split": "val", "windows": 10,
-                           "std": [[1.0, 2.0], [1.5, 2.5], [2.0, 3.0]]}),
-    );
+    art.evaluation.val = Some(ForecastErrors {
+        mse: 0.5,
+        mae: 0.4,
+        windows: 10,
+    });
+    art.residuals = Some(ResidualStats {
+        method: "rms".into(),
+        split: "val".into(),
+        windows: 10,
+        std: vec![vec![1.0, 2.0], vec![1.5, 2.5], vec![2.0, 3.0]],
+    });
     let dir = root.join(name);
-    art.save(&config.init(&Device::flex()), &dir).unwrap();
+    art.save(&config.init(&Device::flex()).unwrap(), &dir).unwrap();
     dir
 }
 
@@ -69,7 +70,8 @@ fn versions_labels_and_deletion() {
     assert_eq!(v1.labels, vec!["canary".to_string()]);
     assert_eq!((v1.lookback, v1.horizon, v1.kind.as_str()), (L, H, "Linear"));
     assert_eq!(v1.metrics.get("val.mse"), Some(&0.5));
-    assert!(!v1.metrics.keys().any(|k| k.starts_with(RESIDUAL_STD_KEY)));
+    assert_eq!(v1.metrics.get("val.windows"), Some(&10.0));
+    assert!(!v1.metrics.keys().any(|k| k.starts_with("residual")));
     let intervals = v1.intervals.clone().unwrap();
     assert_eq!(intervals.method, METHOD_RESIDUAL_RMS);
     assert_eq!(intervals.sigma, vec![1.0, 2.0, 1.5, 2.5, 2.0, 3.0]);

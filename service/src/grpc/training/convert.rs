@@ -19,7 +19,10 @@ fn count(v: u32) -> usize {
 }
 
 /// The submission a `SubmitJobRequest` describes.
-pub(super) fn submission(req: pb::SubmitJobRequest) -> Submission {
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a `model_family` number that is no family.
+pub(super) fn submission(req: pb::SubmitJobRequest) -> Result<Submission> {
     let pb::SubmitJobRequest {
         dataset,
         model_kind,
@@ -31,6 +34,7 @@ pub(super) fn submission(req: pb::SubmitJobRequest) -> Submission {
         device,
         model_name,
         labels,
+        model_family,
     } = req;
     let dataset = dataset.map(|d| {
         let pb::DatasetSource {
@@ -84,8 +88,9 @@ pub(super) fn submission(req: pb::SubmitJobRequest) -> Submission {
             seed,
         }
     });
-    Submission {
+    Ok(Submission {
         dataset,
+        model_family: crate::convert::family::from_proto("model_family", model_family)?,
         model_kind,
         model_config_json,
         lookback: count(lookback),
@@ -95,7 +100,7 @@ pub(super) fn submission(req: pb::SubmitJobRequest) -> Submission {
         device,
         model_name,
         labels,
-    }
+    })
 }
 
 /// The wire state.

@@ -1,32 +1,25 @@
-//! Forecast accuracy on the scaled axis, as the long-term forecasting literature reports it.
+//! Forecast accuracy: errors on the scaled axis as the long-term forecasting literature reports
+//! them ([`forecast_errors`]), and the residual scale per horizon step in original units that the
+//! server's forecast quantiles come from ([`residual_stats`]).
 use burn::prelude::*;
+use statecast_models::artifact::{ForecastErrors, ResidualStats};
 use statecast_models::forecaster::Forecaster;
 use statecast_pipelines::window::{WindowBatch, WindowDataset};
 
-/// MSE and MAE averaged over variates, horizon steps and windows (observed targets only).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ForecastMetrics {
-    /// Mean squared error.
-    pub mse: f64,
-    /// Mean absolute error.
-    pub mae: f64,
-    /// Windows scored (after `drop_last`).
-    pub windows: usize,
-}
-
-/// Score `model` on every window of `data` in order, in batches of `batch_size`; with
+/// MSE and MAE of `model` averaged over variates, horizon steps and windows (observed targets
+/// only), on every window of `data` in order, in batches of `batch_size`; with
 /// `drop_last` the final partial batch is skipped, as the published LTSF test loaders do
 /// (`batch_size=32, drop_last=True`).
 ///
 /// # Panics
 /// If the dataset's window geometry differs from the model's (checked by the caller).
-pub fn score<M: Forecaster>(
+pub fn forecast_errors<M: Forecaster>(
     model: &M,
     data: &WindowDataset,
     batch_size: usize,
     drop_last: bool,
     device: &Device,
-) -> ForecastMetrics {
+) -> ForecastErrors {
     let (mut se, mut ae, mut count, mut windows) = (0f64, 0f64, 0f64, 0usize);
     for range in data.index().batches(batch_size.max(1), drop_last) {
         windows += range.len();
@@ -37,29 +30,11 @@ pub fn score<M: Forecaster>(
         count += y_mask.sum().into_scalar::<f32>() as f64;
     }
     let n = count.max(1.0);
-    ForecastMetrics {
+    ForecastErrors {
         mse: se / n,
         mae: ae / n,
         windows,
     }
-}
-
-/// Key of [`ResidualStats`] in an artifact's `metrics`.
-pub const RESIDUAL_STD_KEY: &str = "residual_std";
-
-/// Root-mean-square forecast residual per horizon step and variate, in original units: what
-/// the server's forecast quantiles are computed from (see `forecast::intervals`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ResidualStats {
-    /// How `std` was computed.
-    pub method: String,
-    /// Split whose windows were used (`val`).
-    pub split: String,
-    /// Windows scored.
-    pub windows: usize,
-    /// `sqrt(mean over windows of (forecast − actual)²)`, [horizon][variates], original units
-    /// (observed targets only; 0 where a step/variate was never observed).
-    pub std: Vec<Vec<f32>>,
 }
 
 /// [`ResidualStats`] of `model` on every window of `data` (a split of a frame scaled with
