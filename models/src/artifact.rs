@@ -165,9 +165,12 @@ fn upgrade_v1(mut value: serde_json::Value, dir: &Path) -> serde_json::Value {
     };
     let metrics = obj
         .remove("metrics")
-        .and_then(|m| match m {
-            serde_json::Value::Object(map) => Some(map),
-            _ => None,
+        .and_then(|m| {
+            if let serde_json::Value::Object(map) = m {
+                Some(map)
+            } else {
+                None
+            }
         })
         .unwrap_or_default();
     let typed = |key: &str| {

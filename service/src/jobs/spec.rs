@@ -136,17 +136,15 @@ fn opt(s: &str) -> Option<String> {
 /// A model-configuration error as a submission error: look-back and horizon are fields of the
 /// submission; every other setting lives in `model_config_json`.
 fn model_config_error(e: statecast_models::error::Error) -> Error {
-    match e {
-        statecast_models::error::Error::InvalidConfig { what, reason } => {
-            let field = match what.as_str() {
-                "lookback" | "horizon" => what,
-                "model" => "model_config_json".to_string(),
-                setting => format!("model_config_json.{setting}"),
-            };
-            invalid(&field, reason)
-        }
-        other => invalid("model_config_json", other.to_string()),
-    }
+    let statecast_models::error::Error::InvalidConfig { what, reason } = e else {
+        return invalid("model_config_json", e.to_string());
+    };
+    let field = match what.as_str() {
+        "lookback" | "horizon" => what,
+        "model" => "model_config_json".to_string(),
+        setting => format!("model_config_json.{setting}"),
+    };
+    invalid(&field, reason)
 }
 
 /// Names and labels: 1–64 characters of `[A-Za-z0-9._-]`, not starting with `.` (the
