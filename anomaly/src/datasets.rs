@@ -2,8 +2,12 @@
 //! SMD `test_label/machine-X-Y.txt` (one 0/1 per line, no header) and ASD
 //! `omi-K_test_label.csv` (header `label`, one 0/1 per line). The value files themselves read
 //! with the ordinary loader (SMD: `--no-header --frequency 1min`; ASD: header `m00..m18`, no time
-//! column; SMAP: `--series-column channel --label-column label`).
+//! column; SMAP: `--series-column channel --label-column label`). NAB keeps its labels as time
+//! windows per file in one `combined_windows.json`.
+use std::collections::BTreeMap;
 use std::path::Path;
+
+use statecast_pipelines::source::parse_timestamp;
 
 use crate::{Error, Result};
 
@@ -47,6 +51,48 @@ pub fn read_labels(path: &Path) -> Result<Vec<bool>> {
     Ok(out)
 }
 
+/// The NAB key of a data file: `<category>/<name>.csv` from a path ending in
+/// `data/<category>/<name>.csv`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] (`nab_key`) when the path has no parent directory or is not UTF-8.
+pub fn nab_key(path: &Path) -> Result<String> {
+    let name = path.file_name().and_then(|n| n.to_str());
+    let category = path.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str());
+    match (category, name) {
+        (Some(c), Some(n)) => Ok(format!("{c}/{n}")),
+        _ => Err(Error::invalid(
+            "nab_key",
+            format!(
+                "cannot derive the NAB key from {}; name it explicitly",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// The `[start, end]` windows (µs) of `key` in a NAB `combined_windows.json`.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read; [`Error::InvalidArgument`] (`nab_windows`) when it
+/// is not NAB's JSON, has no entry `key` or holds a timestamp that does not parse.
+pub fn read_nab_windows(path: &Path, key: &str) -> Result<Vec<(i64, i64)>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        context: format!("reading {}", path.display()),
+        source,
+    })?;
+    let all: BTreeMap<String, Vec<[String; 2]>> = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid("nab_windows", format!("parsing {}: {e}", path.display())))?;
+    let windows = all
+        .get(key)
+        .ok_or_else(|| Error::invalid("nab_windows", format!("{} has no entry {key:?}", path.display())))?;
+    let time = |s: &str| {
+        parse_timestamp(s)
+            .ok_or_else(|| Error::invalid("nab_windows", format!("{}: bad timestamp {s:?}", path.display())))
+    };
+    windows.iter().map(|[a, b]| Ok((time(a)?, time(b)?))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +108,40 @@ mod tests {
         assert_eq!(read_labels(&b).unwrap(), vec![false, true]);
         std::fs::write(&b, "label\n0\n7\n").unwrap();
         assert!(read_labels(&b).is_err());
+    }
+
+    #[test]
+    fn nab_key_is_category_and_file_name() {
+        let key = nab_key(Path::new("/x/NAB/data/realKnownCause/nyc_taxi.csv")).unwrap();
+        assert_eq!(key, "realKnownCause/nyc_taxi.csv");
+        let err = nab_key(Path::new("/")).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument { field, .. } if field == "nab_key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reads_the_windows_of_one_nab_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("combined_windows.json");
+        std::fs::write(
+            &p,
+            r#"{"c/a.csv": [["2014-01-01 00:00:00.000000", "2014-01-01 01:00:00.000000"]],
+                "c/b.csv": [["2014-01-01 00:00:00", "yesterday"]]}"#,
+        )
+        .unwrap();
+        let w = read_nab_windows(&p, "c/a.csv").unwrap();
+        let start = parse_timestamp("2014-01-01 00:00:00").unwrap();
+        assert_eq!(w, vec![(start, start + 3_600_000_000)]);
+        let err = read_nab_windows(&p, "c/z.csv").unwrap_err().to_string();
+        assert!(err.contains("no entry \"c/z.csv\""), "{err}");
+        let err = read_nab_windows(&p, "c/b.csv").unwrap_err().to_string();
+        assert!(err.contains("bad timestamp \"yesterday\""), "{err}");
+        assert!(matches!(
+            read_nab_windows(&dir.path().join("none.json"), "c/a.csv"),
+            Err(Error::Io { .. })
+        ));
     }
 
     #[test]

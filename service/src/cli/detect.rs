@@ -2,11 +2,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use statecast_anomaly::output::{scores_frame, write_scores, write_segments};
+use statecast_anomaly::run::{DetectRequest, detect};
+use statecast_anomaly::{Aggregate, AlarmRules, DetectorSettings, ThresholdMethod};
 use statecast_models::device::DeviceSpec;
 use statecast_pipelines::source::DatasetSpec;
-use statecast_service::anomaly::output::{scores_frame, write_scores, write_segments};
-use statecast_service::anomaly::run::{DetectRequest, detect};
-use statecast_service::anomaly::{Aggregate, AlarmRules, DetectorSettings, ThresholdMethod};
 use statecast_service::plot::{DetectionPanel, plot_detection, true_runs};
 
 use super::data_args::DataArgs;
@@ -30,7 +31,11 @@ pub(crate) struct DetectorArgs {
     #[arg(long, default_value = "pot")]
     pub(crate) threshold: ThresholdMethod,
     /// Aggregation over variates.
-    #[arg(long, value_enum, default_value = "max")]
+    #[arg(
+        long,
+        default_value = "max",
+        value_parser = PossibleValuesParser::new(Aggregate::NAMES).try_map(|s| s.parse::<Aggregate>())
+    )]
     pub(crate) aggregate: Aggregate,
     /// Forecast steps of the short-horizon residual.
     #[arg(long, default_value_t = 4)]
@@ -111,7 +116,7 @@ const PLOT_VARIATES: usize = 3;
 fn detection_panels(
     columns: &[String],
     input: &[&statecast_pipelines::Series],
-    scores: &[statecast_service::anomaly::SeriesScores],
+    scores: &[statecast_anomaly::SeriesScores],
     threshold: f64,
 ) -> Vec<DetectionPanel> {
     input
