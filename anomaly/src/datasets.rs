@@ -11,7 +11,8 @@ use statecast_pipelines::source::parse_timestamp;
 
 use crate::{Error, Result};
 
-/// Read one 0/1 label per line (plain or gzip); a first line that is not a number is a header.
+/// Read one 0/1 label per line (plain text; gzip files are refused); a first line that is not a
+/// number is a header.
 ///
 /// # Errors
 /// I/O errors and lines that are neither 0 nor 1, naming the file and line.
