@@ -110,3 +110,89 @@ impl From<Error> for tonic::Status {
         }
     }
 }
+
+impl From<statecast_anomaly::Error> for Error {
+    /// Each anomaly error becomes the service error of the same kind (same message, same status).
+    fn from(err: statecast_anomaly::Error) -> Self {
+        use statecast_anomaly::Error as A;
+        match err {
+            A::InvalidArgument { field, reason } => Error::InvalidArgument { field, reason },
+            A::Data(e) => Error::Data(e),
+            A::Model(e) => Error::Model(e),
+            A::Device(e) => Error::Device(e),
+            A::Internal(reason) => Error::Internal(reason),
+            A::Io { context, source } => Error::Io { context, source },
+        }
+    }
+}
+
+impl From<statecast_anomaly::session::SessionError<Error>> for Error {
+    /// A refused monitor point: malformed points are `INVALID_ARGUMENT`, a full session
+    /// `RESOURCE_EXHAUSTED`; model loading errors stay as the loader raised them.
+    fn from(err: statecast_anomaly::session::SessionError<Error>) -> Self {
+        use statecast_anomaly::session::SessionError as S;
+        match err {
+            S::InvalidPoint { field, reason } => Error::InvalidArgument { field, reason },
+            err @ S::TooManySeries { .. } => Error::ResourceExhausted {
+                reason: err.to_string(),
+            },
+            S::Model(e) => e,
+            S::Detection(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use statecast_anomaly::session::SessionError;
+    use tonic::Code;
+
+    use super::*;
+
+    fn status(err: SessionError<Error>) -> tonic::Status {
+        Error::from(err).into()
+    }
+
+    #[test]
+    fn refused_monitor_points_keep_their_status_codes_and_messages() {
+        let s = status(SessionError::InvalidPoint {
+            field: "values[2]".into(),
+            reason: "NaN (c) is not finite".into(),
+        });
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(s.message(), "invalid argument `values[2]`: NaN (c) is not finite");
+        let s = status(SessionError::TooManySeries { monitored: 2 });
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(
+            s.message(),
+            "this stream already monitors 2 series (the server's limit); open another stream"
+        );
+        let s = status(SessionError::Model(Error::ModelNotFound {
+            name: "nope".into(),
+            version: None,
+        }));
+        assert_eq!(
+            (s.code(), s.message()),
+            (Code::NotFound, "model `nope` not found")
+        );
+        let s = status(SessionError::Detection(statecast_anomaly::Error::Internal(
+            "x".into(),
+        )));
+        assert_eq!((s.code(), s.message()), (Code::Internal, "internal error: x"));
+    }
+
+    #[test]
+    fn anomaly_errors_map_to_the_service_error_of_the_same_kind() {
+        let e = Error::from(statecast_anomaly::Error::InvalidArgument {
+            field: "validation".into(),
+            reason: "too few".into(),
+        });
+        assert!(matches!(&e, Error::InvalidArgument { field, .. } if field == "validation"));
+        assert_eq!(tonic::Status::from(e).code(), Code::InvalidArgument);
+        let io = statecast_anomaly::Error::Io {
+            context: "reading x".into(),
+            source: std::io::Error::other("gone"),
+        };
+        assert_eq!(tonic::Status::from(Error::from(io)).code(), Code::Internal);
+    }
+}

@@ -1,12 +1,11 @@
 //! # statecast-service
 //!
 //! The gRPC server and the library functions the `statecast` CLI calls. Handlers stay thin:
-//! they convert the request, call plain Rust in this crate, `pipelines` or `models`, and convert
-//! the response.
+//! they convert the request, call plain Rust in this crate, `pipelines`, `models` or `anomaly`,
+//! and convert the response.
 #![warn(missing_docs)]
 
 pub mod accuracy;
-pub mod anomaly;
 pub mod convert;
 pub mod data;
 pub mod error;
@@ -24,3 +23,6 @@ pub mod server;
 pub mod training;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod detection_tests;

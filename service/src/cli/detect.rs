@@ -2,11 +2,12 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use statecast_anomaly::output::{scores_frame, write_scores, write_segments};
+use statecast_anomaly::run::{DetectRequest, detect};
+use statecast_anomaly::{Aggregate, AlarmRules, DetectorSettings, ThresholdMethod};
 use statecast_models::device::DeviceSpec;
 use statecast_pipelines::source::DatasetSpec;
-use statecast_service::anomaly::output::{scores_frame, write_scores, write_segments};
-use statecast_service::anomaly::run::{DetectRequest, detect};
-use statecast_service::anomaly::{Aggregate, AlarmRules, DetectorSettings, ThresholdMethod};
 use statecast_service::plot::{DetectionPanel, plot_detection, true_runs};
 
 use super::data_args::DataArgs;
@@ -30,7 +31,11 @@ pub(crate) struct DetectorArgs {
     #[arg(long, default_value = "pot")]
     pub(crate) threshold: ThresholdMethod,
     /// Aggregation over variates.
-    #[arg(long, value_enum, default_value = "max")]
+    #[arg(
+        long,
+        default_value = "max",
+        value_parser = PossibleValuesParser::new(Aggregate::NAMES).try_map(|s| s.parse::<Aggregate>())
+    )]
     pub(crate) aggregate: Aggregate,
     /// Forecast steps of the short-horizon residual.
     #[arg(long, default_value_t = 4)]
@@ -111,7 +116,7 @@ const PLOT_VARIATES: usize = 3;
 fn detection_panels(
     columns: &[String],
     input: &[&statecast_pipelines::Series],
-    scores: &[statecast_service::anomaly::SeriesScores],
+    scores: &[statecast_anomaly::SeriesScores],
     threshold: f64,
 ) -> Vec<DetectionPanel> {
     input
@@ -167,6 +172,17 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<()> {
     write_segments(&seg_path, &d.detector.columns, &input, &d.scores)?;
     if let Some(p) = &args.save_detector {
         d.detector.save(p)?;
+        // Saved into the model's own artifact directory: record it there, so the artifact (and
+        // a registry copy of it) names its detector.
+        if let (Some(model_dir), Some(dir), Some(name)) = (
+            &args.detector.model,
+            p.parent(),
+            p.file_name().and_then(|n| n.to_str()),
+        ) && same_dir(model_dir, dir)
+        {
+            statecast_models::artifact::Artifact::record_detector(model_dir, name)?;
+            println!("recorded {name} as the detector of {}", model_dir.display());
+        }
     }
     if let Some(p) = &args.plot {
         let panels = detection_panels(&d.detector.columns, &input, &d.scores, d.detector.threshold.value);
@@ -207,4 +223,14 @@ pub(crate) fn run(args: DetectArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether two paths name the same existing directory.
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let b = if b.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        b
+    };
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }

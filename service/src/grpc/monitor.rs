@@ -1,7 +1,9 @@
 //! `statecast.v1.MonitorService`: streaming anomaly detection, one point at a time.
 //!
-//! Each `StreamMonitor` call owns a map `series_id → StreamDetector` (bounded by
-//! [`MonitorConfig::max_series`]; series idle for [`MonitorConfig::idle`] are dropped). The
+//! Each `StreamMonitor` call owns a [`MonitorSession`] (the anomaly crate's per-stream state: a
+//! map `series_id → StreamDetector` bounded by [`MonitorConfig::max_series`], series idle for
+//! [`MonitorConfig::idle`] dropped, every point validated); this module decodes requests, loads
+//! models from the registry for the session ([`RegistryLoader`]) and encodes responses. The
 //! detector of a model version is **the saved detector JSON stored in the artifact directory**
 //! ([`DETECTOR_FILE`]): fitting one needs training and validation rows, which an artifact does not
 //! keep, so a model is made monitorable by writing `statecast detect --model DIR --data TRAIN
@@ -11,44 +13,26 @@
 //! Per-point work (registry look-ups, the model's forward pass) runs on tokio's blocking pool, one
 //! message at a time per stream; responses go through a bounded channel, so a slow reader slows
 //! its own stream down instead of growing memory.
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use statecast_anomaly::session::{ModelLoader, MonitorPoint, MonitoredModel, PointReport};
+use statecast_anomaly::{Detector, MonitorSession, Predictor};
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::monitor_service_server::MonitorService;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::anomaly::alarms::AlarmEvent;
-use crate::anomaly::{Detector, Predictor, StreamDetector, StreamOutput};
 use crate::registry::{ModelRef, Registry};
 use crate::{Error, Result};
 
+/// Limits of one monitor stream: a new series beyond `max_series` gets `RESOURCE_EXHAUSTED`.
+pub use statecast_anomaly::MonitorConfig;
 /// File name of the saved detector inside a registered artifact directory.
-pub use crate::anomaly::fit::DETECTOR_FILE;
+pub use statecast_anomaly::fit::DETECTOR_FILE;
 
 /// Responses buffered per stream before the server waits for the client to read.
 const RESPONSE_BUFFER: usize = 64;
-
-/// Limits of one monitor stream.
-#[derive(Debug, Clone, Copy)]
-pub struct MonitorConfig {
-    /// Series one stream may track at once; a new series beyond it gets `RESOURCE_EXHAUSTED`.
-    pub max_series: usize,
-    /// Series with no point for this long are dropped (their next point starts afresh).
-    pub idle: Duration,
-}
-
-impl Default for MonitorConfig {
-    fn default() -> Self {
-        Self {
-            max_series: 10_000,
-            idle: Duration::from_secs(3600),
-        }
-    }
-}
 
 /// Serves `StreamMonitor` from registered models with saved detectors.
 #[derive(Debug, Clone)]
@@ -64,86 +48,44 @@ impl MonitorServiceImpl {
     }
 }
 
-/// A model version ready to monitor with: its detector, predictor and scaler.
-#[derive(Debug)]
-struct ModelDetector {
-    /// `NAME@VERSION`.
-    resolved: String,
-    detector: Arc<Detector>,
-    predictor: Arc<Predictor>,
-    scaler: statecast_pipelines::scale::Scaler,
-}
-
-/// One series of a stream.
-#[derive(Debug)]
-struct SeriesState {
-    /// The model reference as the first point gave it.
-    model_ref: String,
-    model: Arc<ModelDetector>,
-    stream: StreamDetector,
-    last_seen: Instant,
-    /// Timestamps of the most recent scored points (to date an alarm's first point).
-    recent: VecDeque<i64>,
-}
-
-/// All state of one `StreamMonitor` call.
-#[derive(Debug)]
-struct StreamState {
+/// Loads a monitor session's models (`NAME[@VERSION|:LABEL]`) from the registry, with the
+/// detector saved in the artifact directory.
+#[derive(Debug, Clone)]
+pub struct RegistryLoader {
     registry: Arc<Registry>,
-    config: MonitorConfig,
-    models: HashMap<String, Arc<ModelDetector>>,
-    series: HashMap<String, SeriesState>,
-    last_sweep: Instant,
 }
 
-fn invalid(field: &str, reason: impl Into<String>) -> Error {
-    Error::InvalidArgument {
-        field: field.into(),
-        reason: reason.into(),
+impl RegistryLoader {
+    /// A loader over `registry`.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Self { registry }
     }
 }
 
-impl StreamState {
-    fn new(registry: Arc<Registry>, config: MonitorConfig) -> Self {
-        Self {
-            registry,
-            config,
-            models: HashMap::new(),
-            series: HashMap::new(),
-            last_sweep: Instant::now(),
-        }
-    }
+impl ModelLoader for RegistryLoader {
+    type Error = Error;
 
-    /// Drop series idle for longer than the TTL.
-    fn sweep(&mut self, now: Instant) {
-        let idle = self.config.idle;
-        self.series.retain(|_, s| now.duration_since(s.last_seen) < idle);
-        self.last_sweep = now;
-    }
-
-    /// Resolve and load `model` (cached per stream by the reference string).
-    fn model(&mut self, model: &str) -> Result<Arc<ModelDetector>> {
-        if let Some(m) = self.models.get(model) {
-            return Ok(m.clone());
-        }
+    /// # Errors
+    /// `NOT_FOUND` for an unknown model or version, `FAILED_PRECONDITION` for a version without
+    /// a saved detector or with one fitted for another model.
+    fn load(&self, model: &str) -> Result<MonitoredModel> {
         let r: ModelRef = model.parse()?;
         let info = self.registry.resolve(&r)?;
-        let path = self
-            .registry
-            .version_dir(&info.name, info.version)
-            .join(DETECTOR_FILE);
+        let loaded = self.registry.load(&info)?;
+        let no_detector = || Error::FailedPrecondition {
+            reason: format!(
+                "model `{}` version {} has no saved detector; write one with `statecast detect \
+                 --model DIR --data TRAIN --save-detector DIR/{DETECTOR_FILE}` and register the \
+                 artifact again",
+                info.name, info.version
+            ),
+        };
+        let file = loaded.artifact.detector_file.as_deref().ok_or_else(no_detector)?;
+        let path = self.registry.version_dir(&info.name, info.version).join(file);
         if !path.is_file() {
-            return Err(Error::FailedPrecondition {
-                reason: format!(
-                    "model `{}` version {} has no saved detector ({DETECTOR_FILE} in its artifact \
-                     directory); write one with `statecast detect --model DIR --data TRAIN \
-                     --save-detector DIR/{DETECTOR_FILE}` and register the artifact again",
-                    info.name, info.version
-                ),
-            });
+            return Err(no_detector());
         }
         let detector = Detector::load(&path)?;
-        let loaded = self.registry.load(&info)?;
         if detector.columns != loaded.artifact.scaler.columns || detector.lookback != info.lookback {
             return Err(Error::FailedPrecondition {
                 reason: format!(
@@ -159,157 +101,48 @@ impl StreamState {
             loaded.device.clone(),
         )
         .with_recurrent(detector.recurrent);
-        let m = Arc::new(ModelDetector {
+        Ok(MonitoredModel {
             resolved: format!("{}@{}", info.name, info.version),
             detector: Arc::new(detector),
             predictor: Arc::new(predictor),
             scaler: loaded.artifact.scaler.clone(),
-        });
-        self.models.insert(model.to_string(), m.clone());
-        Ok(m)
+        })
     }
+}
 
-    /// Validate and score one point.
-    fn handle(&mut self, req: pb::MonitorRequest) -> Result<pb::MonitorResponse> {
-        let now = Instant::now();
-        if now.duration_since(self.last_sweep) >= (self.config.idle / 4).max(Duration::from_secs(1)) {
-            self.sweep(now);
-        }
-        if req.series_id.is_empty() {
-            return Err(invalid("series_id", "must not be empty"));
-        }
-        if !self.series.contains_key(&req.series_id) {
-            if req.model.is_empty() {
-                return Err(invalid(
-                    "model",
-                    format!("required on the first point of series `{}`", req.series_id),
-                ));
-            }
-            if self.series.len() >= self.config.max_series {
-                self.sweep(now);
-            }
-            if self.series.len() >= self.config.max_series {
-                return Err(Error::ResourceExhausted {
-                    reason: format!(
-                        "this stream already monitors {} series (the server's limit); \
-                         open another stream",
-                        self.series.len()
-                    ),
-                });
-            }
-            let model = self.model(&req.model)?;
-            let (center, scale) = model.scaler.stats(&req.series_id)?;
-            let stream = StreamDetector::new(
-                &req.series_id,
-                model.detector.clone(),
-                model.predictor.clone(),
-                center.to_vec(),
-                scale.to_vec(),
-            )?;
-            self.series.insert(
-                req.series_id.clone(),
-                SeriesState {
-                    model_ref: req.model.clone(),
-                    model,
-                    stream,
-                    last_seen: now,
-                    recent: VecDeque::new(),
-                },
-            );
-        }
-        let s = self
-            .series
-            .get_mut(&req.series_id)
-            .ok_or_else(|| Error::Internal("series state vanished".into()))?;
-        if !req.model.is_empty() && req.model != s.model_ref {
-            return Err(invalid(
-                "model",
-                format!(
-                    "series `{}` is monitored with `{}`; got `{}`",
-                    req.series_id, s.model_ref, req.model
-                ),
-            ));
-        }
-        let det = &s.model.detector;
-        let nv = det.columns.len();
-        if req.values.len() != nv {
-            return Err(invalid(
-                "values",
-                format!(
-                    "{} values, the model has {nv} variates ({})",
-                    req.values.len(),
-                    det.columns.join(", ")
-                ),
-            ));
-        }
-        if let Some(i) = req.values.iter().position(|v| !v.is_finite()) {
-            return Err(invalid(
-                &format!("values[{i}]"),
-                format!("{} ({}) is not finite", req.values[i], det.columns[i]),
-            ));
-        }
-        if let Some(last) = s.stream.last_timestamp()
-            && req.timestamp <= last
-        {
-            return Err(invalid(
-                "timestamp",
-                format!(
-                    "{} is not after the previous point of series `{}` ({last}); timestamps \
-                     must be strictly increasing",
-                    req.timestamp, req.series_id
-                ),
-            ));
-        }
-        #[allow(clippy::cast_possible_truncation)]
-        let raw: Vec<f32> = req.values.iter().map(|&v| v as f32).collect();
-        let out = s.stream.push(req.timestamp, &raw)?;
-        s.last_seen = now;
-        let mut resp = pb::MonitorResponse {
-            series_id: req.series_id.clone(),
-            timestamp: req.timestamp,
-            score: f64::NAN,
-            threshold: det.threshold.value,
-            variate_scores: Vec::new(),
-            alarm: false,
-            fired: None,
-            warming_up: true,
-            model: s.model.resolved.clone(),
-        };
-        let StreamOutput::Scored(p) = out else {
-            return Ok(resp);
-        };
-        // Keep enough timestamps to date an alarm opened by a k-of-n rule.
-        let keep = det.rules.window.max(1) + 1;
-        s.recent.push_back(req.timestamp);
-        while s.recent.len() > keep {
-            s.recent.pop_front();
-        }
-        resp.score = p.score;
-        resp.warming_up = p.score.is_nan();
-        resp.variate_scores = p.per_variate.iter().map(|&v| f64::from(v)).collect();
-        resp.alarm = p.in_alarm;
-        if let Some(AlarmEvent::Opened(seg)) = p.event {
-            // Point index of this point is scored − 1; `recent` ends with it.
-            let back = s.stream.scored().saturating_sub(1).saturating_sub(seg.start);
-            let start_timestamp = usize::try_from(back)
-                .ok()
-                .and_then(|b| s.recent.len().checked_sub(1 + b))
-                .and_then(|i| s.recent.get(i).copied())
-                .unwrap_or(req.timestamp);
-            resp.fired = Some(pb::Alarm {
-                start_timestamp,
-                top_variates: seg
-                    .top
-                    .iter()
-                    .map(|a| pb::VariateContribution {
-                        name: det.columns.get(a.variate).cloned().unwrap_or_default(),
-                        contribution: f64::from(a.share),
-                    })
-                    .collect(),
-                peak: seg.peak,
-            });
-        }
-        Ok(resp)
+/// Decode one request, score it in `session`, encode the response.
+fn handle(
+    session: &mut MonitorSession<RegistryLoader>,
+    req: &pb::MonitorRequest,
+) -> Result<pb::MonitorResponse> {
+    let point = MonitorPoint {
+        series_id: &req.series_id,
+        model: &req.model,
+        timestamp: req.timestamp,
+        values: &req.values,
+    };
+    Ok(encode(session.push(&point)?))
+}
+
+fn encode(report: PointReport) -> pb::MonitorResponse {
+    pb::MonitorResponse {
+        series_id: report.series_id,
+        timestamp: report.timestamp,
+        score: report.score,
+        threshold: report.threshold,
+        variate_scores: report.variate_scores,
+        alarm: report.alarm,
+        fired: report.fired.map(|a| pb::Alarm {
+            start_timestamp: a.start_timestamp,
+            top_variates: a
+                .top_variates
+                .into_iter()
+                .map(|(name, contribution)| pb::VariateContribution { name, contribution })
+                .collect(),
+            peak: a.peak,
+        }),
+        warming_up: report.warming_up,
+        model: report.model,
     }
 }
 
@@ -323,7 +156,8 @@ impl MonitorService for MonitorServiceImpl {
     ) -> Result<Response<Self::StreamMonitorStream>, Status> {
         let mut inbound = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(RESPONSE_BUFFER);
-        let mut state = Some(StreamState::new(self.registry.clone(), self.config));
+        let loader = RegistryLoader::new(self.registry.clone());
+        let mut state = Some(MonitorSession::new(loader, self.config));
         tokio::spawn(async move {
             loop {
                 let req = match inbound.next().await {
@@ -336,7 +170,7 @@ impl MonitorService for MonitorServiceImpl {
                 };
                 let Some(mut st) = state.take() else { return };
                 let joined = tokio::task::spawn_blocking(move || {
-                    let r = st.handle(req);
+                    let r = handle(&mut st, &req);
                     (st, r)
                 })
                 .await;

@@ -15,10 +15,10 @@ use super::observer::JobObserver;
 use super::spec::JobSpec;
 use super::store;
 use super::types::{JobId, JobPage, JobRecord, JobState, JobStateCounts, Progress};
-use crate::anomaly::fit::{DETECTOR_FILE, fit_for_artifact};
 use crate::registry::{DB_FILE, Registry};
 use crate::training::train_to_artifact;
 use crate::{Error, Result};
+use statecast_anomaly::fit::{DETECTOR_FILE, fit_for_artifact};
 
 /// The directory of job state inside the data directory.
 pub const JOBS_DIR: &str = "jobs";

@@ -11,8 +11,9 @@ use super::detector::{Detector, DetectorSettings};
 use super::run::{DetectRequest, detect};
 use crate::Result;
 
-/// File name of the saved detector inside an artifact directory (read by the streaming monitor).
-pub const DETECTOR_FILE: &str = "detector.json";
+/// File name of the saved detector inside an artifact directory; the artifact records it
+/// (`Artifact::detector_file`) and the streaming monitor reads it from there.
+pub use statecast_models::artifact::DETECTOR_FILE;
 
 /// Fractions of each series used to fit the detector: `(fit_fraction, val_fraction)`, i.e. the
 /// training and validation rows of a ratio split, the validation part held out for calibration.

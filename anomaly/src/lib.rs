@@ -1,6 +1,9 @@
+//! # statecast-anomaly
+//!
 //! Anomaly detection on multivariate sensor series, from a trained forecaster (or the raw-value
-//! baseline), in batch (`statecast detect`, `statecast eval anomaly`) and one point at a time
-//! (the streaming monitor). Pipeline, for one row `x_t` ([variates], scaled):
+//! baseline), in batch ([`run::detect`], the evaluation protocol [`protocol::evaluate_detection`])
+//! and one point at a time ([`StreamDetector`] per series, [`MonitorSession`] for a whole stream
+//! of series). Pipeline, for one row `x_t` ([variates], scaled):
 //!
 //! ```text
 //! window ending at t ─▶ predict ─▶ features ─▶ normalise ─▶ calibrate ─▶ threshold ─▶ alarms
@@ -10,11 +13,16 @@
 //! ```
 //!
 //! SpaceTime predicts from its recurrent state, one step per point ([`recurrent`]); other models
-//! from a forward pass over the window. Nothing is fitted on labels. `metrics` holds the evaluation measures, `datasets` the readers
-//! of the public benchmarks, `eval` the protocol, `nab` the NAB score, `output` the writers.
+//! from a forward pass over the window. Nothing is fitted on labels. [`metrics`] holds the
+//! evaluation measures, [`datasets`] the readers of the public benchmarks' label files, [`eval`]
+//! the measures at the honest and the ratio-convention thresholds, [`protocol`] the whole
+//! evaluation run, [`nab`] the NAB score, [`output`] the writers. The crate knows nothing of gRPC:
+//! the service maps [`Error`] and [`session::SessionError`] onto its own errors and statuses.
 pub mod alarms;
+pub mod clock;
 pub mod datasets;
 pub mod detector;
+pub mod error;
 pub mod eval;
 pub mod features;
 pub mod fit;
@@ -23,17 +31,19 @@ pub mod nab;
 pub mod normalise;
 pub mod output;
 pub mod predict;
+pub mod protocol;
 pub mod recurrent;
 pub mod run;
+pub mod session;
 pub mod stream;
 pub mod threshold;
 
-#[cfg(test)]
-mod tests;
-
 pub use alarms::{AlarmRules, AlarmSegment, Attribution};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use detector::{Detector, DetectorSettings, PointResult, PointScorer, SeriesScores};
+pub use error::{Error, Result};
 pub use normalise::Aggregate;
 pub use predict::Predictor;
+pub use session::{MonitorConfig, MonitorSession};
 pub use stream::{StreamDetector, StreamOutput};
 pub use threshold::{Threshold, ThresholdMethod};

@@ -1,8 +1,12 @@
 //! Detection on simulator data: a small model trained on the clean prefix finds injected
 //! anomalies of every kind, and the streaming path reproduces the batch path point by point.
+//! These tests live in the service crate because they train with [`crate::training`].
 use std::sync::Arc;
 
 use burn::prelude::*;
+use statecast_anomaly::{
+    Detector, DetectorSettings, Predictor, StreamDetector, StreamOutput, ThresholdMethod,
+};
 use statecast_models::artifact::Artifact;
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::{NoopObserver, TrainConfig};
@@ -13,7 +17,6 @@ use statecast_pipelines::sink::WriteOptions;
 use statecast_pipelines::source::DatasetSpec;
 use statecast_pipelines::split::SplitSpec;
 
-use super::*;
 use crate::training::{TrainRequest, train_to_artifact};
 use statecast_models::zoo::ModelFamily;
 

@@ -15,7 +15,7 @@ pub const Z_CLIP: f32 = 50.0;
 const MIN_STD: f64 = 1e-2;
 
 /// How per-variate scores combine into one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Aggregate {
     /// The largest variate score (single-sensor anomalies stand out).
@@ -23,6 +23,24 @@ pub enum Aggregate {
     Max,
     /// Root mean square over variates (broad anomalies).
     Rms,
+}
+
+impl Aggregate {
+    /// The names [`Aggregate::from_str`](std::str::FromStr::from_str) accepts, in variant order.
+    pub const NAMES: [&'static str; 2] = ["max", "rms"];
+}
+
+impl std::str::FromStr for Aggregate {
+    type Err = String;
+
+    /// `max` or `rms` (the serde names).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "max" => Ok(Self::Max),
+            "rms" => Ok(Self::Rms),
+            other => Err(format!("unknown aggregate {other:?}: expected max or rms")),
+        }
+    }
 }
 
 /// Per-(variate, component) mean and standard deviation of training features.
@@ -189,6 +207,19 @@ impl Calibration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aggregate_names_parse_to_their_variants_and_match_serde() {
+        for name in Aggregate::NAMES {
+            let a: Aggregate = name.parse().unwrap();
+            assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{name}\""));
+        }
+        assert_eq!("rms".parse::<Aggregate>(), Ok(Aggregate::Rms));
+        assert_eq!(
+            "mean".parse::<Aggregate>(),
+            Err("unknown aggregate \"mean\": expected max or rms".to_string())
+        );
+    }
 
     #[test]
     fn normalises_with_training_stats_and_aggregates() {

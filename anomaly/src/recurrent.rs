@@ -195,7 +195,7 @@ mod tests {
     use statecast_pipelines::Series;
 
     use super::*;
-    use crate::anomaly::{Detector, DetectorSettings, Predictor, StreamDetector, StreamOutput};
+    use crate::{Detector, DetectorSettings, Predictor, StreamDetector, StreamOutput};
 
     const L: usize = 16;
     const NV: usize = 2;

@@ -1,0 +1,612 @@
+//! The state of one monitoring stream: many series, each with its own [`StreamDetector`], fed
+//! one point at a time.
+//!
+//! A session maps `series_id → StreamDetector`, bounded by [`MonitorConfig::max_series`]; series
+//! with no point for [`MonitorConfig::idle`] (read from an injectable [`Clock`]) are dropped and
+//! start afresh on their next point. Every point is validated before it is scored (non-empty
+//! series id, a model on a series' first point and the same one after, one finite value per
+//! variate, strictly increasing timestamps). Models are resolved through a [`ModelLoader`] on a
+//! series' first point and cached per session by their reference string. Nothing here knows the
+//! transport: the gRPC service decodes a request into a [`MonitorPoint`], calls
+//! [`MonitorSession::push`] and encodes the [`PointReport`] or maps the [`SessionError`].
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use statecast_pipelines::scale::Scaler;
+
+use crate::alarms::AlarmEvent;
+use crate::clock::{Clock, SystemClock};
+use crate::{Detector, Predictor, StreamDetector, StreamOutput};
+
+/// Limits of one session.
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorConfig {
+    /// Series one session may track at once; a new series beyond it is refused with
+    /// [`SessionError::TooManySeries`].
+    pub max_series: usize,
+    /// Series with no point for this long are dropped (their next point starts afresh).
+    pub idle: Duration,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            max_series: 10_000,
+            idle: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A model ready to monitor with: its detector, predictor and the scaler of its training data.
+#[derive(Debug)]
+pub struct MonitoredModel {
+    /// The name reported with every point (e.g. `NAME@VERSION`).
+    pub resolved: String,
+    /// The fitted detector.
+    pub detector: Arc<Detector>,
+    /// The predictor, in the mode the detector was fitted in.
+    pub predictor: Arc<Predictor>,
+    /// Scaler statistics per series (raw values in, scaled values to the model).
+    pub scaler: Scaler,
+}
+
+/// Resolves the model reference of a series' first point.
+pub trait ModelLoader {
+    /// Why a model could not be loaded (unknown name, no saved detector, …).
+    type Error;
+
+    /// Load the model that `model` refers to.
+    ///
+    /// # Errors
+    /// Whatever makes the reference unusable.
+    fn load(&self, model: &str) -> Result<MonitoredModel, Self::Error>;
+}
+
+impl<F, E> ModelLoader for F
+where
+    F: Fn(&str) -> Result<MonitoredModel, E>,
+{
+    type Error = E;
+
+    fn load(&self, model: &str) -> Result<MonitoredModel, E> {
+        self(model)
+    }
+}
+
+/// One point of one series.
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorPoint<'a> {
+    /// Series id (must not be empty).
+    pub series_id: &'a str,
+    /// Model reference: required on a series' first point, optional (but then equal) after.
+    pub model: &'a str,
+    /// Timestamp (µs), strictly after the series' previous point.
+    pub timestamp: i64,
+    /// Raw values, one per variate of the model.
+    pub values: &'a [f64],
+}
+
+/// An alarm that opened at a point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiredAlarm {
+    /// Timestamp of the alarm's first point (earlier than the current one under k-of-n rules).
+    pub start_timestamp: i64,
+    /// Variates that drove it, `(name, share)`, largest share first.
+    pub top_variates: Vec<(String, f64)>,
+    /// Largest calibrated score so far.
+    pub peak: f64,
+}
+
+/// What one point produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointReport {
+    /// Series id of the point.
+    pub series_id: String,
+    /// Timestamp of the point.
+    pub timestamp: i64,
+    /// Calibrated score (NaN while warming up).
+    pub score: f64,
+    /// The detector's threshold on the calibrated score.
+    pub threshold: f64,
+    /// Per-variate scores, [variates] (empty while warming up).
+    pub variate_scores: Vec<f64>,
+    /// Whether the series is in alarm after this point.
+    pub alarm: bool,
+    /// The alarm that opened at this point, if one did.
+    pub fired: Option<FiredAlarm>,
+    /// Whether the look-back window (or the features) are still filling.
+    pub warming_up: bool,
+    /// [`MonitoredModel::resolved`] of the series' model.
+    pub model: String,
+}
+
+/// Why a point was refused. `E` is the [`ModelLoader`]'s error.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError<E> {
+    /// The point is malformed or inconsistent with its series; `field` names the offending field
+    /// (`series_id`, `model`, `values`, `values[i]`, `timestamp`).
+    #[error("invalid argument `{field}`: {reason}")]
+    InvalidPoint {
+        /// The offending field.
+        field: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A new series arrived while the session already tracks [`MonitorConfig::max_series`].
+    #[error("this stream already monitors {monitored} series (the server's limit); open another stream")]
+    TooManySeries {
+        /// Series tracked.
+        monitored: usize,
+    },
+    /// The model of a series' first point could not be loaded.
+    #[error(transparent)]
+    Model(E),
+    /// Detection refused the point or the model (scaler without this series, mismatched sizes).
+    #[error(transparent)]
+    Detection(#[from] crate::Error),
+}
+
+fn invalid<E>(field: impl Into<String>, reason: impl Into<String>) -> SessionError<E> {
+    SessionError::InvalidPoint {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// One series of a session.
+#[derive(Debug)]
+struct SeriesState {
+    /// The model reference as the first point gave it.
+    model_ref: String,
+    model: Arc<MonitoredModel>,
+    stream: StreamDetector,
+    last_seen: Instant,
+    /// Timestamps of the most recent scored points (to date an alarm's first point).
+    recent: VecDeque<i64>,
+}
+
+/// All state of one monitoring stream (see the module docs).
+pub struct MonitorSession<L, C = SystemClock> {
+    loader: L,
+    clock: C,
+    config: MonitorConfig,
+    models: HashMap<String, Arc<MonitoredModel>>,
+    series: HashMap<String, SeriesState>,
+    last_sweep: Instant,
+}
+
+impl<L, C: Clock> std::fmt::Debug for MonitorSession<L, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonitorSession")
+            .field("clock", &self.clock)
+            .field("config", &self.config)
+            .field("models", &self.models.keys().collect::<Vec<_>>())
+            .field("series", &self.series.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: ModelLoader> MonitorSession<L> {
+    /// A session on the system clock.
+    pub fn new(loader: L, config: MonitorConfig) -> Self {
+        Self::with_clock(loader, config, SystemClock)
+    }
+}
+
+impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
+    /// A session reading the time from `clock`.
+    pub fn with_clock(loader: L, config: MonitorConfig, clock: C) -> Self {
+        let last_sweep = clock.now();
+        Self {
+            loader,
+            clock,
+            config,
+            models: HashMap::new(),
+            series: HashMap::new(),
+            last_sweep,
+        }
+    }
+
+    /// Series tracked now (idle ones are dropped lazily, on later pushes).
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Drop series idle for at least [`MonitorConfig::idle`].
+    fn sweep(&mut self, now: Instant) {
+        let idle = self.config.idle;
+        self.series.retain(|_, s| now.duration_since(s.last_seen) < idle);
+        self.last_sweep = now;
+    }
+
+    /// The model `model` refers to, loaded on first use.
+    fn model(&mut self, model: &str) -> Result<Arc<MonitoredModel>, SessionError<L::Error>> {
+        if let Some(m) = self.models.get(model) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(self.loader.load(model).map_err(SessionError::Model)?);
+        self.models.insert(model.to_string(), m.clone());
+        Ok(m)
+    }
+
+    /// Start tracking the series of `point` (its first point, or its first since it expired).
+    fn open_series(&mut self, point: &MonitorPoint<'_>, now: Instant) -> Result<(), SessionError<L::Error>> {
+        if point.model.is_empty() {
+            return Err(invalid(
+                "model",
+                format!("required on the first point of series `{}`", point.series_id),
+            ));
+        }
+        if self.series.len() >= self.config.max_series {
+            self.sweep(now);
+        }
+        if self.series.len() >= self.config.max_series {
+            return Err(SessionError::TooManySeries {
+                monitored: self.series.len(),
+            });
+        }
+        let model = self.model(point.model)?;
+        let (center, scale) = model.scaler.stats(point.series_id).map_err(crate::Error::from)?;
+        let stream = StreamDetector::new(
+            point.series_id,
+            model.detector.clone(),
+            model.predictor.clone(),
+            center.to_vec(),
+            scale.to_vec(),
+        )?;
+        self.series.insert(
+            point.series_id.to_string(),
+            SeriesState {
+                model_ref: point.model.to_string(),
+                model,
+                stream,
+                last_seen: now,
+                recent: VecDeque::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Validate and score one point.
+    ///
+    /// # Errors
+    /// [`SessionError::InvalidPoint`] for a malformed point (the series' state is unchanged),
+    /// [`SessionError::TooManySeries`] for a new series beyond the limit,
+    /// [`SessionError::Model`] when its model cannot be loaded, [`SessionError::Detection`] when
+    /// the model cannot monitor this series.
+    pub fn push(&mut self, point: &MonitorPoint<'_>) -> Result<PointReport, SessionError<L::Error>> {
+        let now = self.clock.now();
+        if now.duration_since(self.last_sweep) >= (self.config.idle / 4).max(Duration::from_secs(1)) {
+            self.sweep(now);
+        }
+        if point.series_id.is_empty() {
+            return Err(invalid("series_id", "must not be empty"));
+        }
+        if !self.series.contains_key(point.series_id) {
+            self.open_series(point, now)?;
+        }
+        let s = self
+            .series
+            .get_mut(point.series_id)
+            .ok_or_else(|| crate::Error::Internal("series state vanished".into()))?;
+        if !point.model.is_empty() && point.model != s.model_ref {
+            return Err(invalid(
+                "model",
+                format!(
+                    "series `{}` is monitored with `{}`; got `{}`",
+                    point.series_id, s.model_ref, point.model
+                ),
+            ));
+        }
+        let det = &s.model.detector;
+        let nv = det.columns.len();
+        if point.values.len() != nv {
+            return Err(invalid(
+                "values",
+                format!(
+                    "{} values, the model has {nv} variates ({})",
+                    point.values.len(),
+                    det.columns.join(", ")
+                ),
+            ));
+        }
+        if let Some(i) = point.values.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(
+                format!("values[{i}]"),
+                format!("{} ({}) is not finite", point.values[i], det.columns[i]),
+            ));
+        }
+        if let Some(last) = s.stream.last_timestamp()
+            && point.timestamp <= last
+        {
+            return Err(invalid(
+                "timestamp",
+                format!(
+                    "{} is not after the previous point of series `{}` ({last}); timestamps \
+                     must be strictly increasing",
+                    point.timestamp, point.series_id
+                ),
+            ));
+        }
+        #[allow(clippy::cast_possible_truncation)]
+        let raw: Vec<f32> = point.values.iter().map(|&v| v as f32).collect();
+        let out = s.stream.push(point.timestamp, &raw)?;
+        s.last_seen = now;
+        let mut report = PointReport {
+            series_id: point.series_id.to_string(),
+            timestamp: point.timestamp,
+            score: f64::NAN,
+            threshold: det.threshold.value,
+            variate_scores: Vec::new(),
+            alarm: false,
+            fired: None,
+            warming_up: true,
+            model: s.model.resolved.clone(),
+        };
+        let StreamOutput::Scored(p) = out else {
+            return Ok(report);
+        };
+        // Keep enough timestamps to date an alarm opened by a k-of-n rule.
+        let keep = det.rules.window.max(1) + 1;
+        s.recent.push_back(point.timestamp);
+        while s.recent.len() > keep {
+            s.recent.pop_front();
+        }
+        report.score = p.score;
+        report.warming_up = p.score.is_nan();
+        report.variate_scores = p.per_variate.iter().map(|&v| f64::from(v)).collect();
+        report.alarm = p.in_alarm;
+        if let Some(AlarmEvent::Opened(seg)) = p.event {
+            // Point index of this point is scored − 1; `recent` ends with it.
+            let back = s.stream.scored().saturating_sub(1).saturating_sub(seg.start);
+            let start_timestamp = usize::try_from(back)
+                .ok()
+                .and_then(|b| s.recent.len().checked_sub(1 + b))
+                .and_then(|i| s.recent.get(i).copied())
+                .unwrap_or(point.timestamp);
+            report.fired = Some(FiredAlarm {
+                start_timestamp,
+                top_variates: seg
+                    .top
+                    .iter()
+                    .map(|a| {
+                        let name = det.columns.get(a.variate).cloned().unwrap_or_default();
+                        (name, f64::from(a.share))
+                    })
+                    .collect(),
+                peak: seg.peak,
+            });
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use statecast_pipelines::scale::{ScalerKind, ScalerScope};
+    use statecast_pipelines::{Series, TimeFrame};
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::{DetectorSettings, Error};
+
+    const ROWS: usize = 400;
+    const TRAIN_END: usize = 300;
+    const MINUTE: i64 = 60_000_000;
+
+    /// A model reference no loader knows.
+    #[derive(Debug, thiserror::Error)]
+    #[error("model `{0}` not found")]
+    struct NotFound(String);
+
+    /// Two smooth variates `a`, `b` of series `s1`.
+    fn frame() -> TimeFrame {
+        let a: Vec<f32> = (0..ROWS).map(|t| (t as f32 * 0.1).sin()).collect();
+        let b: Vec<f32> = (0..ROWS).map(|t| (t as f32 * 0.07).cos() * 2.0 + 1.0).collect();
+        TimeFrame {
+            columns: vec!["a".into(), "b".into()],
+            series: vec![Series {
+                id: "s1".into(),
+                timestamps: (0..ROWS as i64).map(|t| t * MINUTE).collect(),
+                values: vec![a, b],
+                labels: None,
+            }],
+            frequency: None,
+        }
+    }
+
+    /// The raw-value baseline fitted on [`frame`], its scaler of `scope`.
+    fn raw_model(scope: ScalerScope) -> MonitoredModel {
+        let mut frame = frame();
+        let rows = std::slice::from_ref(&(0..TRAIN_END));
+        let scaler = Scaler::fit(&frame, ScalerKind::ZScore, scope, rows).unwrap();
+        scaler.transform(&mut frame).unwrap();
+        let predictor = Predictor::RawValue;
+        let detector = Detector::fit(
+            &predictor,
+            &DetectorSettings::default(),
+            &frame.columns,
+            &[(&frame.series[0], TRAIN_END)],
+        )
+        .unwrap();
+        MonitoredModel {
+            resolved: "raw@1".into(),
+            detector: Arc::new(detector),
+            predictor: Arc::new(predictor),
+            scaler,
+        }
+    }
+
+    fn load(model: &str) -> Result<MonitoredModel, NotFound> {
+        match model {
+            "raw" => Ok(raw_model(ScalerScope::Global)),
+            "per-series" => Ok(raw_model(ScalerScope::PerSeries)),
+            other => Err(NotFound(other.into())),
+        }
+    }
+
+    type Loader = fn(&str) -> Result<MonitoredModel, NotFound>;
+
+    fn session(config: MonitorConfig) -> (MonitorSession<Loader, ManualClock>, ManualClock) {
+        let clock = ManualClock::new();
+        let loader: Loader = load;
+        (MonitorSession::with_clock(loader, config, clock.clone()), clock)
+    }
+
+    fn point<'a>(series_id: &'a str, model: &'a str, timestamp: i64, values: &'a [f64]) -> MonitorPoint<'a> {
+        MonitorPoint {
+            series_id,
+            model,
+            timestamp,
+            values,
+        }
+    }
+
+    /// The field of an `InvalidPoint`, panicking on anything else.
+    fn invalid_field<E: std::fmt::Debug>(r: Result<PointReport, SessionError<E>>) -> String {
+        match r {
+            Err(SessionError::InvalidPoint { field, .. }) => field,
+            other => panic!("expected InvalidPoint, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scores_points_and_fires_an_alarm_naming_the_spiking_variate() {
+        let (mut s, _) = session(MonitorConfig::default());
+        let first = s.push(&point("s1", "raw", 0, &[0.0, 1.0])).unwrap();
+        assert_eq!(first.model, "raw@1");
+        assert_eq!(first.series_id, "s1");
+        for t in 1..50 {
+            let r = s.push(&point("s1", "", t * MINUTE, &[0.0, 1.0])).unwrap();
+            assert!(r.fired.is_none(), "row {t}: {r:?}");
+        }
+        let r = s.push(&point("s1", "raw", 50 * MINUTE, &[0.0, 500.0])).unwrap();
+        assert!(!r.warming_up && r.alarm && r.score > r.threshold, "{r:?}");
+        assert_eq!(r.variate_scores.len(), 2);
+        let fired = r.fired.expect("a single flag opens an alarm by default");
+        assert_eq!(fired.start_timestamp, 50 * MINUTE);
+        assert_eq!(fired.top_variates[0].0, "b");
+        assert_eq!(s.series_count(), 1);
+    }
+
+    #[test]
+    fn refuses_each_kind_of_malformed_point_and_keeps_the_series() {
+        let (mut s, _) = session(MonitorConfig::default());
+        assert_eq!(
+            invalid_field(s.push(&point("", "raw", 0, &[0.0, 0.0]))),
+            "series_id"
+        );
+        let Err(e) = s.push(&point("s1", "", 0, &[0.0, 0.0])) else {
+            panic!()
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid argument `model`: required on the first point of series `s1`"
+        );
+        s.push(&point("s1", "raw", 10, &[0.0, 0.0])).unwrap();
+        assert_eq!(
+            invalid_field(s.push(&point("s1", "per-series", 11, &[0.0, 0.0]))),
+            "model"
+        );
+        let Err(e) = s.push(&point("s1", "", 11, &[0.0])) else {
+            panic!()
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid argument `values`: 1 values, the model has 2 variates (a, b)"
+        );
+        assert_eq!(
+            invalid_field(s.push(&point("s1", "", 11, &[0.0, f64::NAN]))),
+            "values[1]"
+        );
+        assert_eq!(
+            invalid_field(s.push(&point("s1", "", 11, &[f64::INFINITY, 0.0]))),
+            "values[0]"
+        );
+        assert_eq!(
+            invalid_field(s.push(&point("s1", "", 10, &[0.0, 0.0]))),
+            "timestamp"
+        );
+        assert_eq!(
+            invalid_field(s.push(&point("s1", "", 9, &[0.0, 0.0]))),
+            "timestamp"
+        );
+        // None of the refusals touched the series: the next valid point scores.
+        s.push(&point("s1", "", 11, &[0.0, 0.0])).unwrap();
+        assert_eq!(s.series_count(), 1);
+    }
+
+    #[test]
+    fn bounds_the_series_count_until_idle_series_expire() {
+        let config = MonitorConfig {
+            max_series: 2,
+            idle: Duration::from_secs(60),
+        };
+        let (mut s, clock) = session(config);
+        s.push(&point("s1", "raw", 0, &[0.0, 0.0])).unwrap();
+        s.push(&point("s2", "raw", 0, &[0.0, 0.0])).unwrap();
+        let Err(e) = s.push(&point("s3", "raw", 0, &[0.0, 0.0])) else {
+            panic!()
+        };
+        assert!(matches!(e, SessionError::TooManySeries { monitored: 2 }), "{e:?}");
+        assert!(e.to_string().contains("already monitors 2 series"), "{e}");
+        // s1 stays active; s2 goes idle, which frees its place for s3.
+        clock.advance(Duration::from_secs(40));
+        s.push(&point("s1", "", 1, &[0.0, 0.0])).unwrap();
+        clock.advance(Duration::from_secs(30));
+        s.push(&point("s3", "raw", 0, &[0.0, 0.0])).unwrap();
+        assert_eq!(s.series_count(), 2);
+    }
+
+    #[test]
+    fn an_idle_series_expires_and_starts_afresh() {
+        let config = MonitorConfig {
+            max_series: 10,
+            idle: Duration::from_secs(60),
+        };
+        let (mut s, clock) = session(config);
+        s.push(&point("s1", "raw", 1000, &[0.0, 0.0])).unwrap();
+        clock.advance(Duration::from_secs(59));
+        // Still tracked: an earlier timestamp is refused and a point without a model is accepted.
+        assert_eq!(
+            invalid_field(s.push(&point("s1", "", 500, &[0.0, 0.0]))),
+            "timestamp"
+        );
+        s.push(&point("s1", "", 1001, &[0.0, 0.0])).unwrap();
+        clock.advance(Duration::from_secs(60));
+        // Expired: the series needs its model again and its timestamps start over.
+        assert_eq!(invalid_field(s.push(&point("s1", "", 500, &[0.0, 0.0]))), "model");
+        assert_eq!(s.series_count(), 0);
+        s.push(&point("s1", "raw", 500, &[0.0, 0.0])).unwrap();
+    }
+
+    #[test]
+    fn loads_each_model_once_and_passes_loader_and_scaler_errors_through() {
+        let loads = Cell::new(0);
+        let loader = |m: &str| {
+            loads.set(loads.get() + 1);
+            load(m)
+        };
+        let mut s = MonitorSession::with_clock(loader, MonitorConfig::default(), ManualClock::new());
+        s.push(&point("s1", "raw", 0, &[0.0, 0.0])).unwrap();
+        s.push(&point("s2", "raw", 0, &[0.0, 0.0])).unwrap();
+        assert_eq!(loads.get(), 1);
+        let Err(e) = s.push(&point("s3", "nope", 0, &[0.0, 0.0])) else {
+            panic!()
+        };
+        assert!(
+            matches!(&e, SessionError::Model(NotFound(m)) if m == "nope"),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "model `nope` not found");
+        // A per-series scaler has no statistics for a series it was not fitted on.
+        let Err(e) = s.push(&point("unseen", "per-series", 0, &[0.0, 0.0])) else {
+            panic!()
+        };
+        assert!(matches!(e, SessionError::Detection(Error::Data(_))), "{e:?}");
+        assert_eq!(s.series_count(), 2);
+    }
+}
