@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::detector::SeriesScores;
-use super::metrics::{DetectionMetrics, auc_pr};
+use super::measures::{DetectionMeasures, auc_pr};
 use super::nab::NabScores;
 use super::threshold::quantile;
 
@@ -28,14 +28,14 @@ pub struct AnomalyEval {
     /// Threshold (calibrated scale) fitted on validation.
     pub honest_threshold: f64,
     /// Metrics of the alarm labels at the validation threshold (no test labels used).
-    pub honest: DetectionMetrics,
+    pub honest: DetectionMeasures,
     /// Ratio used by the convention (percent of points flagged).
     pub protocol_ratio_percent: f64,
     /// Threshold of the ratio convention (quantile of test scores: label-informed).
     pub protocol_threshold: f64,
     /// Metrics of raw flags at the ratio threshold (report `point_adjusted.f1` as the
     /// published-protocol number).
-    pub protocol: DetectionMetrics,
+    pub protocol: DetectionMeasures,
     /// Average precision of the scores (threshold-free).
     pub auc_pr: f64,
     /// Seconds spent (fitting, scoring, evaluating; excludes training).
@@ -77,10 +77,10 @@ pub fn evaluate(
         points: s.len(),
         anomaly_ratio: ratio,
         honest_threshold,
-        honest: DetectionMetrics::compute(&alarm, &t),
+        honest: DetectionMeasures::compute(&alarm, &t),
         protocol_ratio_percent: pr * 100.0,
         protocol_threshold: thr,
-        protocol: DetectionMetrics::compute(&flags, &t),
+        protocol: DetectionMeasures::compute(&flags, &t),
         auc_pr: auc_pr(&s, &t),
         seconds: 0.0,
         nab: None,

@@ -12,9 +12,10 @@
 //!                                                                                    attribution)
 //! ```
 //!
-//! SpaceTime predicts from its recurrent state, one step per point ([`recurrent`]); other models
-//! from a forward pass over the window. Nothing is fitted on labels. [`metrics`] holds the
-//! evaluation measures, [`datasets`] the readers of the public benchmarks' label files, [`eval`]
+//! Models with a recurrent form (SpaceTime, Repeat) predict from their recurrent state, one step
+//! per point ([`recurrent`]); the others from a forward pass over the window. What a model can do
+//! is asked through the model traits, never by its family. Nothing is fitted on labels.
+//! [`measures`] holds the evaluation measures (F1 variants, AUC-PR), [`datasets`] the readers of the public benchmarks' label files, [`eval`]
 //! the measures at the honest and the ratio-convention thresholds, [`protocol`] the whole
 //! evaluation run, [`nab`] the NAB score, [`output`] the writers. The crate knows nothing of gRPC:
 //! the service maps [`Error`] and [`session::SessionError`] onto its own errors and statuses.
@@ -26,7 +27,7 @@ pub mod error;
 pub mod eval;
 pub mod features;
 pub mod fit;
-pub mod metrics;
+pub mod measures;
 pub mod nab;
 pub mod normalise;
 pub mod output;

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod accuracy;
+pub mod artifact_eval;
 pub mod convert;
 pub mod data;
 pub mod error;
@@ -18,7 +19,6 @@ pub mod model_health;
 pub mod ops;
 pub mod plot;
 pub mod registry;
-pub mod scoring;
 pub mod server;
 pub mod training;
 

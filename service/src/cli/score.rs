@@ -3,7 +3,7 @@ use std::path::PathBuf;
 
 use statecast_models::device::DeviceSpec;
 use statecast_pipelines::split::{SplitPart, SplitSpec};
-use statecast_service::scoring::{
+use statecast_service::artifact_eval::{
     BatchComparison, StageWindows, compare_batches, score_artifact, stage_comparison,
 };
 

@@ -1,5 +1,5 @@
-//! Score a saved artifact on a dataset's split, with the artifact's own scaler (never refitted):
-//! how a model trained on one device is checked on another.
+//! Forecast errors of a saved artifact on a dataset's split, with the artifact's own scaler
+//! (never refitted): how a model trained on one device is checked on another.
 use std::path::Path;
 use std::sync::Arc;
 

@@ -1,4 +1,4 @@
-//! Anomaly-detection metrics on 0/1 point labels, [time]:
+//! Anomaly-detection measures on 0/1 point labels, [time]:
 //!
 //! - **point-wise** precision/recall/F1 (no adjustment);
 //! - **point-adjusted** F1 (the common protocol of OmniAnomaly/Anomaly Transformer: when any
@@ -237,7 +237,7 @@ pub fn auc_pr(scores: &[f64], truth: &[bool]) -> f64 {
 
 /// Every metric for one set of predictions.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct DetectionMetrics {
+pub struct DetectionMeasures {
     /// Point-wise, no adjustment.
     pub point: Prf,
     /// Point-adjusted (label-informed widening, the common protocol).
@@ -250,7 +250,7 @@ pub struct DetectionMetrics {
     pub flagged_ratio: f64,
 }
 
-impl DetectionMetrics {
+impl DetectionMeasures {
     /// All metrics of `pred` against `truth`.
     pub fn compute(pred: &[bool], truth: &[bool]) -> Self {
         Self {
