@@ -21,6 +21,7 @@ pub mod plot;
 pub mod registry;
 pub mod scoring;
 pub mod server;
+pub mod train_defaults;
 pub mod training;
 
 pub use error::{Error, Result};
