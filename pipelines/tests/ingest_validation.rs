@@ -232,14 +232,14 @@ fn infinity_is_an_error_nan_is_missing() {
 
 #[test]
 fn a_synthetic_index_past_the_end_of_time_is_an_error() {
-    // No time column: rows get 0, f, 2f, … With f = 15 250 283 weeks (the largest whole
+    // No time column: rows get 0, f, 2f, … With f = 15 250 284 weeks (the largest whole
     // number of weeks that fits in i64 µs), row 2 lies past i64::MAX.
     let (_d, p) = csv("x\n1\n2\n3\n");
-    let huge = Frequency::parse("15250283w").unwrap();
+    let huge = Frequency::parse("15250284w").unwrap();
     match load_with(&p, |s| s.frequency = Some(huge)).unwrap_err() {
         Error::TimestampOverflow { series, row, what } => {
             assert_eq!((series.as_str(), row), ("d", 2));
-            assert!(what.contains("synthetic timestamp 2 × 15250283w"), "{what}");
+            assert!(what.contains("synthetic timestamp 2 × 15250284w"), "{what}");
         }
         other => panic!("{other:?}"),
     }
