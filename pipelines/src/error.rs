@@ -127,6 +127,20 @@ pub enum Error {
         /// The inferred or given frequency, formatted.
         frequency: String,
     },
+    /// Timestamp arithmetic left the range of [`crate::frame::Micros`] (i64 microseconds since
+    /// 1970): a synthetic index or grid with a huge frequency, or timestamps near the ends of
+    /// that range.
+    #[error(
+        "series `{series}`, row {row}: {what} does not fit in the timestamp range (i64 microseconds since 1970)"
+    )]
+    TimestampOverflow {
+        /// Series involved.
+        series: String,
+        /// Data row (0-based).
+        row: usize,
+        /// The quantity that overflowed.
+        what: String,
+    },
     /// The frequency could not be inferred (fewer than two timestamps) or series disagree.
     #[error("cannot determine the sampling frequency: {reason}")]
     Frequency {

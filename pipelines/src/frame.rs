@@ -1,7 +1,8 @@
 //! The in-memory, validated form of a dataset: several series sharing one set of variate
 //! columns, each on a regular time grid.
-use chrono::{DateTime, NaiveDateTime, TimeDelta};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, NaiveDateTime};
+
+pub use crate::frequency::{Frequency, FrequencyError};
 
 /// Microseconds since 1970-01-01T00:00 of a naive (wall-clock) timestamp.
 pub type Micros = i64;
@@ -22,71 +23,6 @@ pub fn format_micros(us: Micros) -> String {
         Some(t) if t.and_utc().timestamp_subsec_micros() == 0 => t.format("%Y-%m-%d %H:%M:%S").to_string(),
         Some(t) => t.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
         None => format!("{us}us"),
-    }
-}
-
-/// Sampling period of a regular series, in microseconds (always > 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Frequency {
-    /// Period in microseconds.
-    pub micros: i64,
-}
-
-impl Frequency {
-    /// A period of `micros` microseconds. Panics if `micros <= 0` (programmer error).
-    pub fn from_micros(micros: i64) -> Self {
-        assert!(micros > 0, "frequency must be positive, got {micros}us");
-        Self { micros }
-    }
-
-    /// A period of `minutes` minutes.
-    pub fn minutes(minutes: i64) -> Self {
-        Self::from_micros(minutes * 60_000_000)
-    }
-
-    /// The period as a chrono duration.
-    pub fn as_delta(self) -> TimeDelta {
-        TimeDelta::microseconds(self.micros)
-    }
-
-    /// Parse `15min`, `1h`, `30s`, `1d`, `1w`, `500ms`, `250us`.
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit())?;
-        let (num, unit) = s.split_at(split);
-        let n: i64 = if num.is_empty() { 1 } else { num.parse().ok()? };
-        let unit_us: i64 = match unit {
-            "us" => 1,
-            "ms" => 1_000,
-            "s" => 1_000_000,
-            "min" | "m" | "T" => 60_000_000,
-            "h" | "H" => 3_600_000_000,
-            "d" | "D" => 86_400_000_000,
-            "w" | "W" => 7 * 86_400_000_000,
-            _ => return None,
-        };
-        (n > 0).then(|| Self::from_micros(n * unit_us))
-    }
-}
-
-impl std::fmt::Display for Frequency {
-    /// The largest unit that divides the period exactly: `1w`, `1d`, `1h`, `15min`, `30s`, `5ms`, `7us`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        const UNITS: [(i64, &str); 7] = [
-            (7 * 86_400_000_000, "w"),
-            (86_400_000_000, "d"),
-            (3_600_000_000, "h"),
-            (60_000_000, "min"),
-            (1_000_000, "s"),
-            (1_000, "ms"),
-            (1, "us"),
-        ];
-        let (unit, name) = UNITS
-            .iter()
-            .find(|(u, _)| self.micros % u == 0)
-            .copied()
-            .unwrap_or((1, "us"));
-        write!(f, "{}{}", self.micros / unit, name)
     }
 }
 
@@ -160,16 +96,6 @@ impl TimeFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frequency_parse_and_display_round_trip() {
-        for s in ["1h", "15min", "30s", "1d", "1w", "500ms", "7us", "10min"] {
-            assert_eq!(Frequency::parse(s).unwrap().to_string(), s);
-        }
-        assert_eq!(Frequency::parse("60min").unwrap().to_string(), "1h");
-        assert!(Frequency::parse("0h").is_none());
-        assert!(Frequency::parse("3 parsecs").is_none());
-    }
 
     #[test]
     fn micros_round_trip() {

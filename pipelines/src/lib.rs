@@ -18,6 +18,7 @@
 
 pub mod error;
 pub mod frame;
+pub mod frequency;
 pub mod missing;
 pub mod online;
 pub mod resample;
@@ -31,4 +32,5 @@ pub mod validate;
 pub mod window;
 
 pub use error::{Error, Result};
-pub use frame::{Frequency, Series, TimeFrame};
+pub use frame::{Series, TimeFrame};
+pub use frequency::{Frequency, FrequencyError};

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::frame::{Frequency, Micros, Series};
+use crate::frame::{Frequency, Micros, Series, format_micros};
 
 /// What [`resample_mean`] did to one series (or, summed, to a dataset).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,25 +36,37 @@ impl std::ops::AddAssign for ResampleStats {
     }
 }
 
-/// The grid point (bin start) of timestamp `t`: `t` floored to a multiple of `frequency`.
-pub fn bin_start(t: Micros, frequency: Frequency) -> Micros {
-    t.div_euclid(frequency.micros) * frequency.micros
+/// The grid point (bin start) of timestamp `t`: `t` floored to a multiple of `frequency`;
+/// `None` when that multiple is below `i64::MIN` (see [`Frequency::floor`]).
+pub fn bin_start(t: Micros, frequency: Frequency) -> Option<Micros> {
+    frequency.floor(t)
 }
 
 /// Average `series` onto the grid of `frequency` (see the module docs). `rows`: the file data
 /// row of each timestamp; on return, the file row of the first row of each bin.
 ///
 /// `series.timestamps` must be sorted (non-decreasing), as the readers guarantee.
-pub fn resample_mean(series: &mut Series, rows: &mut Vec<usize>, frequency: Frequency) -> ResampleStats {
+///
+/// # Errors
+/// [`Error::TimestampOverflow`] when a timestamp's grid point is below `i64::MIN`.
+pub fn resample_mean(
+    series: &mut Series,
+    rows: &mut Vec<usize>,
+    frequency: Frequency,
+) -> Result<ResampleStats> {
     let n = series.timestamps.len();
     if n == 0 {
-        return ResampleStats::default();
+        return Ok(ResampleStats::default());
     }
     // Bin boundaries: `starts[b]` = first input row of bin b, `grid[b]` = its grid point.
     let mut grid: Vec<Micros> = Vec::new();
     let mut starts: Vec<usize> = Vec::new();
     for (i, &t) in series.timestamps.iter().enumerate() {
-        let g = bin_start(t, frequency);
+        let g = bin_start(t, frequency).ok_or_else(|| Error::TimestampOverflow {
+            series: series.id.clone(),
+            row: rows[i],
+            what: format!("the {frequency} grid point of {}", format_micros(t)),
+        })?;
         if grid.last() != Some(&g) {
             debug_assert!(grid.last().is_none_or(|&p| p < g), "timestamps must be sorted");
             grid.push(g);
@@ -62,13 +74,15 @@ pub fn resample_mean(series: &mut Series, rows: &mut Vec<usize>, frequency: Freq
         }
     }
     let bins = grid.len();
-    let span = ((grid[bins - 1] - grid[0]) / frequency.micros) as usize + 1;
+    // Grid points a whole number of periods apart; i128 holds any difference of two i64.
+    let periods = (i128::from(grid[bins - 1]) - i128::from(grid[0])) / i128::from(frequency.micros);
+    let span = usize::try_from(periods).unwrap_or(usize::MAX).saturating_add(1);
     let stats = ResampleStats {
         merged: n - bins,
         empty: span - bins,
     };
     if bins == n && grid == series.timestamps {
-        return stats; // already on the grid: nothing to change
+        return Ok(stats); // already on the grid: nothing to change
     }
     let end = |b: usize| starts.get(b + 1).copied().unwrap_or(n);
     for col in &mut series.values {
@@ -97,7 +111,7 @@ pub fn resample_mean(series: &mut Series, rows: &mut Vec<usize>, frequency: Freq
     }
     *rows = starts.iter().map(|&i| rows[i]).collect();
     series.timestamps = grid;
-    stats
+    Ok(stats)
 }
 
 /// The frequency to resample to when none is given: the most common positive step over all
@@ -112,7 +126,12 @@ pub fn infer_resample_frequency<'a>(
 ) -> Result<(Frequency, bool)> {
     let mut steps: Vec<i64> = Vec::new();
     for ts in series {
-        steps.extend(ts.windows(2).map(|w| w[1] - w[0]).filter(|&s| s > 0));
+        // A step too large for i64 cannot be a sampling period; the grid check reports it.
+        steps.extend(
+            ts.windows(2)
+                .filter_map(|w| w[1].checked_sub(w[0]))
+                .filter(|&s| s > 0),
+        );
     }
     if steps.is_empty() {
         return Err(Error::Frequency {
@@ -162,7 +181,7 @@ mod tests {
             &[0, 1, 0, 0, 0, 0],
         );
         let mut rows = vec![0, 1, 2, 3, 4, 5];
-        let st = resample_mean(&mut s, &mut rows, Frequency::minutes(5));
+        let st = resample_mean(&mut s, &mut rows, Frequency::minutes(5)).unwrap();
         assert_eq!(st, ResampleStats { merged: 3, empty: 1 });
         assert_eq!(s.timestamps, vec![10 * MIN, 15 * MIN, 25 * MIN]);
         assert_eq!(s.values[0], vec![5.0, 7.0, 1.5]);
@@ -174,7 +193,7 @@ mod tests {
     fn resample_mean_skips_missing_values_in_a_bin() {
         let mut s = series(&[0, 1, 5, 6], &[f32::NAN, 3.0, f32::NAN, f32::NAN], &[0, 0, 0, 0]);
         let mut rows = vec![0, 1, 2, 3];
-        resample_mean(&mut s, &mut rows, Frequency::minutes(5));
+        resample_mean(&mut s, &mut rows, Frequency::minutes(5)).unwrap();
         assert_eq!(s.values[0][0], 3.0);
         assert!(s.values[0][1].is_nan());
     }
@@ -184,7 +203,7 @@ mod tests {
         let mut s = series(&[0, 5, 10, 20, 25], &[1.0, 2.0, 3.0, 4.0, 5.0], &[0, 1, 0, 0, 1]);
         let before = s.clone();
         let mut rows = vec![3, 4, 5, 6, 7];
-        let st = resample_mean(&mut s, &mut rows, Frequency::minutes(5));
+        let st = resample_mean(&mut s, &mut rows, Frequency::minutes(5)).unwrap();
         assert_eq!(st, ResampleStats { merged: 0, empty: 1 });
         assert_eq!(s, before);
         assert_eq!(rows, vec![3, 4, 5, 6, 7]);
@@ -192,9 +211,10 @@ mod tests {
 
     #[test]
     fn resample_bins_floor_before_the_epoch() {
-        assert_eq!(bin_start(-1, Frequency::from_micros(10)), -10);
-        assert_eq!(bin_start(-10, Frequency::from_micros(10)), -10);
-        assert_eq!(bin_start(19, Frequency::from_micros(10)), 10);
+        assert_eq!(bin_start(-1, Frequency::from_micros(10)), Some(-10));
+        assert_eq!(bin_start(-10, Frequency::from_micros(10)), Some(-10));
+        assert_eq!(bin_start(19, Frequency::from_micros(10)), Some(10));
+        assert_eq!(bin_start(i64::MIN + 5, Frequency::from_micros(10)), None);
     }
 
     #[test]

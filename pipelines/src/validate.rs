@@ -57,8 +57,10 @@ pub fn infer_frequency<'a>(series: impl IntoIterator<Item = &'a [Micros]>) -> Re
     let mut counts: HashMap<i64, usize> = HashMap::new();
     for ts in series {
         for w in ts.windows(2) {
-            let step = w[1] - w[0];
-            if step > 0 {
+            // A step too large for i64 cannot be a sampling period; the grid check reports it.
+            if let Some(step) = w[1].checked_sub(w[0])
+                && step > 0
+            {
                 *counts.entry(step).or_default() += 1;
             }
         }
@@ -72,8 +74,21 @@ pub fn infer_frequency<'a>(series: impl IntoIterator<Item = &'a [Micros]>) -> Re
         })
 }
 
-/// How many grid steps `step` spans: `Ok(k)` with `k >= 1`, or [`Error::IrregularSpacing`].
-pub fn grid_steps(series: &str, row: usize, step: i64, frequency: Frequency) -> Result<usize> {
+/// How many grid steps lead from `prev` to `next`: `Ok(k)` with `k >= 1`, or
+/// [`Error::IrregularSpacing`], or [`Error::TimestampOverflow`] when `next - prev` does not fit
+/// in `i64`. Every `prev + j·frequency` for `j < k` then fits too.
+pub fn grid_steps(
+    series: &str,
+    row: usize,
+    prev: Micros,
+    next: Micros,
+    frequency: Frequency,
+) -> Result<usize> {
+    let step = next.checked_sub(prev).ok_or_else(|| Error::TimestampOverflow {
+        series: series.to_string(),
+        row,
+        what: format!("the step from {} to {}", format_micros(prev), format_micros(next)),
+    })?;
     if step <= 0 || step % frequency.micros != 0 {
         return Err(Error::IrregularSpacing {
             series: series.to_string(),
@@ -86,7 +101,11 @@ pub fn grid_steps(series: &str, row: usize, step: i64, frequency: Frequency) -> 
             frequency: frequency.to_string(),
         });
     }
-    Ok((step / frequency.micros) as usize)
+    usize::try_from(step / frequency.micros).map_err(|_| Error::TimestampOverflow {
+        series: series.to_string(),
+        row,
+        what: format!("the number of {frequency} steps from {}", format_micros(prev)),
+    })
 }
 
 /// Put `series` on the regular grid of `frequency`, inserting rows for gaps (values `NaN`,
@@ -105,7 +124,7 @@ pub fn regularize(
     let mut first_gap_row = None;
     for (i, w) in series.timestamps.windows(2).enumerate() {
         let row = rows[i + 1];
-        let k = grid_steps(&series.id, row, w[1] - w[0], frequency)?;
+        let k = grid_steps(&series.id, row, w[0], w[1], frequency)?;
         if k > 1 {
             first_gap_row.get_or_insert(i + 1 + inserted);
             inserted += k - 1;
@@ -138,6 +157,7 @@ pub fn regularize(
     let mut grid_index = Vec::with_capacity(old_ts.len());
     for &t in &old_ts {
         if let Some(&prev) = timestamps.last() {
+            // Checked by `grid_steps` above: `t - prev` is k whole periods and fits.
             let k = ((t - prev) / frequency.micros) as usize;
             timestamps.extend((1..k).map(|j| prev + j as i64 * frequency.micros));
         }
@@ -217,6 +237,18 @@ mod tests {
         assert_eq!((v[0], v[1], v[4], v[5]), (0.0, 10.0, 40.0, 50.0));
         assert!(v[2].is_nan() && v[3].is_nan());
         assert_eq!(s.labels.as_deref(), Some(&[1, 1, 0, 0, 1, 1][..]));
+    }
+
+    #[test]
+    fn grid_steps_refuses_steps_that_overflow() {
+        let f = Frequency::from_micros(10);
+        assert_eq!(grid_steps("s", 1, 10, 40, f).unwrap(), 3);
+        match grid_steps("s", 7, i64::MIN, i64::MAX, f) {
+            Err(Error::TimestampOverflow { series, row, .. }) => assert_eq!((series.as_str(), row), ("s", 7)),
+            other => panic!("{other:?}"),
+        }
+        // Steps that overflow are not candidates for the inferred frequency.
+        assert_eq!(infer_frequency([&[i64::MIN, 0, 10, 20][..]]).unwrap().micros, 10);
     }
 
     #[test]

@@ -38,6 +38,28 @@ fn missing_column_lists_available() {
     }
     let err = load_with(&p, |s| s.label_column = Some("label".into())).unwrap_err();
     assert!(matches!(err, Error::MissingColumn { column, .. } if column == "label"));
+    // An optional label column the file lacks: read without labels.
+    let (f, _) = load_with(&p, |s| {
+        s.label_column = Some("label".into());
+        s.label_column_optional = true;
+    })
+    .unwrap();
+    assert_eq!(
+        (f.columns.as_slice(), f.series[0].labels.as_ref()),
+        (&["x".to_string(), "y".into()][..], None)
+    );
+}
+
+#[test]
+fn an_optional_label_column_is_used_when_present() {
+    let (_d, p) = csv("date,x,label\n2020-01-01,1,0\n2020-01-02,1,1\n");
+    let (f, _) = load_with(&p, |s| {
+        s.label_column = Some("label".into());
+        s.label_column_optional = true;
+    })
+    .unwrap();
+    assert_eq!(f.columns, ["x"], "label is not a variate");
+    assert_eq!(f.series[0].labels.as_deref(), Some(&[0u8, 1][..]));
 }
 
 #[test]
@@ -209,6 +231,24 @@ fn infinity_is_an_error_nan_is_missing() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_synthetic_index_past_the_end_of_time_is_an_error() {
+    // No time column: rows get 0, f, 2f, … With f = 15 250 284 weeks (the largest whole
+    // number of weeks that fits in i64 µs), row 2 lies past i64::MAX.
+    let (_d, p) = csv("x\n1\n2\n3\n");
+    let huge = Frequency::parse("15250284w").unwrap();
+    match load_with(&p, |s| s.frequency = Some(huge)).unwrap_err() {
+        Error::TimestampOverflow { series, row, what } => {
+            assert_eq!((series.as_str(), row), ("d", 2));
+            assert!(what.contains("synthetic timestamp 2 × 15250284w"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two rows still fit.
+    let (_d, p) = csv("x\n1\n2\n");
+    assert!(load_with(&p, |s| s.frequency = Some(huge)).is_ok());
 }
 
 #[test]

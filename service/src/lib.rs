@@ -20,6 +20,7 @@ pub mod ops;
 pub mod plot;
 pub mod registry;
 pub mod server;
+pub mod train_defaults;
 pub mod training;
 
 pub use error::{Error, Result};

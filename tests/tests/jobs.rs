@@ -339,6 +339,18 @@ async fn errors_queue_limit_and_cancel() {
         ("model_name", Box::new(|r| r.model_name = "bad name".into())),
         ("split", Box::new(|r| r.split = "halves".into())),
         ("device", Box::new(|r| r.device = "tpu".into())),
+        (
+            "dataset.resample",
+            Box::new(|r| r.dataset.as_mut().unwrap().resample = "median".into()),
+        ),
+        (
+            "dataset.non_increasing",
+            Box::new(|r| r.dataset.as_mut().unwrap().non_increasing = "sort".into()),
+        ),
+        (
+            "dataset.frequency",
+            Box::new(|r| r.dataset.as_mut().unwrap().frequency = "110000000d".into()),
+        ),
     ];
     for (field, edit) in cases {
         let mut req = request(&data, "m", "spacetime", 1, Some(1));
@@ -450,4 +462,124 @@ async fn errors_queue_limit_and_cancel() {
         .unwrap()
         .into_inner();
     assert!(none.jobs.is_empty());
+}
+
+/// A 3-sensor CSV with jittered timestamps around a 1-minute grid (steps of 30–89 s, so some
+/// minutes hold two rows and some none) and one repeated timestamp.
+fn irregular_csv(dir: &Path) -> PathBuf {
+    let mut text = String::from("date,a,b,c\n");
+    let mut t = 0u64;
+    for i in 0..900u64 {
+        t += 30 + (i * 37) % 60;
+        let (h, m, sec) = (t / 3600, t / 60 % 60, t % 60);
+        let x = (i as f64 / 20.0).sin();
+        text += &format!("2024-01-01 {h:02}:{m:02}:{sec:02},{x},{},{}\n", 2.0 * x, 1.0 - x);
+        if i == 100 {
+            text += &format!("2024-01-01 {h:02}:{m:02}:{sec:02},{x},{},{}\n", 2.0 * x, 1.0 - x);
+        }
+    }
+    let path = dir.join("irregular.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_resamples_an_irregular_file_and_bad_dataset_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = irregular_csv(dir.path());
+    let server = Server::start(&dir.path().join("data"), &["--workers", "1"]);
+    let mut jobs = training(&server.addr).await;
+    let dataset = pb::DatasetSource {
+        path: data.to_string_lossy().into_owned(),
+        missing: "linear".into(),
+        frequency: "1min".into(),
+        non_increasing: "drop".into(),
+        resample: "mean".into(),
+        ..Default::default()
+    };
+    let req = pb::SubmitJobRequest {
+        dataset: Some(dataset.clone()),
+        model_kind: "linear".into(),
+        lookback: 24,
+        horizon: 6,
+        training: Some(pb::TrainingSettings {
+            epochs: 1,
+            max_batches_per_epoch: Some(4),
+            ..Default::default()
+        }),
+        model_name: "irregular".into(),
+        ..Default::default()
+    };
+
+    // Without resampling (or dropping the repeated row) the same file is refused by the job.
+    let mut plain = req.clone();
+    plain.dataset.as_mut().unwrap().resample = String::new();
+    plain.model_name = "plain".into();
+    let failed = submit(&mut jobs, plain).await;
+    let last = watch_all(&mut jobs, &failed.id).await.pop().unwrap();
+    assert_eq!(last.state, state(pb::JobState::Failed), "{last:?}");
+
+    let job = submit(&mut jobs, req.clone()).await;
+    let last = watch_all(&mut jobs, &job.id).await.pop().unwrap();
+    assert_eq!(last.state, state(pb::JobState::Succeeded), "{last:?}");
+    let done = get(&mut jobs, &job.id).await;
+    assert_eq!(done.model_version, 1);
+    let spec: serde_json::Value = serde_json::from_str(&done.spec_json).unwrap();
+    assert_eq!(spec["data"]["resample"], "mean", "{spec}");
+    assert_eq!(spec["data"]["non_increasing"], "drop", "{spec}");
+    // The job path's training defaults (0 = default) are the CLI's.
+    assert_eq!(spec["train"]["batch_size"], 32, "{spec}");
+    assert_eq!(spec["train"]["patience"], 3, "{spec}");
+    let mut models = ModelServiceClient::connect(server.addr.clone()).await.unwrap();
+    let listed = models
+        .list_models(pb::ListModelsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .models;
+    assert!(listed.iter().any(|m| m.name == "irregular"), "{listed:?}");
+
+    // `statecast jobs submit` passes the same options.
+    let path = data.to_string_lossy().into_owned();
+    let out = common::run_ok(&[
+        "jobs",
+        "submit",
+        "--server",
+        &server.addr,
+        "--data",
+        &path,
+        "--missing",
+        "linear",
+        "--frequency",
+        "1min",
+        "--non-increasing",
+        "drop",
+        "--resample",
+        "mean",
+        "--model",
+        "linear",
+        "--lookback",
+        "24",
+        "--horizon",
+        "6",
+        "--epochs",
+        "1",
+        "--max-batches-per-epoch",
+        "4",
+        "--name",
+        "irregular",
+        "--watch",
+    ]);
+    assert!(out.contains("SUCCEEDED"), "{out}");
+
+    // A bad resample value is INVALID_ARGUMENT naming the field and the accepted values.
+    let mut bad = req;
+    bad.dataset.as_mut().unwrap().resample = "median".into();
+    let err = jobs.submit_job(bad).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().contains("`dataset.resample`") && err.message().contains("expected none or mean"),
+        "{}",
+        err.message()
+    );
 }

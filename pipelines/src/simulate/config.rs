@@ -220,13 +220,8 @@ mod freq_serde {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Frequency, D::Error> {
         match Repr::deserialize(d)? {
-            Repr::Text(t) => Frequency::parse(&t).ok_or_else(|| {
-                D::Error::custom(format!("cannot parse frequency {t:?} (e.g. \"5min\", \"1h\")"))
-            }),
-            Repr::Micros { micros } if micros > 0 => Ok(Frequency::from_micros(micros)),
-            Repr::Micros { micros } => Err(D::Error::custom(format!(
-                "frequency must be positive, got {micros}us"
-            ))),
+            Repr::Text(t) => Frequency::parse(&t).map_err(D::Error::custom),
+            Repr::Micros { micros } => Frequency::try_from_micros(micros).map_err(D::Error::custom),
         }
     }
 }

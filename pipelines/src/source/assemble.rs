@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 
 use super::raw::{RawBatch, Runs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::frame::{Frequency, Micros, Series};
 use crate::validate::{check_finite, check_order};
 
@@ -25,11 +25,25 @@ pub(crate) fn series_runs<'a>(
     }
 }
 
-/// Timestamp of row `i` of `b`; `n_before` = rows of this series already seen (synthetic index).
-pub(crate) fn row_time(b: &RawBatch, i: usize, n_before: usize, synthetic: Frequency) -> Micros {
+/// Timestamp of row `i` of `b` in `series`; `n_before` = rows of this series already seen
+/// (synthetic index `n_before · synthetic`, an [`Error::TimestampOverflow`] when it does not fit).
+pub(crate) fn row_time(
+    b: &RawBatch,
+    i: usize,
+    n_before: usize,
+    synthetic: Frequency,
+    series: &str,
+) -> Result<Micros> {
     match &b.time {
-        Some(t) => t[i],
-        None => n_before as i64 * synthetic.micros,
+        Some(t) => Ok(t[i]),
+        None => i64::try_from(n_before)
+            .ok()
+            .and_then(|k| synthetic.checked_offset(0, k))
+            .ok_or_else(|| Error::TimestampOverflow {
+                series: series.to_string(),
+                row: b.first_row + i,
+                what: format!("the synthetic timestamp {n_before} × {synthetic}"),
+            }),
     }
 }
 
@@ -75,7 +89,7 @@ impl WideAcc {
             let mut keep = Vec::with_capacity(range.len());
             for i in range.clone() {
                 let row = b.first_row + i;
-                let ts = row_time(b, i, s.timestamps.len(), synthetic);
+                let ts = row_time(b, i, s.timestamps.len(), synthetic, id)?;
                 let prev = s.timestamps.last().copied().zip(acc.rows.last().copied());
                 if self.drop_non_increasing && prev.is_some_and(|(p, _)| ts <= p) {
                     self.dropped += 1;

@@ -91,7 +91,7 @@ pub fn load(spec: &DatasetSpec) -> Result<(TimeFrame, IngestReport)> {
     let mut resampled = ResampleStats::default();
     if resample {
         for acc in &mut accs {
-            resampled += resample_mean(&mut acc.series, &mut acc.rows, frequency);
+            resampled += resample_mean(&mut acc.series, &mut acc.rows, frequency)?;
         }
         let (merged, empty) = (resampled.merged, resampled.empty);
         tracing::warn!(

@@ -33,7 +33,12 @@ impl ColumnPlan {
                 })
             }
         };
-        let label = spec.label_column.as_deref().map(require).transpose()?;
+        let label = spec
+            .label_column
+            .as_deref()
+            .filter(|l| !spec.label_column_optional || available.iter().any(|c| c == l))
+            .map(require)
+            .transpose()?;
         let plan = match &spec.layout {
             Layout::Wide {
                 time_column,

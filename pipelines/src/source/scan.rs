@@ -173,10 +173,10 @@ impl Scan {
             let st = self.states.get_mut(id).expect("inserted above");
             for i in range {
                 let row = b.first_row + i;
-                let ts = row_time(b, i, st.seen, self.synthetic);
+                let ts = row_time(b, i, st.seen, self.synthetic, id)?;
                 check_order(id, st.last, ts, row)?;
                 if let Some((prev, _)) = st.last {
-                    let k = grid_steps(id, row, ts - prev, self.frequency)?;
+                    let k = grid_steps(id, row, prev, ts, self.frequency)?;
                     if k > 1 && self.policy == MissingPolicy::Error {
                         return Err(Error::MissingValues {
                             column: TIME_GRID.into(),

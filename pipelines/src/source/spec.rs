@@ -137,6 +137,11 @@ pub struct DatasetSpec {
     /// Optional 0/1 anomaly label column (ints, bools or floats); becomes [`crate::Series::labels`].
     #[serde(default)]
     pub label_column: Option<String>,
+    /// When the file lacks `label_column`: `false` (default) refuses it
+    /// ([`crate::Error::MissingColumn`]); `true` reads it without labels (a file that needs
+    /// none, such as a detector's fit file read with the scored file's options).
+    #[serde(default)]
+    pub label_column_optional: bool,
     /// Missing-value policy (default `error`).
     #[serde(default)]
     pub missing: MissingPolicy,
@@ -175,6 +180,7 @@ impl DatasetSpec {
             format: None,
             layout: Layout::wide_auto(),
             label_column: None,
+            label_column_optional: false,
             missing: MissingPolicy::Error,
             frequency: None,
             strict_columns: false,

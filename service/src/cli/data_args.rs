@@ -1,11 +1,12 @@
 //! Flags that describe a dataset file and its column mapping, shared by every subcommand that
-//! reads data (`inspect`, and later `train`, `eval`, `detect`).
+//! reads data. They only translate into [`DatasetOptions`], whose one conversion to a
+//! [`DatasetSpec`] (defaults, checks) training jobs use too.
 use std::path::PathBuf;
 
 use anyhow::Context;
 use statecast_pipelines::Frequency;
 use statecast_pipelines::missing::MissingPolicy;
-use statecast_pipelines::source::{DatasetSpec, Format, Layout, NonIncreasing, Resample};
+use statecast_pipelines::source::{DatasetOptions, DatasetSpec, Format, LayoutKind, NonIncreasing, Resample};
 
 /// Column layout of the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -42,7 +43,7 @@ pub(crate) struct DataArgs {
     #[arg(long)]
     pub(crate) data: PathBuf,
     /// File format when the extension does not tell (parquet, arrow, csv).
-    #[arg(long, value_parser = parse_format)]
+    #[arg(long, value_parser = |s: &str| s.parse::<Format>())]
     pub(crate) format: Option<Format>,
     /// Column layout.
     #[arg(long, value_enum, default_value = "wide")]
@@ -91,61 +92,74 @@ pub(crate) struct DataArgs {
     pub(crate) resample: ResampleArg,
 }
 
-fn parse_format(s: &str) -> Result<Format, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "parquet" | "pq" => Ok(Format::Parquet),
-        "arrow" | "ipc" | "feather" => Ok(Format::ArrowIpc),
-        "csv" => Ok(Format::Csv),
-        other => Err(format!(
-            "unknown format {other:?}: expected parquet, arrow or csv"
-        )),
+fn parse_frequency(s: &str) -> Result<Frequency, String> {
+    Frequency::parse(s).map_err(|e| e.to_string())
+}
+
+impl From<LayoutArg> for LayoutKind {
+    fn from(a: LayoutArg) -> Self {
+        match a {
+            LayoutArg::Wide => LayoutKind::Wide,
+            LayoutArg::Long => LayoutKind::Long,
+        }
     }
 }
 
-fn parse_frequency(s: &str) -> Result<Frequency, String> {
-    Frequency::parse(s)
-        .ok_or_else(|| format!("cannot parse frequency {s:?}: expected e.g. 1h, 15min, 30s, 1d"))
+impl From<NonIncreasingArg> for NonIncreasing {
+    fn from(a: NonIncreasingArg) -> Self {
+        match a {
+            NonIncreasingArg::Error => NonIncreasing::Error,
+            NonIncreasingArg::Drop => NonIncreasing::Drop,
+        }
+    }
+}
+
+impl From<ResampleArg> for Resample {
+    fn from(a: ResampleArg) -> Self {
+        match a {
+            ResampleArg::None => Resample::None,
+            ResampleArg::Mean => Resample::Mean,
+        }
+    }
+}
+
+/// The flag of a [`DatasetOptions`] field, for messages.
+fn flag(field: &str) -> String {
+    match field {
+        "path" => "--data".into(),
+        other => format!("--{}", other.replace('_', "-")),
+    }
 }
 
 impl DataArgs {
-    /// The reader spec these flags describe.
+    /// The dataset options these flags describe (`--value-column` only for the long layout,
+    /// where it is read).
+    pub(crate) fn options(&self) -> DatasetOptions {
+        let layout = LayoutKind::from(self.layout);
+        DatasetOptions {
+            path: self.data.clone(),
+            format: self.format,
+            layout,
+            time_column: self.time_column.clone(),
+            series_column: self.series_column.clone(),
+            columns: self.columns.clone(),
+            value_column: (layout == LayoutKind::Long).then(|| self.value_column.clone()),
+            variable_column: self.variable_column.clone(),
+            label_column: self.label_column.clone(),
+            missing: self.missing,
+            frequency: self.frequency,
+            strict: self.strict,
+            no_header: self.no_header,
+            non_increasing: self.non_increasing.into(),
+            resample: self.resample.into(),
+        }
+    }
+
+    /// The reader spec these flags describe (errors name the flag).
     pub(crate) fn spec(&self) -> anyhow::Result<DatasetSpec> {
-        let layout = match self.layout {
-            LayoutArg::Wide => Layout::Wide {
-                time_column: self.time_column.clone(),
-                series_column: self.series_column.clone(),
-                value_columns: self.columns.clone(),
-            },
-            LayoutArg::Long => {
-                anyhow::ensure!(
-                    self.columns.is_none(),
-                    "--columns applies to the wide layout only"
-                );
-                Layout::Long {
-                    series_column: self.series_column.clone().unwrap_or_else(|| "unique_id".into()),
-                    time_column: self.time_column.clone().unwrap_or_else(|| "ds".into()),
-                    value_column: self.value_column.clone(),
-                    variable_column: self.variable_column.clone(),
-                }
-            }
-        };
-        let mut spec = DatasetSpec::wide(&self.data);
-        spec.format = self.format;
-        spec.layout = layout;
-        spec.label_column = self.label_column.clone();
-        spec.missing = self.missing;
-        spec.frequency = self.frequency;
-        spec.strict_columns = self.strict;
-        spec.csv_header = !self.no_header;
-        spec.non_increasing = match self.non_increasing {
-            NonIncreasingArg::Error => NonIncreasing::Error,
-            NonIncreasingArg::Drop => NonIncreasing::Drop,
-        };
-        spec.resample = match self.resample {
-            ResampleArg::None => Resample::None,
-            ResampleArg::Mean => Resample::Mean,
-        };
-        Ok(spec)
+        self.options()
+            .to_spec()
+            .map_err(|e| anyhow::anyhow!("{}: {}", flag(e.field), e.reason))
     }
 
     /// Read and validate the dataset.
@@ -157,5 +171,80 @@ impl DataArgs {
     )> {
         let spec = self.spec()?;
         statecast_pipelines::source::load(&spec).with_context(|| format!("reading {}", self.data.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::ValueEnum;
+
+    use super::*;
+
+    /// Each flag value is the name the job path (`DatasetSubmission`) parses to the same option.
+    #[test]
+    fn flag_values_are_the_option_names() {
+        for a in LayoutArg::value_variants() {
+            let name = a.to_possible_value().unwrap();
+            assert_eq!(name.get_name().parse::<LayoutKind>(), Ok(LayoutKind::from(*a)));
+        }
+        for a in NonIncreasingArg::value_variants() {
+            let name = a.to_possible_value().unwrap();
+            assert_eq!(
+                name.get_name().parse::<NonIncreasing>(),
+                Ok(NonIncreasing::from(*a))
+            );
+        }
+        for a in ResampleArg::value_variants() {
+            let name = a.to_possible_value().unwrap();
+            assert_eq!(name.get_name().parse::<Resample>(), Ok(Resample::from(*a)));
+        }
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        data: DataArgs,
+    }
+
+    fn args(flags: &[&str]) -> DataArgs {
+        <Cli as clap::Parser>::try_parse_from(std::iter::once("x").chain(flags.iter().copied()))
+            .unwrap()
+            .data
+    }
+
+    #[test]
+    fn flags_become_options_and_errors_name_the_flag() {
+        let a = args(&[
+            "--data",
+            "d.csv",
+            "--resample",
+            "mean",
+            "--non-increasing",
+            "drop",
+            "--missing",
+            "linear",
+            "--label-column",
+            "label",
+            "--frequency",
+            "15min",
+        ]);
+        let o = a.options();
+        assert_eq!(o.resample, Resample::Mean);
+        assert_eq!(o.non_increasing, NonIncreasing::Drop);
+        assert_eq!(o.label_column.as_deref(), Some("label"));
+        assert_eq!(o.value_column, None);
+        let spec = a.spec().unwrap();
+        assert_eq!(spec.resample, Resample::Mean);
+        assert_eq!(spec.frequency, Some(Frequency::minutes(15)));
+        let long = args(&["--data", "d.csv", "--layout", "long", "--columns", "a,b"]);
+        assert_eq!(
+            long.spec().unwrap_err().to_string(),
+            "--columns: applies to the wide layout only"
+        );
+        let err =
+            <Cli as clap::Parser>::try_parse_from(["x", "--data", "d.csv", "--frequency", "110000000d"])
+                .err()
+                .unwrap();
+        assert!(err.to_string().contains("is too long"), "{err}");
     }
 }

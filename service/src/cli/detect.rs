@@ -18,7 +18,8 @@ pub(crate) struct DetectorArgs {
     /// Artifact directory written by `statecast train` (default: the raw-value z-score baseline).
     #[arg(long)]
     pub(crate) model: Option<PathBuf>,
-    /// Separate file to fit the detector on (same column flags as --data); default: --data.
+    /// Separate file to fit the detector on, read with the same dataset flags as --data (the
+    /// --label-column is kept out of the inputs there too, and may be absent); default: --data.
     #[arg(long)]
     pub(crate) fit_data: Option<PathBuf>,
     /// Fraction of each fit series used for fitting (default 1.0 with --fit-data, else 0.5).
@@ -59,11 +60,13 @@ pub(crate) struct DetectorArgs {
 }
 
 impl DetectorArgs {
+    /// The detection request for `data`; the fit file (if any) is read with the same options,
+    /// only the path differs, and its labels are optional (fitting uses none).
     pub(crate) fn request<'a>(&'a self, data: DatasetSpec) -> DetectRequest<'a> {
         let mut fit = data.clone();
         if let Some(p) = &self.fit_data {
             fit.path = p.clone();
-            fit.label_column = None;
+            fit.label_column_optional = true;
         }
         DetectRequest {
             model: self.model.as_deref(),

@@ -11,6 +11,7 @@ use statecast_pipelines::split::SplitSpec;
 use statecast_service::data::prepare;
 use statecast_service::ltsf::{EvalRequest, EvalRow, evaluate_horizon};
 use statecast_service::plot::{forecast_panels, plot_forecasts};
+use statecast_service::train_defaults;
 
 use super::data_args::DataArgs;
 use super::train_args::{TrainArgs, read_model_config};
@@ -37,7 +38,7 @@ pub(crate) struct ForecastEvalArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Split: ett-hourly, ett-15min, ratio:TRAIN,VAL,TEST or rows:TRAIN_END,VAL_END,TEST_END.
-    #[arg(long, default_value = "ratio:0.7,0.1,0.2")]
+    #[arg(long, default_value = train_defaults::SPLIT)]
     split: SplitSpec,
     /// Model family: spacetime, linear, repeat.
     #[arg(long, default_value = "spacetime", value_parser = super::parse_family)]
@@ -46,7 +47,7 @@ pub(crate) struct ForecastEvalArgs {
     #[arg(long)]
     model_config: Option<PathBuf>,
     /// Look-back L.
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = train_defaults::LOOKBACK)]
     lookback: usize,
     /// Horizons H, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "96,192,336,720")]
@@ -54,7 +55,7 @@ pub(crate) struct ForecastEvalArgs {
     #[command(flatten)]
     train: TrainArgs,
     /// Device: cpu, cuda, cuda:N.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = train_defaults::DEVICE)]
     device: DeviceSpec,
     /// Score every test window (default: drop the last partial batch of 32, as published).
     #[arg(long)]

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::training_service_client::TrainingServiceClient;
+use statecast_service::grpc::training::dataset_source;
+use statecast_service::jobs::DatasetSubmission;
 use statecast_service::ops::client::AuthChannel;
+use statecast_service::train_defaults;
 
-use super::data_args::{DataArgs, LayoutArg};
+use super::data_args::DataArgs;
 use super::models::ServerArg;
 use super::train_args::TrainArgs;
 
@@ -76,18 +79,18 @@ pub(crate) struct SubmitArgs {
     #[arg(long)]
     model_config: Option<PathBuf>,
     /// Split: ratio:TRAIN,VAL,TEST (default 0.7,0.1,0.2), ett-hourly, ett-15min, rows:A,B,C.
-    #[arg(long, default_value = "ratio:0.7,0.1,0.2")]
+    #[arg(long, default_value = train_defaults::SPLIT)]
     split: String,
     /// Look-back L.
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = train_defaults::LOOKBACK as u32)]
     lookback: u32,
     /// Horizon H.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = train_defaults::HORIZON as u32)]
     horizon: u32,
     #[command(flatten)]
     train: TrainArgs,
     /// Device: cpu, cuda, cuda:N.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = train_defaults::DEVICE)]
     device: String,
     /// Follow the job's progress until it ends.
     #[arg(long)]
@@ -100,30 +103,10 @@ fn u32_of(v: usize, flag: &str) -> anyhow::Result<u32> {
 
 impl SubmitArgs {
     fn request(&self) -> anyhow::Result<pb::SubmitJobRequest> {
-        let d = &self.data;
         // A path that exists here is sent absolute (the server resolves it on its own disk).
-        let path = std::fs::canonicalize(&d.data).unwrap_or_else(|_| d.data.clone());
-        let dataset = pb::DatasetSource {
-            path: path.display().to_string(),
-            format: d
-                .format
-                .map(|f| f.name().replace("arrow-ipc", "arrow"))
-                .unwrap_or_default(),
-            layout: match d.layout {
-                LayoutArg::Wide => "wide".into(),
-                LayoutArg::Long => "long".into(),
-            },
-            time_column: d.time_column.clone().unwrap_or_default(),
-            series_column: d.series_column.clone().unwrap_or_default(),
-            columns: d.columns.clone().unwrap_or_default(),
-            value_column: d.value_column.clone(),
-            variable_column: d.variable_column.clone().unwrap_or_default(),
-            label_column: d.label_column.clone().unwrap_or_default(),
-            missing: d.missing.to_string(),
-            frequency: d.frequency.map(|f| f.to_string()).unwrap_or_default(),
-            strict: d.strict,
-            no_header: d.no_header,
-        };
+        let options = self.data.options();
+        let path = std::fs::canonicalize(&options.path).unwrap_or_else(|_| options.path.clone());
+        let dataset = dataset_source(DatasetSubmission::from_options(&options.for_path(path)));
         let model_config_json = match &self.model_config {
             Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
             None => String::new(),

@@ -50,8 +50,7 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
         cfg.length = v;
     }
     if let Some(f) = args.frequency {
-        cfg.frequency = Frequency::parse(&f)
-            .ok_or_else(|| anyhow::anyhow!("--frequency {f:?}: expected e.g. 5min, 1h, 30s"))?;
+        cfg.frequency = Frequency::parse(&f).map_err(|e| anyhow::anyhow!("--frequency: {e}"))?;
     }
     if let Some(v) = args.seed {
         cfg.seed = v;

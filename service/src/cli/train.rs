@@ -5,6 +5,7 @@ use statecast_models::device::DeviceSpec;
 use statecast_models::train::ProgressBarObserver;
 use statecast_models::zoo::ModelFamily;
 use statecast_pipelines::split::SplitSpec;
+use statecast_service::train_defaults;
 use statecast_service::training::{TrainRequest, default_checkpoint_dir, train_to_artifact};
 
 use super::data_args::DataArgs;
@@ -15,7 +16,7 @@ pub(crate) struct TrainCmdArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Split: ratio:TRAIN,VAL,TEST (default 0.7,0.1,0.2), ett-hourly, ett-15min, rows:A,B,C.
-    #[arg(long, default_value = "ratio:0.7,0.1,0.2")]
+    #[arg(long, default_value = train_defaults::SPLIT)]
     split: SplitSpec,
     /// Model family: spacetime, linear, repeat.
     #[arg(long, default_value = "spacetime", value_parser = super::parse_family)]
@@ -24,15 +25,15 @@ pub(crate) struct TrainCmdArgs {
     #[arg(long)]
     model_config: Option<PathBuf>,
     /// Look-back L.
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = train_defaults::LOOKBACK)]
     lookback: usize,
     /// Horizon H.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = train_defaults::HORIZON)]
     horizon: usize,
     #[command(flatten)]
     train: TrainArgs,
     /// Device: cpu, cuda, cuda:N.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = train_defaults::DEVICE)]
     device: DeviceSpec,
     /// Artifact directory to write.
     #[arg(long)]

@@ -1,45 +1,51 @@
-//! Training flags shared by `train` and `eval`.
+//! Training flags shared by `train`, `eval` and `jobs submit`; their defaults are
+//! [`TrainSettings::DEFAULT`], the ones training jobs use too.
 use statecast_models::train::TrainConfig;
+use statecast_service::train_defaults::TrainSettings;
 
-/// Overrides of [`TrainConfig`]'s defaults.
+/// Optimiser flags.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TrainArgs {
     /// Maximum training epochs.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = TrainSettings::DEFAULT.epochs)]
     pub(crate) epochs: usize,
     /// Windows per optimisation step.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = TrainSettings::DEFAULT.batch_size)]
     pub(crate) batch_size: usize,
     /// Peak learning rate (AdamW, warm-up then cosine decay).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = TrainSettings::DEFAULT.lr)]
     pub(crate) lr: f64,
     /// Warm-up epochs.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = TrainSettings::DEFAULT.warmup_epochs)]
     pub(crate) warmup_epochs: usize,
     /// Early-stopping patience in epochs (validation loss).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = TrainSettings::DEFAULT.patience)]
     pub(crate) patience: usize,
     /// Cap on optimisation steps per epoch (a random subset each epoch).
     #[arg(long)]
     pub(crate) max_batches_per_epoch: Option<usize>,
     /// Seed for shuffling, dropout and initialisation.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = TrainSettings::DEFAULT.seed)]
     pub(crate) seed: u64,
 }
 
 impl TrainArgs {
-    /// The training configuration these flags describe.
-    pub(crate) fn config(&self) -> TrainConfig {
-        TrainConfig {
+    /// The settings these flags describe.
+    pub(crate) fn settings(&self) -> TrainSettings {
+        TrainSettings {
             epochs: self.epochs,
             batch_size: self.batch_size,
             lr: self.lr,
             warmup_epochs: self.warmup_epochs,
-            patience: Some(self.patience),
+            patience: self.patience,
             max_batches_per_epoch: self.max_batches_per_epoch,
             seed: self.seed,
-            ..TrainConfig::default()
         }
+    }
+
+    /// The training configuration these flags describe.
+    pub(crate) fn config(&self) -> TrainConfig {
+        self.settings().config()
     }
 }
 

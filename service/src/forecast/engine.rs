@@ -120,10 +120,19 @@ pub fn run(
                 None => Vec::new(),
             };
             let last = s.timestamps[s.rows - 1];
-            let step = request.frequency.micros;
+            // `validate` checked that `last + h · frequency` fits.
+            let timestamps = (1..=h as i64)
+                .map(|k| request.frequency.checked_offset(last, k))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    invalid(
+                        format!("series[{}].timestamps", range.start + i),
+                        "the forecast times do not fit in i64 microseconds",
+                    )
+                })?;
             Ok(SeriesForecast {
                 id: s.id.clone(),
-                timestamps: (1..=h as i64).map(|k| last + k * step).collect(),
+                timestamps,
                 variates: v,
                 point,
                 quantiles,

@@ -63,6 +63,14 @@ pub struct SeriesForecast {
     pub quantiles: Vec<(f64, Vec<f32>)>,
 }
 
+/// Why two consecutive timestamps are refused when their difference overflows.
+fn too_far_apart(row: usize) -> String {
+    format!(
+        "rows {row} and {} are too far apart (their difference does not fit in i64 microseconds)",
+        row + 1
+    )
+}
+
 pub(super) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
     Error::InvalidArgument {
         field: field.into(),
@@ -130,7 +138,7 @@ pub fn validate(
             ),
         });
     }
-    let model_freq = info.frequency.as_deref().and_then(Frequency::parse);
+    let model_freq = info.frequency.as_deref().and_then(|f| Frequency::parse(f).ok());
     let (l, v) = (info.lookback, info.columns.len());
     let mut frequency = model_freq;
     for (i, s) in series.iter().enumerate() {
@@ -182,7 +190,9 @@ pub fn validate(
             Some(f) => f.micros,
             None => {
                 let d = if s.rows >= 2 {
-                    s.timestamps[s.rows - 1] - s.timestamps[s.rows - 2]
+                    s.timestamps[s.rows - 1]
+                        .checked_sub(s.timestamps[s.rows - 2])
+                        .ok_or_else(|| invalid(field("timestamps"), too_far_apart(s.rows - 2)))?
                 } else {
                     0
                 };
@@ -197,7 +207,9 @@ pub fn validate(
             }
         };
         for (t, w) in s.timestamps.windows(2).enumerate() {
-            let d = w[1] - w[0];
+            let d = w[1]
+                .checked_sub(w[0])
+                .ok_or_else(|| invalid(field("timestamps"), too_far_apart(t)))?;
             if d <= 0 {
                 return Err(invalid(
                     field("timestamps"),
@@ -214,6 +226,16 @@ pub fn validate(
                     ),
                 ));
             }
+        }
+        let last = s.timestamps.last().copied().unwrap_or(0);
+        let period = Frequency::from_micros(step);
+        if period.checked_offset(last, horizon as i64).is_none() {
+            return Err(invalid(
+                field("timestamps"),
+                format!(
+                    "the forecast times (last timestamp {last} µs + {horizon} × {period}) do not fit in i64 microseconds"
+                ),
+            ));
         }
     }
     let frequency = frequency.ok_or_else(|| {
@@ -286,6 +308,30 @@ mod tests {
         assert_eq!(v.quantiles.len(), 3);
         assert!((v.quantiles[0] - 0.1).abs() < 1e-12 && v.quantiles[2] == 0.9);
         assert_eq!(v.frequency.micros, 3_600_000_000);
+    }
+
+    #[test]
+    fn timestamps_near_the_end_of_time_are_refused_not_wrapped() {
+        let ok = ForecastOptions::default();
+        let hour = 3_600_000_000;
+        // On the model's grid, but the 3-step forecast would pass i64::MAX.
+        let mut late = series(4);
+        late.timestamps = (0..4).map(|k| i64::MAX - (4 - k) * hour).collect();
+        let err = validate(&info(true), vec![late], &ok).unwrap_err();
+        assert!(
+            err.to_string().contains("do not fit in i64 microseconds"),
+            "{err}"
+        );
+        assert_eq!(field_of(err), "series[0].timestamps");
+        // Consecutive timestamps whose difference overflows.
+        let mut apart = series(4);
+        apart.timestamps = vec![i64::MIN, 0, hour, 2 * hour];
+        let err = validate(&info(true), vec![apart], &ok).unwrap_err();
+        assert!(
+            err.to_string().contains("rows 0 and 1 are too far apart"),
+            "{err}"
+        );
+        assert_eq!(field_of(err), "series[0].timestamps");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `statecast.v1.TrainingService`: thin handlers over [`crate::jobs::JobManager`].
 mod convert;
 
+pub use convert::dataset_source;
+
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::training_service_server::TrainingService;
 use tokio_stream::wrappers::ReceiverStream;

@@ -2,23 +2,24 @@
 //! and the validated [`JobSpec`]. Validation names the bad field (`dataset.path`,
 //! `model_kind`, `model_config_json`, `horizon`, …).
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::TrainConfig;
 use statecast_pipelines::Frequency;
-use statecast_pipelines::missing::MissingPolicy;
-use statecast_pipelines::source::{DatasetSpec, Format, Layout};
+use statecast_pipelines::source::{DatasetOptions, DatasetSpec};
 use statecast_pipelines::split::SplitSpec;
 
+pub use crate::train_defaults::LOOKBACK as DEFAULT_LOOKBACK;
+use crate::train_defaults::{self, TrainSettings};
 use crate::training::TrainRequest;
 use crate::{Error, Result};
 use statecast_models::zoo::ModelFamily;
 
-/// Default look-back when a submission gives 0.
-pub const DEFAULT_LOOKBACK: usize = 96;
-
-/// A dataset and its column mapping, unvalidated (empty strings mean "default").
+/// A dataset and its column mapping as strings from a client, unvalidated (empty strings mean
+/// "default"); [`DatasetSubmission::options`] turns it into the typed
+/// [`DatasetOptions`] the CLI flags also produce.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DatasetSubmission {
     /// Path or `file://` URI on the server.
@@ -47,20 +48,25 @@ pub struct DatasetSubmission {
     pub strict: bool,
     /// CSV without header.
     pub no_header: bool,
+    /// `error`, `drop` or empty (rows whose timestamp is not after the previous one).
+    pub non_increasing: String,
+    /// `none`, `mean` or empty (irregular spacing).
+    pub resample: String,
 }
 
-/// Optimiser settings, unvalidated (0 / `None` = the `statecast train` default).
+/// Optimiser settings, unvalidated (0 / `None` = the `statecast train` default,
+/// [`TrainSettings::DEFAULT`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrainingSubmission {
-    /// Epochs (0: 10).
+    /// Epochs (0: default).
     pub epochs: usize,
-    /// Batch size (0: 32).
+    /// Batch size (0: default).
     pub batch_size: usize,
-    /// Peak learning rate (0: 1e-3).
+    /// Peak learning rate (0: default).
     pub lr: f64,
-    /// Warm-up epochs (default 1).
+    /// Warm-up epochs (`None`: default).
     pub warmup_epochs: Option<usize>,
-    /// Early-stopping patience (default 3).
+    /// Early-stopping patience (`None`: default).
     pub patience: Option<usize>,
     /// Cap on batches per epoch.
     pub max_batches_per_epoch: Option<usize>,
@@ -84,11 +90,11 @@ pub struct Submission {
     pub lookback: usize,
     /// Horizon (> 0).
     pub horizon: usize,
-    /// Split spec, or empty for `ratio:0.7,0.1,0.2`.
+    /// Split spec, or empty for [`train_defaults::SPLIT`].
     pub split: String,
     /// Optimiser settings.
     pub training: TrainingSubmission,
-    /// Device, or empty for `cpu`.
+    /// Device, or empty for [`train_defaults::DEVICE`].
     pub device: String,
     /// Registry name of the result.
     pub model_name: String,
@@ -168,7 +174,37 @@ fn check_name(field: &str, name: &str) -> Result<()> {
 }
 
 impl DatasetSubmission {
-    fn validate(&self) -> Result<DatasetSpec> {
+    /// The submission of `options` (what `statecast jobs submit` sends): enum values by
+    /// their option names, defaults as empty strings where the wire has "empty = default".
+    pub fn from_options(options: &DatasetOptions) -> Self {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        Self {
+            path: options.path.display().to_string(),
+            format: options.format.map(|f| f.as_str().to_string()).unwrap_or_default(),
+            layout: options.layout.as_str().into(),
+            time_column: text(&options.time_column),
+            series_column: text(&options.series_column),
+            columns: options.columns.clone().unwrap_or_default(),
+            value_column: text(&options.value_column),
+            variable_column: text(&options.variable_column),
+            label_column: text(&options.label_column),
+            missing: options.missing.as_str().into(),
+            frequency: options.frequency.map(|f| f.to_string()).unwrap_or_default(),
+            strict: options.strict,
+            no_header: options.no_header,
+            non_increasing: options.non_increasing.as_str().into(),
+            resample: options.resample.as_str().into(),
+        }
+    }
+
+    /// The typed options these strings describe. Empty strings take the defaults; names are
+    /// case-insensitive. The path must be a file on this machine (or a `file://` URI of one).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the field (`dataset.path`, `dataset.format`,
+    /// `dataset.layout`, `dataset.missing`, `dataset.frequency`, `dataset.non_increasing`,
+    /// `dataset.resample`).
+    pub fn options(&self) -> Result<DatasetOptions> {
         let raw = self.path.trim();
         if raw.is_empty() {
             return Err(invalid("dataset.path", "a dataset path is required"));
@@ -191,82 +227,63 @@ impl DatasetSubmission {
                 format!("{} is not a file on the server", path.display()),
             ));
         }
-        let format = match self.format.trim().to_ascii_lowercase().as_str() {
-            "" => None,
-            "parquet" | "pq" => Some(Format::Parquet),
-            "arrow" | "ipc" | "feather" => Some(Format::ArrowIpc),
-            "csv" => Some(Format::Csv),
-            other => {
-                return Err(invalid(
-                    "dataset.format",
-                    format!("unknown format `{other}`: expected parquet, arrow or csv"),
-                ));
+        /// `None` for an empty string, else the parsed value or an error naming `field`.
+        fn choice<T: FromStr>(field: &str, text: &str) -> Result<Option<T>>
+        where
+            T::Err: std::fmt::Display,
+        {
+            match opt(text) {
+                None => Ok(None),
+                Some(t) => t
+                    .parse::<T>()
+                    .map(Some)
+                    .map_err(|e| invalid(field, e.to_string())),
             }
-        };
-        let layout = match self.layout.trim().to_ascii_lowercase().as_str() {
-            "" | "wide" => Layout::Wide {
-                time_column: opt(&self.time_column),
-                series_column: opt(&self.series_column),
-                value_columns: (!self.columns.is_empty()).then(|| self.columns.clone()),
-            },
-            "long" => {
-                if !self.columns.is_empty() {
-                    return Err(invalid("dataset.columns", "applies to the wide layout only"));
-                }
-                Layout::Long {
-                    series_column: opt(&self.series_column).unwrap_or_else(|| "unique_id".into()),
-                    time_column: opt(&self.time_column).unwrap_or_else(|| "ds".into()),
-                    value_column: opt(&self.value_column).unwrap_or_else(|| "y".into()),
-                    variable_column: opt(&self.variable_column),
-                }
-            }
-            other => {
-                return Err(invalid(
-                    "dataset.layout",
-                    format!("unknown layout `{other}`: expected wide or long"),
-                ));
-            }
-        };
-        let missing = match opt(&self.missing) {
-            None => MissingPolicy::Error,
-            Some(m) => m
-                .parse::<MissingPolicy>()
-                .map_err(|e| invalid("dataset.missing", e.to_string()))?,
-        };
-        let frequency = match opt(&self.frequency) {
-            None => None,
-            Some(f) => Some(Frequency::parse(&f).ok_or_else(|| {
-                invalid(
-                    "dataset.frequency",
-                    format!("cannot parse `{f}`: expected e.g. 1h, 15min"),
-                )
-            })?),
-        };
-        let mut spec = DatasetSpec::wide(path);
-        spec.format = format;
-        spec.layout = layout;
-        spec.label_column = opt(&self.label_column);
-        spec.missing = missing;
-        spec.frequency = frequency;
-        spec.strict_columns = self.strict;
-        spec.csv_header = !self.no_header;
-        Ok(spec)
+        }
+        Ok(DatasetOptions {
+            path,
+            format: choice("dataset.format", &self.format)?,
+            layout: choice("dataset.layout", &self.layout)?.unwrap_or_default(),
+            time_column: opt(&self.time_column),
+            series_column: opt(&self.series_column),
+            columns: (!self.columns.is_empty()).then(|| self.columns.clone()),
+            value_column: opt(&self.value_column),
+            variable_column: opt(&self.variable_column),
+            label_column: opt(&self.label_column),
+            missing: choice("dataset.missing", &self.missing)?.unwrap_or_default(),
+            frequency: choice::<Frequency>("dataset.frequency", &self.frequency)?,
+            strict: self.strict,
+            no_header: self.no_header,
+            non_increasing: choice("dataset.non_increasing", &self.non_increasing)?.unwrap_or_default(),
+            resample: choice("dataset.resample", &self.resample)?.unwrap_or_default(),
+        })
+    }
+
+    /// The reader spec: [`DatasetSubmission::options`], then [`DatasetOptions::to_spec`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the field (`dataset.<option>`).
+    pub fn validate(&self) -> Result<DatasetSpec> {
+        self.options()?
+            .to_spec()
+            .map_err(|e| invalid(&format!("dataset.{}", e.field), e.reason))
     }
 }
 
 impl TrainingSubmission {
     fn validate(&self) -> Result<TrainConfig> {
+        let d = TrainSettings::DEFAULT;
         let nz = |v: usize, d: usize| if v == 0 { d } else { v };
-        let config = TrainConfig {
-            epochs: nz(self.epochs, 10),
-            batch_size: nz(self.batch_size, 32),
-            lr: if self.lr == 0.0 { 1e-3 } else { self.lr },
-            warmup_epochs: self.warmup_epochs.unwrap_or(1),
-            patience: Some(self.patience.unwrap_or(3)),
+        let config = TrainSettings {
+            epochs: nz(self.epochs, d.epochs),
+            batch_size: nz(self.batch_size, d.batch_size),
+            lr: if self.lr == 0.0 { d.lr } else { self.lr },
+            warmup_epochs: self.warmup_epochs.unwrap_or(d.warmup_epochs),
+            patience: self.patience.unwrap_or(d.patience),
             max_batches_per_epoch: self.max_batches_per_epoch,
             seed: self.seed,
-            ..TrainConfig::default()
-        };
+        }
+        .config();
         config
             .validate()
             .map_err(|e| invalid("training", e.to_string()))?;
@@ -331,22 +348,16 @@ impl Submission {
             .default_config(lookback, self.horizon)
             .with_overrides(model_overrides.as_ref())
             .map_err(model_config_error)?;
-        let split = match opt(&self.split) {
-            None => SplitSpec::Ratio {
-                train: 0.7,
-                val: 0.1,
-                test: 0.2,
-            },
-            Some(s) => s
-                .parse::<SplitSpec>()
-                .map_err(|e| invalid("split", e.to_string()))?,
-        };
-        let device = match opt(&self.device) {
-            None => DeviceSpec::Cpu,
-            Some(d) => d
-                .parse::<DeviceSpec>()
-                .map_err(|e| invalid("device", e.to_string()))?,
-        };
+        let split = opt(&self.split)
+            .as_deref()
+            .unwrap_or(train_defaults::SPLIT)
+            .parse::<SplitSpec>()
+            .map_err(|e| invalid("split", e.to_string()))?;
+        let device = opt(&self.device)
+            .as_deref()
+            .unwrap_or(train_defaults::DEVICE)
+            .parse::<DeviceSpec>()
+            .map_err(|e| invalid("device", e.to_string()))?;
         let data = self
             .dataset
             .as_ref()
@@ -465,5 +476,109 @@ mod tests {
         let mut s = ok;
         s.device = "tpu".into();
         assert_eq!(field(&s), "device");
+    }
+
+    #[test]
+    fn dataset_strings_name_the_bad_field() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let ok = good(file.path());
+        let with = |edit: &dyn Fn(&mut DatasetSubmission)| {
+            let mut s = ok.clone();
+            edit(s.dataset.as_mut().unwrap());
+            s
+        };
+        type Edit = Box<dyn Fn(&mut DatasetSubmission)>;
+        let cases: Vec<(&str, Edit)> = vec![
+            ("dataset.resample", Box::new(|d| d.resample = "median".into())),
+            (
+                "dataset.non_increasing",
+                Box::new(|d| d.non_increasing = "sort".into()),
+            ),
+            ("dataset.format", Box::new(|d| d.format = "json".into())),
+            ("dataset.layout", Box::new(|d| d.layout = "tall".into())),
+            ("dataset.missing", Box::new(|d| d.missing = "guess".into())),
+            (
+                "dataset.frequency",
+                Box::new(|d| d.frequency = "110000000d".into()),
+            ),
+            (
+                "dataset.columns",
+                Box::new(|d| {
+                    d.layout = "long".into();
+                    d.columns = vec!["a".into()];
+                }),
+            ),
+        ];
+        for (name, edit) in cases {
+            assert_eq!(field(&with(&*edit)), name);
+        }
+        let err = with(&|d| d.resample = "median".into()).validate().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            Error::InvalidArgument {
+                field: "dataset.resample".into(),
+                reason: "unknown resample method `median`: expected none or mean".into(),
+            }
+            .to_string()
+        );
+        let err = with(&|d| d.frequency = "110000000d".into())
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("too long"), "{err}");
+    }
+
+    #[test]
+    fn dataset_strings_reach_the_spec_and_round_trip_through_options() {
+        use statecast_pipelines::missing::MissingPolicy;
+        use statecast_pipelines::source::{LayoutKind, NonIncreasing, Resample};
+
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let mut sub = good(file.path());
+        let d = sub.dataset.as_mut().unwrap();
+        (d.resample, d.non_increasing, d.missing) = ("Mean".into(), " drop ".into(), "linear".into());
+        (d.frequency, d.label_column) = ("15min".into(), "label".into());
+        let spec = sub.validate().unwrap();
+        assert_eq!(spec.data.resample, Resample::Mean);
+        assert_eq!(spec.data.non_increasing, NonIncreasing::Drop);
+        assert_eq!(spec.data.missing, MissingPolicy::Linear);
+        assert_eq!(spec.data.label_column.as_deref(), Some("label"));
+
+        let options = DatasetOptions {
+            layout: LayoutKind::Long,
+            variable_column: Some("var".into()),
+            format: Some(statecast_pipelines::source::Format::ArrowIpc),
+            frequency: Some(Frequency::minutes(90)),
+            resample: Resample::Mean,
+            non_increasing: NonIncreasing::Drop,
+            missing: MissingPolicy::ForwardFill,
+            strict: true,
+            no_header: true,
+            ..DatasetOptions::new(file.path())
+        };
+        let back = DatasetSubmission::from_options(&options).options().unwrap();
+        assert_eq!(back, options);
+        // Empty strings are the defaults, as before.
+        let plain = DatasetSubmission {
+            path: file.path().display().to_string(),
+            ..DatasetSubmission::default()
+        };
+        assert_eq!(plain.options().unwrap(), DatasetOptions::new(file.path()));
+    }
+
+    #[test]
+    fn training_defaults_are_the_cli_defaults() {
+        let d = TrainSettings::DEFAULT;
+        let config = TrainingSubmission::default().validate().unwrap();
+        assert_eq!(config, d.config());
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let spec = good(file.path()).validate().unwrap();
+        assert_eq!(spec.split, train_defaults::SPLIT.parse::<SplitSpec>().unwrap());
+        assert_eq!(spec.device, DeviceSpec::Cpu);
+        let mut zero_lookback = good(file.path());
+        zero_lookback.lookback = 0;
+        assert_eq!(
+            zero_lookback.validate().unwrap().lookback,
+            train_defaults::LOOKBACK
+        );
     }
 }

@@ -51,6 +51,8 @@ pub(super) fn submission(req: pb::SubmitJobRequest) -> Result<Submission> {
             frequency,
             strict,
             no_header,
+            non_increasing,
+            resample,
         } = d;
         DatasetSubmission {
             path,
@@ -66,6 +68,8 @@ pub(super) fn submission(req: pb::SubmitJobRequest) -> Result<Submission> {
             frequency,
             strict,
             no_header,
+            non_increasing,
+            resample,
         }
     });
     let training = training.map_or_else(TrainingSubmission::default, |t| {
@@ -101,6 +105,45 @@ pub(super) fn submission(req: pb::SubmitJobRequest) -> Result<Submission> {
         model_name,
         labels,
     })
+}
+
+/// The wire form of a dataset submission (what `statecast jobs submit` sends). Destructured
+/// exhaustively, like requests.
+pub fn dataset_source(d: DatasetSubmission) -> pb::DatasetSource {
+    let DatasetSubmission {
+        path,
+        format,
+        layout,
+        time_column,
+        series_column,
+        columns,
+        value_column,
+        variable_column,
+        label_column,
+        missing,
+        frequency,
+        strict,
+        no_header,
+        non_increasing,
+        resample,
+    } = d;
+    pb::DatasetSource {
+        path,
+        format,
+        layout,
+        time_column,
+        series_column,
+        columns,
+        value_column,
+        variable_column,
+        label_column,
+        missing,
+        frequency,
+        strict,
+        no_header,
+        non_increasing,
+        resample,
+    }
 }
 
 /// The wire state.
@@ -196,5 +239,36 @@ impl From<JobRecord> for pb::Job {
                 .collect(),
             spec_json: serde_json::to_string(&j.spec).unwrap_or_default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_source_round_trips_every_field() {
+        let d = DatasetSubmission {
+            path: "/data/x.csv".into(),
+            format: "csv".into(),
+            layout: "long".into(),
+            time_column: "ts".into(),
+            series_column: "id".into(),
+            columns: vec![],
+            value_column: "v".into(),
+            variable_column: "var".into(),
+            label_column: "label".into(),
+            missing: "linear".into(),
+            frequency: "15min".into(),
+            strict: true,
+            no_header: true,
+            non_increasing: "drop".into(),
+            resample: "mean".into(),
+        };
+        let req = pb::SubmitJobRequest {
+            dataset: Some(dataset_source(d.clone())),
+            ..Default::default()
+        };
+        assert_eq!(submission(req).dataset, Some(d));
     }
 }
