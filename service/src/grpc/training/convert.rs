@@ -269,6 +269,6 @@ mod tests {
             dataset: Some(dataset_source(d.clone())),
             ..Default::default()
         };
-        assert_eq!(submission(req).dataset, Some(d));
+        assert_eq!(submission(req).unwrap().dataset, Some(d));
     }
 }
