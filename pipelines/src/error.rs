@@ -130,7 +130,9 @@ pub enum Error {
     /// Timestamp arithmetic left the range of [`crate::frame::Micros`] (i64 microseconds since
     /// 1970): a synthetic index or grid with a huge frequency, or timestamps near the ends of
     /// that range.
-    #[error("series `{series}`, row {row}: {what} does not fit in the timestamp range (i64 microseconds since 1970)")]
+    #[error(
+        "series `{series}`, row {row}: {what} does not fit in the timestamp range (i64 microseconds since 1970)"
+    )]
     TimestampOverflow {
         /// Series involved.
         series: String,

@@ -221,8 +221,14 @@ mod tests {
         let syntax = |t: &str| FrequencyError::Syntax { text: t.into() };
         assert_eq!(Frequency::parse(""), Err(FrequencyError::Empty));
         assert_eq!(Frequency::parse("  "), Err(FrequencyError::Empty));
-        assert_eq!(Frequency::parse("0h"), Err(FrequencyError::Zero { text: "0h".into() }));
-        assert_eq!(Frequency::parse("000s"), Err(FrequencyError::Zero { text: "000s".into() }));
+        assert_eq!(
+            Frequency::parse("0h"),
+            Err(FrequencyError::Zero { text: "0h".into() })
+        );
+        assert_eq!(
+            Frequency::parse("000s"),
+            Err(FrequencyError::Zero { text: "000s".into() })
+        );
         assert_eq!(Frequency::parse("3 parsecs"), Err(syntax("3 parsecs")));
         assert_eq!(Frequency::parse("15"), Err(syntax("15")));
         assert_eq!(Frequency::parse("-5min"), Err(syntax("-5min")));
@@ -237,18 +243,27 @@ mod tests {
         // 110 000 000 days = 9.504e18 us > i64::MAX (9.223e18): overflowed before.
         assert_eq!(Frequency::parse("110000000d"), too_large("110000000d"));
         assert_eq!(Frequency::parse("15250285w"), too_large("15250285w"));
-        assert_eq!(Frequency::parse("9223372036854775808us"), too_large("9223372036854775808us"));
+        assert_eq!(
+            Frequency::parse("9223372036854775808us"),
+            too_large("9223372036854775808us")
+        );
         assert_eq!(
             Frequency::parse("99999999999999999999999999min"),
             too_large("99999999999999999999999999min")
         );
         // The largest periods that fit are accepted.
-        assert_eq!(Frequency::parse("9223372036854775807us").unwrap().micros, i64::MAX);
+        assert_eq!(
+            Frequency::parse("9223372036854775807us").unwrap().micros,
+            i64::MAX
+        );
         assert_eq!(
             Frequency::parse("106751991d").unwrap().micros,
             106_751_991 * 86_400_000_000
         );
-        assert_eq!(Frequency::parse("15250284w").unwrap().micros, 15_250_284 * 7 * 86_400_000_000);
+        assert_eq!(
+            Frequency::parse("15250284w").unwrap().micros,
+            15_250_284 * 7 * 86_400_000_000
+        );
     }
 
     #[test]
@@ -262,7 +277,10 @@ mod tests {
         assert_eq!(back, Frequency::minutes(5));
         assert_eq!(serde_json::to_string(&back).unwrap(), r#"{"micros":300000000}"#);
         let err = serde_json::from_str::<Frequency>(r#"{"micros":-1}"#).unwrap_err();
-        assert!(err.to_string().contains("-1 microseconds is not positive"), "{err}");
+        assert!(
+            err.to_string().contains("-1 microseconds is not positive"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -283,7 +301,11 @@ mod tests {
     /// unknown unit, with optional surrounding spaces.
     fn frequency_like() -> impl Strategy<Value = String> {
         (
-            prop_oneof![Just(String::new()), "[0-9]{1,25}", any::<u64>().prop_map(|n| n.to_string())],
+            prop_oneof![
+                Just(String::new()),
+                "[0-9]{1,25}",
+                any::<u64>().prop_map(|n| n.to_string())
+            ],
             prop_oneof![
                 proptest::sample::select(PARSE_UNITS.iter().map(|(u, _)| *u).collect::<Vec<_>>())
                     .prop_map(String::from),

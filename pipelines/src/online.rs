@@ -267,11 +267,17 @@ impl OnlineWindow {
                 });
             }
             if let Some(f) = self.frequency {
-                let step = timestamp.checked_sub(last).ok_or_else(|| Error::TimestampOverflow {
-                    series: self.id.clone(),
-                    row: at,
-                    what: format!("the step from {} to {}", format_micros(last), format_micros(timestamp)),
-                })?;
+                let step = timestamp
+                    .checked_sub(last)
+                    .ok_or_else(|| Error::TimestampOverflow {
+                        series: self.id.clone(),
+                        row: at,
+                        what: format!(
+                            "the step from {} to {}",
+                            format_micros(last),
+                            format_micros(timestamp)
+                        ),
+                    })?;
                 if step % f.micros != 0 {
                     return Err(Error::IrregularSpacing {
                         series: self.id.clone(),

@@ -49,7 +49,11 @@ pub fn bin_start(t: Micros, frequency: Frequency) -> Option<Micros> {
 ///
 /// # Errors
 /// [`Error::TimestampOverflow`] when a timestamp's grid point is below `i64::MIN`.
-pub fn resample_mean(series: &mut Series, rows: &mut Vec<usize>, frequency: Frequency) -> Result<ResampleStats> {
+pub fn resample_mean(
+    series: &mut Series,
+    rows: &mut Vec<usize>,
+    frequency: Frequency,
+) -> Result<ResampleStats> {
     let n = series.timestamps.len();
     if n == 0 {
         return Ok(ResampleStats::default());
@@ -123,7 +127,11 @@ pub fn infer_resample_frequency<'a>(
     let mut steps: Vec<i64> = Vec::new();
     for ts in series {
         // A step too large for i64 cannot be a sampling period; the grid check reports it.
-        steps.extend(ts.windows(2).filter_map(|w| w[1].checked_sub(w[0])).filter(|&s| s > 0));
+        steps.extend(
+            ts.windows(2)
+                .filter_map(|w| w[1].checked_sub(w[0]))
+                .filter(|&s| s > 0),
+        );
     }
     if steps.is_empty() {
         return Err(Error::Frequency {

@@ -77,7 +77,13 @@ pub fn infer_frequency<'a>(series: impl IntoIterator<Item = &'a [Micros]>) -> Re
 /// How many grid steps lead from `prev` to `next`: `Ok(k)` with `k >= 1`, or
 /// [`Error::IrregularSpacing`], or [`Error::TimestampOverflow`] when `next - prev` does not fit
 /// in `i64`. Every `prev + j·frequency` for `j < k` then fits too.
-pub fn grid_steps(series: &str, row: usize, prev: Micros, next: Micros, frequency: Frequency) -> Result<usize> {
+pub fn grid_steps(
+    series: &str,
+    row: usize,
+    prev: Micros,
+    next: Micros,
+    frequency: Frequency,
+) -> Result<usize> {
     let step = next.checked_sub(prev).ok_or_else(|| Error::TimestampOverflow {
         series: series.to_string(),
         row,

@@ -44,7 +44,10 @@ fn missing_column_lists_available() {
         s.label_column_optional = true;
     })
     .unwrap();
-    assert_eq!((f.columns.as_slice(), f.series[0].labels.as_ref()), (&["x".to_string(), "y".into()][..], None));
+    assert_eq!(
+        (f.columns.as_slice(), f.series[0].labels.as_ref()),
+        (&["x".to_string(), "y".into()][..], None)
+    );
 }
 
 #[test]

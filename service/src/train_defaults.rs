@@ -89,6 +89,9 @@ mod tests {
         assert_eq!(DEVICE.parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
         let config = TrainSettings::default().config();
         config.validate().unwrap();
-        assert_eq!((config.epochs, config.warmup_epochs, config.patience), (10, 1, Some(3)));
+        assert_eq!(
+            (config.epochs, config.warmup_epochs, config.patience),
+            (10, 1, Some(3))
+        );
     }
 }

@@ -135,7 +135,10 @@ fn detect_and_eval_anomaly_on_simulator_data() {
     with_fit.extend(cols);
     let stdout = common::run_ok(&with_fit);
     assert!(stdout.contains("alarms over 2 series"), "{stdout}");
-    assert_eq!(std::fs::read_to_string(&fit_out).unwrap().lines().count(), 1 + 2 * 3000);
+    assert_eq!(
+        std::fs::read_to_string(&fit_out).unwrap().lines().count(),
+        1 + 2 * 3000
+    );
 
     // A fit file whose variates differ: the error names the fit data, not the scored data.
     let other = common::simulate(&p("sim3"), 2, 3, 600, &["--seed", "6", "--missing-rate", "0"]);

@@ -529,9 +529,32 @@ async fn a_job_resamples_an_irregular_file_and_bad_dataset_options_are_refused()
     // `statecast jobs submit` passes the same options.
     let path = data.to_string_lossy().into_owned();
     let out = common::run_ok(&[
-        "jobs", "submit", "--server", &server.addr, "--data", &path, "--missing", "linear", "--frequency",
-        "1min", "--non-increasing", "drop", "--resample", "mean", "--model", "linear", "--lookback", "24",
-        "--horizon", "6", "--epochs", "1", "--max-batches-per-epoch", "4", "--name", "irregular",
+        "jobs",
+        "submit",
+        "--server",
+        &server.addr,
+        "--data",
+        &path,
+        "--missing",
+        "linear",
+        "--frequency",
+        "1min",
+        "--non-increasing",
+        "drop",
+        "--resample",
+        "mean",
+        "--model",
+        "linear",
+        "--lookback",
+        "24",
+        "--horizon",
+        "6",
+        "--epochs",
+        "1",
+        "--max-batches-per-epoch",
+        "4",
+        "--name",
+        "irregular",
         "--watch",
     ]);
     assert!(out.contains("SUCCEEDED"), "{out}");
@@ -547,4 +570,3 @@ async fn a_job_resamples_an_irregular_file_and_bad_dataset_options_are_refused()
         err.message()
     );
 }
-

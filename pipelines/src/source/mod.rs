@@ -25,8 +25,8 @@ mod time;
 
 pub use load::load;
 pub use options::{
-    DEFAULT_LONG_SERIES_COLUMN, DEFAULT_LONG_TIME_COLUMN, DEFAULT_VALUE_COLUMN, DatasetOptions, LayoutKind, OptionError,
-    UnknownChoice,
+    DEFAULT_LONG_SERIES_COLUMN, DEFAULT_LONG_TIME_COLUMN, DEFAULT_VALUE_COLUMN, DatasetOptions, LayoutKind,
+    OptionError, UnknownChoice,
 };
 pub use scan::{Chunk, Scan, scan};
 pub use spec::{DatasetSpec, Format, IngestReport, Layout, NonIncreasing, Resample};

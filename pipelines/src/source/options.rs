@@ -350,7 +350,10 @@ mod tests {
         assert_eq!(spec.resample, Resample::Mean);
         assert_eq!(spec.batch_rows, DatasetSpec::wide("x").batch_rows);
         // Only the path differs for another file.
-        assert_eq!(opts.for_path("y.csv").to_spec().unwrap().path, PathBuf::from("y.csv"));
+        assert_eq!(
+            opts.for_path("y.csv").to_spec().unwrap().path,
+            PathBuf::from("y.csv")
+        );
         assert_eq!(opts.for_path("y.csv").to_spec().unwrap().resample, Resample::Mean);
     }
 
@@ -422,7 +425,8 @@ mod tests {
         assert_eq!(partial.resample, Resample::Mean);
         assert_eq!(partial.layout, LayoutKind::Long);
         assert_eq!(partial.missing, MissingPolicy::Error);
-        let err = serde_json::from_str::<DatasetOptions>(r#"{"path":"x.csv","resampel":"mean"}"#).unwrap_err();
+        let err =
+            serde_json::from_str::<DatasetOptions>(r#"{"path":"x.csv","resampel":"mean"}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `resampel`"), "{err}");
     }
 }

@@ -189,7 +189,10 @@ mod tests {
         }
         for a in NonIncreasingArg::value_variants() {
             let name = a.to_possible_value().unwrap();
-            assert_eq!(name.get_name().parse::<NonIncreasing>(), Ok(NonIncreasing::from(*a)));
+            assert_eq!(
+                name.get_name().parse::<NonIncreasing>(),
+                Ok(NonIncreasing::from(*a))
+            );
         }
         for a in ResampleArg::value_variants() {
             let name = a.to_possible_value().unwrap();
@@ -212,8 +215,18 @@ mod tests {
     #[test]
     fn flags_become_options_and_errors_name_the_flag() {
         let a = args(&[
-            "--data", "d.csv", "--resample", "mean", "--non-increasing", "drop", "--missing", "linear",
-            "--label-column", "label", "--frequency", "15min",
+            "--data",
+            "d.csv",
+            "--resample",
+            "mean",
+            "--non-increasing",
+            "drop",
+            "--missing",
+            "linear",
+            "--label-column",
+            "label",
+            "--frequency",
+            "15min",
         ]);
         let o = a.options();
         assert_eq!(o.resample, Resample::Mean);
@@ -228,9 +241,10 @@ mod tests {
             long.spec().unwrap_err().to_string(),
             "--columns: applies to the wide layout only"
         );
-        let err = <Cli as clap::Parser>::try_parse_from(["x", "--data", "d.csv", "--frequency", "110000000d"])
-            .err()
-            .unwrap();
+        let err =
+            <Cli as clap::Parser>::try_parse_from(["x", "--data", "d.csv", "--frequency", "110000000d"])
+                .err()
+                .unwrap();
         assert!(err.to_string().contains("is too long"), "{err}");
     }
 }

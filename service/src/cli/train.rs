@@ -5,8 +5,8 @@ use statecast_models::device::DeviceSpec;
 use statecast_models::train::ProgressBarObserver;
 use statecast_pipelines::split::SplitSpec;
 use statecast_service::ltsf::ModelKind;
-use statecast_service::training::{TrainRequest, default_checkpoint_dir, train_to_artifact};
 use statecast_service::train_defaults;
+use statecast_service::training::{TrainRequest, default_checkpoint_dir, train_to_artifact};
 
 use super::data_args::DataArgs;
 use super::train_args::{TrainArgs, read_model_config};

@@ -138,10 +138,7 @@ pub fn validate(
             ),
         });
     }
-    let model_freq = info
-        .frequency
-        .as_deref()
-        .and_then(|f| Frequency::parse(f).ok());
+    let model_freq = info.frequency.as_deref().and_then(|f| Frequency::parse(f).ok());
     let (l, v) = (info.lookback, info.columns.len());
     let mut frequency = model_freq;
     for (i, s) in series.iter().enumerate() {
@@ -321,13 +318,19 @@ mod tests {
         let mut late = series(4);
         late.timestamps = (0..4).map(|k| i64::MAX - (4 - k) * hour).collect();
         let err = validate(&info(true), vec![late], &ok).unwrap_err();
-        assert!(err.to_string().contains("do not fit in i64 microseconds"), "{err}");
+        assert!(
+            err.to_string().contains("do not fit in i64 microseconds"),
+            "{err}"
+        );
         assert_eq!(field_of(err), "series[0].timestamps");
         // Consecutive timestamps whose difference overflows.
         let mut apart = series(4);
         apart.timestamps = vec![i64::MIN, 0, hour, 2 * hour];
         let err = validate(&info(true), vec![apart], &ok).unwrap_err();
-        assert!(err.to_string().contains("rows 0 and 1 are too far apart"), "{err}");
+        assert!(
+            err.to_string().contains("rows 0 and 1 are too far apart"),
+            "{err}"
+        );
         assert_eq!(field_of(err), "series[0].timestamps");
     }
 

@@ -216,7 +216,10 @@ impl DatasetSubmission {
         {
             match opt(text) {
                 None => Ok(None),
-                Some(t) => t.parse::<T>().map(Some).map_err(|e| invalid(field, e.to_string())),
+                Some(t) => t
+                    .parse::<T>()
+                    .map(Some)
+                    .map_err(|e| invalid(field, e.to_string())),
             }
         }
         Ok(DatasetOptions {
@@ -438,11 +441,17 @@ mod tests {
         type Edit = Box<dyn Fn(&mut DatasetSubmission)>;
         let cases: Vec<(&str, Edit)> = vec![
             ("dataset.resample", Box::new(|d| d.resample = "median".into())),
-            ("dataset.non_increasing", Box::new(|d| d.non_increasing = "sort".into())),
+            (
+                "dataset.non_increasing",
+                Box::new(|d| d.non_increasing = "sort".into()),
+            ),
             ("dataset.format", Box::new(|d| d.format = "json".into())),
             ("dataset.layout", Box::new(|d| d.layout = "tall".into())),
             ("dataset.missing", Box::new(|d| d.missing = "guess".into())),
-            ("dataset.frequency", Box::new(|d| d.frequency = "110000000d".into())),
+            (
+                "dataset.frequency",
+                Box::new(|d| d.frequency = "110000000d".into()),
+            ),
             (
                 "dataset.columns",
                 Box::new(|d| {
@@ -463,7 +472,9 @@ mod tests {
             }
             .to_string()
         );
-        let err = with(&|d| d.frequency = "110000000d".into()).validate().unwrap_err();
+        let err = with(&|d| d.frequency = "110000000d".into())
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().contains("too long"), "{err}");
     }
 
@@ -516,6 +527,9 @@ mod tests {
         assert_eq!(spec.device, DeviceSpec::Cpu);
         let mut zero_lookback = good(file.path());
         zero_lookback.lookback = 0;
-        assert_eq!(zero_lookback.validate().unwrap().lookback, train_defaults::LOOKBACK);
+        assert_eq!(
+            zero_lookback.validate().unwrap().lookback,
+            train_defaults::LOOKBACK
+        );
     }
 }
