@@ -91,16 +91,7 @@ pub fn detect(req: &DetectRequest<'_>) -> Result<Detection> {
         if *columns != scaler.columns {
             return Err(Error::InvalidArgument {
                 field: field.into(),
-                reason: format!(
-                    "columns {columns:?} differ from the model's {:?}{}",
-                    scaler.columns,
-                    if field == "fit_data" {
-                        " (the fit file is read without --label-column: drop its label column or \
-                         fit on --data with --fit-fraction)"
-                    } else {
-                        ""
-                    }
-                ),
+                reason: format!("columns {columns:?} differ from the model's {:?}", scaler.columns),
             });
         }
     }

@@ -14,6 +14,8 @@
 mod manager;
 mod observer;
 mod spec;
+#[cfg(test)]
+mod spec_props;
 mod store;
 #[cfg(test)]
 mod tests;
