@@ -440,8 +440,37 @@ mod tests {
         }
     }
 
+    /// Repeat (L = 8): a registered family other than SpaceTime whose recurrent form
+    /// ([`statecast_models::forecaster::Stepper`]) the session runs one step per point.
+    fn repeat_model() -> MonitoredModel {
+        let mut frame = frame();
+        let rows = std::slice::from_ref(&(0..TRAIN_END));
+        let scaler = Scaler::fit(&frame, ScalerKind::ZScore, ScalerScope::Global, rows).unwrap();
+        scaler.transform(&mut frame).unwrap();
+        let device = burn::prelude::Device::flex();
+        let model = statecast_models::zoo::ModelFamily::Repeat
+            .default_config(8, 3)
+            .init(&device)
+            .unwrap();
+        let predictor = Predictor::model(model, 3, device);
+        let detector = Detector::fit(
+            &predictor,
+            &DetectorSettings::default(),
+            &frame.columns,
+            &[(&frame.series[0], TRAIN_END)],
+        )
+        .unwrap();
+        MonitoredModel {
+            resolved: "repeat@1".into(),
+            detector: Arc::new(detector),
+            predictor: Arc::new(predictor),
+            scaler,
+        }
+    }
+
     fn load(model: &str) -> Result<MonitoredModel, NotFound> {
         match model {
+            "repeat" => Ok(repeat_model()),
             "raw" => Ok(raw_model(ScalerScope::Global)),
             "per-series" => Ok(raw_model(ScalerScope::PerSeries)),
             other => Err(NotFound(other.into())),
@@ -471,6 +500,42 @@ mod tests {
             Err(SessionError::InvalidPoint { field, .. }) => field,
             other => panic!("expected InvalidPoint, got {other:?}"),
         }
+    }
+
+    /// The session runs a non-SpaceTime recurrent model through the generic recurrent path and
+    /// its scores equal the batch scores of the same rows, row by row.
+    #[test]
+    fn a_recurrent_repeat_model_scores_as_in_batch() {
+        let monitored = repeat_model();
+        assert!(monitored.predictor.is_recurrent() && monitored.detector.recurrent);
+        let mut scaled = frame();
+        monitored.scaler.transform(&mut scaled).unwrap();
+        let batch = monitored
+            .detector
+            .score_series(&monitored.predictor, &scaled.series[0], 64)
+            .unwrap();
+        let (mut s, _) = session(MonitorConfig::default());
+        let raw = frame();
+        let mut scored = 0;
+        for t in 0..ROWS {
+            let values: Vec<f64> = raw.series[0].values.iter().map(|c| f64::from(c[t])).collect();
+            let r = s
+                .push(&point("s1", "repeat", raw.series[0].timestamps[t], &values))
+                .unwrap();
+            if !r.warming_up {
+                // The session scales the client's f64 values, the batch path the file's f32
+                // frame: the inputs differ in the last bits (and Repeat scores differences of
+                // consecutive rows, which amplify them), hence 1e-4.
+                let b = batch.score[t];
+                assert!(
+                    (r.score - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                    "row {t}: stream {} batch {b}",
+                    r.score
+                );
+                scored += 1;
+            }
+        }
+        assert!(scored > ROWS / 2, "{scored} rows scored");
     }
 
     #[test]
