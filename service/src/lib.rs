@@ -17,7 +17,6 @@ pub mod ltsf;
 pub mod metrics;
 pub mod model_health;
 pub mod ops;
-pub mod plot;
 pub mod registry;
 pub mod scoring;
 pub mod server;

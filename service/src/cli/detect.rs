@@ -1,13 +1,13 @@
 //! `statecast detect`: per-timestamp anomaly scores, labels and alarm segments for a dataset.
 use std::path::PathBuf;
 
+use super::plot::{DetectionPanel, plot_detection, true_runs};
 use anyhow::Context;
 use statecast_models::device::DeviceSpec;
 use statecast_pipelines::source::DatasetSpec;
 use statecast_service::anomaly::output::{scores_frame, write_scores, write_segments};
 use statecast_service::anomaly::run::{DetectRequest, detect};
 use statecast_service::anomaly::{Aggregate, AlarmRules, DetectorSettings, ThresholdMethod};
-use statecast_service::plot::{DetectionPanel, plot_detection, true_runs};
 
 use super::data_args::DataArgs;
 

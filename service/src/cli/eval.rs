@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use super::plot::{forecast_panels, plot_forecasts};
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::ProgressBarObserver;
 use statecast_pipelines::split::SplitSpec;
 use statecast_service::data::prepare;
 use statecast_service::ltsf::{EvalRequest, EvalRow, ModelKind, evaluate_horizon};
-use statecast_service::plot::{forecast_panels, plot_forecasts};
 
 use super::data_args::DataArgs;
 use super::train_args::{TrainArgs, read_model_config};

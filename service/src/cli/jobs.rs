@@ -2,10 +2,10 @@
 //! watch training jobs on a server).
 use std::path::PathBuf;
 
+use super::client::AuthChannel;
 use anyhow::Context;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::training_service_client::TrainingServiceClient;
-use statecast_service::ops::client::AuthChannel;
 
 use super::data_args::{DataArgs, LayoutArg};
 use super::models::ServerArg;
