@@ -1,34 +1,36 @@
-//! Locating the optional public datasets in `../shared/data` (never copied into the repo).
+//! Locating the optional public datasets in `shared/data` (never copied into the repo).
 //!
-//! Tests and benchmarks that use them call [`shared_data_dir`] and, when it returns `None`,
-//! print a loud `SKIPPED` banner instead of passing silently.
+//! Tests that read them are gated at build time: `build.rs` sets `cfg(shared_data)` when the
+//! directory is found (see `statecast-shared-data`), and each such test carries
+//! `#[cfg_attr(not(shared_data), ignore = "needs ../shared/data (not found at build time)")]`,
+//! so without the data it is reported as ignored. When it does run, a missing file is a failure:
+//! [`shared_data_file`] panics naming it.
 use std::path::{Path, PathBuf};
 
 /// The `shared/data` directory: `$STATECAST_SHARED_DATA` if set, else the first `shared/data`
 /// found beside the workspace root or one of its ancestors. `None` when absent.
 pub fn shared_data_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("STATECAST_SHARED_DATA") {
-        let dir = PathBuf::from(dir);
-        return dir.is_dir().then_some(dir);
-    }
-    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
-    start
-        .ancestors()
-        .map(|a| a.join("shared").join("data"))
-        .find(|p| p.join("README.md").is_file())
+    statecast_shared_data::locate(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
-/// `shared/data/<relative>` if it exists; otherwise prints a loud banner naming `test` and
-/// returns `None`.
-pub fn shared_file(relative: &str, test: &str) -> Option<PathBuf> {
-    let found = shared_data_dir().map(|d| d.join(relative)).filter(|p| p.exists());
-    if found.is_none() {
-        eprintln!(
-            "\n==================== SKIPPED (shared data missing) ====================\n\
-             {test}: `shared/data/{relative}` was not found (set STATECAST_SHARED_DATA).\n\
-             The simulator-based tests cover the same code paths.\n\
-             =======================================================================\n"
+/// `shared/data/<relative>`, for a test gated on `cfg(shared_data)`.
+///
+/// # Panics
+/// When the directory or the file is missing: the build found the data, so its absence now is
+/// a broken data directory (or a changed `$STATECAST_SHARED_DATA`), not a reason to pass.
+#[track_caller]
+pub fn shared_data_file(relative: &str) -> PathBuf {
+    let Some(dir) = shared_data_dir() else {
+        panic!(
+            "shared/data is not found at run time although it was at build time \
+             (set STATECAST_SHARED_DATA to the directory, or rebuild)"
         );
-    }
-    found
+    };
+    let path = dir.join(relative);
+    assert!(
+        path.exists(),
+        "`{relative}` is missing from the shared data directory {} (an incomplete copy?)",
+        dir.display()
+    );
+    path
 }

@@ -17,7 +17,6 @@ pub mod jobs;
 pub mod ltsf;
 pub mod model_health;
 pub mod ops;
-pub mod plot;
 pub mod registry;
 pub mod server;
 pub mod train_defaults;

@@ -49,17 +49,13 @@ fn detect_and_eval_anomaly_on_simulator_data() {
     let stdout = common::run_ok(&detect);
     assert!(stdout.contains("alarms over 2 series"), "{stdout}");
     // The plot: one row (values | score) per series (2 here) under a title strip. (The PNG is
-    // decoded with the `png` crate in `statecast_service::plot`'s unit tests; a `png`
+    // decoded with the `png` crate in the CLI's plot unit tests, `service/src/cli/plot/tests.rs`; a `png`
     // dev-dependency here would change feature unification and rebuild burn for this crate.)
     let bytes = std::fs::read(&png_path).unwrap();
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "PNG signature");
     assert_eq!(&bytes[12..16], b"IHDR");
     let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
-    assert_eq!(
-        (be(16), be(20)),
-        statecast_service_plot_size(2),
-        "detect --plot size"
-    );
+    assert_eq!((be(16), be(20)), detection_figure_size(2), "detect --plot size");
     assert!(bytes.windows(4).any(|w| w == b"IDAT") && bytes.ends_with(&[0xae, 0x42, 0x60, 0x82]));
     assert!(
         bytes.len() > 10_000,
@@ -162,8 +158,8 @@ fn detect_and_eval_anomaly_on_simulator_data() {
     assert!(err.contains("labels"), "{err}");
 }
 
-/// `statecast_service::plot::detection_figure_size(rows)`: two 640×340 panels per row under a
+/// `detection_figure_size(rows)` of the CLI's plot module: two 640×340 panels per row under a
 /// 48-pixel title strip.
-fn statecast_service_plot_size(rows: u32) -> (u32, u32) {
+fn detection_figure_size(rows: u32) -> (u32, u32) {
     (2 * 640, 48 + rows * 340)
 }

@@ -61,7 +61,7 @@ impl Mlp {
 /// default sizes), we draw a 64-bit seed from burn's generator (so `Device::seed` still makes
 /// runs reproducible) and expand it with SplitMix64 (two 32-bit draws per step, `keep` iff the
 /// draw is below `(1 − p)·2³²`). Other backends keep burn's device-side `random`.
-pub(crate) fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     let device = x.device();
     if !layer.training.is_enabled() || !device.is_autodiff() || layer.prob == 0.0 {
         return x;

@@ -24,8 +24,6 @@ pub mod step;
 pub mod trace;
 
 #[cfg(test)]
-mod perf;
-#[cfg(test)]
 mod tests;
 
 pub use block::{EncoderBlock, EncoderBlockConfig, EncoderBlockState, Mlp};

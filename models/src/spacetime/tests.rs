@@ -669,48 +669,6 @@ fn loss_terms_align_predictions_with_next_values() {
     assert!(scalar(terms.forecast).abs() < 1e-6 && scalar(terms.next_input).abs() < 1e-6);
 }
 
-/// Timing of the default-size forward on flex: `cargo test -p statecast-models --release -- --ignored
-/// --nocapture forward_timing` (or without `--release` for the dev profile).
-#[test]
-#[ignore = "timing, not a check"]
-fn forward_timing() {
-    let device = Device::flex();
-    let (b, l, h, v) = (32, 96, 96, 7);
-    let model = SpaceTimeConfig::new(l, h).init(&device);
-    let mut rng = Rng::new(24);
-    let x = random_tensor(&mut rng, [b, l, v], &device);
-    let _ = host(model.forward(x.clone()).forecast_bhv); // warm-up
-    let runs = 3;
-    let start = std::time::Instant::now();
-    for _ in 0..runs {
-        let _ = host(model.forward(x.clone()).forecast_bhv);
-    }
-    let fwd = start.elapsed().as_secs_f64() / runs as f64;
-    let ad = device.clone().autodiff();
-    let model_ad = model.clone().to_device(&ad).train();
-    let (xa, ya) = (x.clone().to_device(&ad), random_tensor(&mut rng, [b, h, v], &ad));
-    let start = std::time::Instant::now();
-    let out = model_ad.forward(xa.clone());
-    let loss = model_ad.loss(&out, xa, ya, [1.0, 1.0, 1.0]);
-    let _grads = loss.backward();
-    let train = start.elapsed().as_secs_f64();
-    let start = std::time::Instant::now();
-    let (state, _) = model.stream_lookback(x);
-    let stream = start.elapsed().as_secs_f64();
-    let start = std::time::Instant::now();
-    let _ = host(model.forecast_from_state(&state, h, &device));
-    let rollout = start.elapsed().as_secs_f64();
-    println!(
-        "B={b} L={l} H={h} V={v} C=128 d=64 blocks=2: forward {:.1} ms, forward+backward {:.1} ms, \
-         streaming look-back {:.1} ms ({:.2} ms/point), rollout {:.1} ms",
-        fwd * 1e3,
-        train * 1e3,
-        stream * 1e3,
-        stream * 1e3 / l as f64,
-        rollout * 1e3
-    );
-}
-
 #[test]
 fn full_model_conv_paths_agree_on_outputs_and_loss_gradients() {
     // Same weights, FFT vs Toeplitz convolutions: forward outputs and the gradients of the

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::client::ClientOptions;
 use anyhow::{Context, bail};
 use statecast_pipelines::frame::Frequency;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::forecast_service_client::ForecastServiceClient;
 use statecast_proto::v1::model_service_client::ModelServiceClient;
-use statecast_service::ops::client::ClientOptions;
 use statecast_service::ops::telemetry::proc_status_kib;
 
 use super::models::status;

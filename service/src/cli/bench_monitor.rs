@@ -4,10 +4,10 @@
 //! Prints points/s (sent and answered), alarms, warm-up answers and server RSS.
 use std::time::{Duration, Instant};
 
+use super::client::ClientOptions;
 use anyhow::Context;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::monitor_service_client::MonitorServiceClient;
-use statecast_service::ops::client::ClientOptions;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 

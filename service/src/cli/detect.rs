@@ -1,6 +1,7 @@
 //! `statecast detect`: per-timestamp anomaly scores, labels and alarm segments for a dataset.
 use std::path::PathBuf;
 
+use super::plot::{DetectionPanel, plot_detection, true_runs};
 use anyhow::Context;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use statecast_anomaly::output::{scores_frame, write_scores, write_segments};
@@ -8,7 +9,6 @@ use statecast_anomaly::run::{DetectRequest, detect};
 use statecast_anomaly::{Aggregate, AlarmRules, DetectorSettings, ThresholdMethod};
 use statecast_models::device::DeviceSpec;
 use statecast_pipelines::source::DatasetSpec;
-use statecast_service::plot::{DetectionPanel, plot_detection, true_runs};
 
 use super::data_args::DataArgs;
 

@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use super::plot::{forecast_panels, plot_forecasts};
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::ProgressBarObserver;
 use statecast_models::zoo::ModelFamily;
 use statecast_pipelines::split::SplitSpec;
 use statecast_service::data::prepare;
 use statecast_service::ltsf::{EvalRequest, EvalRow, evaluate_horizon};
-use statecast_service::plot::{forecast_panels, plot_forecasts};
 use statecast_service::train_defaults;
 
 use super::data_args::DataArgs;

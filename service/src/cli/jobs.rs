@@ -2,12 +2,12 @@
 //! watch training jobs on a server).
 use std::path::PathBuf;
 
+use super::client::AuthChannel;
 use anyhow::Context;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::training_service_client::TrainingServiceClient;
 use statecast_service::grpc::training::dataset_source;
 use statecast_service::jobs::DatasetSubmission;
-use statecast_service::ops::client::AuthChannel;
 use statecast_service::train_defaults;
 
 use super::data_args::DataArgs;

@@ -2,6 +2,7 @@
 mod bench;
 mod bench_load;
 mod bench_monitor;
+mod client;
 mod data_args;
 mod detect;
 mod devices;
@@ -13,6 +14,7 @@ mod inspect;
 mod jobs;
 mod models;
 mod monitor;
+mod plot;
 mod score;
 mod serve;
 mod simulate;

@@ -1,9 +1,9 @@
 //! `statecast models`: a client for `statecast.v1.ModelService`.
 use std::path::PathBuf;
 
+use super::client::{AuthChannel, ClientOptions};
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::model_service_client::ModelServiceClient;
-use statecast_service::ops::client::{AuthChannel, ClientOptions};
 use statecast_service::registry::{ModelRef, Selector};
 
 /// Model registry commands.

@@ -1,6 +1,6 @@
 //! Server operations: TLS, bearer-token auth for mutating RPCs, per-RPC telemetry (tracing
-//! spans and Prometheus metrics on an HTTP port), a concurrency limit on forecasts, and the
-//! client-side connection helper the CLI clients share.
+//! spans and Prometheus metrics on an HTTP port) and a concurrency limit on forecasts. (The
+//! client-side connection helper belongs to the CLI: `cli/client.rs` in the binary.)
 //!
 //! The server-side pieces are tower layers that wrap the whole tonic router
 //! ([`crate::server::serve`] installs them), so every service — including the ones other
@@ -11,7 +11,6 @@
 //! ```
 pub mod auth;
 pub mod body;
-pub mod client;
 pub mod error;
 pub mod future;
 pub mod limit;

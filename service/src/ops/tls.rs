@@ -1,7 +1,8 @@
-//! TLS (rustls with the `ring` provider) for the server and the CLI clients, from PEM files.
+//! Server TLS (rustls with the `ring` provider) from PEM files. The CLI clients' TLS settings
+//! live with the CLI.
 use std::path::{Path, PathBuf};
 
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Identity, ServerTlsConfig};
 
 use super::OpsError;
 
@@ -46,23 +47,6 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerTlsConfig, OpsError> {
     let cert = read_pem("TLS certificate", &files.cert)?;
     let key = read_pem("TLS key", &files.key)?;
     Ok(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
-}
-
-/// The client TLS configuration: trust `ca` (PEM) when given, else the built-in web PKI roots.
-/// The server name checked is the host of the address unless `domain` overrides it.
-///
-/// # Errors
-/// [`OpsError::ReadPem`] when the CA file cannot be read.
-pub fn client_config(ca: Option<&Path>, domain: Option<&str>) -> Result<ClientTlsConfig, OpsError> {
-    let mut config = ClientTlsConfig::new();
-    config = match ca {
-        Some(path) => config.ca_certificate(Certificate::from_pem(read_pem("CA certificate", path)?)),
-        None => config.with_webpki_roots(),
-    };
-    if let Some(domain) = domain {
-        config = config.domain_name(domain);
-    }
-    Ok(config)
 }
 
 #[cfg(test)]

@@ -14,44 +14,44 @@ use plotters::style::FontStyle;
 use statecast_models::forecaster::Forecaster;
 use statecast_pipelines::window::WindowDataset;
 
-use crate::data::PreparedData;
-use crate::ltsf::forecast_window;
+use statecast_service::data::PreparedData;
+use statecast_service::ltsf::forecast_window;
 
 /// Width of one panel in pixels.
-pub const PANEL_WIDTH: u32 = 640;
+pub(crate) const PANEL_WIDTH: u32 = 640;
 /// Height of one panel in pixels.
-pub const PANEL_HEIGHT: u32 = 340;
+pub(crate) const PANEL_HEIGHT: u32 = 340;
 /// Height of the figure's title strip in pixels.
-pub const TITLE_HEIGHT: u32 = 48;
+pub(crate) const TITLE_HEIGHT: u32 = 48;
 /// Panels per row.
-pub const COLUMNS: usize = 2;
+pub(crate) const COLUMNS: usize = 2;
 /// Colour of the look-back history lines.
-pub const HISTORY_COLOUR: RGBColor = RGBColor(150, 150, 150);
+pub(crate) const HISTORY_COLOUR: RGBColor = RGBColor(150, 150, 150);
 /// Colour of the actual (ground-truth) lines.
-pub const ACTUAL_COLOUR: RGBColor = RGBColor(0, 0, 0);
+pub(crate) const ACTUAL_COLOUR: RGBColor = RGBColor(0, 0, 0);
 /// Colour of the forecast lines.
-pub const FORECAST_COLOUR: RGBColor = RGBColor(214, 39, 40);
+pub(crate) const FORECAST_COLOUR: RGBColor = RGBColor(214, 39, 40);
 
 /// Font family name the embedded font is registered under (plotters' `FontFamily::SansSerif`).
 const FONT_FAMILY: &str = "sans-serif";
 
 /// One panel: a look-back window followed by the actual and forecast continuations.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ForecastPanel {
+pub(crate) struct ForecastPanel {
     /// Panel title.
-    pub title: String,
+    pub(crate) title: String,
     /// Look-back values `[L]`, plotted at steps `-L..0`.
-    pub history: Vec<f32>,
+    pub(crate) history: Vec<f32>,
     /// Actual values `[H]`, plotted at steps `0..H`.
-    pub actual: Vec<f32>,
+    pub(crate) actual: Vec<f32>,
     /// Forecast values `[H]`, plotted at steps `0..H`.
-    pub forecast: Vec<f32>,
+    pub(crate) forecast: Vec<f32>,
 }
 
 /// Why a plot could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum PlotError {
+pub(crate) enum PlotError {
     /// No panels, or a panel with mismatched or empty series.
     #[error("invalid plot input: {0}")]
     Invalid(String),
@@ -93,7 +93,7 @@ fn ensure_font() -> Result<(), PlotError> {
 }
 
 /// Figure size in pixels for `n` panels: `COLUMNS` panels per row under a title strip.
-pub fn figure_size(n: usize) -> (u32, u32) {
+pub(crate) fn figure_size(n: usize) -> (u32, u32) {
     let rows = n.div_ceil(COLUMNS).max(1) as u32;
     let cols = n.clamp(1, COLUMNS) as u32;
     (cols * PANEL_WIDTH, TITLE_HEIGHT + rows * PANEL_HEIGHT)
@@ -123,7 +123,7 @@ fn validate(panels: &[ForecastPanel]) -> Result<(), PlotError> {
 ///
 /// # Errors
 /// Empty or mismatched panels, font registration, drawing, encoding and I/O errors.
-pub fn plot_forecasts(path: &Path, title: &str, panels: &[ForecastPanel]) -> Result<(), PlotError> {
+pub(crate) fn plot_forecasts(path: &Path, title: &str, panels: &[ForecastPanel]) -> Result<(), PlotError> {
     validate(panels)?;
     ensure_font()?;
     let (width, height) = figure_size(panels.len());
@@ -237,7 +237,7 @@ where
 /// last column, usually the target such as `OT`, then the first), titled
 /// `"<dataset> <variate> window <i>"`; values in original units. Windows whose forecast fails
 /// are skipped.
-pub fn forecast_panels<M: Forecaster>(
+pub(crate) fn forecast_panels<M: Forecaster>(
     model: &M,
     prepared: &PreparedData,
     test: &WindowDataset,
@@ -281,11 +281,11 @@ pub fn forecast_panels<M: Forecaster>(
 }
 
 /// Colour of the calibrated score line.
-pub const SCORE_COLOUR: RGBColor = RGBColor(31, 119, 180);
+pub(crate) const SCORE_COLOUR: RGBColor = RGBColor(31, 119, 180);
 /// Colour of the threshold line and the shaded alarm segments.
-pub const ALARM_COLOUR: RGBColor = RGBColor(214, 39, 40);
+pub(crate) const ALARM_COLOUR: RGBColor = RGBColor(214, 39, 40);
 /// Colour of the shaded labelled-anomaly segments.
-pub const LABEL_COLOUR: RGBColor = RGBColor(255, 160, 0);
+pub(crate) const LABEL_COLOUR: RGBColor = RGBColor(255, 160, 0);
 /// Line colours of the plotted variates.
 const VARIATE_COLOURS: [RGBColor; 4] = [
     RGBColor(0, 0, 0),
@@ -297,28 +297,28 @@ const VARIATE_COLOURS: [RGBColor; 4] = [
 /// One row of a detection figure: a series' values (left panel) and its calibrated score with
 /// the threshold (right panel), both with shaded alarm and labelled-anomaly segments.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DetectionPanel {
+pub(crate) struct DetectionPanel {
     /// Row title (series id).
-    pub title: String,
+    pub(crate) title: String,
     /// Plotted variates: name and values `[time]` (NaN gaps skipped).
-    pub variates: Vec<(String, Vec<f32>)>,
+    pub(crate) variates: Vec<(String, Vec<f32>)>,
     /// Calibrated score `[time]` (NaN during warm-up).
-    pub score: Vec<f64>,
+    pub(crate) score: Vec<f64>,
     /// Threshold on the score's scale.
-    pub threshold: f64,
+    pub(crate) threshold: f64,
     /// Alarm segments, rows `[start, end)`.
-    pub alarms: Vec<(usize, usize)>,
+    pub(crate) alarms: Vec<(usize, usize)>,
     /// Labelled anomaly segments, rows `[start, end)` (empty without labels).
-    pub labels: Vec<(usize, usize)>,
+    pub(crate) labels: Vec<(usize, usize)>,
 }
 
 /// Figure size in pixels of a detection figure with `rows` series: two panels per row.
-pub fn detection_figure_size(rows: usize) -> (u32, u32) {
+pub(crate) fn detection_figure_size(rows: usize) -> (u32, u32) {
     (2 * PANEL_WIDTH, TITLE_HEIGHT + rows.max(1) as u32 * PANEL_HEIGHT)
 }
 
 /// `[start, end)` runs of `true` in `flags`.
-pub fn true_runs(flags: impl IntoIterator<Item = bool>) -> Vec<(usize, usize)> {
+pub(crate) fn true_runs(flags: impl IntoIterator<Item = bool>) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut open = None;
     let mut n = 0;
@@ -344,7 +344,7 @@ pub fn true_runs(flags: impl IntoIterator<Item = bool>) -> Vec<(usize, usize)> {
 ///
 /// # Errors
 /// No rows, a row without values, font, drawing, encoding and I/O errors.
-pub fn plot_detection(path: &Path, title: &str, rows: &[DetectionPanel]) -> Result<(), PlotError> {
+pub(crate) fn plot_detection(path: &Path, title: &str, rows: &[DetectionPanel]) -> Result<(), PlotError> {
     if rows.is_empty() {
         return Err(PlotError::Invalid("no series to plot".into()));
     }
@@ -557,65 +557,4 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tick_labels_are_short() {
-        assert_eq!(format_tick(0.0), "0");
-        assert_eq!(format_tick(1.5), "1.5");
-        assert_eq!(format_tick(-0.001), "0");
-        assert_eq!(format_tick(1234.4), "1234");
-        assert_eq!(format_tick(2.0e6), "2.0e6");
-    }
-
-    #[test]
-    fn detection_plot_decodes_with_expected_size() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("d.png");
-        let n = 500;
-        let row = |id: &str, labels: Vec<(usize, usize)>| DetectionPanel {
-            title: id.into(),
-            variates: vec![
-                ("a".into(), (0..n).map(|i| (i as f32 * 0.1).sin()).collect()),
-                (
-                    "b".into(),
-                    (0..n)
-                        .map(|i| if i == 3 { f32::NAN } else { i as f32 * 0.01 })
-                        .collect(),
-                ),
-            ],
-            score: (0..n)
-                .map(|i| if i < 10 { f64::NAN } else { (i % 50) as f64 / 10.0 })
-                .collect(),
-            threshold: 4.0,
-            alarms: true_runs((0..n).map(|i| i % 50 >= 40)),
-            labels,
-        };
-        let rows = [row("s1", vec![(100, 140)]), row("s2", Vec::new())];
-        plot_detection(&path, "detect", &rows).unwrap();
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
-        let mut reader = decoder.read_info().unwrap();
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        assert_eq!((info.width, info.height), detection_figure_size(2));
-        assert_eq!(
-            detection_figure_size(2),
-            (2 * PANEL_WIDTH, TITLE_HEIGHT + 2 * PANEL_HEIGHT)
-        );
-        assert!(buf.iter().any(|&b| b != 255));
-        assert!(plot_detection(&path, "x", &[]).is_err());
-    }
-
-    #[test]
-    fn runs_of_flags() {
-        assert_eq!(true_runs([false, true, true, false, true]), vec![(1, 3), (4, 5)]);
-        assert!(true_runs([false, false]).is_empty());
-    }
-
-    #[test]
-    fn figure_size_grid() {
-        assert_eq!(figure_size(1), (PANEL_WIDTH, TITLE_HEIGHT + PANEL_HEIGHT));
-        assert_eq!(figure_size(6), (2 * PANEL_WIDTH, TITLE_HEIGHT + 3 * PANEL_HEIGHT));
-    }
-}
+mod tests;

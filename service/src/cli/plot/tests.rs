@@ -1,6 +1,7 @@
-//! Forecast plots: a synthetic figure decodes to the expected size with forecast-coloured and
-//! dark (text) pixels, and the library path (prepare → Repeat → forecast windows → PNG) works on
-//! simulator data.
+//! Plot tests: tick labels, figure sizes and runs; a synthetic forecast figure decodes to the
+//! expected size with forecast-coloured and dark (text) pixels; the library path (prepare →
+//! Repeat → forecast windows → PNG) works on simulator data; a detection figure decodes to its
+//! size.
 use std::path::Path;
 
 use statecast_models::device::DeviceSpec;
@@ -12,9 +13,8 @@ use statecast_pipelines::source::{DatasetSpec, Layout};
 use statecast_pipelines::split::SplitSpec;
 use statecast_service::data::prepare;
 use statecast_service::ltsf::forecast_window;
-use statecast_service::plot::{
-    FORECAST_COLOUR, ForecastPanel, TITLE_HEIGHT, figure_size, forecast_panels, plot_forecasts,
-};
+
+use super::*;
 
 /// Decoded RGB8 image.
 struct Rgb {
@@ -174,4 +174,63 @@ fn repeat_forecasts_on_simulator_data_plot() {
     let img = decode(&path);
     assert_eq!((img.width, img.height), figure_size(6));
     assert_not_blank(&img, 6);
+}
+
+#[test]
+fn tick_labels_are_short() {
+    assert_eq!(format_tick(0.0), "0");
+    assert_eq!(format_tick(1.5), "1.5");
+    assert_eq!(format_tick(-0.001), "0");
+    assert_eq!(format_tick(1234.4), "1234");
+    assert_eq!(format_tick(2.0e6), "2.0e6");
+}
+
+#[test]
+fn detection_plot_decodes_with_expected_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.png");
+    let n = 500;
+    let row = |id: &str, labels: Vec<(usize, usize)>| DetectionPanel {
+        title: id.into(),
+        variates: vec![
+            ("a".into(), (0..n).map(|i| (i as f32 * 0.1).sin()).collect()),
+            (
+                "b".into(),
+                (0..n)
+                    .map(|i| if i == 3 { f32::NAN } else { i as f32 * 0.01 })
+                    .collect(),
+            ),
+        ],
+        score: (0..n)
+            .map(|i| if i < 10 { f64::NAN } else { (i % 50) as f64 / 10.0 })
+            .collect(),
+        threshold: 4.0,
+        alarms: true_runs((0..n).map(|i| i % 50 >= 40)),
+        labels,
+    };
+    let rows = [row("s1", vec![(100, 140)]), row("s2", Vec::new())];
+    plot_detection(&path, "detect", &rows).unwrap();
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), detection_figure_size(2));
+    assert_eq!(
+        detection_figure_size(2),
+        (2 * PANEL_WIDTH, TITLE_HEIGHT + 2 * PANEL_HEIGHT)
+    );
+    assert!(buf.iter().any(|&b| b != 255));
+    assert!(plot_detection(&path, "x", &[]).is_err());
+}
+
+#[test]
+fn runs_of_flags() {
+    assert_eq!(true_runs([false, true, true, false, true]), vec![(1, 3), (4, 5)]);
+    assert!(true_runs([false, false]).is_empty());
+}
+
+#[test]
+fn figure_size_grid() {
+    assert_eq!(figure_size(1), (PANEL_WIDTH, TITLE_HEIGHT + PANEL_HEIGHT));
+    assert_eq!(figure_size(6), (2 * PANEL_WIDTH, TITLE_HEIGHT + 3 * PANEL_HEIGHT));
 }

@@ -1,15 +1,42 @@
-//! Ignored timing tests: per-op and per-component profile of SpaceTime on flex.
+//! Per-op and per-component profile of SpaceTime on the CPU (`flex`), plus the default-size
+//! forward / training-step / streaming timing. Prints tables; checks nothing (the numerical
+//! checks are the unit tests in `statecast-models`).
 //!
-//! `cargo test -p statecast-models -- --ignored --nocapture --test-threads 1 profile_` (add
-//! `--release` for the release profile). Every figure is the minimum over a few runs (the box may
-//! be busy); "fwd+bwd" is the forward pass plus `backward()` of `Σ out ⊙ w` on an autodiff device.
-//! Component models are in training mode (dropout on, parameters tracked). Sizes: B=32, L=96, H=96, V=7 (N = 224 series); `STATECAST_PROFILE_RUNS` sets the run count.
+//! `cargo bench -p statecast-models --bench spacetime_profile [-- SECTION…]` runs the release
+//! (bench) profile; add `--profile dev` for the dev profile with optimised dependencies, as in
+//! BENCHMARKS.md §3. SECTIONs (substring match, default all): `conv`, `model`,
+//! `training_step_variants`, `dropout`, `full`, `forward`.
+//!
+//! Every figure is the minimum over a few runs (the box may be busy); "fwd+bwd" is the forward
+//! pass plus `backward()` of `Σ out ⊙ w` on an autodiff device. Component models are in training
+//! mode (dropout on, parameters tracked). Sizes: B=32, L=96, H=96, V=7 (N = 224 series);
+//! `STATECAST_PROFILE_RUNS` sets the run count.
 use burn::prelude::*;
 use burn::signal::{irfft, rfft};
+use burn::tensor::Distribution;
+use statecast_models::spacetime::block::dropout;
+use statecast_models::spacetime::{SpaceTime, SpaceTimeConfig};
+use statecast_models::ssm::{ConvPath, causal_conv_cln, fft_causal_conv, fft_len, toeplitz_matrix};
 
-use super::{SpaceTime, SpaceTimeConfig};
-use crate::ssm::{ConvPath, causal_conv_cln, fft_causal_conv, fft_len, toeplitz_matrix};
-use crate::testing::{Rng, tensor};
+/// The sections, in run order.
+const SECTIONS: [(&str, fn()); 6] = [
+    ("conv", profile_conv),
+    ("model", profile_model),
+    ("training_step_variants", profile_training_step_variants),
+    ("dropout", profile_dropout),
+    ("full", profile_full),
+    ("forward", forward_timing),
+];
+
+fn main() {
+    // `cargo bench` passes `--bench`; every other non-flag argument selects sections.
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    for (name, section) in SECTIONS {
+        if filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())) {
+            section();
+        }
+    }
+}
 
 const B: usize = 32;
 const L: usize = 96;
@@ -24,9 +51,9 @@ fn runs() -> usize {
         .unwrap_or(3)
 }
 
-fn random<const D: usize>(rng: &mut Rng, shape: [usize; D], device: &Device) -> Tensor<D> {
-    let n = shape.iter().product();
-    tensor(&rng.normals(n), shape, device)
+/// Standard-normal values (timings do not depend on them).
+fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
 }
 
 /// Minimum wall time of `f` over `runs` runs (after one warm-up), in milliseconds.
@@ -48,8 +75,7 @@ fn fwd_bwd<const D: usize, const E: usize>(
     plain: &Device,
     ad: &Device,
 ) -> (f64, f64) {
-    let mut rng = Rng::new(7);
-    let x = random(&mut rng, shape, plain);
+    let x = random(shape, plain);
     let fwd = time_ms(|| drop(f(x.clone())));
     let xa = Tensor::<D>::from_data(x.to_data(), ad).require_grad();
     let w = f(xa.clone()).detach().ones_like();
@@ -85,8 +111,7 @@ fn config(width: usize, state: usize, path: ConvPath) -> SpaceTimeConfig {
 fn conv_table(c: usize) {
     let plain = Device::flex();
     let ad = plain.clone().autodiff();
-    let mut rng = Rng::new(1);
-    let k = random(&mut rng, [c, L], &plain).mul_scalar(0.1);
+    let k = random([c, L], &plain).mul_scalar(0.1);
     let n_fft = fft_len(L);
     header(&format!("causal convolution, N={N} L={L} C={c}"));
     let ka = Tensor::<2>::from_data(k.to_data(), &ad);
@@ -288,9 +313,8 @@ fn model_table(width: usize, state: usize, path: ConvPath) {
 /// Whole model: forward (inference) and forward + three-term loss + backward (training step
 /// without the optimiser).
 fn full_model(m: &SpaceTime, ma: &SpaceTime, plain: &Device, ad: &Device) -> (f64, f64) {
-    let mut rng = Rng::new(3);
-    let x = random(&mut rng, [B, L, V], plain);
-    let y = random(&mut rng, [B, H, V], plain);
+    let x = random([B, L, V], plain);
+    let y = random([B, H, V], plain);
     let fwd = time_ms(|| drop(m.forward(x.clone()).forecast_bhv));
     let (xa, ya) = (
         Tensor::<3>::from_data(x.to_data(), ad),
@@ -304,15 +328,11 @@ fn full_model(m: &SpaceTime, ma: &SpaceTime, plain: &Device, ad: &Device) -> (f6
     (fwd, bwd)
 }
 
-#[test]
-#[ignore = "timing, not a check"]
 fn profile_conv() {
     conv_table(128);
     conv_table(64);
 }
 
-#[test]
-#[ignore = "timing, not a check"]
 fn profile_model() {
     for (width, state) in [(128, 64), (64, 32)] {
         for path in [ConvPath::Fft, ConvPath::Toeplitz] {
@@ -321,14 +341,11 @@ fn profile_model() {
     }
 }
 
-#[test]
-#[ignore = "timing, not a check"]
 fn profile_training_step_variants() {
     let plain = Device::flex();
     let ad = plain.clone().autodiff();
-    let mut rng = Rng::new(3);
-    let x = random(&mut rng, [B, L, V], &ad);
-    let y = random(&mut rng, [B, H, V], &ad);
+    let x = random([B, L, V], &ad);
+    let y = random([B, H, V], &ad);
     for (name, dropout, weights) in [
         ("default", 0.25, [1.0, 1.0, 1.0]),
         ("dropout 0", 0.0, [1.0, 1.0, 1.0]),
@@ -351,14 +368,12 @@ fn profile_training_step_variants() {
     }
 }
 
-#[test]
-#[ignore = "timing, not a check"]
 fn profile_dropout() {
     let plain = Device::flex();
     let ad = plain.clone().autodiff();
     let layer = burn::nn::DropoutConfig::new(0.25).init();
-    let x = random(&mut Rng::new(1), [128, L, N], &ad);
-    let ours = time_ms(|| drop(super::block::dropout(&layer, gelu_free(&x))));
+    let x = random([128, L, N], &ad);
+    let ours = time_ms(|| drop(dropout(&layer, gelu_free(&x))));
     let burns = time_ms(|| drop(layer.forward(gelu_free(&x))));
     let base = time_ms(|| drop(gelu_free(&x)));
     println!(
@@ -372,8 +387,6 @@ fn gelu_free(x: &Tensor<3>) -> Tensor<3> {
     x.clone().mul_scalar(1.0)
 }
 
-#[test]
-#[ignore = "timing, not a check"]
 fn profile_full() {
     let plain = Device::flex();
     let ad = plain.clone().autodiff();
@@ -386,4 +399,43 @@ fn profile_full() {
             );
         }
     }
+}
+
+/// Default-size model (C=128, d=64, 2 blocks): forward (mean of 3 runs after a warm-up), then
+/// one forward+backward, one streaming look-back and one rollout.
+fn forward_timing() {
+    let device = Device::flex();
+    let (b, l, h, v) = (32, 96, 96, 7);
+    let model = SpaceTimeConfig::new(l, h).init(&device);
+    let x = random([b, l, v], &device);
+    let _ = model.forward(x.clone()).forecast_bhv.into_data(); // warm-up
+    let runs = 3;
+    let start = std::time::Instant::now();
+    for _ in 0..runs {
+        let _ = model.forward(x.clone()).forecast_bhv.into_data();
+    }
+    let fwd = start.elapsed().as_secs_f64() / runs as f64;
+    let ad = device.clone().autodiff();
+    let model_ad = model.clone().to_device(&ad).train();
+    let (xa, ya) = (x.clone().to_device(&ad), random([b, h, v], &ad));
+    let start = std::time::Instant::now();
+    let out = model_ad.forward(xa.clone());
+    let loss = model_ad.loss(&out, xa, ya, [1.0, 1.0, 1.0]);
+    let _grads = loss.backward();
+    let train = start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
+    let (state, _) = model.stream_lookback(x);
+    let stream = start.elapsed().as_secs_f64();
+    let start = std::time::Instant::now();
+    let _ = model.forecast_from_state(&state, h, &device).into_data();
+    let rollout = start.elapsed().as_secs_f64();
+    println!(
+        "B={b} L={l} H={h} V={v} C=128 d=64 blocks=2: forward {:.1} ms, forward+backward {:.1} ms, \
+         streaming look-back {:.1} ms ({:.2} ms/point), rollout {:.1} ms",
+        fwd * 1e3,
+        train * 1e3,
+        stream * 1e3,
+        stream * 1e3 / l as f64,
+        rollout * 1e3
+    );
 }

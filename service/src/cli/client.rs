@@ -1,36 +1,35 @@
-//! The connection helper the CLI clients (and the load benchmark) share: plain or TLS
-//! channels, and a bearer token attached to every call.
-use std::path::PathBuf;
+//! The connection helper the CLI clients (and the load benchmarks) share: plain or TLS
+//! channels (rustls with the `ring` provider), and a bearer token attached to every call.
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use statecast_service::ops::OpsError;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
-
-use super::{OpsError, tls};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 /// A channel that adds `authorization: Bearer TOKEN` to every request when a token is set.
-pub type AuthChannel = InterceptedService<Channel, BearerToken>;
+pub(crate) type AuthChannel = InterceptedService<Channel, BearerToken>;
 
 /// How to reach a server.
 #[derive(Debug, Clone)]
-pub struct ClientOptions {
+pub(crate) struct ClientOptions {
     /// `http://host:port` or `https://host:port` (a bare `host:port` means `http://`).
-    pub server: String,
+    pub(crate) server: String,
     /// CA certificate (PEM) to trust for `https://`; default: the web PKI roots.
-    pub ca_cert: Option<PathBuf>,
+    pub(crate) ca_cert: Option<PathBuf>,
     /// TLS server name to verify, when it differs from the address's host.
-    pub tls_domain: Option<String>,
+    pub(crate) tls_domain: Option<String>,
     /// Bearer token for mutating RPCs.
-    pub token: Option<String>,
+    pub(crate) token: Option<String>,
     /// Bound on establishing the connection.
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
 }
 
 impl ClientOptions {
     /// Options for `server` with no TLS CA, no token and a 10 s connect timeout.
-    pub fn new(server: impl Into<String>) -> Self {
+    pub(crate) fn new(server: impl Into<String>) -> Self {
         Self {
             server: server.into(),
             ca_cert: None,
@@ -45,7 +44,7 @@ impl ClientOptions {
     /// # Errors
     /// [`OpsError::Address`] for a malformed address, [`OpsError::ReadPem`] for an unreadable CA
     /// file, [`OpsError::Transport`] when TLS cannot be configured.
-    pub fn endpoint(&self) -> Result<Endpoint, OpsError> {
+    pub(crate) fn endpoint(&self) -> Result<Endpoint, OpsError> {
         let address = if self.server.contains("://") {
             self.server.clone()
         } else {
@@ -64,7 +63,7 @@ impl ClientOptions {
             })?
             .connect_timeout(self.connect_timeout);
         if https {
-            let config = tls::client_config(self.ca_cert.as_deref(), self.tls_domain.as_deref())?;
+            let config = tls_config(self.ca_cert.as_deref(), self.tls_domain.as_deref())?;
             endpoint = endpoint
                 .tls_config(config)
                 .map_err(|source| OpsError::Transport {
@@ -79,7 +78,7 @@ impl ClientOptions {
     ///
     /// # Errors
     /// [`OpsError::InvalidToken`] when the token is not a valid header value.
-    pub fn bearer(&self) -> Result<BearerToken, OpsError> {
+    pub(crate) fn bearer(&self) -> Result<BearerToken, OpsError> {
         BearerToken::new(self.token.as_deref())
     }
 
@@ -88,7 +87,7 @@ impl ClientOptions {
     /// # Errors
     /// As [`ClientOptions::endpoint`] and [`ClientOptions::bearer`]; [`OpsError::Transport`]
     /// when the server cannot be reached or the TLS handshake fails.
-    pub async fn connect(&self) -> Result<AuthChannel, OpsError> {
+    pub(crate) async fn connect(&self) -> Result<AuthChannel, OpsError> {
         let bearer = self.bearer()?;
         let channel = self
             .endpoint()?
@@ -104,14 +103,14 @@ impl ClientOptions {
 
 /// Adds `authorization: Bearer TOKEN` to outgoing requests (nothing without a token).
 #[derive(Clone, Default)]
-pub struct BearerToken(Option<MetadataValue<Ascii>>);
+pub(crate) struct BearerToken(Option<MetadataValue<Ascii>>);
 
 impl BearerToken {
     /// An interceptor for `token` (`None` or empty: send nothing).
     ///
     /// # Errors
     /// [`OpsError::InvalidToken`] when the token is not printable ASCII.
-    pub fn new(token: Option<&str>) -> Result<Self, OpsError> {
+    pub(crate) fn new(token: Option<&str>) -> Result<Self, OpsError> {
         match token.map(str::trim).filter(|t| !t.is_empty()) {
             None => Ok(Self(None)),
             Some(t) => format!("Bearer {t}")
@@ -144,6 +143,27 @@ impl Interceptor for BearerToken {
     }
 }
 
+/// The client TLS configuration: trust `ca` (PEM) when given, else the built-in web PKI roots.
+/// The server name checked is the host of the address unless `domain` overrides it.
+fn tls_config(ca: Option<&Path>, domain: Option<&str>) -> Result<ClientTlsConfig, OpsError> {
+    let mut config = ClientTlsConfig::new();
+    config = match ca {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|source| OpsError::ReadPem {
+                what: "CA certificate",
+                path: path.to_path_buf(),
+                source,
+            })?;
+            config.ca_certificate(Certificate::from_pem(pem))
+        }
+        None => config.with_webpki_roots(),
+    };
+    if let Some(domain) = domain {
+        config = config.domain_name(domain);
+    }
+    Ok(config)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +187,16 @@ mod tests {
         let mut plain_with_ca = ClientOptions::new("http://localhost:1");
         plain_with_ca.ca_cert = Some("ca.pem".into());
         assert!(plain_with_ca.endpoint().is_err());
+    }
+
+    #[test]
+    fn an_unreadable_ca_names_its_path() {
+        let mut options = ClientOptions::new("https://localhost:1");
+        options.ca_cert = Some("/nonexistent/ca.pem".into());
+        let err = options.endpoint().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "reading CA certificate /nonexistent/ca.pem: No such file or directory (os error 2)"
+        );
     }
 }
