@@ -1,5 +1,5 @@
 //! Long-term forecasting evaluation, exactly as the literature's protocol
-//! (`shared/design/evaluation.md` §0): chronological split, z-score fitted on the training
+//! (`docs/evaluation.md` §0): chronological split, z-score fitted on the training
 //! rows only, stride-1 windows, MSE/MAE on the scaled axis averaged over variates, steps and
 //! windows, the test loader's `batch_size=32, drop_last=True` convention on by default.
 use std::time::Instant;

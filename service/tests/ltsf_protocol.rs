@@ -40,7 +40,7 @@ fn assert_3dp(got: f64, published: f64, what: &str) {
 #[test]
 #[cfg_attr(not(shared_data), ignore = "needs ../shared/data (not found at build time)")]
 fn repeat_reproduces_published_rows() {
-    // (file, split, horizon, MSE, MAE) from evaluation.md §0 (Repeat row, TSLib protocol).
+    // (file, split, horizon, MSE, MAE) from `docs/evaluation.md` §1 (the published Repeat row, TSLib protocol).
     let cases = [
         ("forecasting/ETTh1.csv", SplitSpec::EttHourly, 96, 1.295, 0.713),
         ("forecasting/ETTm2.csv.gz", SplitSpec::Ett15Min, 96, 0.266, 0.328),

@@ -1,4 +1,4 @@
-//! Encoder blocks and the block MLP (spec `models.md` §2.6, §2.8).
+//! Encoder blocks and the block MLP (`docs/spacetime.md` §2.6, §2.8).
 //!
 //! ```text
 //! block 1:   u ──Pre──> z ──SSM(+D)──> y ──MLP──> + z      (skip from the *preprocessed* input)

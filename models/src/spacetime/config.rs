@@ -18,7 +18,7 @@ pub const MAX_DIFF_ORDER: usize = 32;
 /// Largest moving-average window accepted.
 pub const MAX_AVG_WINDOW: usize = 4096;
 
-/// How the scalar input is lifted to `d_model` channels (spec §2.8).
+/// How the scalar input is lifted to `d_model` channels (`docs/spacetime.md` §2.8).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum Embedding {
     /// Copy the scalar to every channel (reference default).
@@ -27,9 +27,9 @@ pub enum Embedding {
     Linear,
 }
 
-/// SpaceTime configuration (Zhang et al., ICLR 2023; spec §2).
+/// SpaceTime configuration (Zhang et al., ICLR 2023; `docs/spacetime.md` §2).
 ///
-/// Multivariate inputs are channel-independent (spec §2.9 proposal): every variate is a separate
+/// Multivariate inputs are channel-independent (`docs/spacetime.md` §2.9): every variate is a separate
 /// series through the same weights.
 #[derive(Config, Debug)]
 pub struct SpaceTimeConfig {
@@ -65,7 +65,7 @@ pub struct SpaceTimeConfig {
     /// Decoder SSM parameterisation. Default companion.
     #[config(default = "SsmKind::Companion")]
     pub decoder_ssm: SsmKind,
-    /// Preprocessing in block 1 (differencing + MA residuals, §2.4). Default true.
+    /// Preprocessing in block 1 (differencing + MA residuals, docs/spacetime.md §2.4). Default true.
     #[config(default = true)]
     pub preprocess: bool,
     /// Differencing orders `q`. Default `[0, 1, 2, 3]`.
@@ -89,7 +89,7 @@ pub struct SpaceTimeConfig {
     /// 1: L1 stability projection (`norm_order=1`); 0: none. Default 1.
     #[config(default = 1)]
     pub norm_order: usize,
-    /// Radius ρ of the projection of `a`. Default 0.999 (spec §2.2 proposal).
+    /// Radius ρ of the projection of `a`. Default 0.999 (`docs/spacetime.md` §2.2).
     #[config(default = 0.999)]
     pub rho: f64,
     /// Per-window normalisation. Default mean.

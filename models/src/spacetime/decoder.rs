@@ -1,4 +1,4 @@
-//! Closed-loop companion SSM decoder (spec `models.md` §2.7).
+//! Closed-loop companion SSM decoder (`docs/spacetime.md` §2.7).
 //!
 //! ```text
 //! z (C, L, N) ── open loop:  yᵒ = (cᵀAʲb) ∗ z,  ẑᵒ = (kᵀAʲb) ∗ z      (position t predicts t+1)
@@ -7,7 +7,7 @@
 //!                ŷ_{L+h} = cᵀ x_{L+h} (→ head → forecast),  ẑ_{L+h} = kᵀ x_{L+h} (auxiliary)
 //! ```
 //!
-//! Convention (§1.1, SpaceTime form): `x_{t+1} = A x_t + b z_t`, `x_0 = 0`, `yᵒ_t = cᵀ x_{t+1}`.
+//! Convention (docs/spacetime.md §1.1, SpaceTime form): `x_{t+1} = A x_t + b z_t`, `x_0 = 0`, `yᵒ_t = cᵀ x_{t+1}`.
 //! Hence `ŷ_L = cᵀ x_L = yᵒ_{L−1}`.
 //!
 //! **Horizon outputs without per-series Krylov.** Instead of `(A + b kᵀ)^h x_L` for every series
@@ -15,7 +15,7 @@
 //! `[c, k]`: rows `cᵀ M^h`, `kᵀ M^h` (`C·d³·log H`, independent of the batch) and contract them with
 //! `x_L` (`N·C·H·d`). Identical values; the step path checks this with an explicit rollout.
 //!
-//! Differences from the reference (§2.13): `a` is projected to `‖a‖₁ ≤ ρ`; `b, c, k` are projected
+//! Differences from the reference (docs/spacetime.md §2.13): `a` is projected to `‖a‖₁ ≤ ρ`; `b, c, k` are projected
 //! to `‖·‖₁ ≤ 1` and the *same* normalised `b` and `k` are used everywhere (look-back state,
 //! `A + b kᵀ`, the auxiliary output); the shift variant uses its learnable `k` (never `b`).
 //!
@@ -170,7 +170,7 @@ impl ClosedLoopSsm {
         [a_kd, b_kd, unit(self.c.val()), unit(self.k.val())]
     }
 
-    /// Per-channel vectors after normalisation and the §2.2 sharing layout.
+    /// Per-channel vectors after normalisation and the docs/spacetime.md §2.2 sharing layout.
     ///
     /// # Shapes
     /// * each field `[C, d]`
@@ -205,7 +205,7 @@ impl ClosedLoopSsm {
     /// `with_zhat` is set.
     ///
     /// All kernel-side work (Krylov matrices, open-loop kernels, closed-loop rows) runs once per
-    /// kernel of the bank and is shared by the channels afterwards (§2.2 layout).
+    /// kernel of the bank and is shared by the channels afterwards (docs/spacetime.md §2.2 layout).
     ///
     /// # Shapes
     /// * `z_cln`: `[C, L, N]`; see [`DecoderOutputCln`] for the outputs

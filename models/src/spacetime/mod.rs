@@ -1,13 +1,13 @@
 //! SpaceTime (Zhang, Saab, Poli, Dao, Goel, Ré — ICLR 2023): companion-matrix SSMs with a
-//! closed-loop decoder for long-horizon forecasting (spec `models.md` §2).
+//! closed-loop decoder for long-horizon forecasting (`docs/spacetime.md` §2).
 //!
 //! * [`config`]: [`SpaceTimeConfig`] and the input embedding choice.
-//! * [`ssm_layer`]: companion / shift SSM layer with `D` skip (§2.2, §2.3, §2.6).
-//! * [`preprocess`]: frozen differencing and MA-residual kernels (§2.4).
-//! * [`block`]: block MLP and encoder blocks (§2.6, §2.8).
-//! * [`decoder`]: closed-loop companion SSM (§2.7).
-//! * [`norm`]: per-window normalisation (§2.10).
-//! * [`model`]: the network, forward pass and loss (§2.1, §2.9, §2.11).
+//! * [`ssm_layer`]: companion / shift SSM layer with `D` skip (docs/spacetime.md §2.2, §2.3, §2.6).
+//! * [`preprocess`]: frozen differencing and MA-residual kernels (docs/spacetime.md §2.4).
+//! * [`block`]: block MLP and encoder blocks (docs/spacetime.md §2.6, §2.8).
+//! * [`decoder`]: closed-loop companion SSM (docs/spacetime.md §2.7).
+//! * [`norm`]: per-window normalisation (docs/spacetime.md §2.10).
+//! * [`model`]: the network, forward pass and loss (docs/spacetime.md §2.1, §2.9, §2.11).
 //! * [`step`]: streaming mode with a serialisable state.
 //! * `forecaster`: SpaceTime behind the common `Forecaster` / `Reconstructor` / `StepForecaster` traits.
 //! * [`trace`]: named intermediates of a forward pass, for device comparisons.

@@ -1,12 +1,12 @@
-//! The SpaceTime network, its forward pass and the training loss (spec `models.md` §2.1, §2.8–§2.11).
+//! The SpaceTime network, its forward pass and the training loss (`docs/spacetime.md` §2.1, §2.8–§2.11).
 //!
 //! ```text
-//! x (B, L, V) ─fold─> (N = B·V, L) ─normalise (§2.10)─> u ─embed─> (N, L, C)
-//!   ─encoder blocks (§2.6)─> z (N, L, C) ─closed-loop decoder (§2.7)─> ŷ (N, H, C), yᵒ (N, L, C)
+//! x (B, L, V) ─fold─> (N = B·V, L) ─normalise (docs/spacetime.md §2.10)─> u ─embed─> (N, L, C)
+//!   ─encoder blocks (docs/spacetime.md §2.6)─> z (N, L, C) ─closed-loop decoder (docs/spacetime.md §2.7)─> ŷ (N, H, C), yᵒ (N, L, C)
 //!   ─head: GELU → Dropout → Linear(C → 1)─> (N, H) ─denormalise─> ─unfold─> forecast (B, H, V)
 //! ```
 //!
-//! Multivariate inputs are channel-independent (§2.9 proposal): variates are folded into the batch
+//! Multivariate inputs are channel-independent (docs/spacetime.md §2.9): variates are folded into the batch
 //! (`n = b·V + v`), share all weights and are unfolded at the end.
 //!
 //! Shape letters: `b` batch, `l` look-back, `h` horizon, `v` variates, `n` series (`b·v`),
@@ -98,7 +98,7 @@ pub struct SpaceTimeOutput {
     pub next_input_target_nlc: Tensor<3>,
 }
 
-/// The three RMSE terms of the loss (spec §2.11), each a scalar `[1]`.
+/// The three RMSE terms of the loss (`docs/spacetime.md` §2.11), each a scalar `[1]`.
 #[derive(Debug, Clone)]
 pub struct LossTerms {
     /// Closed-loop horizon: `RMSE(ŷ_{L:L+H}, y)`.
@@ -257,7 +257,7 @@ impl SpaceTime {
         (self.state_dim - 1).min(self.lookback - 2)
     }
 
-    /// The three RMSE terms of spec §2.11 (RMSE = square root of the mean squared error over batch,
+    /// The three RMSE terms of `docs/spacetime.md` §2.11 (RMSE = square root of the mean squared error over batch,
     /// time, variates and, for the third, channels).
     ///
     /// # Shapes
@@ -287,7 +287,7 @@ impl SpaceTime {
         }
     }
 
-    /// Training loss `w₀·RMSE_forecast + w₁·RMSE_lookback + w₂·RMSE_next_input` (spec §2.11).
+    /// Training loss `w₀·RMSE_forecast + w₁·RMSE_lookback + w₂·RMSE_next_input` (`docs/spacetime.md` §2.11).
     ///
     /// All three terms are used at every training step, in every epoch (reference weights
     /// `[1, 1, 1]`). In the official code an evaluation flag that switches the auxiliary terms off

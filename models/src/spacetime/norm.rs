@@ -1,4 +1,4 @@
-//! Per-window normalisation over the look-back (spec `models.md` §2.10).
+//! Per-window normalisation over the look-back (`docs/spacetime.md` §2.10).
 //!
 //! ```text
 //! mean:        u = x − x̄_lag                 output + x̄_lag

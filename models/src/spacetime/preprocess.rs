@@ -1,4 +1,4 @@
-//! Fixed preprocessing SSMs: differencing and moving-average residuals (spec `models.md` §2.4).
+//! Fixed preprocessing SSMs: differencing and moving-average residuals (`docs/spacetime.md` §2.4).
 //!
 //! ```text
 //! channel c, type t = c mod (#orders + #MA):

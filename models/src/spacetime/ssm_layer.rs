@@ -1,9 +1,9 @@
-//! Encoder SSM layer: companion or shift SSM with a `D` skip (spec `models.md` §2.2, §2.3, §2.6).
+//! Encoder SSM layer: companion or shift SSM with a `D` skip (`docs/spacetime.md` §2.2, §2.3, §2.6).
 //!
 //! ```text
-//! bank (n_kernels, d) ──share (§2.2 layout)──> per-channel k (C, L)
+//! bank (n_kernels, d) ──share (docs/spacetime.md §2.2 layout)──> per-channel k (C, L)
 //! u (C, L, N) ──causal conv with k (FFT or Toeplitz, `ConvPath`)──(+ D ⊙ u)──> y (C, L, N)
-//! step:  x_t = A x_{t−1} + b u_t,   y_t = cᵀ x_t + D u_t,   x_{−1} = 0       (§1.1)
+//! step:  x_t = A x_{t−1} + b u_t,   y_t = cᵀ x_t + D u_t,   x_{−1} = 0       (docs/spacetime.md §1.1)
 //! ```
 //!
 //! Shape letters: `n` series (batch · variates), `l` time, `c` channels (width), `d` state size,
@@ -19,9 +19,9 @@ use crate::ssm::{
 /// Which SSM parameterisation a layer uses.
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum SsmKind {
-    /// Companion SSM: learnable `a, b, c` (spec §2.2).
+    /// Companion SSM: learnable `a, b, c` (`docs/spacetime.md` §2.2).
     Companion,
-    /// Shift SSM: `a = 0`, `b = e₁` frozen (not parameters), learnable `c` (spec §2.3).
+    /// Shift SSM: `a = 0`, `b = e₁` frozen (not parameters), learnable `c` (`docs/spacetime.md` §2.3).
     Shift,
 }
 
@@ -45,10 +45,10 @@ pub struct CompanionSsmConfig {
     /// 1: project `a` onto the L1 ball of radius `rho`; 0: no normalisation. Default 1.
     #[config(default = 1)]
     pub norm_order: usize,
-    /// Stability radius ρ of the projection. Default 0.999 (spec §2.2 proposal).
+    /// Stability radius ρ of the projection. Default 0.999 (`docs/spacetime.md` §2.2).
     #[config(default = 0.999)]
     pub rho: f64,
-    /// Learnable per-channel skip `D` (spec §2.6). Default true.
+    /// Learnable per-channel skip `D` (`docs/spacetime.md` §2.6). Default true.
     #[config(default = true)]
     pub skip: bool,
     /// How the convolution is computed (same result on every path). Default [`ConvPath::Auto`].
@@ -56,7 +56,7 @@ pub struct CompanionSsmConfig {
     pub conv_path: ConvPath,
 }
 
-/// Companion (or shift) SSM layer: `y = k ∗ u + D ⊙ u` per channel, kernels shared per §2.2.
+/// Companion (or shift) SSM layer: `y = k ∗ u + D ⊙ u` per channel, kernels shared per docs/spacetime.md §2.2.
 #[derive(Module, Debug)]
 pub struct CompanionSsm {
     /// Last column `a` of `A = S + a e_dᵀ`, `[n_kernels, d]`; `None` for the shift SSM (`a = 0`).
@@ -96,7 +96,7 @@ pub struct ChannelParams {
 }
 
 impl CompanionSsmConfig {
-    /// Builds the layer; `a, b, c, D ~ N(0, 1)` as in the reference (spec §2.2).
+    /// Builds the layer; `a, b, c, D ~ N(0, 1)` as in the reference (`docs/spacetime.md` §2.2).
     pub fn init(&self, device: &Device) -> CompanionSsm {
         let normal = Initializer::Normal { mean: 0.0, std: 1.0 };
         let bank = [self.n_kernels, self.state_dim];
@@ -162,7 +162,7 @@ impl CompanionSsm {
         (a_kd, b_kd, self.c.val())
     }
 
-    /// Per-channel vectors after the §2.2 sharing layout.
+    /// Per-channel vectors after the docs/spacetime.md §2.2 sharing layout.
     ///
     /// # Shapes
     /// * returns `[C, d]` tensors

@@ -1,5 +1,5 @@
-//! Recurrent (streaming) mode of SpaceTime with an explicit, serialisable state (spec `models.md`
-//! §1.1, §2.7; test T1/T7/T11-style parity).
+//! Recurrent (streaming) mode of SpaceTime with an explicit, serialisable state (`docs/spacetime.md`
+//! §1.1, §2.7: the step loop equals the batch forward).
 //!
 //! ```text
 //! x_t (B, V) ─fold─> (N) ─normalise with FIXED stats─> u_t ─embed─> (N, C)

@@ -187,7 +187,7 @@ fn closed_loop_decoder_equals_rollout_that_appends_predictions() {
         host_rows(p.c_cd),
         host_rows(p.k_cd),
     );
-    // Consistent normalisation (spec §2.13): ‖a‖₁ ≤ ρ, and the same unit-L1 b, c, k everywhere.
+    // Consistent normalisation (`docs/spacetime.md` §2.13): ‖a‖₁ ≤ ρ, and the same unit-L1 b, c, k everywhere.
     let l1 = |r: &Vec<f64>| r.iter().map(|x| x.abs()).sum::<f64>();
     assert!(a.iter().all(|r| l1(r) <= 0.999 + 1e-5));
     assert!(b.iter().chain(&cc).chain(&k).all(|r| l1(r) <= 1.0 + 1e-5));

@@ -1,4 +1,4 @@
-//! Companion-matrix SSM kernels (spec `models.md` §2.2, §2.3, §2.5b).
+//! Companion-matrix SSM kernels (`docs/spacetime.md` §2.2, §2.3, §2.5b).
 //!
 //! ```text
 //!  a ──L1 projection (‖a‖₁ ≤ ρ)──> A = S + a e_dᵀ ──repeated squaring──> X = [b, Ab, …, A^{ℓ-1}b]
@@ -12,13 +12,13 @@
 //! learnable last column `a`. Its characteristic polynomial is `z^d − Σ_i a_i z^i`, so for
 //! `‖a‖₁ ≤ ρ < 1` every eigenvalue satisfies `|z| < 1` (for `|z| ≥ 1`,
 //! `|Σ a_i z^i| ≤ ρ |z|^{d−1} < |z|^d`). We therefore project `a` onto the L1 ball of radius
-//! `ρ = 0.999` (the spec's proposal, §2.2) instead of the reference's exact division by `‖a‖₁`,
+//! `ρ = 0.999` (`docs/spacetime.md` §2.2) instead of the reference's exact division by `‖a‖₁`,
 //! which leaves eigenvalues on the unit circle possible (e.g. `a = e₁`, the cyclic shift).
 use burn::prelude::*;
 
 use super::precise::precise_matmul;
 
-/// Default stability radius ρ of the L1 projection of the companion column `a` (spec §2.2 proposal).
+/// Default stability radius ρ of the L1 projection of the companion column `a` (`docs/spacetime.md` §2.2).
 pub const DEFAULT_RHO: f64 = 0.999;
 
 /// The sub-diagonal shift matrix `S` (`S_{i+1,i} = 1`, zeros elsewhere).
@@ -33,7 +33,7 @@ pub fn shift_matrix(d: usize, device: &Device) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values, [d, d]), device)
 }
 
-/// Batched companion matrices `A = S + a e_dᵀ` (last column `a`, spec §2.2).
+/// Batched companion matrices `A = S + a e_dᵀ` (last column `a`, `docs/spacetime.md` §2.2).
 ///
 /// # Shapes
 /// * `a_nd`: `[n, d]`
@@ -53,7 +53,7 @@ pub fn companion_matrix(a_nd: Tensor<2>) -> Tensor<3> {
 ///
 /// Rows already inside the ball are unchanged; rows outside are rescaled onto its surface (the
 /// reference divides by `‖x‖₁` unconditionally and skips normalisation when the mean norm is below
-/// 1e-4, spec §2.13; with the `N(0,1)` init both agree up to the factor ρ).
+/// 1e-4, `docs/spacetime.md` §2.13; with the `N(0,1)` init both agree up to the factor ρ).
 ///
 /// # Shapes
 /// * `x_nd`: `[n, d]`, returns `[n, d]`
@@ -63,7 +63,7 @@ pub fn l1_project(x_nd: Tensor<2>, radius: f64) -> Tensor<2> {
     x_nd * scale_n1
 }
 
-/// Krylov blocks `[X₀, M X₀, M² X₀, …, M^{len−1} X₀]` by repeated squaring (spec §2.5b).
+/// Krylov blocks `[X₀, M X₀, M² X₀, …, M^{len−1} X₀]` by repeated squaring (`docs/spacetime.md` §2.5b).
 ///
 /// Keeps `X = [X₀, …, M^{m−1}X₀]` and `M^m`, doubles with `X ← [X, M^m X]`, `M^{2m} = (M^m)²`,
 /// truncating the last block: `O(log len)` batched matmuls.
@@ -114,7 +114,7 @@ pub fn krylov_with(
     x_ndt
 }
 
-/// Companion SSM kernels `k_j = cᵀ A^j b`, `j < len`, with `A = S + a e_dᵀ` (spec §2.2, §2.5b).
+/// Companion SSM kernels `k_j = cᵀ A^j b`, `j < len`, with `A = S + a e_dᵀ` (`docs/spacetime.md` §2.2, §2.5b).
 ///
 /// `a` is used as given: apply [`l1_project`] first for the stable parameterisation.
 ///
@@ -127,7 +127,7 @@ pub fn companion_kernel(a_nd: Tensor<2>, b_nd: Tensor<2>, c_nd: Tensor<2>, len: 
     precise_matmul(c_nd.reshape([n, 1, d]), x_ndl).reshape([n, len])
 }
 
-/// Shift SSM kernels (`a = 0`, `b = e₁`): `k_j = c_{j+1}` for `j < d`, zero afterwards (spec §2.3).
+/// Shift SSM kernels (`a = 0`, `b = e₁`): `k_j = c_{j+1}` for `j < d`, zero afterwards (`docs/spacetime.md` §2.3).
 ///
 /// # Shapes
 /// * `c_nd`: `[n, d]`, returns `[n, len]`
@@ -142,7 +142,7 @@ pub fn shift_kernel(c_nd: Tensor<2>, len: usize) -> Tensor<2> {
 }
 
 /// Kernel index of every channel for the sharing layout `(kernel_repeat, n_kernels, n_heads)`
-/// (spec §2.2, head_dim = 1): channel `c` uses kernel `⌊c / n_heads⌋ mod n_kernels`.
+/// (`docs/spacetime.md` §2.2, head_dim = 1): channel `c` uses kernel `⌊c / n_heads⌋ mod n_kernels`.
 ///
 /// # Shapes
 /// * returns `[width]` (integer indices into a `[n_kernels, …]` bank, for `Tensor::select`)

@@ -1,4 +1,4 @@
-//! Causal convolution paths (spec `models.md` §1.2) and the typed choice between them.
+//! Causal convolution paths (`docs/spacetime.md` §1.2) and the typed choice between them.
 //!
 //! ```text
 //! Fft:       u (C, L, N) ─rfft_n along time─> · k̂ ─irfft_n─> first L          O(N·C·n log n), n = next_pow2(2L)

@@ -1,4 +1,4 @@
-//! Long causal convolution through the FFT (spec `models.md` §1.2).
+//! Long causal convolution through the FFT (`docs/spacetime.md` §1.2).
 //!
 //! ```text
 //! u (B, L, C) ─swap─> (B, C, L) ─rfft_n─┐
@@ -7,7 +7,7 @@
 //! ```
 //!
 //! `n = next_pow2(2L)`: zero-padding both signals to `n ≥ 2L` turns the circular convolution into
-//! the linear (causal) one, so no tail wraps into the head (test T2). burn's `rfft`/`irfft` need
+//! the linear (causal) one, so no tail wraps into the head. burn's `rfft`/`irfft` need
 //! power-of-two lengths and carry spectra as `(re, im)` pairs (no complex dtype).
 //!
 //! Shape letters: `b` batch, `l` time, `c` channels.

@@ -1,4 +1,4 @@
-//! Shared linear state-space math (spec `models.md` §1 and §2.2–§2.5).
+//! Shared linear state-space math (`docs/spacetime.md` §1 and §2.2–§2.5).
 //!
 //! * [`companion`]: companion matrices, L1 stability projection, repeated-squaring Krylov kernels.
 //! * [`fftconv`]: long causal convolution through power-of-two `rfft`/`irfft`.

@@ -1,4 +1,4 @@
-//! Plain-loop `f64` oracles for the SSM math (spec `models.md` §2.5a, §2.7, §5). Slow on purpose:
+//! Plain-loop `f64` oracles for the SSM math (`docs/spacetime.md` §2.5a, §2.7, §5). Slow on purpose:
 //! the tensor paths in [`super::companion`] and [`super::fftconv`] are tested against these.
 //!
 //! Vectors are row-major slices; a companion SSM is given by its last column `a`, input vector
@@ -46,7 +46,7 @@ pub fn direct_causal_conv(u: &[f64], k: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Closed-loop rollout of one channel by explicit recursion (spec §2.7):
+/// Closed-loop rollout of one channel by explicit recursion (`docs/spacetime.md` §2.7):
 /// `x_{t+1} = A x_t + b z_t` over the look-back `z_{0..L−1}` from `x_0 = 0`, then for
 /// `h = 0..H−1`: `ŷ_{L+h} = cᵀ x_{L+h}`, `ẑ_{L+h} = kᵀ x_{L+h}`, and `ẑ` is appended to the input
 /// (`x ← A x + b ẑ`).

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 ///
 /// Every field has a default, so a partial JSON object deserialises. The defaults follow the
 /// SpaceTime reference recipe (AdamW, lr 1e-3, weight decay 1e-4, warm-up then cosine to 1e-5,
-/// spec `models.md` §2.12) scaled down to a budget that suits a service: 50 epochs, warm-up 5,
+/// `docs/spacetime.md` §2.12) scaled down to a budget that suits a service: 50 epochs, warm-up 5,
 /// patience 10 (the reference uses 500 / 10 / 20).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
