@@ -418,13 +418,13 @@ mod tests {
         }
     }
 
-    /// The raw-value baseline fitted on [`frame`], its scaler of `scope`.
-    fn raw_model(scope: ScalerScope) -> MonitoredModel {
+    /// `predictor`'s detector fitted on the first [`TRAIN_END`] rows of [`frame`], with a scaler
+    /// of `scope` fitted on the same rows.
+    fn fitted(predictor: Predictor, scope: ScalerScope, resolved: &str) -> MonitoredModel {
         let mut frame = frame();
         let rows = std::slice::from_ref(&(0..TRAIN_END));
         let scaler = Scaler::fit(&frame, ScalerKind::ZScore, scope, rows).unwrap();
         scaler.transform(&mut frame).unwrap();
-        let predictor = Predictor::RawValue;
         let detector = Detector::fit(
             &predictor,
             &DetectorSettings::default(),
@@ -433,39 +433,31 @@ mod tests {
         )
         .unwrap();
         MonitoredModel {
-            resolved: "raw@1".into(),
+            resolved: resolved.into(),
             detector: Arc::new(detector),
             predictor: Arc::new(predictor),
             scaler,
         }
     }
 
+    /// The raw-value baseline, its scaler of `scope`.
+    fn raw_model(scope: ScalerScope) -> MonitoredModel {
+        fitted(Predictor::RawValue, scope, "raw@1")
+    }
+
     /// Repeat (L = 8): a registered family other than SpaceTime whose recurrent form
     /// ([`statecast_models::forecaster::Stepper`]) the session runs one step per point.
     fn repeat_model() -> MonitoredModel {
-        let mut frame = frame();
-        let rows = std::slice::from_ref(&(0..TRAIN_END));
-        let scaler = Scaler::fit(&frame, ScalerKind::ZScore, ScalerScope::Global, rows).unwrap();
-        scaler.transform(&mut frame).unwrap();
         let device = burn::prelude::Device::flex();
         let model = statecast_models::zoo::ModelFamily::Repeat
             .default_config(8, 3)
             .init(&device)
             .unwrap();
-        let predictor = Predictor::model(model, 3, device);
-        let detector = Detector::fit(
-            &predictor,
-            &DetectorSettings::default(),
-            &frame.columns,
-            &[(&frame.series[0], TRAIN_END)],
+        fitted(
+            Predictor::model(model, 3, device),
+            ScalerScope::Global,
+            "repeat@1",
         )
-        .unwrap();
-        MonitoredModel {
-            resolved: "repeat@1".into(),
-            detector: Arc::new(detector),
-            predictor: Arc::new(predictor),
-            scaler,
-        }
     }
 
     fn load(model: &str) -> Result<MonitoredModel, NotFound> {

@@ -10,7 +10,7 @@
 use burn::nn::{Linear as NnLinear, LinearConfig as NnLinearConfig};
 use burn::prelude::*;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::forecaster::{Forecaster, Reconstructor, Stepper};
 
 /// Configuration of [`Linear`].
@@ -32,13 +32,7 @@ impl LinearConfig {
     /// # Errors
     /// [`Error::InvalidConfig`] naming `lookback` or `horizon` when it is 0.
     pub fn validate(&self) -> Result<()> {
-        if self.lookback == 0 {
-            return Err(Error::invalid("lookback", "must be at least 1"));
-        }
-        if self.horizon == 0 {
-            return Err(Error::invalid("horizon", "must be at least 1"));
-        }
-        Ok(())
+        super::validate_geometry(self.lookback, self.horizon)
     }
 
     /// Builds the model (burn's default `Linear` initialisation).

@@ -6,7 +6,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::forecaster::{Forecaster, Reconstructor, StepForecaster, Stepper};
 
 /// Configuration of [`Repeat`].
@@ -24,13 +24,7 @@ impl RepeatConfig {
     /// # Errors
     /// [`Error::InvalidConfig`] naming `lookback` or `horizon` when it is 0.
     pub fn validate(&self) -> Result<()> {
-        if self.lookback == 0 {
-            return Err(Error::invalid("lookback", "must be at least 1"));
-        }
-        if self.horizon == 0 {
-            return Err(Error::invalid("horizon", "must be at least 1"));
-        }
-        Ok(())
+        super::validate_geometry(self.lookback, self.horizon)
     }
 
     /// Builds the model (nothing is allocated on `_device`).
