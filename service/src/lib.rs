@@ -18,6 +18,7 @@ pub mod ltsf;
 pub mod model_health;
 pub mod ops;
 pub mod registry;
+pub mod roots;
 pub mod server;
 pub mod train_defaults;
 pub mod training;

@@ -1,6 +1,8 @@
 //! Shared helpers: locate the binary, run subcommands, start a server on a free port.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod hostile;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
