@@ -11,7 +11,7 @@ use crate::grpc::monitor::{MonitorConfig, MonitorServiceImpl};
 use crate::grpc::training::TrainingServiceImpl;
 use crate::info::InfoServiceImpl;
 use crate::jobs::{JobManager, JobsConfig};
-use crate::ops::auth::{AuthLayer, AuthToken};
+use crate::ops::auth::{AuthLayer, AuthScope, AuthToken};
 use crate::ops::limit::ConcurrencyLimitLayer;
 use crate::ops::telemetry::{Metrics, TelemetryLayer};
 use crate::ops::tls::TlsFiles;
@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub monitor_max_series: usize,
     /// Monitored series with no point for this long are dropped.
     pub monitor_idle: Duration,
+    /// Which RPCs need [`ServerConfig::auth_token`] (default: the mutating ones).
+    pub auth_scope: AuthScope,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +72,7 @@ impl Default for ServerConfig {
             max_queued_jobs: 16,
             monitor_max_series: 10_000,
             monitor_idle: Duration::from_secs(3600),
+            auth_scope: AuthScope::Mutating,
         }
     }
 }
@@ -254,7 +257,10 @@ pub async fn serve_with_metrics(
     // Outermost first: telemetry sees every outcome, including auth and limit refusals.
     let server = builder
         .layer(TelemetryLayer::new(metrics))
-        .layer(AuthLayer::new(config.auth_token.clone()))
+        .layer(AuthLayer::with_scope(
+            config.auth_token.clone(),
+            config.auth_scope,
+        ))
         .layer(ConcurrencyLimitLayer::forecasts(config.max_concurrent_forecasts))
         .add_service(health_service)
         .add_service(reflection_v1)

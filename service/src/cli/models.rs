@@ -72,24 +72,45 @@ pub(crate) struct ServerArg {
     /// CA certificate (PEM) to verify an `https://` server (default: web PKI roots).
     #[arg(long, env = "STATECAST_CA_CERT")]
     pub(crate) ca_cert: Option<PathBuf>,
-    /// Bearer token for mutating RPCs (register, delete, label).
-    #[arg(long, env = "STATECAST_AUTH_TOKEN", hide_env_values = true)]
+    /// Bearer token sent with every call (needed for register, delete, label and jobs, and for
+    /// everything on a server started with --auth-all-rpcs).
+    #[arg(
+        long,
+        env = "STATECAST_AUTH_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
     pub(crate) token: Option<String>,
+    /// Read the bearer token from this file instead (keeps it out of the process list).
+    #[arg(long, env = "STATECAST_AUTH_TOKEN_FILE")]
+    pub(crate) token_file: Option<PathBuf>,
 }
 
 impl ServerArg {
     /// The connection options these flags describe.
-    pub(crate) fn options(&self) -> ClientOptions {
-        ClientOptions {
+    ///
+    /// # Errors
+    /// When `--token-file` cannot be read.
+    pub(crate) fn options(&self) -> anyhow::Result<ClientOptions> {
+        let token = match &self.token_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading --token-file {}: {e}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => self.token.clone(),
+        };
+        Ok(ClientOptions {
             ca_cert: self.ca_cert.clone(),
-            token: self.token.clone(),
+            token,
             ..ClientOptions::new(self.server.clone())
-        }
+        })
     }
 
     /// Connect to the server (TLS for `https://`; the token goes with every call).
     pub(crate) async fn connect(&self) -> anyhow::Result<AuthChannel> {
-        Ok(self.options().connect().await?)
+        Ok(self.options()?.connect().await?)
     }
 }
 

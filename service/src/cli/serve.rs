@@ -1,5 +1,6 @@
 //! `statecast serve`.
-use statecast_service::ops::auth::AuthToken;
+use statecast_service::ops::auth::{AuthScope, AuthToken};
+use statecast_service::ops::exposure::{self, Exposure};
 use statecast_service::ops::metrics_http;
 use statecast_service::ops::tls::TlsFiles;
 use statecast_service::server::{self, ServerConfig};
@@ -28,9 +29,27 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "STATECAST_TLS_KEY")]
     tls_key: Option<PathBuf>,
     /// Require `authorization: Bearer TOKEN` on mutating RPCs (register, delete, label,
-    /// job submit/cancel); read-only RPCs stay open.
-    #[arg(long, env = "STATECAST_AUTH_TOKEN", hide_env_values = true)]
+    /// job submit/cancel); read-only RPCs stay open unless --auth-all-rpcs. Prefer
+    /// --auth-token-file or the environment: a token on the command line is visible to every
+    /// local user in the process list.
+    #[arg(
+        long,
+        env = "STATECAST_AUTH_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "auth_token_file"
+    )]
     auth_token: Option<String>,
+    /// Read the bearer token from this file (e.g. a mounted Kubernetes Secret).
+    #[arg(long, env = "STATECAST_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// Require the token on every RPC (forecasts, listings, monitor streams, reflection),
+    /// not only on mutating ones; health checks stay open for probes.
+    #[arg(long, env = "STATECAST_AUTH_ALL_RPCS")]
+    auth_all_rpcs: bool,
+    /// Serve a non-loopback address without a token. Without this flag such a start is
+    /// refused: every mutating RPC would be open to the network.
+    #[arg(long)]
+    allow_unauthenticated: bool,
     /// Serve Prometheus metrics on this address (GET /metrics); port 0 picks a free port.
     #[arg(long, env = "STATECAST_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -51,19 +70,59 @@ pub(crate) struct ServeArgs {
     monitor_idle_secs: u64,
 }
 
+/// The configured token: from `--auth-token-file`, else `--auth-token`/`STATECAST_AUTH_TOKEN`.
+/// Warns when it came from the command line.
+fn auth_token(args: &ServeArgs) -> anyhow::Result<Option<AuthToken>> {
+    if let Some(path) = &args.auth_token_file {
+        return Ok(Some(AuthToken::from_file(path)?));
+    }
+    let Some(text) = args.auth_token.as_deref() else {
+        return Ok(None);
+    };
+    if std::env::var("STATECAST_AUTH_TOKEN").ok().as_deref() != Some(text) {
+        warn(
+            "the auth token was given on the command line, where /proc/PID/cmdline shows it to every local user; use --auth-token-file or STATECAST_AUTH_TOKEN",
+        );
+    }
+    Ok(AuthToken::new(text))
+}
+
+/// A start-up warning: on stderr (seen even without a tracing subscriber) and in the log.
+fn warn(message: &str) {
+    eprintln!("statecast: warning: {message}");
+    tracing::warn!("{message}");
+}
+
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let auth_token = auth_token(&args)?;
+    let tls = TlsFiles::from_pair(args.tls_cert.clone(), args.tls_key.clone())?;
+    let exposure = Exposure {
+        addr: args.addr,
+        token: auth_token.is_some(),
+        tls: tls.is_some(),
+        auth_all_rpcs: args.auth_all_rpcs,
+        allow_unauthenticated: args.allow_unauthenticated,
+    };
+    for warning in exposure::check(&exposure)? {
+        warn(&warning);
+    }
     let config = ServerConfig {
         data_dir: args.data_dir,
         max_message_bytes: args.max_message_mib << 20,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
-        tls: TlsFiles::from_pair(args.tls_cert, args.tls_key)?,
-        auth_token: args.auth_token.as_deref().and_then(AuthToken::new),
+        tls,
+        auth_token,
         metrics_addr: args.metrics_addr,
         max_concurrent_forecasts: args.max_concurrent_forecasts,
         workers: usize::try_from(args.workers)?,
         max_queued_jobs: args.max_queued_jobs,
         monitor_max_series: args.monitor_max_series,
         monitor_idle: Duration::from_secs(args.monitor_idle_secs),
+        auth_scope: if args.auth_all_rpcs {
+            AuthScope::All
+        } else {
+            AuthScope::Mutating
+        },
     };
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {

@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod exposure;
 pub mod future;
 pub mod limit;
 pub mod metrics_http;
