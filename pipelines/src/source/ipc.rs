@@ -38,6 +38,9 @@ pub(crate) fn open(spec: &DatasetSpec) -> Result<(ColumnPlan, RawIter)> {
     if !is_file_format && !is_stream {
         return Err(corrupt(&path, "no ARROW1 magic and no IPC stream header"));
     }
+    if is_file_format {
+        check_blocks_fit(&path)?;
+    }
     // Read the schema first (no projection) to resolve the mapping, then reopen projected.
     let schema = if is_file_format {
         FileReader::try_new_buffered(open_file(&path)?, None)
@@ -84,6 +87,65 @@ pub(crate) fn open(spec: &DatasetSpec) -> Result<(ColumnPlan, RawIter)> {
             Ok(raw)
         });
     Ok((plan, Box::new(iter)))
+}
+
+/// Refuse an IPC file whose footer declares a block reaching past the end of the file.
+///
+/// The file reader allocates (zeroed) the length a block declares before reading it, so one
+/// flipped bit in a length field of a 3 KB file made it allocate gigabytes and spend seconds
+/// page-faulting (found by `tests/ingest_fuzz.rs`). Every record-batch and dictionary block
+/// must satisfy `0 ≤ offset`, `0 ≤ lengths` and `offset + metadata + body ≤ file length`.
+fn check_blocks_fit(path: &Path) -> Result<()> {
+    let bytes_err = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = open_file(path)?;
+    let file_len = file.metadata().map_err(bytes_err)?.len();
+    // Trailer: footer (flatbuffer) · footer length (i32 LE) · "ARROW1".
+    if file_len < 6 + 2 + 10 {
+        return Err(corrupt(path, "too short for an IPC file"));
+    }
+    let mut trailer = [0u8; 10];
+    file.seek(SeekFrom::End(-10)).map_err(bytes_err)?;
+    file.read_exact(&mut trailer).map_err(bytes_err)?;
+    if &trailer[4..] != b"ARROW1" {
+        return Err(corrupt(path, "no ARROW1 magic at the end of the file"));
+    }
+    let footer_len = i32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let footer_len = u64::try_from(footer_len)
+        .ok()
+        .filter(|&n| n <= file_len - 10 - 8)
+        .ok_or_else(|| corrupt(path, format!("footer length {footer_len} does not fit the file")))?;
+    let mut footer = vec![0u8; usize::try_from(footer_len).unwrap_or(0)];
+    file.seek(SeekFrom::End(-10 - i64::try_from(footer_len).unwrap_or(0)))
+        .map_err(bytes_err)?;
+    file.read_exact(&mut footer).map_err(bytes_err)?;
+    let footer = arrow::ipc::root_as_footer(&footer).map_err(|e| corrupt(path, format!("footer: {e}")))?;
+    let blocks = footer
+        .recordBatches()
+        .into_iter()
+        .flatten()
+        .chain(footer.dictionaries().into_iter().flatten());
+    for block in blocks {
+        let end = u64::try_from(block.offset())
+            .ok()
+            .zip(u64::try_from(block.metaDataLength()).ok())
+            .zip(u64::try_from(block.bodyLength()).ok())
+            .and_then(|((o, m), b)| o.checked_add(m)?.checked_add(b));
+        if end.is_none_or(|end| end > file_len) {
+            return Err(corrupt(
+                path,
+                format!(
+                    "a block (offset {}, {} + {} bytes) reaches past the end of the {file_len}-byte file",
+                    block.offset(),
+                    block.metaDataLength(),
+                    block.bodyLength()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -77,16 +77,65 @@ pub(crate) fn open(spec: &DatasetSpec) -> Result<RawSource> {
         path: spec.path.clone(),
     })?;
     check_not_empty(&spec.path)?;
-    let (plan, batches) = match format {
-        Format::Parquet => super::parquet::open(spec)?,
-        Format::ArrowIpc => super::ipc::open(spec)?,
-        Format::Csv => super::csv::open(spec)?,
-    };
+    let (plan, batches) = guarded(&spec.path, format, || match format {
+        Format::Parquet => super::parquet::open(spec),
+        Format::ArrowIpc => super::ipc::open(spec),
+        Format::Csv => super::csv::open(spec),
+    })?;
     Ok(RawSource {
         format,
         plan,
-        batches,
+        batches: Box::new(PanicGuard {
+            inner: Some(batches),
+            path: spec.path.clone(),
+            format,
+        }),
     })
+}
+
+/// Run a decoder step, turning a panic into [`Error::CorruptFile`].
+///
+/// The Arrow and Parquet decoders trust some offsets and lengths in the file and panic (slice
+/// out of range) on crafted or damaged files instead of returning an error; the ingestion fuzz
+/// test (`tests/ingest_fuzz.rs`) found such files. A hostile file must give an error, so every
+/// decoder call runs under this guard. Decoders hold no state shared with the caller, so
+/// nothing is left half-updated when one unwinds.
+fn guarded<T>(path: &Path, format: Format, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        tracing::warn!(path = %path.display(), format = format.name(), "decoder panicked: {what}");
+        Err(Error::CorruptFile {
+            path: path.to_path_buf(),
+            format: format.name(),
+            reason: "the decoder rejected malformed data".into(),
+        })
+    })
+}
+
+/// A batch iterator whose decoder panics become one [`Error::CorruptFile`], after which it ends.
+struct PanicGuard {
+    inner: Option<RawIter>,
+    path: std::path::PathBuf,
+    format: Format,
+}
+
+impl Iterator for PanicGuard {
+    type Item = Result<RawBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let inner = self.inner.as_mut()?;
+        match guarded(&self.path, self.format, || Ok(inner.next())) {
+            Ok(item) => item,
+            Err(e) => {
+                self.inner = None; // a decoder that unwound is not polled again
+                Some(Err(e))
+            }
+        }
+    }
 }
 
 /// [`Error::EmptyFile`] for a zero-byte file, [`Error::Io`] if it cannot be opened.
