@@ -88,9 +88,29 @@ pub enum Error {
     },
 }
 
+/// Longest status message sent to a client, in bytes. Messages echo client input (names,
+/// ids, paths); unbounded, a 100 kB id made the `grpc-message` header exceed HTTP/2's header
+/// limit and the client saw a protocol error instead of the status (found by
+/// `tests/tests/hostile_requests.rs`).
+pub const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
+
+/// `message` cut to [`MAX_STATUS_MESSAGE_BYTES`] (on a character boundary, marked `…`).
+pub fn bounded_message(mut message: String) -> String {
+    if message.len() <= MAX_STATUS_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_STATUS_MESSAGE_BYTES - '…'.len_utf8();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push('…');
+    message
+}
+
 impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
-        let message = err.to_string();
+        let message = bounded_message(err.to_string());
         match err {
             Error::InvalidArgument { .. } | Error::Data(_) | Error::Model(_) => {
                 tonic::Status::invalid_argument(message)
@@ -194,5 +214,17 @@ mod tests {
             source: std::io::Error::other("gone"),
         };
         assert_eq!(tonic::Status::from(Error::from(io)).code(), Code::Internal);
+    }
+
+    #[test]
+    fn status_messages_are_bounded_on_a_char_boundary() {
+        let e = Error::JobNotFound {
+            id: "é".repeat(100_000),
+        };
+        let status = tonic::Status::from(e);
+        assert_eq!(status.code(), Code::NotFound);
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE_BYTES);
+        assert!(status.message().ends_with('…'), "{}", &status.message()[..40]);
+        assert_eq!(bounded_message("short".into()), "short");
     }
 }
