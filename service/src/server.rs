@@ -44,7 +44,9 @@ pub struct ServerConfig {
     pub auth_token: Option<AuthToken>,
     /// Serve Prometheus metrics (`GET /metrics`) on this address.
     pub metrics_addr: Option<SocketAddr>,
-    /// Forecast RPCs allowed in flight; more are refused with `RESOURCE_EXHAUSTED`.
+    /// Forecast RPCs allowed in flight; more are refused with `RESOURCE_EXHAUSTED`. Default:
+    /// two per CPU core ([`crate::ops::limit::default_max_concurrent_forecasts`]); `None`
+    /// removes the bound (tests only: the CLI always sets one).
     pub max_concurrent_forecasts: Option<usize>,
     /// Training worker threads (each trains one job at a time).
     pub workers: usize,
@@ -65,7 +67,7 @@ impl Default for ServerConfig {
             tls: None,
             auth_token: None,
             metrics_addr: None,
-            max_concurrent_forecasts: None,
+            max_concurrent_forecasts: Some(crate::ops::limit::default_max_concurrent_forecasts()),
             workers: 1,
             max_queued_jobs: 16,
             monitor_max_series: 10_000,
@@ -188,9 +190,11 @@ pub async fn serve_with_metrics(
         .set_serving::<MonitorServiceServer<MonitorServiceImpl>>()
         .await;
     crate::model_health::spawn(registry.clone(), health_reporter.clone(), Duration::from_secs(1));
-    let forecasts = ForecastServiceServer::new(ForecastServiceImpl::new(registry))
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+    let forecasts = ForecastServiceServer::new(
+        ForecastServiceImpl::new(registry).with_max_message_bytes(config.max_message_bytes),
+    )
+    .max_decoding_message_size(config.max_message_bytes)
+    .max_encoding_message_size(config.max_message_bytes);
     health_reporter
         .set_serving::<ModelServiceServer<ModelServiceImpl>>()
         .await;

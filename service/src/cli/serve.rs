@@ -1,5 +1,6 @@
 //! `statecast serve`.
 use statecast_service::ops::auth::AuthToken;
+use statecast_service::ops::limit;
 use statecast_service::ops::metrics_http;
 use statecast_service::ops::tls::TlsFiles;
 use statecast_service::server::{self, ServerConfig};
@@ -34,9 +35,11 @@ pub(crate) struct ServeArgs {
     /// Serve Prometheus metrics on this address (GET /metrics); port 0 picks a free port.
     #[arg(long, env = "STATECAST_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
-    /// Forecast RPCs allowed in flight; further ones get RESOURCE_EXHAUSTED (default: no limit).
-    #[arg(long)]
-    max_concurrent_forecasts: Option<usize>,
+    /// Forecast RPCs allowed in flight; further ones get RESOURCE_EXHAUSTED (default: two per
+    /// CPU core, at least 2).
+    #[arg(long, default_value_t = limit::default_max_concurrent_forecasts() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_concurrent_forecasts: u64,
     /// Training worker threads (each trains one job at a time).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     workers: u64,
@@ -59,7 +62,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         tls: TlsFiles::from_pair(args.tls_cert, args.tls_key)?,
         auth_token: args.auth_token.as_deref().and_then(AuthToken::new),
         metrics_addr: args.metrics_addr,
-        max_concurrent_forecasts: args.max_concurrent_forecasts,
+        max_concurrent_forecasts: Some(usize::try_from(args.max_concurrent_forecasts)?),
         workers: usize::try_from(args.workers)?,
         max_queued_jobs: args.max_queued_jobs,
         monitor_max_series: args.monitor_max_series,
