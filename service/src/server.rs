@@ -7,7 +7,7 @@
 //! separate HTTP port.
 use crate::grpc::forecast::ForecastServiceImpl;
 use crate::grpc::models::ModelServiceImpl;
-use crate::grpc::monitor::{MonitorConfig, MonitorServiceImpl};
+use crate::grpc::monitor::{MonitorConfig, MonitorServiceImpl, StreamLimits};
 use crate::grpc::training::TrainingServiceImpl;
 use crate::info::InfoServiceImpl;
 use crate::jobs::{JobManager, JobsConfig};
@@ -56,6 +56,16 @@ pub struct ServerConfig {
     pub monitor_max_series: usize,
     /// Monitored series with no point for this long are dropped.
     pub monitor_idle: Duration,
+    /// Longest monitor series id, bytes; longer ids get `INVALID_ARGUMENT`. Default 256.
+    pub monitor_max_series_id_bytes: usize,
+    /// `StreamMonitor` calls open at once; one more gets `RESOURCE_EXHAUSTED`. Default 64.
+    pub monitor_max_streams: usize,
+    /// Series tracked over all monitor streams; a new series beyond it gets
+    /// `RESOURCE_EXHAUSTED`. Default 20 000.
+    pub monitor_max_total_series: usize,
+    /// A monitor stream that sends nothing for this long is closed with `DEADLINE_EXCEEDED`.
+    /// Default 15 minutes.
+    pub monitor_stream_idle: Duration,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +82,10 @@ impl Default for ServerConfig {
             max_queued_jobs: 16,
             monitor_max_series: 10_000,
             monitor_idle: Duration::from_secs(3600),
+            monitor_max_series_id_bytes: 256,
+            monitor_max_streams: 64,
+            monitor_max_total_series: 20_000,
+            monitor_stream_idle: Duration::from_secs(900),
         }
     }
 }
@@ -182,10 +196,20 @@ pub async fn serve_with_metrics(
     let monitor_config = MonitorConfig {
         max_series: config.monitor_max_series,
         idle: config.monitor_idle,
+        max_series_id_bytes: config.monitor_max_series_id_bytes,
     };
-    let monitor = MonitorServiceServer::new(MonitorServiceImpl::new(registry.clone(), monitor_config))
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+    let stream_limits = StreamLimits {
+        max_streams: config.monitor_max_streams,
+        max_total_series: config.monitor_max_total_series,
+        stream_idle: config.monitor_stream_idle,
+    };
+    let monitor = MonitorServiceServer::new(MonitorServiceImpl::with_limits(
+        registry.clone(),
+        monitor_config,
+        stream_limits,
+    ))
+    .max_decoding_message_size(config.max_message_bytes)
+    .max_encoding_message_size(config.max_message_bytes);
     health_reporter
         .set_serving::<MonitorServiceServer<MonitorServiceImpl>>()
         .await;

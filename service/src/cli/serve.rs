@@ -52,6 +52,19 @@ pub(crate) struct ServeArgs {
     /// Seconds after which a monitored series with no new point is dropped.
     #[arg(long, default_value_t = 3600)]
     monitor_idle_secs: u64,
+    /// Longest monitor series id, in bytes; longer ids get INVALID_ARGUMENT.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    monitor_max_series_id_bytes: u64,
+    /// StreamMonitor calls open at once; one more gets RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    monitor_max_streams: u64,
+    /// Series tracked over all monitor streams together; a new series beyond it gets
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 20_000)]
+    monitor_max_total_series: usize,
+    /// Seconds after which a monitor stream that sent nothing is closed (DEADLINE_EXCEEDED).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    monitor_stream_idle_secs: u64,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -67,6 +80,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_queued_jobs: args.max_queued_jobs,
         monitor_max_series: args.monitor_max_series,
         monitor_idle: Duration::from_secs(args.monitor_idle_secs),
+        monitor_max_series_id_bytes: usize::try_from(args.monitor_max_series_id_bytes)?,
+        monitor_max_streams: usize::try_from(args.monitor_max_streams)?,
+        monitor_max_total_series: args.monitor_max_total_series,
+        monitor_stream_idle: Duration::from_secs(args.monitor_stream_idle_secs),
     };
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {

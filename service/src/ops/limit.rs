@@ -39,7 +39,7 @@ impl ConcurrencyLimitLayer {
     /// At most `limit` concurrent calls under `prefix` (`None`: unlimited).
     pub fn new(limit: Option<usize>, prefix: &'static str) -> Self {
         Self {
-            semaphore: limit.map(|l| Arc::new(Semaphore::new(l))),
+            semaphore: limit.map(|l| Arc::new(Semaphore::new(l.min(Semaphore::MAX_PERMITS)))),
             limit: limit.unwrap_or(0),
             prefix,
         }
