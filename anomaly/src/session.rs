@@ -525,7 +525,7 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
         let raw: Vec<f32> = point.values.iter().map(|&v| v as f32).collect();
         for (i, (r, (c, sc))) in raw.iter().zip(s.center.iter().zip(&s.scale)).enumerate() {
             let scaled = (r - c) / sc;
-            if !r.is_finite() || !(scaled.abs() <= MAX_SCALED_MAGNITUDE) {
+            if !r.is_finite() || scaled.is_nan() || scaled.abs() > MAX_SCALED_MAGNITUDE {
                 return Err(invalid(
                     format!("values[{i}]"),
                     format!(

@@ -92,10 +92,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             Some(addr) => Some(metrics_http::bind(addr).await?),
             None => None,
         };
-        // Tests and scripts read this line to learn the port.
-        println!("statecast listening on {local}");
+        // Tests and scripts read this line to learn the port. One write, and a reader that
+        // closes stdout early must not kill the server (`println!` panics on EPIPE).
+        let mut banner = format!("statecast listening on {local}\n");
         if let Some((_, metrics_local)) = &metrics {
-            println!("statecast metrics on http://{metrics_local}/metrics");
+            banner.push_str(&format!("statecast metrics on http://{metrics_local}/metrics\n"));
+        }
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
         }
         tracing::info!(
             %local,

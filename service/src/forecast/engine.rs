@@ -5,7 +5,8 @@ use burn::prelude::*;
 use statecast_models::forecaster::Forecaster;
 
 use super::request::{
-    ForecastOptions, MAX_BATCH, SeriesForecast, SeriesInput, ValidRequest, invalid, validate,
+    ForecastOptions, MAX_BATCH, MAX_SCALED_MAGNITUDE, SeriesForecast, SeriesInput, ValidRequest, invalid,
+    validate,
 };
 use super::size::{self, Delivery};
 use crate::registry::{LoadedModel, ModelRef, Registry, VersionInfo};
@@ -76,7 +77,7 @@ impl Prepared {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] (`series[i].series_id`) when a per-series scaler does not know a
-/// series, (`series[i].values`) when the scaled inputs overflow `f32` or the forecast is not
+/// series, (`series[i].values`) when a scaled input lies beyond [`MAX_SCALED_MAGNITUDE`] or the forecast is not
 /// finite (inputs far outside what the model was trained on: a non-finite number is never
 /// returned); [`Error::Internal`] when the model output has an unexpected size.
 pub fn run(
@@ -95,10 +96,17 @@ pub fn run(
         scaler
             .transform_rows(&s.id, &mut window)
             .map_err(|e| invalid(format!("series[{}].series_id", range.start + i), e.to_string()))?;
-        if window.iter().any(|x| !x.is_finite()) {
+        if let Some(k) = window
+            .iter()
+            .position(|x| x.is_nan() || x.abs() > MAX_SCALED_MAGNITUDE)
+        {
             return Err(invalid(
                 format!("series[{}].values", range.start + i),
-                "values too large for the model: scaled by its training statistics they overflow f32",
+                format!(
+                    "the value at row {}, column {} is too large for the model: it lies more than {MAX_SCALED_MAGNITUDE:e} training standard deviations from the mean",
+                    s.rows - l + k / v,
+                    k % v
+                ),
             ));
         }
         x.extend(window);

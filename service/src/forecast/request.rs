@@ -8,6 +8,11 @@ use crate::{Error, Result};
 /// Series forecast in one model call at most (larger requests are split into batches).
 pub const MAX_BATCH: usize = 256;
 
+/// Largest accepted magnitude of a look-back value once scaled by the model's training
+/// statistics (in training standard deviations). Farther values are no measurement the model
+/// can extrapolate from, and their forecasts and quantiles overflow `f32` into infinities.
+pub const MAX_SCALED_MAGNITUDE: f32 = 1e12;
+
 /// Quantiles one request may ask for, counting each interval level as its two quantiles and
 /// counting duplicates (so the bound holds before any deduplication work).
 pub const MAX_QUANTILES: usize = 100;
