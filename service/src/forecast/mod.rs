@@ -10,6 +10,7 @@ pub mod size;
 
 pub use engine::{Prepared, batches, prepare, run};
 pub use request::{
-    ForecastOptions, MAX_BATCH, MAX_QUANTILES, SeriesForecast, SeriesInput, ValidRequest, validate,
+    ForecastOptions, MAX_BATCH, MAX_QUANTILES, MAX_SCALED_MAGNITUDE, SeriesForecast, SeriesInput,
+    ValidRequest, validate,
 };
 pub use size::Delivery;
