@@ -282,9 +282,8 @@ impl MonitorService for MonitorServiceImpl {
                 let (st, result) = match joined {
                     Ok(x) => x,
                     Err(e) => {
-                        let _ = tx
-                            .send(Err(Error::Internal(format!("a monitor task failed: {e}")).into()))
-                            .await;
+                        let status = Error::Internal(format!("a monitor task failed: {e}")).into();
+                        let _ = tokio::time::timeout(idle, tx.send(Err(status))).await;
                         return;
                     }
                 };
