@@ -1,18 +1,26 @@
 //! The state of one monitoring stream: many series, each with its own [`StreamDetector`], fed
 //! one point at a time.
 //!
-//! A session maps `series_id → StreamDetector`, bounded by [`MonitorConfig::max_series`]; series
-//! with no point for [`MonitorConfig::idle`] (read from an injectable [`Clock`]) are dropped and
-//! start afresh on their next point. Every point is validated before it is scored (non-empty
-//! series id, a model on a series' first point and the same one after, one finite value per
-//! variate, strictly increasing timestamps). Models are resolved through a [`ModelLoader`] on a
-//! series' first point and cached per session by their reference string. Nothing here knows the
+//! A session maps `series_id → StreamDetector`, bounded by [`MonitorConfig::max_series`] and,
+//! across every session of a server, by a shared [`SeriesBudget`]; series with no point for
+//! [`MonitorConfig::idle`] (read from an injectable [`Clock`]) are dropped and start afresh on
+//! their next point. Every point is validated before it is scored (a series id of 1 to
+//! [`MonitorConfig::max_series_id_bytes`] bytes, a model on a series' first point and the same
+//! one after, one value per variate that fits `f32` and stays within
+//! [`MAX_SCALED_MAGNITUDE`] training standard deviations once scaled, strictly increasing
+//! timestamps on the model's frequency grid counted from the series' first point). Models are
+//! resolved through a [`ModelLoader`] on a series' first point and cached per session by their
+//! reference string; when the loader's [`ModelLoader::generation`] moves (a model was deleted),
+//! the session asks it whether each cached model still [`exists`](ModelLoader::exists) and
+//! refuses the next point with [`SessionError::ModelDeleted`] if one does not. Nothing here knows the
 //! transport: the gRPC service decodes a request into a [`MonitorPoint`], calls
 //! [`MonitorSession::push`] and encodes the [`PointReport`] or maps the [`SessionError`].
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use statecast_pipelines::Frequency;
 use statecast_pipelines::scale::Scaler;
 
 use crate::alarms::AlarmEvent;
@@ -27,6 +35,8 @@ pub struct MonitorConfig {
     pub max_series: usize,
     /// Series with no point for this long are dropped (their next point starts afresh).
     pub idle: Duration,
+    /// Longest series id, in bytes (UTF-8); longer ids are refused as invalid.
+    pub max_series_id_bytes: usize,
 }
 
 impl Default for MonitorConfig {
@@ -34,6 +44,57 @@ impl Default for MonitorConfig {
         Self {
             max_series: 10_000,
             idle: Duration::from_secs(3600),
+            max_series_id_bytes: 256,
+        }
+    }
+}
+
+/// Largest accepted magnitude of a scaled value (in the model's training standard deviations).
+/// Anything farther is no measurement a model can score, and its squared residuals would
+/// overflow `f32` into infinite scores.
+pub const MAX_SCALED_MAGNITUDE: f32 = 1e12;
+
+/// Series tracked by all sessions that share it, bounded by a limit: each session takes one
+/// unit per series it starts tracking and gives it back when the series is dropped (idle,
+/// its model deleted, or the session ended).
+#[derive(Debug, Clone)]
+pub struct SeriesBudget {
+    used: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl SeriesBudget {
+    /// A budget of `limit` series.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            used: Arc::new(AtomicUsize::new(0)),
+            limit,
+        }
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Series tracked now, over every session.
+    pub fn in_use(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// Take one unit; `false` when the budget is spent.
+    fn try_take(&self) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u < self.limit).then_some(u + 1)
+            })
+            .is_ok()
+    }
+
+    /// Give `n` units back.
+    fn give(&self, n: usize) {
+        if n > 0 {
+            self.used.fetch_sub(n, Ordering::AcqRel);
         }
     }
 }
@@ -49,6 +110,9 @@ pub struct MonitoredModel {
     pub predictor: Arc<Predictor>,
     /// Scaler statistics per series (raw values in, scaled values to the model).
     pub scaler: Scaler,
+    /// The model's sampling period, when it has one: points of a series must lie a whole number
+    /// of periods after the series' first point.
+    pub frequency: Option<Frequency>,
 }
 
 /// Resolves the model reference of a series' first point.
@@ -61,6 +125,21 @@ pub trait ModelLoader {
     /// # Errors
     /// Whatever makes the reference unusable.
     fn load(&self, model: &str) -> Result<MonitoredModel, Self::Error>;
+
+    /// A counter that moves whenever a loaded model may have stopped existing (a deletion).
+    /// Sessions read it on every point, so it must be cheap; the default never moves.
+    fn generation(&self) -> u64 {
+        0
+    }
+
+    /// Whether a model loaded earlier still exists (asked only after [`generation`](Self::generation)
+    /// moved).
+    ///
+    /// # Errors
+    /// When the answer cannot be found out.
+    fn exists(&self, _model: &MonitoredModel) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
 }
 
 impl<F, E> ModelLoader for F
@@ -139,6 +218,18 @@ pub enum SessionError<E> {
         /// Series tracked.
         monitored: usize,
     },
+    /// A new series arrived while the sessions sharing the [`SeriesBudget`] track its limit.
+    #[error("the server already monitors {limit} series over all streams (its limit); retry later")]
+    BudgetSpent {
+        /// The budget's limit.
+        limit: usize,
+    },
+    /// A model this session used was deleted; its series were dropped.
+    #[error("model `{model}` was deleted; its series can no longer be monitored")]
+    ModelDeleted {
+        /// [`MonitoredModel::resolved`] of the deleted model.
+        model: String,
+    },
     /// The model of a series' first point could not be loaded.
     #[error(transparent)]
     Model(E),
@@ -161,6 +252,11 @@ struct SeriesState {
     model_ref: String,
     model: Arc<MonitoredModel>,
     stream: StreamDetector,
+    /// Scaler statistics of the series (to bound scaled magnitudes before scoring).
+    center: Vec<f32>,
+    scale: Vec<f32>,
+    /// Timestamp of the series' first point: the origin of its frequency grid.
+    origin: i64,
     last_seen: Instant,
     /// Timestamps of the most recent scored points (to date an alarm's first point).
     recent: VecDeque<i64>,
@@ -174,6 +270,17 @@ pub struct MonitorSession<L, C = SystemClock> {
     models: HashMap<String, Arc<MonitoredModel>>,
     series: HashMap<String, SeriesState>,
     last_sweep: Instant,
+    budget: Option<SeriesBudget>,
+    /// The loader's generation when every cached model was last known to exist.
+    generation: u64,
+}
+
+impl<L, C> Drop for MonitorSession<L, C> {
+    fn drop(&mut self) {
+        if let Some(b) = &self.budget {
+            b.give(self.series.len());
+        }
+    }
 }
 
 impl<L, C: Clock> std::fmt::Debug for MonitorSession<L, C> {
@@ -198,6 +305,7 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
     /// A session reading the time from `clock`.
     pub fn with_clock(loader: L, config: MonitorConfig, clock: C) -> Self {
         let last_sweep = clock.now();
+        let generation = loader.generation();
         Self {
             loader,
             clock,
@@ -205,7 +313,47 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
             models: HashMap::new(),
             series: HashMap::new(),
             last_sweep,
+            budget: None,
+            generation,
         }
+    }
+
+    /// Count this session's series against `budget`, shared with other sessions.
+    #[must_use]
+    pub fn with_budget(mut self, budget: SeriesBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Stop tracking the series for which `drop` is true, giving their budget back.
+    fn drop_series(&mut self, mut drop: impl FnMut(&SeriesState) -> bool) {
+        let before = self.series.len();
+        self.series.retain(|_, s| !drop(s));
+        if let Some(b) = &self.budget {
+            b.give(before - self.series.len());
+        }
+    }
+
+    /// After a deletion somewhere, make sure every cached model still exists; a deleted one is
+    /// forgotten with its series.
+    fn revalidate(&mut self) -> Result<(), SessionError<L::Error>> {
+        let generation = self.loader.generation();
+        if generation == self.generation {
+            return Ok(());
+        }
+        let models: Vec<(String, Arc<MonitoredModel>)> =
+            self.models.iter().map(|(k, m)| (k.clone(), m.clone())).collect();
+        for (key, model) in models {
+            if !self.loader.exists(&model).map_err(SessionError::Model)? {
+                self.models.remove(&key);
+                self.drop_series(|s| Arc::ptr_eq(&s.model, &model));
+                return Err(SessionError::ModelDeleted {
+                    model: model.resolved.clone(),
+                });
+            }
+        }
+        self.generation = generation;
+        Ok(())
     }
 
     /// Series tracked now (idle ones are dropped lazily, on later pushes).
@@ -216,7 +364,7 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
     /// Drop series idle for at least [`MonitorConfig::idle`].
     fn sweep(&mut self, now: Instant) {
         let idle = self.config.idle;
-        self.series.retain(|_, s| now.duration_since(s.last_seen) < idle);
+        self.drop_series(|s| now.duration_since(s.last_seen) >= idle);
         self.last_sweep = now;
     }
 
@@ -246,14 +394,31 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
                 monitored: self.series.len(),
             });
         }
+        if let Some(b) = &self.budget
+            && !b.try_take()
+        {
+            return Err(SessionError::BudgetSpent { limit: b.limit() });
+        }
+        let opened = self.start_series(point, now);
+        if opened.is_err()
+            && let Some(b) = &self.budget
+        {
+            b.give(1);
+        }
+        opened
+    }
+
+    /// [`open_series`](Self::open_series) once the budget is taken.
+    fn start_series(&mut self, point: &MonitorPoint<'_>, now: Instant) -> Result<(), SessionError<L::Error>> {
         let model = self.model(point.model)?;
         let (center, scale) = model.scaler.stats(point.series_id).map_err(crate::Error::from)?;
+        let (center, scale) = (center.to_vec(), scale.to_vec());
         let stream = StreamDetector::new(
             point.series_id,
             model.detector.clone(),
             model.predictor.clone(),
-            center.to_vec(),
-            scale.to_vec(),
+            center.clone(),
+            scale.clone(),
         )?;
         self.series.insert(
             point.series_id.to_string(),
@@ -261,6 +426,9 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
                 model_ref: point.model.to_string(),
                 model,
                 stream,
+                center,
+                scale,
+                origin: point.timestamp,
                 last_seen: now,
                 recent: VecDeque::new(),
             },
@@ -272,16 +440,28 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
     ///
     /// # Errors
     /// [`SessionError::InvalidPoint`] for a malformed point (the series' state is unchanged),
-    /// [`SessionError::TooManySeries`] for a new series beyond the limit,
-    /// [`SessionError::Model`] when its model cannot be loaded, [`SessionError::Detection`] when
-    /// the model cannot monitor this series.
+    /// [`SessionError::TooManySeries`] / [`SessionError::BudgetSpent`] for a new series beyond
+    /// the session's / the shared limit, [`SessionError::ModelDeleted`] when a model of this
+    /// session was deleted, [`SessionError::Model`] when its model cannot be loaded,
+    /// [`SessionError::Detection`] when the model cannot monitor this series.
     pub fn push(&mut self, point: &MonitorPoint<'_>) -> Result<PointReport, SessionError<L::Error>> {
+        self.revalidate()?;
         let now = self.clock.now();
         if now.duration_since(self.last_sweep) >= (self.config.idle / 4).max(Duration::from_secs(1)) {
             self.sweep(now);
         }
         if point.series_id.is_empty() {
             return Err(invalid("series_id", "must not be empty"));
+        }
+        if point.series_id.len() > self.config.max_series_id_bytes {
+            return Err(invalid(
+                "series_id",
+                format!(
+                    "{} bytes long; at most {} are allowed",
+                    point.series_id.len(),
+                    self.config.max_series_id_bytes
+                ),
+            ));
         }
         if !self.series.contains_key(point.series_id) {
             self.open_series(point, now)?;
@@ -329,8 +509,33 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
                 ),
             ));
         }
+        if let Some(period) = s.model.frequency
+            && period.steps_between(s.origin, point.timestamp).is_none()
+        {
+            return Err(invalid(
+                "timestamp",
+                format!(
+                    "{} is not on the model's {period} grid: series `{}` started at {}, so its \
+                     points must be a whole number of periods after it",
+                    point.timestamp, point.series_id, s.origin
+                ),
+            ));
+        }
         #[allow(clippy::cast_possible_truncation)]
         let raw: Vec<f32> = point.values.iter().map(|&v| v as f32).collect();
+        for (i, (r, (c, sc))) in raw.iter().zip(s.center.iter().zip(&s.scale)).enumerate() {
+            let scaled = (r - c) / sc;
+            if !r.is_finite() || scaled.is_nan() || scaled.abs() > MAX_SCALED_MAGNITUDE {
+                return Err(invalid(
+                    format!("values[{i}]"),
+                    format!(
+                        "{} ({}) is too large: it lies more than {MAX_SCALED_MAGNITUDE:e} training \
+                         standard deviations from the mean",
+                        point.values[i], det.columns[i]
+                    ),
+                ));
+            }
+        }
         let out = s.stream.push(point.timestamp, &raw)?;
         s.last_seen = now;
         let mut report = PointReport {
@@ -437,6 +642,7 @@ mod tests {
             detector: Arc::new(detector),
             predictor: Arc::new(predictor),
             scaler,
+            frequency: None,
         }
     }
 
@@ -465,6 +671,10 @@ mod tests {
             "repeat" => Ok(repeat_model()),
             "raw" => Ok(raw_model(ScalerScope::Global)),
             "per-series" => Ok(raw_model(ScalerScope::PerSeries)),
+            "raw-1m" => Ok(MonitoredModel {
+                frequency: Some(Frequency::from_micros(MINUTE)),
+                ..raw_model(ScalerScope::Global)
+            }),
             other => Err(NotFound(other.into())),
         }
     }
@@ -601,6 +811,7 @@ mod tests {
         let config = MonitorConfig {
             max_series: 2,
             idle: Duration::from_secs(60),
+            ..MonitorConfig::default()
         };
         let (mut s, clock) = session(config);
         s.push(&point("s1", "raw", 0, &[0.0, 0.0])).unwrap();
@@ -623,6 +834,7 @@ mod tests {
         let config = MonitorConfig {
             max_series: 10,
             idle: Duration::from_secs(60),
+            ..MonitorConfig::default()
         };
         let (mut s, clock) = session(config);
         s.push(&point("s1", "raw", 1000, &[0.0, 0.0])).unwrap();
@@ -665,5 +877,180 @@ mod tests {
         };
         assert!(matches!(e, SessionError::Detection(Error::Data(_))), "{e:?}");
         assert_eq!(s.series_count(), 2);
+    }
+
+    #[test]
+    fn series_ids_are_bounded_in_length() {
+        let config = MonitorConfig {
+            max_series_id_bytes: 8,
+            ..MonitorConfig::default()
+        };
+        let (mut s, _) = session(config);
+        s.push(&point("12345678", "raw", 0, &[0.0, 0.0])).unwrap();
+        let Err(e) = s.push(&point("123456789", "raw", 0, &[0.0, 0.0])) else {
+            panic!()
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid argument `series_id`: 9 bytes long; at most 8 are allowed"
+        );
+        // A megabyte id is refused by its length, before any state is kept for it.
+        let long = "x".repeat(1 << 20);
+        assert_eq!(
+            invalid_field(s.push(&point(&long, "raw", 0, &[0.0, 0.0]))),
+            "series_id"
+        );
+        assert_eq!(s.series_count(), 1);
+    }
+
+    #[test]
+    fn the_series_budget_is_shared_by_sessions_and_given_back() {
+        let budget = SeriesBudget::new(2);
+        let (a, _) = session(MonitorConfig::default());
+        let (b, clock_b) = session(MonitorConfig {
+            idle: Duration::from_secs(60),
+            ..MonitorConfig::default()
+        });
+        let (mut a, mut b) = (a.with_budget(budget.clone()), b.with_budget(budget.clone()));
+        a.push(&point("s1", "raw", 0, &[0.0, 0.0])).unwrap();
+        b.push(&point("s1", "raw", 0, &[0.0, 0.0])).unwrap();
+        // Known series keep scoring; a new one in either session is refused.
+        b.push(&point("s1", "", 1, &[0.0, 0.0])).unwrap();
+        let Err(e) = b.push(&point("s2", "raw", 0, &[0.0, 0.0])) else {
+            panic!()
+        };
+        assert!(matches!(e, SessionError::BudgetSpent { limit: 2 }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the server already monitors 2 series over all streams (its limit); retry later"
+        );
+        // The budget is checked before any model is loaded.
+        assert!(matches!(
+            a.push(&point("s3", "nope", 0, &[0.0, 0.0])),
+            Err(SessionError::BudgetSpent { .. })
+        ));
+        assert_eq!(budget.in_use(), 2);
+        // Ending a session gives its series back.
+        drop(a);
+        assert_eq!(budget.in_use(), 1);
+        b.push(&point("s2", "raw", 0, &[0.0, 0.0])).unwrap();
+        assert_eq!(budget.in_use(), 2);
+        // So does an idle sweep.
+        clock_b.advance(Duration::from_secs(61));
+        let (c, _) = session(MonitorConfig::default());
+        let mut c = c.with_budget(budget.clone());
+        assert!(c.push(&point("s9", "raw", 0, &[0.0, 0.0])).is_err());
+        b.push(&point("s3", "raw", 0, &[0.0, 0.0])).unwrap();
+        assert_eq!((b.series_count(), budget.in_use()), (1, 1));
+        c.push(&point("s9", "raw", 0, &[0.0, 0.0])).unwrap();
+        // A failed open (a scaler without this series) gives its unit back.
+        drop(b);
+        assert!(c.push(&point("unseen", "per-series", 0, &[0.0, 0.0])).is_err());
+        assert!(matches!(
+            c.push(&point("s4", "nope", 0, &[0.0, 0.0])),
+            Err(SessionError::Model(_))
+        ));
+        assert_eq!(budget.in_use(), 1);
+    }
+
+    #[test]
+    fn points_off_the_model_grid_are_refused() {
+        let (mut s, _) = session(MonitorConfig::default());
+        let origin = 7;
+        s.push(&point("s1", "raw-1m", origin, &[0.0, 0.0])).unwrap();
+        s.push(&point("s1", "", origin + MINUTE, &[0.0, 0.0])).unwrap();
+        let Err(e) = s.push(&point("s1", "", origin + 2 * MINUTE + 1, &[0.0, 0.0])) else {
+            panic!()
+        };
+        assert_eq!(
+            e.to_string(),
+            "invalid argument `timestamp`: 120000008 is not on the model's 1min grid: series `s1` \
+             started at 7, so its points must be a whole number of periods after it"
+        );
+        // Gaps of whole periods are fine; a model without a frequency accepts any later time.
+        s.push(&point("s1", "", origin + 5 * MINUTE, &[0.0, 0.0]))
+            .unwrap();
+        s.push(&point("s2", "raw", 0, &[0.0, 0.0])).unwrap();
+        s.push(&point("s2", "", 12_345, &[0.0, 0.0])).unwrap();
+        // Near the end of time the grid arithmetic does not wrap.
+        s.push(&point("s3", "raw-1m", i64::MIN, &[0.0, 0.0])).unwrap();
+        assert_eq!(
+            invalid_field(s.push(&point("s3", "", i64::MAX, &[0.0, 0.0]))),
+            "timestamp"
+        );
+    }
+
+    #[test]
+    fn values_too_large_to_score_are_refused_before_scoring() {
+        let (mut s, _) = session(MonitorConfig::default());
+        s.push(&point("s1", "raw", 0, &[0.0, 1.0])).unwrap();
+        for (values, field) in [
+            ([0.0, 3.4e38], "values[1]"), // fits f32, but not once scaled and squared
+            ([1e300, 0.0], "values[0]"),  // does not fit f32 at all
+            ([-3.4e38, 0.0], "values[0]"),
+        ] {
+            let Err(e) = s.push(&point("s1", "", 1, &values)) else {
+                panic!("{values:?} accepted")
+            };
+            assert!(e.to_string().contains("training standard deviations"), "{e}");
+            assert_eq!(invalid_field::<NotFound>(Err(e)), field);
+        }
+        // Large but plausible outliers still score (and raise an alarm).
+        let r = s.push(&point("s1", "", 1, &[0.0, 1e6])).unwrap();
+        assert!(r.score.is_finite() || r.warming_up, "{r:?}");
+    }
+
+    /// A loader whose models can be deleted: `generation` moves on a deletion.
+    struct Deletable {
+        generation: Cell<u64>,
+        deleted: Cell<bool>,
+    }
+
+    impl ModelLoader for &Deletable {
+        type Error = NotFound;
+
+        fn load(&self, model: &str) -> Result<MonitoredModel, NotFound> {
+            load(model)
+        }
+
+        fn generation(&self) -> u64 {
+            self.generation.get()
+        }
+
+        fn exists(&self, _model: &MonitoredModel) -> Result<bool, NotFound> {
+            Ok(!self.deleted.get())
+        }
+    }
+
+    #[test]
+    fn a_deleted_model_stops_its_series_at_the_next_point() {
+        let loader = Deletable {
+            generation: Cell::new(0),
+            deleted: Cell::new(false),
+        };
+        let budget = SeriesBudget::new(10);
+        let mut s = MonitorSession::with_clock(&loader, MonitorConfig::default(), ManualClock::new())
+            .with_budget(budget.clone());
+        s.push(&point("s1", "raw", 0, &[0.0, 0.0])).unwrap();
+        s.push(&point("s2", "raw", 0, &[0.0, 0.0])).unwrap();
+        // Another model was deleted: the generation moves, this one still exists.
+        loader.generation.set(1);
+        s.push(&point("s1", "", 1, &[0.0, 0.0])).unwrap();
+        loader.deleted.set(true);
+        // No new deletion: the model is not asked about again (cheap per point).
+        s.push(&point("s1", "", 2, &[0.0, 0.0])).unwrap();
+        loader.generation.set(2);
+        let Err(e) = s.push(&point("s1", "", 3, &[0.0, 0.0])) else {
+            panic!()
+        };
+        assert!(
+            matches!(&e, SessionError::ModelDeleted { model } if model == "raw@1"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "model `raw@1` was deleted; its series can no longer be monitored"
+        );
+        assert_eq!((s.series_count(), budget.in_use()), (0, 0));
     }
 }

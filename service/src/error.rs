@@ -153,8 +153,12 @@ impl From<statecast_anomaly::session::SessionError<Error>> for Error {
         use statecast_anomaly::session::SessionError as S;
         match err {
             S::InvalidPoint { field, reason } => Error::InvalidArgument { field, reason },
-            err @ S::TooManySeries { .. } => Error::ResourceExhausted {
+            err @ (S::TooManySeries { .. } | S::BudgetSpent { .. }) => Error::ResourceExhausted {
                 reason: err.to_string(),
+            },
+            S::ModelDeleted { model } => Error::ModelNotFound {
+                name: model,
+                version: None,
             },
             S::Model(e) => e,
             S::Detection(e) => e.into(),

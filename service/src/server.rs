@@ -7,7 +7,7 @@
 //! separate HTTP port.
 use crate::grpc::forecast::ForecastServiceImpl;
 use crate::grpc::models::ModelServiceImpl;
-use crate::grpc::monitor::{MonitorConfig, MonitorServiceImpl};
+use crate::grpc::monitor::{MonitorConfig, MonitorServiceImpl, StreamLimits};
 use crate::grpc::training::TrainingServiceImpl;
 use crate::info::InfoServiceImpl;
 use crate::jobs::{JobManager, JobsConfig};
@@ -44,7 +44,9 @@ pub struct ServerConfig {
     pub auth_token: Option<AuthToken>,
     /// Serve Prometheus metrics (`GET /metrics`) on this address.
     pub metrics_addr: Option<SocketAddr>,
-    /// Forecast RPCs allowed in flight; more are refused with `RESOURCE_EXHAUSTED`.
+    /// Forecast RPCs allowed in flight; more are refused with `RESOURCE_EXHAUSTED`. Default:
+    /// two per CPU core ([`crate::ops::limit::default_max_concurrent_forecasts`]); `None`
+    /// removes the bound (tests only: the CLI always sets one).
     pub max_concurrent_forecasts: Option<usize>,
     /// Training worker threads (each trains one job at a time).
     pub workers: usize,
@@ -56,6 +58,16 @@ pub struct ServerConfig {
     pub monitor_idle: Duration,
     /// Which RPCs need [`ServerConfig::auth_token`] (default: the mutating ones).
     pub auth_scope: AuthScope,
+    /// Longest monitor series id, bytes; longer ids get `INVALID_ARGUMENT`. Default 256.
+    pub monitor_max_series_id_bytes: usize,
+    /// `StreamMonitor` calls open at once; one more gets `RESOURCE_EXHAUSTED`. Default 64.
+    pub monitor_max_streams: usize,
+    /// Series tracked over all monitor streams; a new series beyond it gets
+    /// `RESOURCE_EXHAUSTED`. Default 20 000.
+    pub monitor_max_total_series: usize,
+    /// A monitor stream that sends nothing for this long is closed with `DEADLINE_EXCEEDED`.
+    /// Default 15 minutes.
+    pub monitor_stream_idle: Duration,
 }
 
 impl Default for ServerConfig {
@@ -67,12 +79,16 @@ impl Default for ServerConfig {
             tls: None,
             auth_token: None,
             metrics_addr: None,
-            max_concurrent_forecasts: None,
+            max_concurrent_forecasts: Some(crate::ops::limit::default_max_concurrent_forecasts()),
             workers: 1,
             max_queued_jobs: 16,
             monitor_max_series: 10_000,
             monitor_idle: Duration::from_secs(3600),
             auth_scope: AuthScope::Mutating,
+            monitor_max_series_id_bytes: 256,
+            monitor_max_streams: 64,
+            monitor_max_total_series: 20_000,
+            monitor_stream_idle: Duration::from_secs(900),
         }
     }
 }
@@ -183,17 +199,29 @@ pub async fn serve_with_metrics(
     let monitor_config = MonitorConfig {
         max_series: config.monitor_max_series,
         idle: config.monitor_idle,
+        max_series_id_bytes: config.monitor_max_series_id_bytes,
     };
-    let monitor = MonitorServiceServer::new(MonitorServiceImpl::new(registry.clone(), monitor_config))
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+    let stream_limits = StreamLimits {
+        max_streams: config.monitor_max_streams,
+        max_total_series: config.monitor_max_total_series,
+        stream_idle: config.monitor_stream_idle,
+    };
+    let monitor = MonitorServiceServer::new(MonitorServiceImpl::with_limits(
+        registry.clone(),
+        monitor_config,
+        stream_limits,
+    ))
+    .max_decoding_message_size(config.max_message_bytes)
+    .max_encoding_message_size(config.max_message_bytes);
     health_reporter
         .set_serving::<MonitorServiceServer<MonitorServiceImpl>>()
         .await;
     crate::model_health::spawn(registry.clone(), health_reporter.clone(), Duration::from_secs(1));
-    let forecasts = ForecastServiceServer::new(ForecastServiceImpl::new(registry))
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+    let forecasts = ForecastServiceServer::new(
+        ForecastServiceImpl::new(registry).with_max_message_bytes(config.max_message_bytes),
+    )
+    .max_decoding_message_size(config.max_message_bytes)
+    .max_encoding_message_size(config.max_message_bytes);
     health_reporter
         .set_serving::<ModelServiceServer<ModelServiceImpl>>()
         .await;

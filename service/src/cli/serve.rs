@@ -1,6 +1,7 @@
 //! `statecast serve`.
 use statecast_service::ops::auth::{AuthScope, AuthToken};
 use statecast_service::ops::exposure::{self, Exposure};
+use statecast_service::ops::limit;
 use statecast_service::ops::metrics_http;
 use statecast_service::ops::tls::TlsFiles;
 use statecast_service::server::{self, ServerConfig};
@@ -53,9 +54,11 @@ pub(crate) struct ServeArgs {
     /// Serve Prometheus metrics on this address (GET /metrics); port 0 picks a free port.
     #[arg(long, env = "STATECAST_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
-    /// Forecast RPCs allowed in flight; further ones get RESOURCE_EXHAUSTED (default: no limit).
-    #[arg(long)]
-    max_concurrent_forecasts: Option<usize>,
+    /// Forecast RPCs allowed in flight; further ones get RESOURCE_EXHAUSTED (default: two per
+    /// CPU core, at least 2).
+    #[arg(long, default_value_t = limit::default_max_concurrent_forecasts() as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_concurrent_forecasts: u64,
     /// Training worker threads (each trains one job at a time).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     workers: u64,
@@ -68,6 +71,19 @@ pub(crate) struct ServeArgs {
     /// Seconds after which a monitored series with no new point is dropped.
     #[arg(long, default_value_t = 3600)]
     monitor_idle_secs: u64,
+    /// Longest monitor series id, in bytes; longer ids get INVALID_ARGUMENT.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    monitor_max_series_id_bytes: u64,
+    /// StreamMonitor calls open at once; one more gets RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    monitor_max_streams: u64,
+    /// Series tracked over all monitor streams together; a new series beyond it gets
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 20_000)]
+    monitor_max_total_series: usize,
+    /// Seconds after which a monitor stream that sent nothing is closed (DEADLINE_EXCEEDED).
+    #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    monitor_stream_idle_secs: u64,
 }
 
 /// The configured token: from `--auth-token-file`, else `--auth-token`/`STATECAST_AUTH_TOKEN`.
@@ -113,7 +129,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         auth_token,
         metrics_addr: args.metrics_addr,
-        max_concurrent_forecasts: args.max_concurrent_forecasts,
+        max_concurrent_forecasts: Some(usize::try_from(args.max_concurrent_forecasts)?),
         workers: usize::try_from(args.workers)?,
         max_queued_jobs: args.max_queued_jobs,
         monitor_max_series: args.monitor_max_series,
@@ -123,6 +139,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             AuthScope::Mutating
         },
+        monitor_max_series_id_bytes: usize::try_from(args.monitor_max_series_id_bytes)?,
+        monitor_max_streams: usize::try_from(args.monitor_max_streams)?,
+        monitor_max_total_series: args.monitor_max_total_series,
+        monitor_stream_idle: Duration::from_secs(args.monitor_stream_idle_secs),
     };
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {
@@ -131,10 +151,16 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             Some(addr) => Some(metrics_http::bind(addr).await?),
             None => None,
         };
-        // Tests and scripts read this line to learn the port.
-        println!("statecast listening on {local}");
+        // Tests and scripts read this line to learn the port. One write, and a reader that
+        // closes stdout early must not kill the server (`println!` panics on EPIPE).
+        let mut banner = format!("statecast listening on {local}\n");
         if let Some((_, metrics_local)) = &metrics {
-            println!("statecast metrics on http://{metrics_local}/metrics");
+            banner.push_str(&format!("statecast metrics on http://{metrics_local}/metrics\n"));
+        }
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
         }
         tracing::info!(
             %local,

@@ -5,8 +5,10 @@ use burn::prelude::*;
 use statecast_models::forecaster::Forecaster;
 
 use super::request::{
-    ForecastOptions, MAX_BATCH, SeriesForecast, SeriesInput, ValidRequest, invalid, validate,
+    ForecastOptions, MAX_BATCH, MAX_SCALED_MAGNITUDE, SeriesForecast, SeriesInput, ValidRequest, invalid,
+    validate,
 };
+use super::size::{self, Delivery};
 use crate::registry::{LoadedModel, ModelRef, Registry, VersionInfo};
 use crate::{Error, Result};
 
@@ -21,19 +23,24 @@ pub struct Prepared {
     pub request: ValidRequest,
 }
 
-/// Resolve `model`, validate the series against it (before loading anything), then load it.
+/// Resolve `model`, validate the series against it and bound the response size for
+/// `delivery` by `max_message_bytes` (before loading anything), then load it.
 ///
 /// # Errors
-/// [`Error::ModelNotFound`] / [`Error::LabelNotFound`], the errors of [`validate`], and
+/// [`Error::ModelNotFound`] / [`Error::LabelNotFound`], the errors of [`validate`],
+/// [`Error::ResourceExhausted`] when the response cannot fit ([`size::check`]), and
 /// [`Error::FailedPrecondition`] when the stored artifact no longer loads.
 pub fn prepare(
     registry: &Registry,
     model: &ModelRef,
     series: Vec<SeriesInput>,
     options: &ForecastOptions,
+    max_message_bytes: usize,
+    delivery: Delivery,
 ) -> Result<Prepared> {
     let info = registry.resolve(model)?;
     let request = validate(&info, series, options)?;
+    size::check(&info, &request, max_message_bytes, delivery)?;
     let loaded = registry.load(&info)?;
     Ok(Prepared {
         info,
@@ -70,7 +77,9 @@ impl Prepared {
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] (`series[i].series_id`) when a per-series scaler does not know a
-/// series; [`Error::Internal`] when the model output has an unexpected size.
+/// series, (`series[i].values`) when a scaled input lies beyond [`MAX_SCALED_MAGNITUDE`] or the forecast is not
+/// finite (inputs far outside what the model was trained on: a non-finite number is never
+/// returned); [`Error::Internal`] when the model output has an unexpected size.
 pub fn run(
     loaded: &LoadedModel,
     info: &VersionInfo,
@@ -87,6 +96,19 @@ pub fn run(
         scaler
             .transform_rows(&s.id, &mut window)
             .map_err(|e| invalid(format!("series[{}].series_id", range.start + i), e.to_string()))?;
+        if let Some(k) = window
+            .iter()
+            .position(|x| x.is_nan() || x.abs() > MAX_SCALED_MAGNITUDE)
+        {
+            return Err(invalid(
+                format!("series[{}].values", range.start + i),
+                format!(
+                    "the value at row {}, column {} is too large for the model: it lies more than {MAX_SCALED_MAGNITUDE:e} training standard deviations from the mean",
+                    s.rows - l + k / v,
+                    k % v
+                ),
+            ));
+        }
         x.extend(window);
     }
     let x_blv = Tensor::<3>::from_data(TensorData::new(x, [b, l, v]), &loaded.device);
@@ -111,7 +133,7 @@ pub fn run(
             scaler
                 .inverse_rows(&s.id, &mut point)
                 .map_err(|e| invalid(format!("series[{}].series_id", range.start + i), e.to_string()))?;
-            let quantiles = match &info.intervals {
+            let quantiles: Vec<(f64, Vec<f32>)> = match &info.intervals {
                 Some(stats) => request
                     .quantiles
                     .iter()
@@ -119,6 +141,13 @@ pub fn run(
                     .collect(),
                 None => Vec::new(),
             };
+            let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+            if !finite(&point) || !quantiles.iter().all(|(_, v)| finite(v)) {
+                return Err(invalid(
+                    format!("series[{}].values", range.start + i),
+                    "the forecast of these values is not finite in f32 (they lie far outside the range the model was trained on)",
+                ));
+            }
             let last = s.timestamps[s.rows - 1];
             // `validate` checked that `last + h · frequency` fits.
             let timestamps = (1..=h as i64)

@@ -6,6 +6,11 @@
 mod engine;
 pub mod intervals;
 mod request;
+pub mod size;
 
 pub use engine::{Prepared, batches, prepare, run};
-pub use request::{ForecastOptions, MAX_BATCH, SeriesForecast, SeriesInput, ValidRequest, validate};
+pub use request::{
+    ForecastOptions, MAX_BATCH, MAX_QUANTILES, MAX_SCALED_MAGNITUDE, SeriesForecast, SeriesInput,
+    ValidRequest, validate,
+};
+pub use size::Delivery;

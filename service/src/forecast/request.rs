@@ -8,6 +8,15 @@ use crate::{Error, Result};
 /// Series forecast in one model call at most (larger requests are split into batches).
 pub const MAX_BATCH: usize = 256;
 
+/// Largest accepted magnitude of a look-back value once scaled by the model's training
+/// statistics (in training standard deviations). Farther values are no measurement the model
+/// can extrapolate from, and their forecasts and quantiles overflow `f32` into infinities.
+pub const MAX_SCALED_MAGNITUDE: f32 = 1e12;
+
+/// Quantiles one request may ask for, counting each interval level as its two quantiles and
+/// counting duplicates (so the bound holds before any deduplication work).
+pub const MAX_QUANTILES: usize = 100;
+
 /// The recent history of one series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesInput {
@@ -85,8 +94,9 @@ pub(super) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Er
 /// quantile outside (0, 1), a level outside (0, 100), a values matrix whose size is not
 /// rows × cols, a wrong variate count, fewer rows than the look-back, a timestamp count that
 /// differs from the rows, NaN/∞ values, timestamps not strictly increasing or off the
-/// model's frequency grid. [`Error::FailedPrecondition`] when quantiles are asked of a
-/// version without residual statistics.
+/// model's frequency grid, more than [`MAX_QUANTILES`] quantiles (levels counting two).
+/// [`Error::FailedPrecondition`] when quantiles are asked of a version without residual
+/// statistics.
 pub fn validate(
     info: &VersionInfo,
     series: Vec<SeriesInput>,
@@ -94,6 +104,20 @@ pub fn validate(
 ) -> Result<ValidRequest> {
     if series.is_empty() {
         return Err(invalid("series", "at least one series is required"));
+    }
+    let asked = options
+        .quantiles
+        .len()
+        .saturating_add(options.levels.len().saturating_mul(2));
+    if asked > MAX_QUANTILES {
+        return Err(invalid(
+            "quantiles",
+            format!(
+                "{} quantiles and {} levels ask for {asked} quantiles (a level is two); at most {MAX_QUANTILES} are allowed",
+                options.quantiles.len(),
+                options.levels.len()
+            ),
+        ));
     }
     let horizon = match options.horizon {
         None | Some(0) => info.horizon,
@@ -308,6 +332,26 @@ mod tests {
         assert_eq!(v.quantiles.len(), 3);
         assert!((v.quantiles[0] - 0.1).abs() < 1e-12 && v.quantiles[2] == 0.9);
         assert_eq!(v.frequency.micros, 3_600_000_000);
+    }
+
+    #[test]
+    fn quantile_counts_are_capped_before_any_work() {
+        let at = |quantiles: usize, levels: usize| ForecastOptions {
+            horizon: None,
+            quantiles: vec![0.5; quantiles],
+            levels: vec![50.0; levels],
+        };
+        // Exactly the cap passes (duplicates are merged later); one more quantile is refused.
+        let ok = validate(&info(true), vec![series(4)], &at(MAX_QUANTILES - 2, 1)).unwrap();
+        assert_eq!(ok.quantiles.len(), 3);
+        let err = validate(&info(true), vec![series(4)], &at(MAX_QUANTILES - 1, 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid argument `quantiles`: 99 quantiles and 1 levels ask for 101 quantiles (a level is two); at most 100 are allowed"
+        );
+        // 100 000 quantiles (the review's request) are refused by the count, not by parsing them.
+        let err = validate(&info(true), vec![series(4)], &at(100_000, 0)).unwrap_err();
+        assert_eq!(field_of(err), "quantiles");
     }
 
     #[test]

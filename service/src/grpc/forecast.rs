@@ -8,27 +8,47 @@ use tonic::{Request, Response, Status};
 
 use super::blocking;
 use crate::convert::forecast::{request as convert_request, resolved};
-use crate::forecast::{self, Prepared};
+use crate::forecast::{self, Delivery, Prepared};
 use crate::registry::Registry;
+
+/// The response size bound when none is set: tonic's default message limit, 4 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 << 20;
 
 /// Serves forecasts from registered models.
 #[derive(Debug, Clone)]
 pub struct ForecastServiceImpl {
     registry: Arc<Registry>,
+    max_message_bytes: usize,
 }
 
 impl ForecastServiceImpl {
-    /// A service over `registry`.
+    /// A service over `registry` whose responses must fit [`DEFAULT_MAX_MESSAGE_BYTES`].
     pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+        Self {
+            registry,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
     }
 
-    /// Convert and validate the request, load the model (blocking pool).
-    async fn prepare(&self, request: pb::ForecastRequest) -> Result<Arc<Prepared>, Status> {
+    /// Refuse requests whose response (per message, for streams) would exceed `bytes`; set it
+    /// to the server's encoding limit.
+    #[must_use]
+    pub fn with_max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Convert and validate the request, bound its response, load the model (blocking pool).
+    async fn prepare(
+        &self,
+        request: pb::ForecastRequest,
+        delivery: Delivery,
+    ) -> Result<Arc<Prepared>, Status> {
         let (model, series, options) = convert_request(request)?;
         let registry = self.registry.clone();
+        let max = self.max_message_bytes;
         Ok(Arc::new(
-            blocking(move || forecast::prepare(&registry, &model, series, &options)).await?,
+            blocking(move || forecast::prepare(&registry, &model, series, &options, max, delivery)).await?,
         ))
     }
 }
@@ -39,7 +59,7 @@ impl ForecastService for ForecastServiceImpl {
         &self,
         request: Request<pb::ForecastRequest>,
     ) -> Result<Response<pb::ForecastResponse>, Status> {
-        let prepared = self.prepare(request.into_inner()).await?;
+        let prepared = self.prepare(request.into_inner(), Delivery::Unary).await?;
         let job = prepared.clone();
         let series = blocking(move || job.run_all()).await?;
         Ok(Response::new(pb::ForecastResponse {
@@ -54,7 +74,7 @@ impl ForecastService for ForecastServiceImpl {
         &self,
         request: Request<pb::ForecastRequest>,
     ) -> Result<Response<Self::ForecastStreamStream>, Status> {
-        let prepared = self.prepare(request.into_inner()).await?;
+        let prepared = self.prepare(request.into_inner(), Delivery::Stream).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             let model = resolved(&prepared.info);

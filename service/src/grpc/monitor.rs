@@ -13,17 +13,30 @@
 //! Per-point work (registry look-ups, the model's forward pass) runs on tokio's blocking pool, one
 //! message at a time per stream; responses go through a bounded channel, so a slow reader slows
 //! its own stream down instead of growing memory.
+//!
+//! Server-wide bounds ([`StreamLimits`]): at most `max_streams` streams open at once (one more
+//! is refused with `RESOURCE_EXHAUSTED`), at most `max_total_series` series tracked over all
+//! streams (a new series beyond it gets `RESOURCE_EXHAUSTED`), and a stream that sends nothing
+//! for `stream_idle` is closed with `DEADLINE_EXCEEDED`. When a model version a stream uses is
+//! deleted, the stream's next point gets `NOT_FOUND` ("model `NAME@VERSION` was deleted") and
+//! the stream ends: the session reads the registry's deletion counter on every point (one
+//! atomic load) and re-checks its models only when it moved.
 use std::sync::Arc;
+use std::time::Duration;
 
-use statecast_anomaly::session::{ModelLoader, MonitorPoint, MonitoredModel, PointReport};
+use statecast_anomaly::session::{
+    ModelLoader, MonitorPoint, MonitoredModel, PointReport, SeriesBudget, SessionError,
+};
 use statecast_anomaly::{Detector, MonitorSession, Predictor};
+use statecast_pipelines::Frequency;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::monitor_service_server::MonitorService;
+use tokio::sync::Semaphore;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::registry::{ModelRef, Registry};
+use crate::registry::{ModelRef, Registry, Selector};
 use crate::{Error, Result};
 
 /// Limits of one monitor stream: a new series beyond `max_series` gets `RESOURCE_EXHAUSTED`.
@@ -34,17 +47,58 @@ pub use statecast_anomaly::fit::DETECTOR_FILE;
 /// Responses buffered per stream before the server waits for the client to read.
 const RESPONSE_BUFFER: usize = 64;
 
+/// Bounds over all monitor streams of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Streams open at once; one more is refused with `RESOURCE_EXHAUSTED`.
+    pub max_streams: usize,
+    /// Series tracked over all streams; a new series beyond it gets `RESOURCE_EXHAUSTED`.
+    pub max_total_series: usize,
+    /// A stream with no message for this long is closed with `DEADLINE_EXCEEDED`.
+    pub stream_idle: Duration,
+}
+
+impl Default for StreamLimits {
+    /// 64 streams, 20 000 series, 15 minutes.
+    fn default() -> Self {
+        Self {
+            max_streams: 64,
+            max_total_series: 20_000,
+            stream_idle: Duration::from_secs(900),
+        }
+    }
+}
+
 /// Serves `StreamMonitor` from registered models with saved detectors.
 #[derive(Debug, Clone)]
 pub struct MonitorServiceImpl {
     registry: Arc<Registry>,
     config: MonitorConfig,
+    limits: StreamLimits,
+    streams: Arc<Semaphore>,
+    budget: SeriesBudget,
 }
 
 impl MonitorServiceImpl {
-    /// A service over `registry`.
+    /// A service over `registry` with the default [`StreamLimits`].
     pub fn new(registry: Arc<Registry>, config: MonitorConfig) -> Self {
-        Self { registry, config }
+        Self::with_limits(registry, config, StreamLimits::default())
+    }
+
+    /// A service over `registry` bounded by `limits`.
+    pub fn with_limits(registry: Arc<Registry>, config: MonitorConfig, limits: StreamLimits) -> Self {
+        Self {
+            registry,
+            config,
+            limits,
+            streams: Arc::new(Semaphore::new(limits.max_streams.min(Semaphore::MAX_PERMITS))),
+            budget: SeriesBudget::new(limits.max_total_series),
+        }
+    }
+
+    /// Series tracked now over all streams.
+    pub fn series_in_use(&self) -> usize {
+        self.budget.in_use()
     }
 }
 
@@ -68,6 +122,34 @@ impl ModelLoader for RegistryLoader {
     /// # Errors
     /// `NOT_FOUND` for an unknown model or version, `FAILED_PRECONDITION` for a version without
     /// a saved detector or with one fitted for another model.
+    fn generation(&self) -> u64 {
+        self.registry.deletions()
+    }
+
+    /// # Errors
+    /// [`Error::Database`] when the registry cannot be read.
+    fn exists(&self, model: &MonitoredModel) -> Result<bool> {
+        let Some((name, version)) = model
+            .resolved
+            .rsplit_once('@')
+            .and_then(|(n, v)| Some((n, v.parse().ok()?)))
+        else {
+            return Err(Error::Internal(format!(
+                "monitored model `{}` is not NAME@VERSION",
+                model.resolved
+            )));
+        };
+        let r = ModelRef {
+            name: name.into(),
+            selector: Selector::Version(version),
+        };
+        match self.registry.resolve(&r) {
+            Ok(_) => Ok(true),
+            Err(Error::ModelNotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn load(&self, model: &str) -> Result<MonitoredModel> {
         let r: ModelRef = model.parse()?;
         let info = self.registry.resolve(&r)?;
@@ -106,6 +188,7 @@ impl ModelLoader for RegistryLoader {
             detector: Arc::new(detector),
             predictor: Arc::new(predictor),
             scaler: loaded.artifact.scaler.clone(),
+            frequency: info.frequency.as_deref().and_then(|f| Frequency::parse(f).ok()),
         })
     }
 }
@@ -114,14 +197,18 @@ impl ModelLoader for RegistryLoader {
 fn handle(
     session: &mut MonitorSession<RegistryLoader>,
     req: &pb::MonitorRequest,
-) -> Result<pb::MonitorResponse> {
+) -> std::result::Result<pb::MonitorResponse, Status> {
     let point = MonitorPoint {
         series_id: &req.series_id,
         model: &req.model,
         timestamp: req.timestamp,
         values: &req.values,
     };
-    Ok(encode(session.push(&point)?))
+    match session.push(&point) {
+        Ok(report) => Ok(encode(report)),
+        Err(e @ SessionError::ModelDeleted { .. }) => Err(Status::not_found(e.to_string())),
+        Err(e) => Err(Error::from(e).into()),
+    }
 }
 
 fn encode(report: PointReport) -> pb::MonitorResponse {
@@ -154,16 +241,34 @@ impl MonitorService for MonitorServiceImpl {
         &self,
         request: Request<Streaming<pb::MonitorRequest>>,
     ) -> Result<Response<Self::StreamMonitorStream>, Status> {
+        let Ok(permit) = self.streams.clone().try_acquire_owned() else {
+            return Err(Status::resource_exhausted(format!(
+                "server busy: {} monitor streams already open (--monitor-max-streams); retry later",
+                self.limits.max_streams
+            )));
+        };
         let mut inbound = request.into_inner();
         let (tx, rx) = tokio::sync::mpsc::channel(RESPONSE_BUFFER);
         let loader = RegistryLoader::new(self.registry.clone());
-        let mut state = Some(MonitorSession::new(loader, self.config));
+        let mut state = Some(MonitorSession::new(loader, self.config).with_budget(self.budget.clone()));
+        let idle = self.limits.stream_idle;
         tokio::spawn(async move {
+            // Held (and the session's series counted) until this task ends.
+            let _permit = permit;
             loop {
-                let req = match inbound.next().await {
-                    None => return,
-                    Some(Ok(req)) => req,
-                    Some(Err(status)) => {
+                let req = match tokio::time::timeout(idle, inbound.next()).await {
+                    Err(_) => {
+                        let status = Status::deadline_exceeded(format!(
+                            "no point for {} s: idle monitor streams are closed \
+                             (--monitor-stream-idle-secs); reconnect to resume",
+                            idle.as_secs()
+                        ));
+                        let _ = tokio::time::timeout(idle, tx.send(Err(status))).await;
+                        return;
+                    }
+                    Ok(None) => return,
+                    Ok(Some(Ok(req))) => req,
+                    Ok(Some(Err(status))) => {
                         tracing::debug!(%status, "monitor stream ended by the client");
                         return;
                     }
@@ -177,23 +282,18 @@ impl MonitorService for MonitorServiceImpl {
                 let (st, result) = match joined {
                     Ok(x) => x,
                     Err(e) => {
-                        let _ = tx
-                            .send(Err(Error::Internal(format!("a monitor task failed: {e}")).into()))
-                            .await;
+                        let status = Error::Internal(format!("a monitor task failed: {e}")).into();
+                        let _ = tokio::time::timeout(idle, tx.send(Err(status))).await;
                         return;
                     }
                 };
                 state = Some(st);
-                match result {
-                    Ok(resp) => {
-                        if tx.send(Ok(resp)).await.is_err() {
-                            return; // the client went away
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
-                        return;
-                    }
+                let failed = result.is_err();
+                // A client that stops reading is dropped after the idle time, like one that
+                // stops sending.
+                match tokio::time::timeout(idle, tx.send(result)).await {
+                    Ok(Ok(())) if !failed => {}
+                    _ => return, // an error ends the stream; or the client went away or stalled
                 }
             }
         });

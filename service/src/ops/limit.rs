@@ -15,6 +15,15 @@ use tower::{Layer, Service};
 
 use super::body::{ObservedBody, status_code};
 
+/// The default forecast concurrency: two per CPU core (at least 2). Forecasts are CPU-bound
+/// on the blocking pool, so more in flight only queue and hold their inputs in memory.
+pub fn default_max_concurrent_forecasts() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .saturating_mul(2)
+        .max(2)
+}
+
 /// Paths [`ConcurrencyLimitLayer::forecasts`] limits.
 pub const FORECAST_SERVICE_PREFIX: &str = "/statecast.v1.ForecastService/";
 
@@ -30,7 +39,7 @@ impl ConcurrencyLimitLayer {
     /// At most `limit` concurrent calls under `prefix` (`None`: unlimited).
     pub fn new(limit: Option<usize>, prefix: &'static str) -> Self {
         Self {
-            semaphore: limit.map(|l| Arc::new(Semaphore::new(l))),
+            semaphore: limit.map(|l| Arc::new(Semaphore::new(l.min(Semaphore::MAX_PERMITS)))),
             limit: limit.unwrap_or(0),
             prefix,
         }
@@ -157,6 +166,12 @@ mod tests {
         drop(responses);
         let again = svc.clone().oneshot(request(path)).await.unwrap();
         assert_eq!(code(&again), None);
+    }
+
+    #[test]
+    fn the_default_limit_follows_the_cores() {
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(default_max_concurrent_forecasts(), (2 * cores).max(2));
     }
 
     #[tokio::test]

@@ -10,9 +10,13 @@
 //! | `statecast_jobs` | gauge | `state` |
 //! | `process_resident_memory_bytes` | gauge (read at scrape time) | |
 //!
+//! The `method` label is the path of a served method or `unknown` ([`known_methods`]), so the
+//! label set is fixed by the server's own descriptor sets, whatever paths clients invent.
+//!
 //! [`TelemetryLayer`] is a tower layer over the whole tonic router. Job states are pushed with
 //! [`Metrics::set_job_states`] or pulled at scrape time from a source registered with
 //! [`Metrics::set_job_states_source`]; both work on the process-wide [`Metrics::global`].
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, OnceLock};
@@ -22,6 +26,7 @@ use std::time::Instant;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use prost::Message;
 use tonic::Code;
 use tower::{Layer, Service};
 use tracing::Instrument;
@@ -199,14 +204,48 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// The `method` label for a request path: the path for gRPC-shaped statecast, health and
-/// reflection paths, `other` for anything else (bounds the label's cardinality).
+/// The `method` label of every path a request may carry that is not a served method.
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+/// Every method the server serves, as `/package.Service/Method`: the statecast services, gRPC
+/// health and both reflection versions, read from their descriptor sets once.
+pub fn known_methods() -> &'static HashSet<String> {
+    static KNOWN: OnceLock<HashSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        [
+            statecast_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ]
+        .into_iter()
+        .filter_map(|bytes| prost_types::FileDescriptorSet::decode(bytes).ok())
+        .flat_map(|set| set.file)
+        .flat_map(|file| {
+            let package = file.package.unwrap_or_default();
+            file.service.into_iter().flat_map(move |service| {
+                let prefix = match (package.as_str(), service.name.as_deref().unwrap_or_default()) {
+                    ("", name) => format!("/{name}/"),
+                    (package, name) => format!("/{package}.{name}/"),
+                };
+                service
+                    .method
+                    .into_iter()
+                    .map(move |m| format!("{prefix}{}", m.name.unwrap_or_default()))
+            })
+        })
+        .collect()
+    })
+}
+
+/// The `method` label for a request path: the path of a [`known_methods`] entry,
+/// [`UNKNOWN_METHOD`] for anything else, so clients cannot grow the label set (and `/metrics`)
+/// by calling invented paths.
 fn method_label(path: &str) -> String {
-    let known = path.starts_with("/statecast.") || path.starts_with("/grpc.");
-    if known && path.len() <= 128 && path[1..].split('/').count() == 2 {
+    if known_methods().contains(path) {
         path.to_string()
     } else {
-        "other".to_string()
+        UNKNOWN_METHOD.to_string()
     }
 }
 
@@ -375,11 +414,64 @@ mod tests {
 
     #[test]
     fn method_labels_are_bounded() {
-        assert_eq!(
-            method_label("/grpc.health.v1.Health/Check"),
-            "/grpc.health.v1.Health/Check"
+        for known in [
+            "/grpc.health.v1.Health/Check",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            "/statecast.v1.ForecastService/Forecast",
+            "/statecast.v1.MonitorService/StreamMonitor",
+            "/statecast.v1.ModelService/DeleteModel",
+        ] {
+            assert_eq!(method_label(known), known);
+        }
+        // Invented paths, including ones under served services and packages, share one label.
+        for invented in [
+            "/wp-admin/x",
+            "/statecast.v1.A/B/C",
+            "/statecast.v1.ForecastService/Invented17",
+            "/statecast.v1.ModelService/DeleteEverything",
+            "/grpc.health.v1.Health/Check2",
+            "/grpc.x/Y",
+            "",
+        ] {
+            assert_eq!(method_label(invented), UNKNOWN_METHOD, "{invented}");
+        }
+    }
+
+    /// 5000 refused calls to invented methods add one label, not 5000.
+    #[test]
+    fn invented_methods_do_not_grow_the_metrics() {
+        let m = Metrics::new();
+        for i in 0..5000 {
+            let path = format!("/statecast.v1.ForecastService/Invented{i}");
+            m.observe(&method_label(&path), Code::ResourceExhausted, 0.001);
+        }
+        let text = m.render();
+        assert!(text.len() < 8 << 10, "{} bytes of metrics", text.len());
+        assert!(
+            text.contains(
+                "statecast_grpc_requests_total{code=\"RESOURCE_EXHAUSTED\",method=\"unknown\"} 5000"
+            ),
+            "{text}"
         );
-        assert_eq!(method_label("/wp-admin/x"), "other");
-        assert_eq!(method_label("/statecast.v1.A/B/C"), "other");
+    }
+
+    #[test]
+    fn every_statecast_service_is_known() {
+        let known = known_methods();
+        for service in [
+            "ForecastService",
+            "ModelService",
+            "MonitorService",
+            "TrainingService",
+            "InfoService",
+        ] {
+            let prefix = format!("/statecast.v1.{service}/");
+            assert!(
+                known.iter().any(|m| m.starts_with(&prefix)),
+                "{service}: {known:?}"
+            );
+        }
     }
 }

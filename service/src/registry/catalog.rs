@@ -27,6 +27,8 @@ pub struct Registry {
     models_dir: PathBuf,
     db: Mutex<Connection>,
     cache: Mutex<ModelCache>,
+    /// Deletions so far (see [`Registry::deletions`]).
+    deletions: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -149,6 +151,7 @@ impl Registry {
             models_dir,
             db: Mutex::new(conn),
             cache: Mutex::new(ModelCache::new(capacity)),
+            deletions: std::sync::atomic::AtomicU64::new(0),
         };
         registry.sweep()?;
         Ok(registry)
@@ -325,6 +328,13 @@ impl Registry {
             })
     }
 
+    /// How many [`delete`](Self::delete) calls have succeeded since the registry was opened: a
+    /// counter that holders of loaded models (monitor streams) read per point, one atomic load,
+    /// to learn cheaply that a model they use may be gone.
+    pub fn deletions(&self) -> u64 {
+        self.deletions.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Delete one version, or the whole model; returns the versions removed.
     ///
     /// # Errors
@@ -338,6 +348,7 @@ impl Registry {
             deleted
         };
         lock(&self.cache).remove(name);
+        self.deletions.fetch_add(1, std::sync::atomic::Ordering::Release);
         match version {
             Some(v) => remove_dir(&self.version_dir(name, v)),
             None => remove_dir(&self.models_dir.join(name)),
