@@ -69,13 +69,16 @@ impl ModelConfig {
             Self::Linear(c) => linear(c, series),
             Self::Repeat(c) => (
                 0,
-                mul(&[BASELINE_ACTIVATIONS, series, u(c.lookback).saturating_add(u(c.horizon))]),
+                mul(&[
+                    BASELINE_ACTIVATIONS,
+                    series,
+                    u(c.lookback).saturating_add(u(c.horizon)),
+                ]),
             ),
         };
         SizeEstimate {
             params,
-            train_bytes: mul(&[F32, PARAM_COPIES, params])
-                .saturating_add(mul(&[F32, activations])),
+            train_bytes: mul(&[F32, PARAM_COPIES, params]).saturating_add(mul(&[F32, activations])),
         }
     }
 }
@@ -107,7 +110,11 @@ fn conv_floats(path: ConvPath, channels: u64, series: u64, len: usize) -> u64 {
 /// Learned `[n_kernels, d]` vectors of an SSM bank: `companion` of them for the companion
 /// parameterisation, `shift` for the shift one (whose `a`, `b` are fixed).
 fn bank(kind: SsmKind, companion: u64, shift: u64, kernels: usize, state: u64) -> u64 {
-    let vectors = if kind == SsmKind::Companion { companion } else { shift };
+    let vectors = if kind == SsmKind::Companion {
+        companion
+    } else {
+        shift
+    };
     mul(&[vectors, u(kernels), state])
 }
 
@@ -135,8 +142,12 @@ fn spacetime(c: &SpaceTimeConfig, series: u64) -> (u64, u64) {
         .saturating_add(decoder)
         .saturating_add(head);
 
-    let per_block = mul(&[BLOCK_ACTIVATIONS, series, l, width])
-        .saturating_add(conv_floats(c.conv_path, width, series, c.lookback));
+    let per_block = mul(&[BLOCK_ACTIVATIONS, series, l, width]).saturating_add(conv_floats(
+        c.conv_path,
+        width,
+        series,
+        c.lookback,
+    ));
     let preprocess = if c.preprocess {
         mul(&[2, series, l, width]).saturating_add(conv_floats(c.conv_path, width, series, c.lookback))
     } else {

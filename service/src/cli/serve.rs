@@ -49,6 +49,30 @@ pub(crate) struct ServeArgs {
     /// Seconds after which a monitored series with no new point is dropped.
     #[arg(long, default_value_t = 3600)]
     monitor_idle_secs: u64,
+    /// Directory under which training jobs may name dataset files (repeatable; the env var takes
+    /// a `:`-separated list). Without one, job submissions get FAILED_PRECONDITION.
+    #[arg(long = "data-root", env = "STATECAST_DATA_ROOTS", value_delimiter = ':')]
+    data_roots: Vec<PathBuf>,
+    /// Most trainable parameters of a job's model; larger models get RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 20_000_000)]
+    max_model_params: u64,
+    /// Most estimated training memory of one job, in MiB; more gets RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 4096)]
+    max_train_memory_mib: u64,
+    /// Most epochs (also warm-up and patience epochs) of one job.
+    #[arg(long, default_value_t = 10_000)]
+    max_job_epochs: usize,
+    /// Times a job may be started; a job the server died while training this often is FAILED
+    /// at the next start instead of resumed.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    max_job_attempts: u32,
+    /// Finished jobs (rows and their jobs/<id>/ directories) older than this many days are
+    /// deleted, at start-up and hourly; registered models are kept.
+    #[arg(long, default_value_t = 30)]
+    job_retention_days: u64,
+    /// At most this many finished jobs are kept (the newest).
+    #[arg(long, default_value_t = 10_000)]
+    max_finished_jobs: usize,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -64,6 +88,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_queued_jobs: args.max_queued_jobs,
         monitor_max_series: args.monitor_max_series,
         monitor_idle: Duration::from_secs(args.monitor_idle_secs),
+        data_roots: args.data_roots,
+        max_model_params: args.max_model_params,
+        max_train_memory_mib: args.max_train_memory_mib,
+        max_job_epochs: args.max_job_epochs,
+        max_job_attempts: args.max_job_attempts,
+        job_retention_days: args.job_retention_days,
+        max_finished_jobs: args.max_finished_jobs,
     };
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {
