@@ -394,7 +394,7 @@ async fn errors_queue_limit_and_cancel() {
     }
 
     // A long job occupies the only worker …
-    let long = submit(&mut jobs, request(&data, "long", "linear", 100_000, Some(4))).await;
+    let long = submit(&mut jobs, request(&data, "long", "linear", 10_000, Some(4))).await;
     let mut stream = jobs
         .watch_job(pb::WatchJobRequest { id: long.id.clone() })
         .await

@@ -97,7 +97,7 @@ fn conv_floats(path: ConvPath, channels: u64, series: u64, len: usize) -> u64 {
         ConvPath::Toeplitz => mul(&[2, channels, u(len), u(len)]),
         // Complex spectra of input, kernel and product (2 floats each) over the padded length
         // (the next power of two of `2L`), with gradients.
-        _ => {
+        ConvPath::Fft | ConvPath::Auto => {
             let padded = u(len)
                 .saturating_mul(2)
                 .checked_next_power_of_two()

@@ -65,7 +65,16 @@ pub fn client_message(err: &Error, spec: &DatasetSpec) -> String {
             "the dataset does not fit the model (details in the server log)".into()
         }
         Error::Device(e) => e.to_string(),
-        _ => "training failed with a server error (details in the server log)".into(),
+        // Paths of the server, database and internal errors: nothing for the client.
+        Error::Model(_)
+        | Error::Transport(_)
+        | Error::Reflection(_)
+        | Error::ModelNotFound { .. }
+        | Error::LabelNotFound { .. }
+        | Error::Database { .. }
+        | Error::JobNotFound { .. }
+        | Error::Internal(_)
+        | Error::Io { .. } => "training failed with a server error (details in the server log)".into(),
     }
 }
 
@@ -118,7 +127,8 @@ fn data_message(e: &DataError, named: &[&str]) -> String {
         }
         E::InvalidConfig { what, .. } => format!("invalid {what} for this dataset"),
         E::LimitExceeded { limit, .. } => format!("the dataset exceeds a limit of {limit}"),
-        _ => "the dataset could not be read".into(),
+        // Schema mismatches name file columns; JSON errors quote text; later variants: neither.
+        E::SchemaMismatch { .. } | E::Json { .. } | _ => "the dataset could not be read".into(),
     };
     format!("dataset: {text} (details in the server log)")
 }
