@@ -4,7 +4,7 @@
 //! job that is RUNNING every time the server is killed.
 //!
 //! Every case ends with [`common::hostile::assert_survived`] with an RSS bound of 512 MiB: the
-//! debug build idles at about 100 MiB and trains these tiny jobs well below that, while the
+//! debug build idled at 15–16 MiB here and trains these tiny jobs far below the bound, while the
 //! refused model (`d_model` 65 536) alone would allocate 16 GiB.
 mod common;
 
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::Server;
-use common::hostile::{assert_survived, connect, registry_snapshot};
+use common::hostile::{assert_survived, connect, registry_snapshot, rss_bytes};
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::training_service_client::TrainingServiceClient;
 use tonic::Code;
@@ -277,9 +277,14 @@ async fn oversized_models_and_absurd_schedules_are_refused_at_submission() {
     wide.lookback = 96;
     wide.horizon = 24;
     wide.model_config_json = r#"{"d_model": 65536, "n_kernels": 65536}"#.into();
-    let t0 = Instant::now();
+    let (t0, rss0) = (Instant::now(), rss_bytes(&server));
     let err = jobs.submit_job(wide).await.unwrap_err();
-    eprintln!("d_model 65536 refused in {:?}", t0.elapsed());
+    eprintln!(
+        "d_model 65536 refused in {:?}, RSS {} -> {} MiB",
+        t0.elapsed(),
+        rss0 >> 20,
+        rss_bytes(&server) >> 20
+    );
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     assert!(err.message().contains("--max-model-params"), "{}", err.message());
 
@@ -396,4 +401,30 @@ async fn finished_jobs_past_retention_are_pruned_but_their_models_stay() {
     assert_eq!(err.code(), Code::NotFound, "{err:?}");
     assert!(!data_dir.join("jobs").join(&job.id).exists());
     assert_survived(&mut server, RSS_BOUND, &models).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_checks_the_size_again_with_the_datasets_variates() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate(dir.path(), 600);
+    // Batches of 4096 windows of L + H = 10 steps: about 1.3 MB of activations per variate, so
+    // one variate (all the submission names) fits 2 MiB and the file's three do not.
+    let mut server = start(
+        &dir.path().join("data"),
+        dir.path(),
+        &["--max-train-memory-mib", "2"],
+    );
+    let before = registry_snapshot(&server).await;
+    let mut jobs = client(&server).await;
+    let mut req = sim_request(&data, 1);
+    req.training.as_mut().unwrap().batch_size = 4096;
+    let job = jobs.submit_job(req).await.unwrap().into_inner().job.unwrap();
+    let done = wait_terminal(&mut jobs, &job.id).await;
+    assert_eq!(done.state, pb::JobState::Failed as i32, "{done:?}");
+    assert!(
+        done.message.contains("3 variate(s)") && done.message.contains("--max-train-memory-mib"),
+        "{}",
+        done.message
+    );
+    assert_survived(&mut server, RSS_BOUND, &before).await;
 }
