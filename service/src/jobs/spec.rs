@@ -155,6 +155,76 @@ fn model_config_error(e: statecast_models::error::Error) -> Error {
     invalid(&field, reason)
 }
 
+/// Most labels of one job.
+pub const MAX_LABELS: usize = 32;
+/// Longest `model_config_json`, bytes.
+pub const MAX_MODEL_CONFIG_BYTES: usize = 64 << 10;
+/// Longest dataset path, bytes.
+pub const MAX_PATH_BYTES: usize = 4096;
+/// Longest other dataset string (a column name, a format, a frequency), bytes.
+pub const MAX_OPTION_BYTES: usize = 256;
+/// Most variate columns a job may name.
+pub const MAX_COLUMNS: usize = 1024;
+
+/// Every string and list a client sends is bounded before it is parsed or stored (the job row
+/// keeps the specification until the job is pruned).
+fn check_lengths(sub: &Submission) -> Result<()> {
+    let too_long = |field: &str, len: usize, max: usize, unit: &str| {
+        Err(invalid(
+            field,
+            format!("{len} {unit} is more than the {max} accepted"),
+        ))
+    };
+    if sub.labels.len() > MAX_LABELS {
+        return too_long("labels", sub.labels.len(), MAX_LABELS, "labels");
+    }
+    if sub.model_config_json.len() > MAX_MODEL_CONFIG_BYTES {
+        return too_long(
+            "model_config_json",
+            sub.model_config_json.len(),
+            MAX_MODEL_CONFIG_BYTES,
+            "bytes",
+        );
+    }
+    for (field, text) in [
+        ("model_kind", &sub.model_kind),
+        ("split", &sub.split),
+        ("device", &sub.device),
+        ("model_name", &sub.model_name),
+    ] {
+        if text.len() > MAX_OPTION_BYTES {
+            return too_long(field, text.len(), MAX_OPTION_BYTES, "bytes");
+        }
+    }
+    let Some(d) = &sub.dataset else { return Ok(()) };
+    if d.path.len() > MAX_PATH_BYTES {
+        return too_long("dataset.path", d.path.len(), MAX_PATH_BYTES, "bytes");
+    }
+    if d.columns.len() > MAX_COLUMNS {
+        return too_long("dataset.columns", d.columns.len(), MAX_COLUMNS, "columns");
+    }
+    let strings = [
+        ("dataset.format", &d.format),
+        ("dataset.layout", &d.layout),
+        ("dataset.time_column", &d.time_column),
+        ("dataset.series_column", &d.series_column),
+        ("dataset.value_column", &d.value_column),
+        ("dataset.variable_column", &d.variable_column),
+        ("dataset.label_column", &d.label_column),
+        ("dataset.missing", &d.missing),
+        ("dataset.frequency", &d.frequency),
+        ("dataset.non_increasing", &d.non_increasing),
+        ("dataset.resample", &d.resample),
+    ];
+    let columns = d.columns.iter().map(|c| ("dataset.columns", c));
+    for (field, text) in strings.into_iter().chain(columns) {
+        if text.len() > MAX_OPTION_BYTES {
+            return too_long(field, text.len(), MAX_OPTION_BYTES, "bytes");
+        }
+    }
+    Ok(())
+}
+
 /// Names and labels: 1–64 characters of `[A-Za-z0-9._-]`, not starting with `.` (the
 /// registry's rule, checked here so a bad name fails at submission, not after training).
 fn check_name(field: &str, name: &str) -> Result<()> {
@@ -340,6 +410,7 @@ impl Submission {
     /// [`Error::ResourceExhausted`] when the model exceeds `--max-model-params` or
     /// `--max-train-memory-mib`; [`Error::FailedPrecondition`] without data roots.
     pub fn validate(&self, roots: &AllowedRoots, limits: &JobLimits) -> Result<JobSpec> {
+        check_lengths(self)?;
         check_name("model_name", &self.model_name)?;
         for (i, l) in self.labels.iter().enumerate() {
             check_name(&format!("labels[{i}]"), l)?;
@@ -707,5 +778,45 @@ mod tests {
             ..limits
         };
         assert!(s.validate(&roots(), &strict).is_err());
+    }
+
+    #[test]
+    fn every_string_and_list_is_bounded() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let ok = good(file.path());
+        type Edit = Box<dyn Fn(&mut Submission)>;
+        let long = "x".repeat(MAX_PATH_BYTES + 1);
+        let cases: Vec<(&str, Edit)> = vec![
+            (
+                "labels",
+                Box::new(|s| s.labels = vec!["a".into(); MAX_LABELS + 1]),
+            ),
+            (
+                "model_config_json",
+                Box::new(|s| s.model_config_json = " ".repeat(MAX_MODEL_CONFIG_BYTES + 1)),
+            ),
+            ("split", Box::new(|s| s.split = "r".repeat(MAX_OPTION_BYTES + 1))),
+            (
+                "dataset.path",
+                Box::new(move |s| s.dataset.as_mut().unwrap().path = long.clone()),
+            ),
+            (
+                "dataset.columns",
+                Box::new(|s| s.dataset.as_mut().unwrap().columns = vec!["c".into(); MAX_COLUMNS + 1]),
+            ),
+            (
+                "dataset.columns",
+                Box::new(|s| s.dataset.as_mut().unwrap().columns = vec!["c".repeat(MAX_OPTION_BYTES + 1)]),
+            ),
+            (
+                "dataset.time_column",
+                Box::new(|s| s.dataset.as_mut().unwrap().time_column = "t".repeat(MAX_OPTION_BYTES + 1)),
+            ),
+        ];
+        for (name, edit) in cases {
+            let mut s = ok.clone();
+            edit(&mut s);
+            assert_eq!(field(&s), name);
+        }
     }
 }
