@@ -156,15 +156,15 @@ fn model_config_error(e: statecast_models::error::Error) -> Error {
 }
 
 /// Most labels of one job.
-pub const MAX_LABELS: usize = 32;
+pub(super) const MAX_LABELS: usize = 32;
 /// Longest `model_config_json`, bytes.
-pub const MAX_MODEL_CONFIG_BYTES: usize = 64 << 10;
+pub(super) const MAX_MODEL_CONFIG_BYTES: usize = 64 << 10;
 /// Longest dataset path, bytes.
-pub const MAX_PATH_BYTES: usize = 4096;
+pub(super) const MAX_PATH_BYTES: usize = 4096;
 /// Longest other dataset string (a column name, a format, a frequency), bytes.
-pub const MAX_OPTION_BYTES: usize = 256;
+pub(super) const MAX_OPTION_BYTES: usize = 256;
 /// Most variate columns a job may name.
-pub const MAX_COLUMNS: usize = 1024;
+pub(super) const MAX_COLUMNS: usize = 1024;
 
 /// Every string and list a client sends is bounded before it is parsed or stored (the job row
 /// keeps the specification until the job is pruned).
