@@ -175,12 +175,12 @@ pub async fn serve_with_metrics(
     let data_roots = if config.data_roots.is_empty() {
         AllowedRoots::none("dataset files", "--data-root")
     } else {
-        AllowedRoots::new(config.data_roots.iter().cloned(), "dataset files", "--data-root").map_err(
-            |source| Error::Io {
-                context: "opening the --data-root directories".into(),
-                source,
-            },
-        )?
+        // The I/O error already names the flag and the directory.
+        AllowedRoots::new(config.data_roots.iter().cloned(), "dataset files", "--data-root").map_err(|e| {
+            Error::FailedPrecondition {
+                reason: e.to_string(),
+            }
+        })?
     };
     let jobs_config = JobsConfig {
         data_dir: config.data_dir.clone(),
