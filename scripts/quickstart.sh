@@ -21,7 +21,7 @@ echo "== 3/7 read and validate it"
 "$BIN" inspect "${DATA[@]}"
 
 echo "== 4/7 start the gRPC server"
-"$BIN" serve --addr 127.0.0.1:0 --data-dir "$WORK/server" > "$WORK/serve.log" 2>&1 &
+"$BIN" serve --addr 127.0.0.1:0 --data-dir "$WORK/server" --data-root "$WORK" > "$WORK/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$WORK/serve.log" && break; sleep 0.1; done

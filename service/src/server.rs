@@ -10,13 +10,14 @@ use crate::grpc::models::ModelServiceImpl;
 use crate::grpc::monitor::{MonitorConfig, MonitorServiceImpl, StreamLimits};
 use crate::grpc::training::TrainingServiceImpl;
 use crate::info::InfoServiceImpl;
-use crate::jobs::{JobManager, JobsConfig};
+use crate::jobs::{JobLimits, JobManager, JobsConfig, Retention};
 use crate::ops::auth::{AuthLayer, AuthScope, AuthToken};
 use crate::ops::limit::ConcurrencyLimitLayer;
 use crate::ops::telemetry::{Metrics, TelemetryLayer};
 use crate::ops::tls::TlsFiles;
 use crate::ops::{metrics_http, tls};
 use crate::registry::Registry;
+use crate::roots::AllowedRoots;
 use crate::{Error, Result};
 use statecast_proto::v1::forecast_service_server::ForecastServiceServer;
 use statecast_proto::v1::info_service_server::InfoServiceServer;
@@ -68,6 +69,24 @@ pub struct ServerConfig {
     /// A monitor stream that sends nothing for this long is closed with `DEADLINE_EXCEEDED`.
     /// Default 15 minutes.
     pub monitor_stream_idle: Duration,
+    /// Directories under which training jobs may name dataset files (`--data-root`); none (the
+    /// default): every job submission is refused with `FAILED_PRECONDITION`.
+    pub data_roots: Vec<PathBuf>,
+    /// Most trainable parameters of a job's model; larger get `RESOURCE_EXHAUSTED`. Default 20 M.
+    pub max_model_params: u64,
+    /// Most estimated training memory of one job, MiB; more gets `RESOURCE_EXHAUSTED`.
+    /// Default 4096 (half of an 8 GiB deploy).
+    pub max_train_memory_mib: u64,
+    /// Most epochs (and warm-up / patience epochs) of one job; more is `INVALID_ARGUMENT`.
+    /// Default 10 000.
+    pub max_job_epochs: usize,
+    /// Times a job may be started: a job found RUNNING at start-up that was started this often
+    /// is FAILED instead of resumed. Default 3.
+    pub max_job_attempts: u32,
+    /// Finished jobs (rows and `jobs/<id>/`) older than this many days are deleted. Default 30.
+    pub job_retention_days: u64,
+    /// At most this many finished jobs are kept (the newest). Default 10 000.
+    pub max_finished_jobs: usize,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +108,13 @@ impl Default for ServerConfig {
             monitor_max_streams: 64,
             monitor_max_total_series: 20_000,
             monitor_stream_idle: Duration::from_secs(900),
+            data_roots: Vec::new(),
+            max_model_params: JobLimits::default().max_model_params,
+            max_train_memory_mib: JobLimits::default().max_train_memory_mib,
+            max_job_epochs: JobLimits::default().max_epochs,
+            max_job_attempts: 3,
+            job_retention_days: 30,
+            max_finished_jobs: Retention::default().max_finished,
         }
     }
 }
@@ -165,10 +191,32 @@ pub async fn serve_with_metrics(
             .map_err(|e| Error::Internal(format!("opening the registry: {e}")))??,
     );
     // Training jobs: their table lives in the registry database, workers are std threads.
+    let data_roots = if config.data_roots.is_empty() {
+        AllowedRoots::none("dataset files", "--data-root")
+    } else {
+        // The I/O error already names the flag and the directory.
+        AllowedRoots::new(config.data_roots.iter().cloned(), "dataset files", "--data-root").map_err(|e| {
+            Error::FailedPrecondition {
+                reason: e.to_string(),
+            }
+        })?
+    };
     let jobs_config = JobsConfig {
         data_dir: config.data_dir.clone(),
         workers: config.workers,
         max_queued: config.max_queued_jobs,
+        data_roots,
+        limits: JobLimits {
+            max_model_params: config.max_model_params,
+            max_train_memory_mib: config.max_train_memory_mib,
+            max_epochs: config.max_job_epochs,
+        },
+        max_attempts: config.max_job_attempts,
+        retention: Retention {
+            max_age: Duration::from_secs(config.job_retention_days.saturating_mul(24 * 3600)),
+            max_finished: config.max_finished_jobs,
+            ..Retention::default()
+        },
     };
     let jobs_registry = registry.clone();
     let jobs = tokio::task::spawn_blocking(move || JobManager::start(&jobs_config, jobs_registry))

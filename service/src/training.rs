@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use statecast_models::artifact::{Artifact, DataSchema, Evaluation, ForecastErrors, TrainingRecord};
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::{self, TrainConfig, TrainObserver};
-use statecast_models::zoo::ModelFamily;
+use statecast_models::zoo::{ModelConfig, ModelFamily};
 use statecast_pipelines::source::{DatasetSpec, Layout};
 use statecast_pipelines::split::SplitSpec;
 
@@ -66,6 +66,20 @@ pub struct TrainSummary {
 /// # Errors
 /// Data, configuration, training and artifact I/O errors.
 pub fn train_to_artifact(req: &TrainRequest, observer: &mut dyn TrainObserver) -> Result<TrainSummary> {
+    train_to_artifact_checked(req, observer, &|_, _| Ok(()))
+}
+
+/// [`train_to_artifact`], asking `admit(config, variates)` once the dataset is read and before
+/// the model is built (the server checks the model's size against its limits there, when the
+/// number of variates is known).
+///
+/// # Errors
+/// As [`train_to_artifact`], and whatever `admit` returns.
+pub fn train_to_artifact_checked(
+    req: &TrainRequest,
+    observer: &mut dyn TrainObserver,
+    admit: &dyn Fn(&ModelConfig, usize) -> Result<()>,
+) -> Result<TrainSummary> {
     let device = req.device.device()?;
     let prepared = prepare(&req.data, &req.split, req.lookback)?;
     let sets = prepared.datasets(req.horizon)?;
@@ -73,6 +87,7 @@ pub fn train_to_artifact(req: &TrainRequest, observer: &mut dyn TrainObserver) -
         .family
         .default_config(req.lookback, req.horizon)
         .with_overrides(req.model_overrides.as_ref())?;
+    admit(&config, prepared.scaled.columns.len())?;
     let model = config.init(&device)?;
     let outcome = train::fit(
         model,

@@ -69,6 +69,15 @@ fn request(
     }
 }
 
+/// `statecast serve` on `data_dir` with `root` (the test's temporary directory, which holds its
+/// datasets) as the only `--data-root`.
+fn start(data_dir: &Path, root: &Path, extra: &[&str]) -> Server {
+    let root = root.to_string_lossy();
+    let mut flags = vec!["--data-root", root.as_ref()];
+    flags.extend_from_slice(extra);
+    Server::start(data_dir, &flags)
+}
+
 async fn training(addr: &str) -> TrainingServiceClient<Channel> {
     TrainingServiceClient::connect(addr.to_string()).await.unwrap()
 }
@@ -142,7 +151,7 @@ async fn submit_watch_register_forecast_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = simulate(dir.path());
     let data_dir = dir.path().join("data");
-    let server = Server::start(&data_dir, &["--workers", "2"]);
+    let server = start(&data_dir, dir.path(), &["--workers", "2"]);
     let mut jobs = training(&server.addr).await;
 
     let job = submit(&mut jobs, request(&data, "sensors", "spacetime", 2, Some(8))).await;
@@ -205,7 +214,7 @@ async fn submit_watch_register_forecast_and_restart() {
 
     // Restart on the same data directory: the model and the finished job are still there.
     server.terminate(Duration::from_secs(20));
-    let server = Server::start(&data_dir, &[]);
+    let server = start(&data_dir, dir.path(), &[]);
     let mut jobs = training(&server.addr).await;
     let again = get(&mut jobs, &job.id).await;
     assert_eq!(again.state, state(pb::JobState::Succeeded));
@@ -240,7 +249,7 @@ async fn killed_server_resumes_the_job_from_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let data = simulate(dir.path());
     let data_dir = dir.path().join("data");
-    let mut server = Server::start(&data_dir, &[]);
+    let mut server = start(&data_dir, dir.path(), &[]);
     let mut jobs = training(&server.addr).await;
 
     // Every window each epoch, batches of 2 (~800 steps): long enough to kill the server during
@@ -275,7 +284,7 @@ async fn killed_server_resumes_the_job_from_its_checkpoint() {
     server.child.wait().unwrap();
     drop(stream);
 
-    let server = Server::start(&data_dir, &[]);
+    let server = start(&data_dir, dir.path(), &[]);
     let mut jobs = training(&server.addr).await;
     let progress = watch_all(&mut jobs, &job.id).await;
     assert_eq!(progress.last().unwrap().state, state(pb::JobState::Succeeded));
@@ -300,8 +309,9 @@ async fn killed_server_resumes_the_job_from_its_checkpoint() {
 async fn errors_queue_limit_and_cancel() {
     let dir = tempfile::tempdir().unwrap();
     let data = simulate(dir.path());
-    let server = Server::start(
+    let server = start(
         &dir.path().join("data"),
+        dir.path(),
         &["--workers", "1", "--max-queued-jobs", "1"],
     );
     let mut jobs = training(&server.addr).await;
@@ -384,7 +394,7 @@ async fn errors_queue_limit_and_cancel() {
     }
 
     // A long job occupies the only worker …
-    let long = submit(&mut jobs, request(&data, "long", "linear", 100_000, Some(4))).await;
+    let long = submit(&mut jobs, request(&data, "long", "linear", 10_000, Some(4))).await;
     let mut stream = jobs
         .watch_job(pb::WatchJobRequest { id: long.id.clone() })
         .await
@@ -487,7 +497,7 @@ fn irregular_csv(dir: &Path) -> PathBuf {
 async fn a_job_resamples_an_irregular_file_and_bad_dataset_options_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = irregular_csv(dir.path());
-    let server = Server::start(&dir.path().join("data"), &["--workers", "1"]);
+    let server = start(&dir.path().join("data"), dir.path(), &["--workers", "1"]);
     let mut jobs = training(&server.addr).await;
     let dataset = pb::DatasetSource {
         path: data.to_string_lossy().into_owned(),

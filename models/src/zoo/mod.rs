@@ -5,6 +5,8 @@
 //! - [`ModelConfig`] (`config.rs`): one serialisable configuration for any family, validated
 //!   before [`ModelConfig::init`] builds the model, so a bad setting is an error naming the field
 //!   and never a panic inside `init`.
+//! - [`SizeEstimate`] (`estimate.rs`): parameters and training memory of a configuration,
+//!   computed without building the model (servers refuse oversized jobs with it).
 //! - [`AnyModel`] (`any.rs`): any built model, implementing
 //!   [`Forecaster`](crate::forecaster::Forecaster) by dispatch.
 //!
@@ -15,10 +17,12 @@
 //! `baseline/…`). Adding a family is one folder plus the match arms the compiler asks for here.
 mod any;
 mod config;
+mod estimate;
 mod family;
 #[cfg(test)]
 mod tests;
 
 pub use any::AnyModel;
 pub use config::ModelConfig;
+pub use estimate::SizeEstimate;
 pub use family::{ModelFamily, UnknownFamily};

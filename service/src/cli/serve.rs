@@ -84,6 +84,30 @@ pub(crate) struct ServeArgs {
     /// Seconds after which a monitor stream that sent nothing is closed (DEADLINE_EXCEEDED).
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
     monitor_stream_idle_secs: u64,
+    /// Directory under which training jobs may name dataset files (repeatable; the env var takes
+    /// a `:`-separated list). Without one, job submissions get FAILED_PRECONDITION.
+    #[arg(long = "data-root", env = "STATECAST_DATA_ROOTS", value_delimiter = ':')]
+    data_roots: Vec<PathBuf>,
+    /// Most trainable parameters of a job's model; larger models get RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 20_000_000)]
+    max_model_params: u64,
+    /// Most estimated training memory of one job, in MiB; more gets RESOURCE_EXHAUSTED.
+    #[arg(long, default_value_t = 4096)]
+    max_train_memory_mib: u64,
+    /// Most epochs (also warm-up and patience epochs) of one job.
+    #[arg(long, default_value_t = 10_000)]
+    max_job_epochs: usize,
+    /// Times a job may be started; a job the server died while training this often is FAILED
+    /// at the next start instead of resumed.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    max_job_attempts: u32,
+    /// Finished jobs (rows and their jobs/<id>/ directories) older than this many days are
+    /// deleted, at start-up and hourly; registered models are kept.
+    #[arg(long, default_value_t = 30)]
+    job_retention_days: u64,
+    /// At most this many finished jobs are kept (the newest).
+    #[arg(long, default_value_t = 10_000)]
+    max_finished_jobs: usize,
 }
 
 /// The configured token: from `--auth-token-file`, else `--auth-token`/`STATECAST_AUTH_TOKEN`.
@@ -143,6 +167,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         monitor_max_streams: usize::try_from(args.monitor_max_streams)?,
         monitor_max_total_series: args.monitor_max_total_series,
         monitor_stream_idle: Duration::from_secs(args.monitor_stream_idle_secs),
+        data_roots: args.data_roots,
+        max_model_params: args.max_model_params,
+        max_train_memory_mib: args.max_train_memory_mib,
+        max_job_epochs: args.max_job_epochs,
+        max_job_attempts: args.max_job_attempts,
+        job_retention_days: args.job_retention_days,
+        max_finished_jobs: args.max_finished_jobs,
     };
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {

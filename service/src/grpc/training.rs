@@ -35,7 +35,7 @@ impl TrainingService for TrainingServiceImpl {
     ) -> Result<Response<pb::SubmitJobResponse>, Status> {
         let submission = convert::submission(request.into_inner())?;
         let jobs = self.jobs.clone();
-        let job = blocking(move || jobs.submit(&submission.validate()?)).await?;
+        let job = blocking(move || jobs.submit(&jobs.validate(&submission)?)).await?;
         Ok(Response::new(pb::SubmitJobResponse {
             job: Some(job.into()),
         }))

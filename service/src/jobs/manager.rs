@@ -6,17 +6,20 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use statecast_models::artifact::Artifact;
 use tokio::sync::watch;
 
+use super::failure::client_message;
+use super::limits::JobLimits;
 use super::observer::JobObserver;
-use super::spec::JobSpec;
+use super::spec::{JobSpec, Submission};
 use super::store;
 use super::types::{JobId, JobPage, JobRecord, JobState, JobStateCounts, Progress};
 use crate::registry::{DB_FILE, Registry};
-use crate::training::train_to_artifact;
+use crate::roots::AllowedRoots;
+use crate::training::train_to_artifact_checked;
 use crate::{Error, Result};
 use statecast_anomaly::fit::{DETECTOR_FILE, fit_for_artifact};
 
@@ -32,6 +35,39 @@ pub struct JobsConfig {
     pub workers: usize,
     /// Most jobs waiting in the queue; submissions beyond it are rejected.
     pub max_queued: usize,
+    /// Directories dataset paths must lie under (checked at submission and again when a
+    /// worker opens the file).
+    pub data_roots: AllowedRoots,
+    /// Bounds on epochs, model size and training memory.
+    pub limits: JobLimits,
+    /// Times a job may be started; a job found RUNNING at start-up (the server died while
+    /// training it) that has been started this often is FAILED instead of queued again.
+    pub max_attempts: u32,
+    /// Which finished jobs are kept.
+    pub retention: Retention,
+}
+
+/// How long finished jobs (rows and `jobs/<id>/`) are kept. Models registered from them stay
+/// in the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Finished jobs that ended longer ago than this are deleted.
+    pub max_age: std::time::Duration,
+    /// At most this many finished jobs are kept (the newest).
+    pub max_finished: usize,
+    /// How often the cleanup runs (it also runs at start-up).
+    pub every: std::time::Duration,
+}
+
+impl Default for Retention {
+    /// 30 days, 10 000 finished jobs, checked hourly.
+    fn default() -> Self {
+        Self {
+            max_age: std::time::Duration::from_secs(30 * 24 * 3600),
+            max_finished: 10_000,
+            every: std::time::Duration::from_secs(3600),
+        }
+    }
 }
 
 /// Where a watcher reads progress from.
@@ -58,6 +94,9 @@ struct Inner {
     ready: Condvar,
     max_queued: usize,
     live: Mutex<HashMap<JobId, Live>>,
+    data_roots: AllowedRoots,
+    limits: JobLimits,
+    retention: Retention,
 }
 
 /// Queues, runs and tracks training jobs. Cheap to clone; methods block (SQLite), so async
@@ -88,6 +127,14 @@ impl JobManager {
             source,
         })?;
         let conn = store::open(&config.data_dir.join(DB_FILE))?;
+        let exhausted = store::fail_exhausted(&conn, config.max_attempts.max(1), Utc::now())?;
+        if !exhausted.is_empty() {
+            tracing::warn!(
+                ?exhausted,
+                max_attempts = config.max_attempts,
+                "jobs the server died while training too often are failed, not resumed"
+            );
+        }
         let requeued = store::requeue_running(&conn)?;
         let pending = store::ids_in(&conn, JobState::Queued)?;
         let mut live = HashMap::new();
@@ -109,7 +156,27 @@ impl JobManager {
             ready: Condvar::new(),
             max_queued: config.max_queued,
             live: Mutex::new(live),
+            data_roots: config.data_roots.clone(),
+            limits: config.limits,
+            retention: config.retention,
         });
+        inner.prune(Utc::now());
+        let pruner = Arc::downgrade(&inner);
+        let every = config.retention.every;
+        std::thread::Builder::new()
+            .name("statecast-job-retention".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    // The manager is gone (tests, shutdown): stop.
+                    let Some(inner) = pruner.upgrade() else { return };
+                    inner.prune(Utc::now());
+                }
+            })
+            .map_err(|source| Error::Io {
+                context: "starting the job retention thread".into(),
+                source,
+            })?;
         for n in 0..config.workers.max(1) {
             let inner = inner.clone();
             std::thread::Builder::new()
@@ -121,6 +188,20 @@ impl JobManager {
                 })?;
         }
         Ok(Self { inner })
+    }
+
+    /// Check a submission against this server's data roots and limits.
+    ///
+    /// # Errors
+    /// As [`Submission::validate`].
+    pub fn validate(&self, submission: &Submission) -> Result<JobSpec> {
+        submission.validate(&self.inner.data_roots, &self.inner.limits)
+    }
+
+    /// Delete the finished jobs the retention settings no longer keep, as if the time were
+    /// `now`; returns their ids.
+    pub fn prune(&self, now: DateTime<Utc>) -> Vec<JobId> {
+        self.inner.prune(now)
     }
 
     /// Queue a validated job.
@@ -277,7 +358,12 @@ impl Inner {
             Ok(None) => return,
             Err(e) => {
                 tracing::error!(error = %e, "could not start a job");
-                self.finish(id, JobState::Failed, &e.to_string(), None);
+                self.finish(
+                    id,
+                    JobState::Failed,
+                    "could not start the job (details in the server log)",
+                    None,
+                );
                 return;
             }
         };
@@ -287,13 +373,30 @@ impl Inner {
         progress.send_replace(running);
 
         let dir = self.job_dir(id);
-        let request = job.spec.train_request(&dir);
+        let mut request = job.spec.train_request(&dir);
+        // The roots may have changed since submission (a restart with other --data-root
+        // flags, a symlink swapped): the path is resolved again and the canonical one is read.
+        let stored = job.spec.data.path.to_str().unwrap_or_default();
+        match self.data_roots.resolve(stored) {
+            Ok(path) => request.data.path = path,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %job.spec.data.path.display(), "dataset path refused at start");
+                let message = "dataset: the path is no longer an existing file under this server's --data-root directories";
+                self.finish(id, JobState::Failed, message, None);
+                return;
+            }
+        }
+        let limits = self.limits;
+        let batch_size = request.train.batch_size;
+        let admit = move |config: &statecast_models::zoo::ModelConfig, variates: usize| {
+            limits.check_size(config, batch_size, variates)
+        };
         let mut observer = JobObserver::new(id, cancel.clone(), progress, self.db.clone(), job.history);
         // Invalid settings are refused at submission (the model configs validate everything
         // their `init` asserts), so a panic here is a bug; the worker survives it and the job
         // fails with the panic's own message rather than hanging in RUNNING.
         let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            train_to_artifact(&request, &mut observer)
+            train_to_artifact_checked(&request, &mut observer, &admit)
         }))
         .unwrap_or_else(|payload| {
             Err(Error::Internal(format!(
@@ -309,8 +412,9 @@ impl Inner {
         let summary = match trained {
             Ok(s) => s,
             Err(e) => {
+                // The full error (cell text, header names, paths) stays in the server log.
                 tracing::warn!(error = %e, "training job failed");
-                self.finish(id, JobState::Failed, &e.to_string(), None);
+                self.finish(id, JobState::Failed, &client_message(&e, &request.data), None);
                 return;
             }
         };
@@ -340,9 +444,32 @@ impl Inner {
                 remove(&request.checkpoint_dir.unwrap_or_else(|| dir.join("ckpt")));
             }
             Err(e) => {
-                self.finish(id, JobState::Failed, &format!("registering the model: {e}"), None);
+                tracing::warn!(error = %e, "registering the trained model failed");
+                let message = format!("registering the model: {}", client_message(&e, &request.data));
+                self.finish(id, JobState::Failed, &message, None);
             }
         }
+    }
+
+    /// Delete finished jobs older than the retention age, or beyond the number kept, with
+    /// their directories.
+    fn prune(&self, now: DateTime<Utc>) -> Vec<JobId> {
+        let age = chrono::Duration::from_std(self.retention.max_age).unwrap_or(chrono::Duration::MAX);
+        let cutoff = now.checked_sub_signed(age).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let pruned = match store::prune_finished(&lock(&self.db), cutoff, self.retention.max_finished) {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!(error = %e, "could not prune finished jobs");
+                return Vec::new();
+            }
+        };
+        for &id in &pruned {
+            remove(&self.job_dir(id));
+        }
+        if !pruned.is_empty() {
+            tracing::info!(count = pruned.len(), "pruned finished training jobs");
+        }
+        pruned
     }
 
     /// Record the terminal `state`, publish it to watchers and close the live channel.

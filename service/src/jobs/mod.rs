@@ -10,7 +10,17 @@
 //!
 //! Invariants: a job is QUEUED → RUNNING → SUCCEEDED | FAILED | CANCELLED (or QUEUED →
 //! CANCELLED); terminal states never change. Jobs found QUEUED or RUNNING when the manager
-//! starts (the process died) are queued again and resume from their last checkpoint.
+//! starts (the process died) are queued again and resume from their last checkpoint, unless
+//! they have been started `max_attempts` times already: then they are FAILED (a job that kills
+//! the server must not do so at every restart).
+//!
+//! Dataset paths must lie under the `--data-root` directories (checked at submission and again
+//! when a worker opens the file); failure messages, which `GetJob`/`ListJobs` show without a
+//! token, never carry file content ([`client_message`]). Model size and training memory are
+//! bounded ([`JobLimits`]). Finished jobs are deleted after the [`Retention`] period, rows and
+//! directories; registered models stay in the registry.
+mod failure;
+mod limits;
 mod manager;
 mod observer;
 mod spec;
@@ -21,6 +31,8 @@ mod store;
 mod tests;
 mod types;
 
-pub use manager::{JOBS_DIR, JobManager, JobWatch, JobsConfig};
+pub use failure::client_message;
+pub use limits::{JobLimits, MAX_LR};
+pub use manager::{JOBS_DIR, JobManager, JobWatch, JobsConfig, Retention};
 pub use spec::{DEFAULT_LOOKBACK, DatasetSubmission, JobSpec, Submission, TrainingSubmission};
 pub use types::{EpochRecord, JobId, JobPage, JobRecord, JobState, JobStateCounts, Progress};

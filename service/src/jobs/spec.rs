@@ -11,6 +11,8 @@ use statecast_pipelines::Frequency;
 use statecast_pipelines::source::{DatasetOptions, DatasetSpec};
 use statecast_pipelines::split::SplitSpec;
 
+use super::limits::JobLimits;
+use crate::roots::{AllowedRoots, RootError};
 pub use crate::train_defaults::LOOKBACK as DEFAULT_LOOKBACK;
 use crate::train_defaults::{self, TrainSettings};
 use crate::training::TrainRequest;
@@ -153,6 +155,76 @@ fn model_config_error(e: statecast_models::error::Error) -> Error {
     invalid(&field, reason)
 }
 
+/// Most labels of one job.
+pub(super) const MAX_LABELS: usize = 32;
+/// Longest `model_config_json`, bytes.
+pub(super) const MAX_MODEL_CONFIG_BYTES: usize = 64 << 10;
+/// Longest dataset path, bytes.
+pub(super) const MAX_PATH_BYTES: usize = 4096;
+/// Longest other dataset string (a column name, a format, a frequency), bytes.
+pub(super) const MAX_OPTION_BYTES: usize = 256;
+/// Most variate columns a job may name.
+pub(super) const MAX_COLUMNS: usize = 1024;
+
+/// Every string and list a client sends is bounded before it is parsed or stored (the job row
+/// keeps the specification until the job is pruned).
+fn check_lengths(sub: &Submission) -> Result<()> {
+    let too_long = |field: &str, len: usize, max: usize, unit: &str| {
+        Err(invalid(
+            field,
+            format!("{len} {unit} is more than the {max} accepted"),
+        ))
+    };
+    if sub.labels.len() > MAX_LABELS {
+        return too_long("labels", sub.labels.len(), MAX_LABELS, "labels");
+    }
+    if sub.model_config_json.len() > MAX_MODEL_CONFIG_BYTES {
+        return too_long(
+            "model_config_json",
+            sub.model_config_json.len(),
+            MAX_MODEL_CONFIG_BYTES,
+            "bytes",
+        );
+    }
+    for (field, text) in [
+        ("model_kind", &sub.model_kind),
+        ("split", &sub.split),
+        ("device", &sub.device),
+        ("model_name", &sub.model_name),
+    ] {
+        if text.len() > MAX_OPTION_BYTES {
+            return too_long(field, text.len(), MAX_OPTION_BYTES, "bytes");
+        }
+    }
+    let Some(d) = &sub.dataset else { return Ok(()) };
+    if d.path.len() > MAX_PATH_BYTES {
+        return too_long("dataset.path", d.path.len(), MAX_PATH_BYTES, "bytes");
+    }
+    if d.columns.len() > MAX_COLUMNS {
+        return too_long("dataset.columns", d.columns.len(), MAX_COLUMNS, "columns");
+    }
+    let strings = [
+        ("dataset.format", &d.format),
+        ("dataset.layout", &d.layout),
+        ("dataset.time_column", &d.time_column),
+        ("dataset.series_column", &d.series_column),
+        ("dataset.value_column", &d.value_column),
+        ("dataset.variable_column", &d.variable_column),
+        ("dataset.label_column", &d.label_column),
+        ("dataset.missing", &d.missing),
+        ("dataset.frequency", &d.frequency),
+        ("dataset.non_increasing", &d.non_increasing),
+        ("dataset.resample", &d.resample),
+    ];
+    let columns = d.columns.iter().map(|c| ("dataset.columns", c));
+    for (field, text) in strings.into_iter().chain(columns) {
+        if text.len() > MAX_OPTION_BYTES {
+            return too_long(field, text.len(), MAX_OPTION_BYTES, "bytes");
+        }
+    }
+    Ok(())
+}
+
 /// Names and labels: 1–64 characters of `[A-Za-z0-9._-]`, not starting with `.` (the
 /// registry's rule, checked here so a bad name fails at submission, not after training).
 fn check_name(field: &str, name: &str) -> Result<()> {
@@ -198,7 +270,8 @@ impl DatasetSubmission {
     }
 
     /// The typed options these strings describe. Empty strings take the defaults; names are
-    /// case-insensitive. The path must be a file on this machine (or a `file://` URI of one).
+    /// case-insensitive. The path is taken as given (a `file://` prefix stripped) and not
+    /// looked at: [`DatasetSubmission::validate`] checks it against the data roots.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] naming the field (`dataset.path`, `dataset.format`,
@@ -221,12 +294,6 @@ impl DatasetSubmission {
                 ));
             }
         };
-        if !path.is_file() {
-            return Err(invalid(
-                "dataset.path",
-                format!("{} is not a file on the server", path.display()),
-            ));
-        }
         /// `None` for an empty string, else the parsed value or an error naming `field`.
         fn choice<T: FromStr>(field: &str, text: &str) -> Result<Option<T>>
         where
@@ -259,19 +326,37 @@ impl DatasetSubmission {
         })
     }
 
-    /// The reader spec: [`DatasetSubmission::options`], then [`DatasetOptions::to_spec`].
+    /// The reader spec: [`DatasetSubmission::options`], the path resolved under `roots` (its
+    /// canonical form is what the spec holds), then [`DatasetOptions::to_spec`].
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] naming the field (`dataset.<option>`).
-    pub fn validate(&self) -> Result<DatasetSpec> {
-        self.options()?
+    /// [`Error::InvalidArgument`] naming the field (`dataset.<option>`); for `dataset.path` one
+    /// message whether the file is missing or outside the roots.
+    /// [`Error::FailedPrecondition`] when the server has no data roots (naming `--data-root`).
+    pub fn validate(&self, roots: &AllowedRoots) -> Result<DatasetSpec> {
+        let mut options = self.options()?;
+        let requested = options.path.to_string_lossy().into_owned();
+        let path = roots.resolve(&requested).map_err(|e| match e {
+            RootError::NoRoots { .. } => Error::FailedPrecondition {
+                reason: e.to_string(),
+            },
+            RootError::NotAllowed { .. } | RootError::Malformed => invalid("dataset.path", e.to_string()),
+        })?;
+        if !path.is_file() {
+            return Err(invalid(
+                "dataset.path",
+                format!("`{requested}` is a directory, not a dataset file"),
+            ));
+        }
+        options.path = path;
+        options
             .to_spec()
             .map_err(|e| invalid(&format!("dataset.{}", e.field), e.reason))
     }
 }
 
 impl TrainingSubmission {
-    fn validate(&self) -> Result<TrainConfig> {
+    fn validate(&self, limits: &JobLimits) -> Result<TrainConfig> {
         let d = TrainSettings::DEFAULT;
         let nz = |v: usize, d: usize| if v == 0 { d } else { v };
         let config = TrainSettings {
@@ -284,6 +369,7 @@ impl TrainingSubmission {
             seed: self.seed,
         }
         .config();
+        limits.check_schedule(config.epochs, config.warmup_epochs, config.patience, config.lr)?;
         config
             .validate()
             .map_err(|e| invalid("training", e.to_string()))?;
@@ -313,13 +399,18 @@ impl Submission {
         }
     }
 
-    /// Check every field and build the [`JobSpec`].
+    /// Check every field and build the [`JobSpec`]: the dataset path must lie under `roots`,
+    /// the schedule and the model's size within `limits` (the size with the variates the
+    /// submission names, or one; the worker checks again with the dataset's own count).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] naming the first bad field: `dataset`, `dataset.*`,
-    /// `model_family`, `model_kind`, `model_config_json[.setting]`, `lookback`, `horizon`, `split`, `training`, `device`,
-    /// `model_name`, `labels[i]`.
-    pub fn validate(&self) -> Result<JobSpec> {
+    /// `model_family`, `model_kind`, `model_config_json[.setting]`, `lookback`, `horizon`, `split`,
+    /// `training[.setting]`, `device`, `model_name`, `labels[i]`.
+    /// [`Error::ResourceExhausted`] when the model exceeds `--max-model-params` or
+    /// `--max-train-memory-mib`; [`Error::FailedPrecondition`] without data roots.
+    pub fn validate(&self, roots: &AllowedRoots, limits: &JobLimits) -> Result<JobSpec> {
+        check_lengths(self)?;
         check_name("model_name", &self.model_name)?;
         for (i, l) in self.labels.iter().enumerate() {
             check_name(&format!("labels[{i}]"), l)?;
@@ -344,10 +435,13 @@ impl Submission {
                 Some(value)
             }
         };
-        family
+        let config = family
             .default_config(lookback, self.horizon)
             .with_overrides(model_overrides.as_ref())
             .map_err(model_config_error)?;
+        let train = self.training.validate(limits)?;
+        let named_variates = self.dataset.as_ref().map_or(1, |d| d.columns.len().max(1));
+        limits.check_size(&config, train.batch_size, named_variates)?;
         let split = opt(&self.split)
             .as_deref()
             .unwrap_or(train_defaults::SPLIT)
@@ -362,7 +456,7 @@ impl Submission {
             .dataset
             .as_ref()
             .ok_or_else(|| invalid("dataset", "a dataset is required"))?
-            .validate()?;
+            .validate(roots)?;
         Ok(JobSpec {
             data,
             split,
@@ -370,7 +464,7 @@ impl Submission {
             model_overrides,
             lookback,
             horizon: self.horizon,
-            train: self.training.validate()?,
+            train,
             device,
             model_name: self.model_name.clone(),
             labels: self.labels.clone(),
@@ -400,8 +494,13 @@ impl JobSpec {
 mod tests {
     use super::*;
 
+    /// Roots holding the temporary files of these tests.
+    fn roots() -> AllowedRoots {
+        AllowedRoots::new([std::env::temp_dir()], "dataset files", "--data-root").unwrap()
+    }
+
     fn field(sub: &Submission) -> String {
-        match sub.validate() {
+        match sub.validate(&roots(), &JobLimits::default()) {
             Err(Error::InvalidArgument { field, .. }) => field,
             other => panic!("expected InvalidArgument, got {other:?}"),
         }
@@ -425,7 +524,7 @@ mod tests {
     fn validation_names_the_bad_field() {
         let file = tempfile::NamedTempFile::new().unwrap();
         let ok = good(file.path());
-        let spec = ok.validate().unwrap();
+        let spec = ok.validate(&roots(), &JobLimits::default()).unwrap();
         assert_eq!(spec.train.epochs, 10);
         assert_eq!(spec.family, ModelFamily::Linear);
 
@@ -461,7 +560,10 @@ mod tests {
         let mut s = ok.clone();
         s.model_kind = String::new();
         s.model_family = Some(ModelFamily::Repeat);
-        assert_eq!(s.validate().unwrap().family, ModelFamily::Repeat);
+        assert_eq!(
+            s.validate(&roots(), &JobLimits::default()).unwrap().family,
+            ModelFamily::Repeat
+        );
         s.model_family = None;
         assert_eq!(field(&s), "model_family");
         s.model_kind = "SpaceTime".into();
@@ -512,7 +614,9 @@ mod tests {
         for (name, edit) in cases {
             assert_eq!(field(&with(&*edit)), name);
         }
-        let err = with(&|d| d.resample = "median".into()).validate().unwrap_err();
+        let err = with(&|d| d.resample = "median".into())
+            .validate(&roots(), &JobLimits::default())
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             Error::InvalidArgument {
@@ -522,7 +626,7 @@ mod tests {
             .to_string()
         );
         let err = with(&|d| d.frequency = "110000000d".into())
-            .validate()
+            .validate(&roots(), &JobLimits::default())
             .unwrap_err();
         assert!(err.to_string().contains("too long"), "{err}");
     }
@@ -537,7 +641,7 @@ mod tests {
         let d = sub.dataset.as_mut().unwrap();
         (d.resample, d.non_increasing, d.missing) = ("Mean".into(), " drop ".into(), "linear".into());
         (d.frequency, d.label_column) = ("15min".into(), "label".into());
-        let spec = sub.validate().unwrap();
+        let spec = sub.validate(&roots(), &JobLimits::default()).unwrap();
         assert_eq!(spec.data.resample, Resample::Mean);
         assert_eq!(spec.data.non_increasing, NonIncreasing::Drop);
         assert_eq!(spec.data.missing, MissingPolicy::Linear);
@@ -568,17 +672,151 @@ mod tests {
     #[test]
     fn training_defaults_are_the_cli_defaults() {
         let d = TrainSettings::DEFAULT;
-        let config = TrainingSubmission::default().validate().unwrap();
+        let config = TrainingSubmission::default()
+            .validate(&JobLimits::default())
+            .unwrap();
         assert_eq!(config, d.config());
         let file = tempfile::NamedTempFile::new().unwrap();
-        let spec = good(file.path()).validate().unwrap();
+        let spec = good(file.path())
+            .validate(&roots(), &JobLimits::default())
+            .unwrap();
         assert_eq!(spec.split, train_defaults::SPLIT.parse::<SplitSpec>().unwrap());
         assert_eq!(spec.device, DeviceSpec::Cpu);
         let mut zero_lookback = good(file.path());
         zero_lookback.lookback = 0;
         assert_eq!(
-            zero_lookback.validate().unwrap().lookback,
+            zero_lookback
+                .validate(&roots(), &JobLimits::default())
+                .unwrap()
+                .lookback,
             train_defaults::LOOKBACK
         );
+    }
+
+    #[test]
+    fn dataset_paths_must_lie_under_the_data_roots() {
+        let root = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let inside = root.path().join("data.csv");
+        std::fs::write(&inside, "date,a\n").unwrap();
+        let secret = outside.path().join("secret.csv");
+        std::fs::write(&secret, "token\nhunter2\n").unwrap();
+        let only = AllowedRoots::new([root.path().to_path_buf()], "dataset files", "--data-root").unwrap();
+        let limits = JobLimits::default();
+        let spec = good(&inside).validate(&only, &limits).unwrap();
+        assert_eq!(spec.data.path, std::fs::canonicalize(&inside).unwrap());
+        let refused = |path: &str| {
+            let mut s = good(&inside);
+            s.dataset.as_mut().unwrap().path = path.into();
+            match s.validate(&only, &limits) {
+                Err(Error::InvalidArgument { field, reason }) => {
+                    assert_eq!(field, "dataset.path");
+                    let echoed = path.strip_prefix("file://").unwrap_or(path);
+                    reason.replace(echoed, "REQ")
+                }
+                other => panic!("{path}: expected InvalidArgument, got {other:?}"),
+            }
+        };
+        // Outside, missing and escaping paths get one message (only the echoed request differs).
+        let answers = [
+            refused("file:///etc/passwd"),
+            refused("/etc/passwd"),
+            refused(&secret.display().to_string()),
+            refused("/no/such/file.csv"),
+            refused("../../../../etc/passwd"),
+        ];
+        assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&secret, root.path().join("link.csv")).unwrap();
+            assert_eq!(refused("link.csv"), answers[0]);
+        }
+        // No roots at all: FAILED_PRECONDITION naming the flag.
+        let none = AllowedRoots::none("dataset files", "--data-root");
+        match good(&inside).validate(&none, &limits) {
+            Err(Error::FailedPrecondition { reason }) => assert!(reason.contains("--data-root"), "{reason}"),
+            other => panic!("expected FailedPrecondition, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn schedules_and_model_sizes_beyond_the_limits_are_refused_at_submission() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let limits = JobLimits::default();
+        let mut s = good(file.path());
+        s.training.epochs = u32::MAX as usize;
+        assert_eq!(field(&s), "training.epochs");
+        let mut s = good(file.path());
+        s.training.patience = Some(usize::MAX);
+        assert_eq!(field(&s), "training.patience");
+        let mut s = good(file.path());
+        s.training.lr = f64::INFINITY;
+        assert_eq!(field(&s), "training.lr");
+        let mut s = good(file.path());
+        s.model_kind = "spacetime".into();
+        s.model_config_json = r#"{"d_model": 65536, "n_kernels": 65536}"#.into();
+        match s.validate(&roots(), &limits) {
+            Err(Error::ResourceExhausted { reason }) => {
+                assert!(reason.contains("--max-model-params"), "{reason}")
+            }
+            other => panic!("expected ResourceExhausted, got {other:?}"),
+        }
+        let mut s = good(file.path());
+        s.training.batch_size = 1 << 30;
+        match s.validate(&roots(), &limits) {
+            Err(Error::ResourceExhausted { reason }) => {
+                assert!(reason.contains("--max-train-memory-mib"), "{reason}")
+            }
+            other => panic!("expected ResourceExhausted, got {other:?}"),
+        }
+        // The server's own limits apply: a lower epoch cap refuses what the default accepts.
+        let mut s = good(file.path());
+        s.training.epochs = 50;
+        s.validate(&roots(), &limits).unwrap();
+        let strict = JobLimits {
+            max_epochs: 20,
+            ..limits
+        };
+        assert!(s.validate(&roots(), &strict).is_err());
+    }
+
+    #[test]
+    fn every_string_and_list_is_bounded() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let ok = good(file.path());
+        type Edit = Box<dyn Fn(&mut Submission)>;
+        let long = "x".repeat(MAX_PATH_BYTES + 1);
+        let cases: Vec<(&str, Edit)> = vec![
+            (
+                "labels",
+                Box::new(|s| s.labels = vec!["a".into(); MAX_LABELS + 1]),
+            ),
+            (
+                "model_config_json",
+                Box::new(|s| s.model_config_json = " ".repeat(MAX_MODEL_CONFIG_BYTES + 1)),
+            ),
+            ("split", Box::new(|s| s.split = "r".repeat(MAX_OPTION_BYTES + 1))),
+            (
+                "dataset.path",
+                Box::new(move |s| s.dataset.as_mut().unwrap().path = long.clone()),
+            ),
+            (
+                "dataset.columns",
+                Box::new(|s| s.dataset.as_mut().unwrap().columns = vec!["c".into(); MAX_COLUMNS + 1]),
+            ),
+            (
+                "dataset.columns",
+                Box::new(|s| s.dataset.as_mut().unwrap().columns = vec!["c".repeat(MAX_OPTION_BYTES + 1)]),
+            ),
+            (
+                "dataset.time_column",
+                Box::new(|s| s.dataset.as_mut().unwrap().time_column = "t".repeat(MAX_OPTION_BYTES + 1)),
+            ),
+        ];
+        for (name, edit) in cases {
+            let mut s = ok.clone();
+            edit(&mut s);
+            assert_eq!(field(&s), name);
+        }
     }
 }

@@ -1,10 +1,13 @@
 //! Property test: whatever a client submits, [`Submission::validate`] returns a job or
-//! INVALID_ARGUMENT naming a field of the request, and never panics.
+//! INVALID_ARGUMENT naming a field of the request (or RESOURCE_EXHAUSTED naming the server
+//! limit), and never panics.
 use proptest::prelude::*;
 use statecast_models::zoo::ModelFamily;
 
+use super::limits::JobLimits;
 use super::spec::{DatasetSubmission, Submission, TrainingSubmission};
 use crate::Error;
+use crate::roots::AllowedRoots;
 
 /// Valid values, edge values and garbage for a string option.
 fn text(valid: &'static [&'static str]) -> impl Strategy<Value = String> {
@@ -182,7 +185,8 @@ proptest! {
         s in submission(std::env::temp_dir().join("statecast-props.csv").display().to_string())
     ) {
         std::fs::write(std::env::temp_dir().join("statecast-props.csv"), "date,a\n").unwrap();
-        match std::panic::catch_unwind(|| s.validate()) {
+        let roots = AllowedRoots::new([std::env::temp_dir()], "dataset files", "--data-root").unwrap();
+        match std::panic::catch_unwind(|| s.validate(&roots, &JobLimits::default())) {
             Err(_) => prop_assert!(false, "validate panicked on {s:?}"),
             Ok(Ok(spec)) => {
                 let config = spec.family.default_config(spec.lookback, spec.horizon);
@@ -191,6 +195,10 @@ proptest! {
             Ok(Err(Error::InvalidArgument { field, reason })) => {
                 prop_assert!(is_request_field(&field), "field {field:?} ({reason})");
                 prop_assert!(!reason.is_empty());
+            }
+            // Sizes beyond the server's limits name the setting that refused them.
+            Ok(Err(Error::ResourceExhausted { reason })) => {
+                prop_assert!(reason.contains("--max-"), "{reason}");
             }
             Ok(Err(other)) => prop_assert!(false, "not INVALID_ARGUMENT: {other}"),
         }

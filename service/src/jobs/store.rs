@@ -262,3 +262,57 @@ pub(super) fn finish(
         .map_err(db("finishing a job"))?;
     Ok(n == 1)
 }
+
+/// Fail the RUNNING jobs (found after a restart) that have already been started `max_attempts`
+/// times: the server died during each of those runs, so running them again may kill it again.
+/// Returns their ids.
+pub(super) fn fail_exhausted(conn: &Connection, max_attempts: u32, now: DateTime<Utc>) -> Result<Vec<JobId>> {
+    let mut stmt = conn
+        .prepare("SELECT id, attempts FROM jobs WHERE state = ?1 AND attempts >= ?2 ORDER BY id")
+        .map_err(db("finding interrupted jobs"))?;
+    let exhausted: Vec<(JobId, u32)> = stmt
+        .query_map(params![JobState::Running.as_str(), max_attempts], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(db("finding interrupted jobs"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db("finding interrupted jobs"))?;
+    for &(id, attempts) in &exhausted {
+        let message = format!(
+            "the server stopped {attempts} times while training this job; it is not retried again (--max-job-attempts {max_attempts})"
+        );
+        finish(conn, id, JobState::Failed, &message, None, now)?;
+    }
+    Ok(exhausted.into_iter().map(|(id, _)| id).collect())
+}
+
+/// Delete finished jobs (SUCCEEDED, FAILED, CANCELLED) that ended before `cutoff`, and all but
+/// the newest `keep` finished jobs. Returns the ids deleted.
+pub(super) fn prune_finished(conn: &Connection, cutoff: DateTime<Utc>, keep: usize) -> Result<Vec<JobId>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, finished_at FROM jobs WHERE state IN ('SUCCEEDED', 'FAILED', 'CANCELLED') \
+             ORDER BY id DESC",
+        )
+        .map_err(db("listing finished jobs"))?;
+    let finished: Vec<(JobId, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db("listing finished jobs"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db("listing finished jobs"))?;
+    let doomed: Vec<JobId> = finished
+        .into_iter()
+        .enumerate()
+        .filter(|(rank, (_, at))| *rank >= keep || time(at.clone()).is_none_or(|t| t < cutoff))
+        .map(|(_, (id, _))| id)
+        .collect();
+    let tx = conn
+        .unchecked_transaction()
+        .map_err(db("pruning finished jobs"))?;
+    for id in &doomed {
+        tx.execute("DELETE FROM jobs WHERE id = ?1", params![id])
+            .map_err(db("pruning finished jobs"))?;
+    }
+    tx.commit().map_err(db("pruning finished jobs"))?;
+    Ok(doomed)
+}
