@@ -16,7 +16,8 @@ use crate::ops::limit::ConcurrencyLimitLayer;
 use crate::ops::telemetry::{Metrics, TelemetryLayer};
 use crate::ops::tls::TlsFiles;
 use crate::ops::{metrics_http, tls};
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryConfig};
+use crate::roots::AllowedRoots;
 use crate::{Error, Result};
 use statecast_proto::v1::forecast_service_server::ForecastServiceServer;
 use statecast_proto::v1::info_service_server::InfoServiceServer;
@@ -54,6 +55,12 @@ pub struct ServerConfig {
     pub monitor_max_series: usize,
     /// Monitored series with no point for this long are dropped.
     pub monitor_idle: Duration,
+    /// Directories under which `RegisterModel` may name artifact directories (none by default:
+    /// every client-named path is refused with `FAILED_PRECONDITION`). Each must exist.
+    pub import_roots: Vec<PathBuf>,
+    /// Largest artifact (all its files together) `RegisterModel` copies, in bytes; larger ones
+    /// get `RESOURCE_EXHAUSTED` before any copying. Default 2 GiB.
+    pub max_import_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +77,8 @@ impl Default for ServerConfig {
             max_queued_jobs: 16,
             monitor_max_series: 10_000,
             monitor_idle: Duration::from_secs(3600),
+            import_roots: Vec::new(),
+            max_import_bytes: crate::registry::DEFAULT_MAX_IMPORT_BYTES,
         }
     }
 }
@@ -140,8 +149,19 @@ pub async fn serve_with_metrics(
 
     // Registry metadata and artifacts live under the data dir; burn runs on tokio's blocking pool.
     let data_dir = config.data_dir.clone();
+    let (what, flag) = crate::registry::IMPORT_ROOTS;
+    let registry_config = RegistryConfig {
+        max_import_bytes: config.max_import_bytes,
+        import_roots: AllowedRoots::new(config.import_roots.iter().cloned(), what, flag).map_err(
+            |source| Error::Io {
+                context: "checking the import roots".into(),
+                source,
+            },
+        )?,
+        ..RegistryConfig::default()
+    };
     let registry = std::sync::Arc::new(
-        tokio::task::spawn_blocking(move || Registry::open(&data_dir))
+        tokio::task::spawn_blocking(move || Registry::with_config(&data_dir, registry_config))
             .await
             .map_err(|e| Error::Internal(format!("opening the registry: {e}")))??,
     );

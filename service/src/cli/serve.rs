@@ -49,6 +49,15 @@ pub(crate) struct ServeArgs {
     /// Seconds after which a monitored series with no new point is dropped.
     #[arg(long, default_value_t = 3600)]
     monitor_idle_secs: u64,
+    /// Directory under which RegisterModel may name artifact directories (repeatable; the
+    /// environment variable takes a `:`-separated list). Default: none, so RegisterModel with a
+    /// path is refused. Only the artifact's own files are copied; symbolic links are refused.
+    #[arg(long = "import-root", env = "STATECAST_IMPORT_ROOTS", value_delimiter = ':')]
+    import_roots: Vec<PathBuf>,
+    /// Largest artifact (all its files together) RegisterModel copies, in MiB; larger ones get
+    /// RESOURCE_EXHAUSTED before any copying.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
+    max_import_mib: u64,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -64,6 +73,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_queued_jobs: args.max_queued_jobs,
         monitor_max_series: args.monitor_max_series,
         monitor_idle: Duration::from_secs(args.monitor_idle_secs),
+        import_roots: args.import_roots,
+        max_import_bytes: args.max_import_mib << 20,
     };
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {
