@@ -140,7 +140,7 @@ fn refused_path(e: RootError) -> Error {
         e @ RootError::NoRoots { .. } => Error::FailedPrecondition {
             reason: e.to_string(),
         },
-        e => Error::InvalidArgument {
+        e @ (RootError::NotAllowed { .. } | RootError::Malformed) => Error::InvalidArgument {
             field: "path".into(),
             reason: e.to_string(),
         },

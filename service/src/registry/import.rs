@@ -141,7 +141,9 @@ fn describe(e: &ModelError) -> String {
         ModelError::CorruptWeights { .. } => "the weights file cannot be read".into(),
         ModelError::WeightsMismatch { .. } => "the weights do not match the model configuration".into(),
         ModelError::InvalidConfig { what, .. } => format!("the artifact's {what} is invalid"),
-        _ => "the artifact does not load".into(),
+        ModelError::Io { .. } | ModelError::ResumeMismatch { .. } | ModelError::DataMismatch { .. } => {
+            "the artifact does not load".into()
+        }
     }
 }
 

@@ -440,12 +440,12 @@ fn imports_resolve_only_under_the_import_roots() {
         ..RegistryConfig::default()
     };
     let reg = Registry::with_config(&data, config).unwrap();
-    let shape = |e: Error, requested: &str| match e {
-        Error::InvalidArgument { field, reason } => {
-            assert_eq!(field, "path");
-            reason.replace(requested, "REQ")
-        }
-        other => panic!("{other}"),
+    let shape = |e: Error, requested: &str| {
+        let Error::InvalidArgument { field, reason } = e else {
+            panic!("{e}");
+        };
+        assert_eq!(field, "path");
+        reason.replace(requested, "REQ")
     };
     let out = elsewhere.to_str().unwrap();
     let missing = "/no/such/artifact";
