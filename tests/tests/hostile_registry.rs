@@ -327,3 +327,51 @@ async fn deleting_every_version_never_frees_its_number() {
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
     assert_survived(&mut server, RSS_BOUND, &before).await;
 }
+
+/// `STATECAST_IMPORT_ROOTS` takes a `:`-separated list, like repeating `--import-root`.
+#[tokio::test]
+async fn import_roots_come_from_the_environment_too() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let in_a = artifact_at(&a.join("art"));
+    let in_b = artifact_at(&b.join("art"));
+    let outside = artifact_at(&dir.path().join("c/art"));
+    let mut child = Command::new(common::statecast_bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env(
+            "STATECAST_IMPORT_ROOTS",
+            format!("{}:{}", a.display(), b.display()),
+        )
+        .env("BURN_DEVICE", "flex")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().strip_prefix("statecast listening on ").unwrap();
+    let mut server = Server {
+        child,
+        addr: format!("http://{addr}"),
+    };
+    let mut models = ModelServiceClient::new(connect(&server).await);
+    for (art, version) in [(&in_a, 1), (&in_b, 2)] {
+        let v = models
+            .register_model(request("m", &s(art)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(v.version.unwrap().version, version);
+    }
+    let before = registry_snapshot(&server).await;
+    let status = models
+        .register_model(request("m", &s(&outside)))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_survived(&mut server, RSS_BOUND, &before).await;
+}
