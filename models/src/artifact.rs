@@ -220,7 +220,7 @@ impl Artifact {
     }
 
     /// Check that the parts agree: scaler columns = schema columns, model geometry = schema
-    /// geometry.
+    /// geometry; the detector file, when named, is a plain file name of its own.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] naming the disagreement.
@@ -246,7 +246,26 @@ impl Artifact {
                 ),
             ));
         }
+        if let Some(file) = &self.detector_file {
+            let plain = Path::new(file).file_name().is_some_and(|n| n == file.as_str());
+            if !plain || file == ARTIFACT_FILE || file == WEIGHTS_FILE {
+                return Err(Error::invalid(
+                    "detector_file",
+                    format!("{file:?} is not a separate file name inside the artifact directory"),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The file names (inside its directory) this artifact consists of: [`ARTIFACT_FILE`],
+    /// [`WEIGHTS_FILE`] and the detector file when it has one. Nothing else in the directory is
+    /// part of the artifact; [`validate`](Self::validate) checks that every name is a plain file
+    /// name.
+    pub fn files(&self) -> Vec<&str> {
+        let mut files = vec![ARTIFACT_FILE, WEIGHTS_FILE];
+        files.extend(self.detector_file.as_deref());
+        files
     }
 
     /// Write `artifact.json` and `model`'s weights to `dir`, replacing an existing artifact there
@@ -469,6 +488,32 @@ mod tests {
         let dir = root.join("a");
         art.save(&cfg.init(&dev).unwrap(), &dir).unwrap();
         (dir, art)
+    }
+
+    #[test]
+    fn files_lists_the_artifacts_own_files_and_detector_names_stay_inside() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, art) = saved(root.path());
+        assert_eq!(art.files(), vec![ARTIFACT_FILE, WEIGHTS_FILE]);
+        std::fs::write(dir.join(DETECTOR_FILE), "{}").unwrap();
+        let recorded = Artifact::record_detector(&dir, DETECTOR_FILE).unwrap();
+        assert_eq!(recorded.files(), vec![ARTIFACT_FILE, WEIGHTS_FILE, DETECTOR_FILE]);
+        // A hand-edited detector name that leaves the directory (or reuses a file) is refused
+        // on load, so a copy of `files()` never reaches outside the artifact.
+        let dev = Device::flex();
+        for bad in [
+            "../../etc/passwd",
+            "/etc/passwd",
+            "sub/detector.json",
+            WEIGHTS_FILE,
+        ] {
+            set_json(&dir, |v| v["detector_file"] = serde_json::json!(bad));
+            let err = Artifact::load(&dir, &dev).unwrap_err();
+            assert!(
+                matches!(&err, Error::InvalidConfig { what, .. } if what == "detector_file"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     fn set_json(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {

@@ -16,7 +16,7 @@ use crate::ops::limit::ConcurrencyLimitLayer;
 use crate::ops::telemetry::{Metrics, TelemetryLayer};
 use crate::ops::tls::TlsFiles;
 use crate::ops::{metrics_http, tls};
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryConfig};
 use crate::roots::AllowedRoots;
 use crate::{Error, Result};
 use statecast_proto::v1::forecast_service_server::ForecastServiceServer;
@@ -87,6 +87,12 @@ pub struct ServerConfig {
     pub job_retention_days: u64,
     /// At most this many finished jobs are kept (the newest). Default 10 000.
     pub max_finished_jobs: usize,
+    /// Directories under which `RegisterModel` may name artifact directories (none by default:
+    /// every client-named path is refused with `FAILED_PRECONDITION`). Each must exist.
+    pub import_roots: Vec<PathBuf>,
+    /// Largest artifact (all its files together) `RegisterModel` copies, in bytes; larger ones
+    /// get `RESOURCE_EXHAUSTED` before any copying. Default 2 GiB.
+    pub max_import_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -115,6 +121,8 @@ impl Default for ServerConfig {
             max_job_attempts: 3,
             job_retention_days: 30,
             max_finished_jobs: Retention::default().max_finished,
+            import_roots: Vec::new(),
+            max_import_bytes: crate::registry::DEFAULT_MAX_IMPORT_BYTES,
         }
     }
 }
@@ -185,8 +193,19 @@ pub async fn serve_with_metrics(
 
     // Registry metadata and artifacts live under the data dir; burn runs on tokio's blocking pool.
     let data_dir = config.data_dir.clone();
+    let (what, flag) = crate::registry::IMPORT_ROOTS;
+    let registry_config = RegistryConfig {
+        max_import_bytes: config.max_import_bytes,
+        import_roots: AllowedRoots::new(config.import_roots.iter().cloned(), what, flag).map_err(
+            |source| Error::Io {
+                context: "checking the import roots".into(),
+                source,
+            },
+        )?,
+        ..RegistryConfig::default()
+    };
     let registry = std::sync::Arc::new(
-        tokio::task::spawn_blocking(move || Registry::open(&data_dir))
+        tokio::task::spawn_blocking(move || Registry::with_config(&data_dir, registry_config))
             .await
             .map_err(|e| Error::Internal(format!("opening the registry: {e}")))??,
     );

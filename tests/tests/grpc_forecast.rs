@@ -131,7 +131,8 @@ async fn register_forecast_label_restart_delete() {
     assert_eq!(frame.series.len(), 2);
 
     let data_dir = dir.path().join("data");
-    let server = common::Server::start(&data_dir, &["--max-message-mib", "1"]);
+    let root = dir.path().to_string_lossy().into_owned();
+    let server = common::Server::start(&data_dir, &["--max-message-mib", "1", "--import-root", &root]);
     let (mut models, mut forecasts) = connect(&server.addr).await;
 
     // Register, list, get.

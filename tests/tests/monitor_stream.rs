@@ -124,7 +124,14 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
 
     let server = common::Server::start(
         &dir.path().join("data"),
-        &["--monitor-max-series", "2", "--monitor-idle-secs", "2"],
+        &[
+            "--monitor-max-series",
+            "2",
+            "--monitor-idle-secs",
+            "2",
+            "--import-root",
+            &dir.path().to_string_lossy(),
+        ],
     );
     let channel = tonic::transport::Endpoint::from_shared(server.addr.clone())
         .unwrap()

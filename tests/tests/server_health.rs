@@ -114,7 +114,7 @@ async fn per_model_health_follows_the_registry() {
         "label", "--missing", "linear", "--model", "linear", "--lookback", "24", "--horizon", "6",
         "--epochs", "1", "--out", &p("model"),
     ]);
-    let server = common::Server::start(&dir.path().join("data"), &[]);
+    let server = common::Server::start(&dir.path().join("data"), &["--import-root", &p(".")]);
     let channel = tonic::transport::Endpoint::from_shared(server.addr.clone())
         .unwrap()
         .connect()

@@ -54,6 +54,8 @@ impl Server {
         let mut child = Command::new(common::statecast_bin())
             .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
+            .arg("--import-root")
+            .arg(model_dir().parent().expect("the model lies in a temp dir"))
             .args(extra)
             .env("BURN_DEVICE", "flex")
             .env_remove("STATECAST_AUTH_TOKEN")

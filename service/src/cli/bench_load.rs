@@ -129,7 +129,8 @@ fn start_server(
     }
     run_self(&detect)?;
     let mut cmd = Command::new(std::env::current_exe()?);
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir", &p("data")]);
+    #[rustfmt::skip]
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir", &p("data"), "--import-root", &p("model")]);
     if let Some(n) = max_concurrent {
         cmd.args(["--max-concurrent-forecasts", &n.to_string()]);
     }

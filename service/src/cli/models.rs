@@ -15,7 +15,8 @@ pub(crate) enum ModelsCommand {
         server: ServerArg,
         /// Model name.
         name: String,
-        /// Artifact directory (a path on the server; made absolute when it exists here).
+        /// Artifact directory on the server, under one of its `--import-root` directories
+        /// (absolute, or relative to a root; made absolute when it exists here).
         path: PathBuf,
         /// Labels to point at the new version (repeatable).
         #[arg(long = "label")]

@@ -108,6 +108,15 @@ pub(crate) struct ServeArgs {
     /// At most this many finished jobs are kept (the newest).
     #[arg(long, default_value_t = 10_000)]
     max_finished_jobs: usize,
+    /// Directory under which RegisterModel may name artifact directories (repeatable; the
+    /// environment variable takes a `:`-separated list). Default: none, so RegisterModel with a
+    /// path is refused. Only the artifact's own files are copied; symbolic links are refused.
+    #[arg(long = "import-root", env = "STATECAST_IMPORT_ROOTS", value_delimiter = ':')]
+    import_roots: Vec<PathBuf>,
+    /// Largest artifact (all its files together) RegisterModel copies, in MiB; larger ones get
+    /// RESOURCE_EXHAUSTED before any copying.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
+    max_import_mib: u64,
 }
 
 /// The configured token: from `--auth-token-file`, else `--auth-token`/`STATECAST_AUTH_TOKEN`.
@@ -174,6 +183,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_job_attempts: args.max_job_attempts,
         job_retention_days: args.job_retention_days,
         max_finished_jobs: args.max_finished_jobs,
+        import_roots: args.import_roots,
+        max_import_bytes: args.max_import_mib << 20,
     };
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {

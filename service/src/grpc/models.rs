@@ -1,5 +1,4 @@
 //! `statecast.v1.ModelService`.
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use statecast_proto::v1 as pb;
@@ -31,7 +30,8 @@ impl ModelService for ModelServiceImpl {
     ) -> Result<Response<pb::RegisterModelResponse>, Status> {
         let pb::RegisterModelRequest { name, path, labels } = request.into_inner();
         let registry = self.registry.clone();
-        let info = blocking(move || registry.register(&name, &PathBuf::from(path), &labels)).await?;
+        // Only under the server's import roots (`--import-root`); never the data dir itself.
+        let info = blocking(move || registry.import(&name, &path, &labels)).await?;
         Ok(Response::new(pb::RegisterModelResponse {
             version: Some(info.into()),
         }))

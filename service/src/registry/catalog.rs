@@ -9,9 +9,11 @@ use statecast_models::artifact::{Artifact, Evaluation};
 use statecast_models::device::DeviceSpec;
 
 use super::cache::ModelCache;
-use super::store;
+use super::sweep::{TMP_PREFIX, TRASH_PREFIX};
 use super::{LoadedModel, ModelDetail, ModelRef, ModelSummary, Selector, VersionInfo};
+use super::{import, store, sweep};
 use crate::forecast::intervals::IntervalStats;
+use crate::roots::{AllowedRoots, RootError};
 use crate::{Error, Result};
 
 /// The database file inside the data directory.
@@ -20,15 +22,56 @@ pub const DB_FILE: &str = "registry.sqlite";
 pub const MODELS_DIR: &str = "models";
 /// Loaded models kept in memory.
 pub const DEFAULT_CACHE_CAPACITY: usize = 8;
+/// Largest artifact (all its files together) a registration copies: 2 GiB.
+pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 2048 << 20;
+/// What import roots hold and the `serve` flag that sets them (for error messages).
+pub const IMPORT_ROOTS: (&str, &str) = ("artifact directories", "--import-root");
+
+/// How a [`Registry`] is set up.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Loaded models kept in memory.
+    pub cache_capacity: usize,
+    /// Largest artifact (all its files together) a registration copies, in bytes.
+    pub max_import_bytes: u64,
+    /// Directories under which [`Registry::import`] accepts client-named artifact directories.
+    pub import_roots: AllowedRoots,
+}
+
+impl Default for RegistryConfig {
+    /// [`DEFAULT_CACHE_CAPACITY`], [`DEFAULT_MAX_IMPORT_BYTES`], no import roots.
+    fn default() -> Self {
+        Self {
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
+            import_roots: AllowedRoots::none(IMPORT_ROOTS.0, IMPORT_ROOTS.1),
+        }
+    }
+}
+
+/// Runs while a registration holds its staged copy (tests hold an import in flight with it).
+type StagingHook = Arc<dyn Fn() + Send + Sync>;
 
 /// The registry of one data directory.
-#[derive(Debug)]
 pub struct Registry {
     models_dir: PathBuf,
+    max_import_bytes: u64,
+    import_roots: AllowedRoots,
     db: Mutex<Connection>,
     cache: Mutex<ModelCache>,
     /// Deletions so far (see [`Registry::deletions`]).
     deletions: std::sync::atomic::AtomicU64,
+    staging_hook: Mutex<Option<StagingHook>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("models_dir", &self.models_dir)
+            .field("max_import_bytes", &self.max_import_bytes)
+            .field("import_roots", &self.import_roots)
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -84,21 +127,6 @@ fn error_table(evaluation: &Evaluation) -> BTreeMap<String, f64> {
     out
 }
 
-/// Copy the files of `src` into the new directory `dst`, recursively.
-fn copy_dir(src: &Path, dst: &Path) -> std::io::Result<()> {
-    std::fs::create_dir(dst)?;
-    for entry in std::fs::read_dir(src)? {
-        let entry = entry?;
-        let to = dst.join(entry.file_name());
-        if std::fs::metadata(entry.path())?.is_dir() {
-            copy_dir(&entry.path(), &to)?;
-        } else {
-            std::fs::copy(entry.path(), &to)?;
-        }
-    }
-    Ok(())
-}
-
 /// A name for a temporary sibling that no other call uses.
 fn unique_suffix() -> String {
     let nanos = std::time::SystemTime::now()
@@ -106,6 +134,19 @@ fn unique_suffix() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("{}-{nanos}", std::process::id())
+}
+
+/// A client-named path the import roots refuse, as a registry error.
+fn refused_path(e: RootError) -> Error {
+    match e {
+        e @ RootError::NoRoots { .. } => Error::FailedPrecondition {
+            reason: e.to_string(),
+        },
+        e @ (RootError::NotAllowed { .. } | RootError::Malformed) => Error::InvalidArgument {
+            field: "path".into(),
+            reason: e.to_string(),
+        },
+    }
 }
 
 /// Remove `dir` by renaming it aside first, so a crash never leaves a half-deleted version
@@ -118,7 +159,7 @@ fn remove_dir(dir: &Path) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let trash = dir.with_file_name(format!(".trash-{name}-{}", unique_suffix()));
+    let trash = dir.with_file_name(format!("{TRASH_PREFIX}{name}-{}", unique_suffix()));
     let target = if std::fs::rename(dir, &trash).is_ok() {
         trash
     } else {
@@ -144,17 +185,41 @@ impl Registry {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn with_cache_capacity(data_dir: &Path, capacity: usize) -> Result<Self> {
+        Self::with_config(
+            data_dir,
+            RegistryConfig {
+                cache_capacity: capacity,
+                ..RegistryConfig::default()
+            },
+        )
+    }
+
+    /// Open with `config`. Entries of the artifact tree without a row are quarantined (see
+    /// [`QUARANTINE_DIR`](super::QUARANTINE_DIR)), never deleted.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn with_config(data_dir: &Path, config: RegistryConfig) -> Result<Self> {
         let models_dir = data_dir.join(MODELS_DIR);
         std::fs::create_dir_all(&models_dir).map_err(io(format!("creating {}", models_dir.display())))?;
         let conn = store::open(&data_dir.join(DB_FILE))?;
-        let registry = Self {
+        let quarantined = sweep::sweep(&conn, data_dir, &models_dir)?;
+        if quarantined > 0 {
+            tracing::warn!(
+                quarantined,
+                dir = %data_dir.join(super::QUARANTINE_DIR).display(),
+                "model directories without a registry row were quarantined (not deleted)"
+            );
+        }
+        Ok(Self {
             models_dir,
+            max_import_bytes: config.max_import_bytes,
+            import_roots: config.import_roots,
             db: Mutex::new(conn),
-            cache: Mutex::new(ModelCache::new(capacity)),
+            cache: Mutex::new(ModelCache::new(config.cache_capacity)),
+            staging_hook: Mutex::new(None),
             deletions: std::sync::atomic::AtomicU64::new(0),
-        };
-        registry.sweep()?;
-        Ok(registry)
+        })
     }
 
     /// The directory of one version's artifact.
@@ -162,85 +227,115 @@ impl Registry {
         self.models_dir.join(name).join(version.to_string())
     }
 
-    /// Remove temporary and trash directories and version directories without a row.
-    fn sweep(&self) -> Result<()> {
-        let known = store::all_versions(&lock(&self.db))?;
-        let entries = std::fs::read_dir(&self.models_dir).map_err(io("listing the models directory"))?;
-        for model in entries.flatten() {
-            let name = model.file_name().to_string_lossy().into_owned();
-            let path = model.path();
-            if name.starts_with('.') {
-                let _ = std::fs::remove_dir_all(&path);
-                continue;
-            }
-            let Ok(versions) = std::fs::read_dir(&path) else {
-                continue;
-            };
-            let rows = known.get(&name).map(Vec::as_slice).unwrap_or_default();
-            for v in versions.flatten() {
-                let keep = v
-                    .file_name()
-                    .to_str()
-                    .and_then(|s| s.parse::<u32>().ok())
-                    .is_some_and(|n| rows.contains(&n));
-                if !keep {
-                    tracing::warn!(dir = %v.path().display(), "removing an unregistered model directory");
-                    let _ = std::fs::remove_dir_all(v.path());
-                }
-            }
-            if rows.is_empty() {
-                let _ = std::fs::remove_dir(&path);
-            }
-        }
-        Ok(())
+    /// Run `hook` in every later registration after its files are staged, outside every lock.
+    #[cfg(test)]
+    pub(super) fn set_staging_hook(&self, hook: impl Fn() + Send + Sync + 'static) {
+        *lock(&self.staging_hook) = Some(Arc::new(hook));
     }
 
-    /// Import the artifact directory `source` as the next version of `name` and point `labels`
-    /// at it.
+    /// Register the artifact directory a client named: `requested` must resolve under the
+    /// import roots (see [`crate::roots`]); then as [`register`](Self::register).
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for a bad name or label (`name`, `labels[i]`) or an artifact
-    /// that does not load (`path`); [`Error::Io`] / [`Error::Database`] when storing fails.
+    /// [`Error::FailedPrecondition`] when the server has no import roots,
+    /// [`Error::InvalidArgument`] (`path`) for a path that is missing or outside them (one
+    /// answer for both); otherwise as [`register`](Self::register).
+    pub fn import(&self, name: &str, requested: &str, labels: &[String]) -> Result<VersionInfo> {
+        check_name("name", name)?;
+        for (i, l) in labels.iter().enumerate() {
+            check_label(&format!("labels[{i}]"), l)?;
+        }
+        let source = self.import_roots.resolve(requested).map_err(refused_path)?;
+        self.register(name, &source, labels)
+    }
+
+    /// Copy the artifact in the server directory `source` (a job's output, or a path
+    /// [`import`](Self::import) resolved) as the next version of `name` and point `labels` at it.
+    ///
+    /// Only the artifact's own files are copied, into a staging directory and verified there
+    /// without holding the registry lock (a large copy does not block other calls); the lock is
+    /// then held only to take the version number, rename the copy into place and commit its row.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad name or label (`name`, `labels[i]`) or a source that
+    /// is not a plain artifact directory (`path`: symbolic links and non-regular files are
+    /// refused); [`Error::ResourceExhausted`] for an artifact over the import limit;
+    /// [`Error::Io`] / [`Error::Database`] when storing fails.
     pub fn register(&self, name: &str, source: &Path, labels: &[String]) -> Result<VersionInfo> {
         check_name("name", name)?;
         for (i, l) in labels.iter().enumerate() {
             check_label(&format!("labels[{i}]"), l)?;
         }
-        if !source.is_dir() {
-            return Err(Error::InvalidArgument {
-                field: "path".into(),
-                reason: format!("{} is not a directory on the server", source.display()),
-            });
-        }
-        let device = DeviceSpec::Cpu.device()?;
-        let (artifact, model) = Artifact::load(source, &device).map_err(|e| Error::InvalidArgument {
-            field: "path".into(),
-            reason: e.to_string(),
-        })?;
-        let now = Utc::now();
         let mut labels = labels.to_vec();
         labels.sort();
         labels.dedup();
 
+        let staging = self.models_dir.join(format!("{TMP_PREFIX}{}", unique_suffix()));
+        let staged = import::stage(source, &staging, self.max_import_bytes, &|| {
+            let hook = lock(&self.staging_hook).clone();
+            if let Some(hook) = hook {
+                hook();
+            }
+        });
+        let (artifact, model) = match staged {
+            Ok(staged) => staged,
+            Err(e) => {
+                if staging.exists() {
+                    let _ = std::fs::remove_dir_all(&staging);
+                }
+                return Err(e);
+            }
+        };
+        // burn reads weights lazily from the file they were loaded from, and the staged file is
+        // about to be renamed: drop this model, the cache loads the registered copy below.
+        drop(model);
+        let published = self.publish(name, &staging, &artifact, &labels, source);
+        if published.is_err() && staging.exists() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        let info = published?;
+        tracing::info!(name, version = info.version, kind = %info.kind, "registered a model version");
+        // If loading the registered copy fails here, the first request loads it.
+        let device = DeviceSpec::Cpu.device()?;
+        if let Ok((artifact, model)) = Artifact::load(&self.version_dir(name, info.version), &device) {
+            lock(&self.cache).insert(
+                &info,
+                Arc::new(LoadedModel {
+                    artifact,
+                    model,
+                    device,
+                }),
+            );
+        }
+        Ok(info)
+    }
+
+    /// The short critical section of a registration: take the next version number of `name`,
+    /// rename the verified `staging` copy into place and commit the row with its labels.
+    fn publish(
+        &self,
+        name: &str,
+        staging: &Path,
+        artifact: &Artifact,
+        labels: &[String],
+        source: &Path,
+    ) -> Result<VersionInfo> {
+        let now = Utc::now();
         let mut conn = lock(&self.db);
         let tx = conn.transaction().map_err(store::db("starting a transaction"))?;
         let version = store::next_version(&tx, name, &now.to_rfc3339())?;
         let model_dir = self.models_dir.join(name);
         std::fs::create_dir_all(&model_dir).map_err(io(format!("creating {}", model_dir.display())))?;
         let dest = self.version_dir(name, version);
-        let tmp = model_dir.join(format!(".tmp-{version}-{}", unique_suffix()));
         if dest.exists() {
-            // Left by a crash between rename and commit: not registered, safe to replace.
-            std::fs::remove_dir_all(&dest).map_err(io(format!("removing stale {}", dest.display())))?;
+            // Numbers only grow and the sweep quarantines directories without a row, so this is
+            // someone else's directory: keep it aside rather than overwrite or delete it.
+            let aside = model_dir.join(format!("{version}.unregistered-{}", unique_suffix()));
+            tracing::warn!(dir = %dest.display(), to = %aside.display(), "an unregistered directory held the next version's place; moved aside");
+            std::fs::rename(&dest, &aside).map_err(io(format!("moving aside {}", dest.display())))?;
         }
-        let staged = copy_dir(source, &tmp).and_then(|()| std::fs::rename(&tmp, &dest));
-        if let Err(e) = staged {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(Error::Io {
-                context: format!("copying {} into the registry", source.display()),
-                source: e,
-            });
-        }
+        std::fs::rename(staging, &dest)
+            .map_err(io(format!("moving the staged copy to {}", dest.display())))?;
         let info = VersionInfo {
             name: name.to_string(),
             version,
@@ -251,36 +346,20 @@ impl Registry {
             horizon: artifact.schema.horizon,
             created_at: artifact.created_at,
             registered_at: now,
-            labels: labels.clone(),
+            labels: labels.to_vec(),
             metrics: error_table(&artifact.evaluation),
-            intervals: IntervalStats::from_artifact(&artifact),
+            intervals: IntervalStats::from_artifact(artifact),
         };
         let committed = (|| {
             store::insert_version(&tx, &info, source)?;
-            for l in &labels {
+            for l in labels {
                 store::set_label(&tx, name, l, version)?;
             }
             tx.commit().map_err(store::db("committing a registration"))
         })();
-        drop(conn);
         if let Err(e) = committed {
             let _ = std::fs::remove_dir_all(&dest);
             return Err(e);
-        }
-        tracing::info!(name, version, kind = %info.kind, "registered a model version");
-        // burn reads weights lazily from the file they were loaded from: the model loaded from
-        // `source` (which the caller may delete now) must not be served. Cache the registry's
-        // own copy instead; if that fails, the first request loads it.
-        drop((artifact, model));
-        if let Ok((artifact, model)) = Artifact::load(&dest, &device) {
-            lock(&self.cache).insert(
-                &info,
-                Arc::new(LoadedModel {
-                    artifact,
-                    model,
-                    device,
-                }),
-            );
         }
         Ok(info)
     }

@@ -3,25 +3,39 @@
 //! `ForecastService` call it.
 //!
 //! ```text
-//! <data-dir>/registry.sqlite        models, versions, labels (WAL journal)
-//! <data-dir>/models/<name>/<version>/artifact.json, weights.bpk
+//! <data-dir>/registry.sqlite        models, versions, labels, version counters (WAL journal)
+//! <data-dir>/models/<name>/<version>/artifact.json, weights.bpk[, detector file]
+//! <data-dir>/quarantine/<stamp>/…   unregistered entries found at start-up (never deleted)
 //! ```
 //!
-//! Registration validates the artifact by loading it, copies it into a temporary directory
-//! next to its final place, renames it into place and inserts the row, all inside one
-//! database transaction: if any step fails the copy is removed and the transaction rolls back,
-//! so no half-registered version remains. Directories without a row (a crash between rename
-//! and commit) are swept when the registry opens. Version numbers of a model only grow, also
-//! across deletions of single versions.
+//! Registration copies only the artifact's own files (symbolic links and non-regular files
+//! refused, total size bounded first) into a registry-owned staging directory and verifies the
+//! copy loads, all without a lock; then one short transaction takes the version number,
+//! renames the copy into place and inserts the row. If any step fails the copy is removed and
+//! nothing is registered. Clients name artifact directories only under the server's import
+//! roots ([`Registry::import`]); the server's own jobs register from its data directory
+//! ([`Registry::register`]).
+//!
+//! At start-up the registry removes only its own leftovers (`.tmp-*` staging and `.trash-*`
+//! deletion directories); any other directory without a row is moved to the quarantine. A
+//! version number, once given, is never given again: a per-name counter outlives deleting
+//! every version, and numbers found on disk are counted too.
 //!
 //! The methods block (SQLite, file copies, model loading): async callers run them in
 //! `tokio::task::spawn_blocking`.
 mod cache;
 mod catalog;
+mod import;
 mod store;
+mod sweep;
 #[cfg(test)]
 mod tests;
 mod types;
 
-pub use catalog::{DB_FILE, DEFAULT_CACHE_CAPACITY, MODELS_DIR, Registry};
+pub use catalog::{
+    DB_FILE, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_IMPORT_BYTES, IMPORT_ROOTS, MODELS_DIR, Registry,
+    RegistryConfig,
+};
+pub use import::MAX_METADATA_BYTES;
+pub use sweep::QUARANTINE_DIR;
 pub use types::{LoadedModel, ModelDetail, ModelRef, ModelSummary, Selector, VersionInfo};

@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{ModelRef, ModelSummary, Selector, VersionInfo};
 use crate::{Error, Result};
 
-/// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version stored in `PRAGMA user_version`. 2 added `version_counters`.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS models (
@@ -40,6 +40,20 @@ CREATE TABLE IF NOT EXISTS labels (
     PRIMARY KEY (name, label),
     FOREIGN KEY (name, version) REFERENCES versions(name, version) ON DELETE CASCADE
 );
+-- The next version number of every name ever registered. Not tied to `models`, so it survives
+-- deleting every version: a number once given is never given again.
+CREATE TABLE IF NOT EXISTS version_counters (
+    name         TEXT PRIMARY KEY NOT NULL,
+    next_version INTEGER NOT NULL
+);
+";
+
+/// Schema 1 → 2: seed the counters from the models that still exist.
+const MIGRATE_TO_2: &str = "
+INSERT INTO version_counters (name, next_version)
+    SELECT m.name, MAX(m.next_version, COALESCE((SELECT MAX(version) + 1 FROM versions v WHERE v.name = m.name), 1))
+    FROM models m WHERE true
+    ON CONFLICT (name) DO UPDATE SET next_version = MAX(next_version, excluded.next_version);
 ";
 
 pub(super) fn db(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -69,6 +83,10 @@ pub(super) fn open(path: &Path) -> Result<Connection> {
         });
     }
     conn.execute_batch(SCHEMA).map_err(db(what.clone()))?;
+    if (1..2).contains(&found) {
+        conn.execute_batch(MIGRATE_TO_2)
+            .map_err(db(format!("{what}: migrating to schema 2")))?;
+    }
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(db(what))?;
     Ok(conn)
@@ -226,7 +244,8 @@ pub(super) fn resolve(conn: &Connection, r: &ModelRef) -> Result<u32> {
     }
 }
 
-/// Create the model row if needed and return the version the next registration gets.
+/// Create the model row if needed and return the version the next registration gets: above
+/// every number `name` was ever given (the counter outlives deleted versions and models).
 pub(super) fn next_version(conn: &Connection, name: &str, now: &str) -> Result<u32> {
     conn.execute(
         "INSERT OR IGNORE INTO models (name, created_at, next_version) VALUES (?1, ?2, 1)",
@@ -234,11 +253,25 @@ pub(super) fn next_version(conn: &Connection, name: &str, now: &str) -> Result<u
     )
     .map_err(db("creating a model"))?;
     conn.query_row(
-        "SELECT next_version FROM models WHERE name = ?1",
+        "SELECT MAX( \
+             COALESCE((SELECT next_version FROM version_counters WHERE name = ?1), 1), \
+             (SELECT next_version FROM models WHERE name = ?1), \
+             COALESCE((SELECT MAX(version) + 1 FROM versions WHERE name = ?1), 1))",
         params![name],
         |r| r.get(0),
     )
     .map_err(db("reading the next version"))
+}
+
+/// Make sure `name`'s next version is at least `next` (numbers found on disk stay taken).
+pub(super) fn raise_counter(conn: &Connection, name: &str, next: u32) -> Result<()> {
+    conn.execute(
+        "INSERT INTO version_counters (name, next_version) VALUES (?1, ?2) \
+         ON CONFLICT (name) DO UPDATE SET next_version = MAX(next_version, excluded.next_version)",
+        params![name, next],
+    )
+    .map_err(db("advancing the version counter"))?;
+    Ok(())
 }
 
 /// Insert `info` (its labels are not written) and advance the model's next version.
@@ -268,7 +301,7 @@ pub(super) fn insert_version(conn: &Connection, info: &VersionInfo, source: &Pat
         params![info.name, info.version + 1],
     )
     .map_err(db("advancing the version counter"))?;
-    Ok(())
+    raise_counter(conn, &info.name, info.version + 1)
 }
 
 /// Point `label` of `name` at `version` (which must exist).

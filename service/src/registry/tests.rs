@@ -9,9 +9,10 @@ use statecast_models::baseline::LinearConfig;
 use statecast_models::zoo::ModelConfig;
 use statecast_pipelines::scale::{Scaler, ScalerKind, ScalerScope};
 
-use super::{ModelRef, Registry, Selector};
+use super::{ModelRef, Registry, RegistryConfig, Selector};
 use crate::Error;
 use crate::forecast::intervals::METHOD_RESIDUAL_RMS;
+use crate::roots::AllowedRoots;
 
 const L: usize = 8;
 const H: usize = 3;
@@ -185,19 +186,41 @@ fn failed_registrations_leave_nothing_and_orphans_are_swept() {
     let leftovers: Vec<_> = std::fs::read_dir(data.join("models")).unwrap().collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
-    // A crash between rename and commit, and a crashed copy: swept on the next open.
+    // The registry's own leftovers (a crashed import, a crashed deletion) are removed on the
+    // next open; directories without a row are quarantined, not deleted.
     reg.register("m", &src, &[]).unwrap();
     drop(reg);
     let orphan = data.join("models/m/2");
-    let tmp_copy = data.join("models/m/.tmp-3-1-1");
+    let staged = data.join("models/.tmp-1-1");
+    let old_staged = data.join("models/m/.tmp-3-1-1");
+    let trash = data.join("models/.trash-x-1-1");
     let other = data.join("models/ghost/1");
-    for d in [&orphan, &tmp_copy, &other] {
+    let stray = data.join("models/m/notes");
+    for d in [&orphan, &staged, &old_staged, &trash, &other, &stray] {
         std::fs::create_dir_all(d).unwrap();
     }
+    std::fs::write(orphan.join("artifact.json"), "kept").unwrap();
     let reg = Registry::open(&data).unwrap();
-    assert!(!orphan.exists() && !tmp_copy.exists() && !data.join("models/ghost").exists());
+    for gone in [&orphan, &staged, &old_staged, &trash, &stray] {
+        assert!(!gone.exists(), "{}", gone.display());
+    }
+    assert!(!data.join("models/ghost").exists());
+    let batch = std::fs::read_dir(data.join("quarantine"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read_to_string(batch.join("m/2/artifact.json")).unwrap(),
+        "kept"
+    );
+    assert!(batch.join("ghost/1").is_dir() && batch.join("m/notes").is_dir());
+    assert!(!batch.join(".tmp-1-1").exists());
     assert!(reg.version_dir("m", 1).is_dir());
-    assert_eq!(reg.register("m", &src, &[]).unwrap().version, 2);
+    // `m@2` existed on disk once: it is not handed out again.
+    assert_eq!(reg.register("m", &src, &[]).unwrap().version, 3);
+    assert_eq!(reg.register("ghost", &src, &[]).unwrap().version, 2);
 }
 
 #[test]
@@ -225,4 +248,285 @@ fn serving_right_after_registration_survives_deleting_the_source() {
     let x = Tensor::<3>::from_data(TensorData::new(vec![0.5f32; L * 2], [1, L, 2]), &loaded.device);
     let y = loaded.model.forecast(x);
     assert_eq!(y.dims(), [1, H, 2]);
+}
+
+/// Every version number a model directory holds on disk (quarantine included).
+fn version_numbers(dir: &Path) -> Vec<u32> {
+    let mut out: Vec<u32> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_unstable();
+    out
+}
+
+#[test]
+fn version_numbers_are_never_reused_after_deleting_every_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = artifact(tmp.path(), "art");
+    let data = tmp.path().join("data");
+    let reg = Registry::open(&data).unwrap();
+    reg.register("m", &src, &[]).unwrap();
+    reg.register("m", &src, &[]).unwrap();
+    // One by one: the last deletion also removes the model row.
+    reg.delete("m", Some(1)).unwrap();
+    reg.delete("m", Some(2)).unwrap();
+    assert_eq!(reg.register("m", &src, &[]).unwrap().version, 3);
+    // All at once, then across a restart.
+    reg.delete("m", None).unwrap();
+    drop(reg);
+    let reg = Registry::open(&data).unwrap();
+    assert_eq!(reg.register("m", &src, &[]).unwrap().version, 4);
+    assert_eq!(reg.register("other", &src, &[]).unwrap().version, 1);
+}
+
+#[test]
+fn a_lost_database_quarantines_the_artifacts_instead_of_deleting_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = artifact(tmp.path(), "art");
+    let data = tmp.path().join("data");
+    let reg = Registry::open(&data).unwrap();
+    for _ in 0..3 {
+        reg.register("m", &src, &[]).unwrap();
+    }
+    drop(reg);
+    for f in ["registry.sqlite", "registry.sqlite-wal", "registry.sqlite-shm"] {
+        let _ = std::fs::remove_file(data.join(f));
+    }
+    let reg = Registry::open(&data).unwrap();
+    assert!(reg.list().unwrap().is_empty());
+    assert!(!data.join("models/m").exists());
+    let batches: Vec<_> = std::fs::read_dir(data.join("quarantine"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(batches.len(), 1, "{batches:?}");
+    assert_eq!(version_numbers(&batches[0].join("m")), vec![1, 2, 3]);
+    assert!(batches[0].join("m/3/artifact.json").is_file());
+    assert!(batches[0].join("m/3/weights.bpk").is_file());
+    // The quarantined numbers stay taken: the next registration does not reuse `m@1`.
+    assert_eq!(reg.register("m", &src, &[]).unwrap().version, 4);
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_in_an_artifact_directory_are_refused_and_nothing_is_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("secret.txt");
+    std::fs::write(&secret, "hunter2").unwrap();
+    let data = tmp.path().join("data");
+    let reg = Registry::open(&data).unwrap();
+
+    // A link beside the artifact's files.
+    let src = artifact(tmp.path(), "linked");
+    std::os::unix::fs::symlink(&secret, src.join("notes.txt")).unwrap();
+    let err = reg.register("m", &src, &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidArgument { field, reason } if field == "path" && reason.contains("notes.txt") && reason.contains("symbolic link")),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("hunter2"));
+
+    // The weights themselves are a link to another artifact's (valid) weights.
+    let real = artifact(tmp.path(), "real");
+    let src = artifact(tmp.path(), "weights-link");
+    std::fs::remove_file(src.join("weights.bpk")).unwrap();
+    std::os::unix::fs::symlink(real.join("weights.bpk"), src.join("weights.bpk")).unwrap();
+    let err = reg.register("m", &src, &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidArgument { reason, .. } if reason.contains("weights.bpk")),
+        "{err}"
+    );
+    assert!(reg.list().unwrap().is_empty());
+    let leftovers: Vec<_> = std::fs::read_dir(data.join("models")).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn only_the_artifacts_own_files_are_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = artifact(tmp.path(), "art");
+    std::fs::write(src.join("notes.txt"), "not part of the artifact").unwrap();
+    std::fs::create_dir(src.join("checkpoints")).unwrap();
+    std::fs::write(src.join("checkpoints/epoch-1.bpk"), "x").unwrap();
+    let reg = Registry::open(&tmp.path().join("data")).unwrap();
+    reg.register("m", &src, &[]).unwrap();
+    let mut copied: Vec<String> = std::fs::read_dir(reg.version_dir("m", 1))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    copied.sort();
+    assert_eq!(copied, vec!["artifact.json", "weights.bpk"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn non_regular_files_are_refused_and_never_opened() {
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = Registry::open(&tmp.path().join("data")).unwrap();
+    let src = artifact(tmp.path(), "fifo");
+    std::fs::remove_file(src.join("weights.bpk")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(src.join("weights.bpk"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Reading a FIFO with no writer would block this call forever.
+    let err = reg.register("m", &src, &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidArgument { reason, .. } if reason == "`weights.bpk` is not a regular file"),
+        "{err}"
+    );
+    // A FIFO that is not one of the artifact's files is simply not part of it.
+    let src = artifact(tmp.path(), "fifo-beside");
+    std::process::Command::new("mkfifo")
+        .arg(src.join("pipe"))
+        .status()
+        .unwrap();
+    assert_eq!(reg.register("m", &src, &[]).unwrap().version, 1);
+}
+
+#[test]
+fn artifacts_over_the_import_limit_are_refused_before_copying() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = artifact(tmp.path(), "art");
+    let size: u64 = ["artifact.json", "weights.bpk"]
+        .iter()
+        .map(|f| std::fs::metadata(src.join(f)).unwrap().len())
+        .sum();
+    let data = tmp.path().join("data");
+    let config = |max_import_bytes| RegistryConfig {
+        max_import_bytes,
+        ..RegistryConfig::default()
+    };
+    let reg = Registry::with_config(&data, config(size - 1)).unwrap();
+    let err = reg.register("m", &src, &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::ResourceExhausted { reason } if reason.contains("--max-import-mib")),
+        "{err}"
+    );
+    assert!(std::fs::read_dir(data.join("models")).unwrap().next().is_none());
+    drop(reg);
+    let reg = Registry::with_config(&data, config(size)).unwrap();
+    assert_eq!(reg.register("m", &src, &[]).unwrap().version, 1);
+}
+
+#[test]
+fn imports_resolve_only_under_the_import_roots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let inside = artifact(&root, "art");
+    let elsewhere = artifact(&outside, "art");
+    let data = tmp.path().join("data");
+
+    let reg = Registry::open(&data).unwrap();
+    let err = reg.import("m", inside.to_str().unwrap(), &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::FailedPrecondition { reason } if reason.contains("--import-root")),
+        "{err}"
+    );
+    drop(reg);
+
+    let config = RegistryConfig {
+        import_roots: AllowedRoots::new([root.clone()], "artifact directories", "--import-root").unwrap(),
+        ..RegistryConfig::default()
+    };
+    let reg = Registry::with_config(&data, config).unwrap();
+    let shape = |e: Error, requested: &str| {
+        let Error::InvalidArgument { field, reason } = e else {
+            panic!("{e}");
+        };
+        assert_eq!(field, "path");
+        reason.replace(requested, "REQ")
+    };
+    let out = elsewhere.to_str().unwrap();
+    let missing = "/no/such/artifact";
+    let refused_out = shape(reg.import("m", out, &[]).unwrap_err(), out);
+    let refused_missing = shape(reg.import("m", missing, &[]).unwrap_err(), missing);
+    assert_eq!(refused_out, refused_missing, "missing and outside read the same");
+    assert!(reg.list().unwrap().is_empty());
+    assert_eq!(reg.import("m", "art", &[]).unwrap().version, 1);
+    assert_eq!(reg.import("m", inside.to_str().unwrap(), &[]).unwrap().version, 2);
+}
+
+#[test]
+fn an_import_in_flight_blocks_neither_reads_nor_writes() {
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = artifact(tmp.path(), "art");
+    let data = tmp.path().join("data");
+    let reg = Arc::new(Registry::open(&data).unwrap());
+    reg.register("warm", &src, &[]).unwrap();
+
+    // The first registration after this pauses with its files copied until `go` arrives.
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let pause = Mutex::new(Some((started_tx, go_rx)));
+    reg.set_staging_hook(move || {
+        let first = pause.lock().unwrap().take();
+        if let Some((started, go)) = first {
+            started.send(()).unwrap();
+            let _ = go.recv_timeout(Duration::from_secs(60));
+        }
+    });
+    let big = {
+        let (reg, src) = (reg.clone(), src.clone());
+        std::thread::spawn(move || reg.register("big", &src, &[]))
+    };
+    started_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+
+    // While `big` is paused mid-import: reads, another registration, a label change and a
+    // write through a second connection (as the job table does) all finish.
+    let (done_tx, done_rx) = mpsc::channel();
+    {
+        let (reg, src, db) = (reg.clone(), src.clone(), data.join("registry.sqlite"));
+        std::thread::spawn(move || {
+            let listed = reg.list().unwrap().len();
+            let other = reg.register("other", &src, &[]).unwrap().version;
+            reg.set_label("warm", "stable", None).unwrap();
+            let conn = rusqlite::Connection::open(db).unwrap();
+            conn.busy_timeout(Duration::ZERO).unwrap();
+            conn.execute_batch("BEGIN IMMEDIATE; COMMIT;").unwrap();
+            done_tx.send((listed, other)).unwrap();
+        });
+    }
+    let done = done_rx.recv_timeout(Duration::from_secs(30));
+    go_tx.send(()).unwrap();
+    assert_eq!(
+        done.expect("calls finished while an import was in flight"),
+        (1, 1)
+    );
+    assert_eq!(big.join().unwrap().unwrap().version, 1);
+    assert_eq!(reg.list().unwrap().len(), 3);
+}
+
+#[test]
+fn a_schema_1_database_keeps_its_version_counters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = artifact(tmp.path(), "art");
+    let data = tmp.path().join("data");
+    let reg = Registry::open(&data).unwrap();
+    for _ in 0..3 {
+        reg.register("m", &src, &[]).unwrap();
+    }
+    reg.delete("m", Some(3)).unwrap();
+    drop(reg);
+    // Turn the database back into schema 1: no counter table, the counter in `models`.
+    let conn = rusqlite::Connection::open(data.join("registry.sqlite")).unwrap();
+    conn.execute_batch("DROP TABLE version_counters; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    let reg = Registry::open(&data).unwrap();
+    reg.delete("m", None).unwrap();
+    assert_eq!(reg.register("m", &src, &[]).unwrap().version, 4);
 }
