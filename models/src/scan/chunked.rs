@@ -8,7 +8,7 @@ use super::discretise::input_coefficient;
 use super::{ScanDims, ScanInput, ScanOutput, ScanParams};
 
 /// Chunk length used when a caller has no better figure (timings in `docs/simba.md` §1.5).
-pub const DEFAULT_CHUNK: usize = 16;
+pub const DEFAULT_CHUNK: usize = 4;
 
 /// Runs the selective scan over whole sequences, `chunk` steps at a time (any `chunk ≥ 1`; the
 /// last chunk may be shorter), starting from `initial_state` (zero when `None`).
@@ -87,7 +87,10 @@ pub fn chunked_scan(
         .narrow(1, n_chunks - 1, 1)
         .reshape([batch, channels, state]);
     let carried_in = if n_chunks > 1 {
-        Tensor::cat(vec![start.unsqueeze_dim::<4>(1), chunk_end.narrow(1, 0, n_chunks - 1)], 1)
+        Tensor::cat(
+            vec![start.unsqueeze_dim::<4>(1), chunk_end.narrow(1, 0, n_chunks - 1)],
+            1,
+        )
     } else {
         start.unsqueeze_dim::<4>(1)
     }; // [batch, chunks, channels, state]

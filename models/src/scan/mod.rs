@@ -96,13 +96,39 @@ impl ScanDims {
             state,
         };
         assert!(time > 0, "selective scan: empty sequence");
-        assert_eq!(a_channels, channels, "selective scan: A is {:?}, u is {:?}", params.a.dims(), input.u.dims());
-        assert_eq!(params.d.dims(), [channels], "selective scan: D for {channels} channels");
-        assert_eq!(input.delta.dims(), [batch, time, channels], "selective scan: Δ must match u");
-        assert_eq!(input.b.dims(), [batch, time, state], "selective scan: B is [batch, time, state]");
-        assert_eq!(input.c.dims(), [batch, time, state], "selective scan: C is [batch, time, state]");
+        assert_eq!(
+            a_channels,
+            channels,
+            "selective scan: A is {:?}, u is {:?}",
+            params.a.dims(),
+            input.u.dims()
+        );
+        assert_eq!(
+            params.d.dims(),
+            [channels],
+            "selective scan: D for {channels} channels"
+        );
+        assert_eq!(
+            input.delta.dims(),
+            [batch, time, channels],
+            "selective scan: Δ must match u"
+        );
+        assert_eq!(
+            input.b.dims(),
+            [batch, time, state],
+            "selective scan: B is [batch, time, state]"
+        );
+        assert_eq!(
+            input.c.dims(),
+            [batch, time, state],
+            "selective scan: C is [batch, time, state]"
+        );
         if let Some(h0) = initial_state {
-            assert_eq!(h0.dims(), [batch, channels, state], "selective scan: initial state is [batch, channels, state]");
+            assert_eq!(
+                h0.dims(),
+                [batch, channels, state],
+                "selective scan: initial state is [batch, channels, state]"
+            );
         }
         dims
     }

@@ -37,11 +37,31 @@ pub struct StepOutput {
 /// If the shapes disagree.
 pub fn scan_step(params: &ScanParams, state: Tensor<3>, input: StepInput) -> StepOutput {
     let [batch, channels, size] = state.dims();
-    assert_eq!(params.a.dims(), [channels, size], "scan step: A must be [channels, state]");
-    assert_eq!(input.u.dims(), [batch, channels], "scan step: u must be [batch, channels]");
-    assert_eq!(input.delta.dims(), [batch, channels], "scan step: Δ must be [batch, channels]");
-    assert_eq!(input.b.dims(), [batch, size], "scan step: B must be [batch, state]");
-    assert_eq!(input.c.dims(), [batch, size], "scan step: C must be [batch, state]");
+    assert_eq!(
+        params.a.dims(),
+        [channels, size],
+        "scan step: A must be [channels, state]"
+    );
+    assert_eq!(
+        input.u.dims(),
+        [batch, channels],
+        "scan step: u must be [batch, channels]"
+    );
+    assert_eq!(
+        input.delta.dims(),
+        [batch, channels],
+        "scan step: Δ must be [batch, channels]"
+    );
+    assert_eq!(
+        input.b.dims(),
+        [batch, size],
+        "scan step: B must be [batch, state]"
+    );
+    assert_eq!(
+        input.c.dims(),
+        [batch, size],
+        "scan step: C must be [batch, state]"
+    );
     let a = params.a.clone().unsqueeze_dim::<3>(0); // [1, channels, state]
     let delta = input.delta.unsqueeze_dim::<3>(2); // [batch, channels, 1]
     let decay = (delta.clone() * a.clone()).exp();

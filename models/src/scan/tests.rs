@@ -19,7 +19,11 @@ const CASES: [(usize, usize, usize, usize, usize); 8] = [
 ];
 
 /// A random problem: Δ in [0.05, 0.55), A in about [−4, −0.2], everything else standard normal.
-fn random_problem(rng: &mut Rng, (batch, time, channels, state): (usize, usize, usize, usize), with_h0: bool) -> HostScan {
+fn random_problem(
+    rng: &mut Rng,
+    (batch, time, channels, state): (usize, usize, usize, usize),
+    with_h0: bool,
+) -> HostScan {
     let steps = batch * time * channels;
     HostScan {
         batch,
@@ -39,7 +43,11 @@ fn random_problem(rng: &mut Rng, (batch, time, channels, state): (usize, usize, 
 }
 
 /// The tensors of `p` on `device` (the initial state, when present, is the third item).
-fn to_tensors(p: &HostScan, rule: BDiscretisation, device: &Device) -> (ScanParams, ScanInput, Option<Tensor<3>>) {
+fn to_tensors(
+    p: &HostScan,
+    rule: BDiscretisation,
+    device: &Device,
+) -> (ScanParams, ScanInput, Option<Tensor<3>>) {
     let (bt, l, e, n) = (p.batch, p.time, p.channels, p.state);
     (
         ScanParams {
@@ -53,9 +61,7 @@ fn to_tensors(p: &HostScan, rule: BDiscretisation, device: &Device) -> (ScanPara
             b: tensor(&p.b, [bt, l, n], device),
             c: tensor(&p.c, [bt, l, n], device),
         },
-        p.initial_state
-            .as_ref()
-            .map(|h| tensor(h, [bt, e, n], device)),
+        p.initial_state.as_ref().map(|h| tensor(h, [bt, e, n], device)),
     )
 }
 
@@ -103,7 +109,13 @@ fn chunked_scan_matches_the_sequential_reference() {
                 let what = format!("{rule:?} B={bt} L={l} E={e} N={n} Q={chunk} h0={with_h0}");
                 assert_eq!(out.y.dims(), [bt, l, e], "{what}");
                 assert_close(&host(out.y), &want_y, 1e-4, 1e-6, &format!("{what}: y"));
-                assert_close(&host(out.final_state), &want_h, 1e-4, 1e-6, &format!("{what}: final state"));
+                assert_close(
+                    &host(out.final_state),
+                    &want_h,
+                    1e-4,
+                    1e-6,
+                    &format!("{what}: final state"),
+                );
             }
         }
     }
@@ -122,10 +134,34 @@ fn step_by_step_matches_the_reference_and_the_chunked_scan() {
             let chunked = chunked_scan(&params, input, None, chunk);
             let what = format!("{rule:?} B={bt} L={l} E={e} N={n} Q={chunk}");
             let (step_y, step_h) = (host(steps.y), host(steps.final_state));
-            assert_close(&step_y, &want_y, 1e-4, 1e-6, &format!("{what}: step y vs reference"));
-            assert_close(&step_h, &want_h, 1e-4, 1e-6, &format!("{what}: step state vs reference"));
-            assert_close(&step_y, &host(chunked.y), 1e-4, 1e-6, &format!("{what}: step y vs chunked"));
-            assert_close(&step_h, &host(chunked.final_state), 1e-4, 1e-6, &format!("{what}: step state vs chunked"));
+            assert_close(
+                &step_y,
+                &want_y,
+                1e-4,
+                1e-6,
+                &format!("{what}: step y vs reference"),
+            );
+            assert_close(
+                &step_h,
+                &want_h,
+                1e-4,
+                1e-6,
+                &format!("{what}: step state vs reference"),
+            );
+            assert_close(
+                &step_y,
+                &host(chunked.y),
+                1e-4,
+                1e-6,
+                &format!("{what}: step y vs chunked"),
+            );
+            assert_close(
+                &step_h,
+                &host(chunked.final_state),
+                1e-4,
+                1e-6,
+                &format!("{what}: step state vs chunked"),
+            );
         }
     }
 }
@@ -204,16 +240,28 @@ const GRAD_NAMES: [&str; 7] = ["u", "Δ", "A", "B", "C", "D", "h0"];
 #[test]
 fn chunked_gradients_equal_autodiff_through_the_step_loop() {
     let mut rng = Rng::new(24);
-    for (bt, l, e, n, chunk) in [(2, 7, 3, 4, 3), (1, 5, 2, 3, 8), (2, 24, 3, 4, 5), (1, 1, 2, 2, 4)] {
+    for (bt, l, e, n, chunk) in [
+        (2, 7, 3, 4, 3),
+        (1, 5, 2, 3, 8),
+        (2, 24, 3, 4, 5),
+        (1, 1, 2, 2, 4),
+    ] {
         for rule in RULES {
             let p = random_problem(&mut rng, (bt, l, e, n), true);
             let w = rng.normals(bt * l * e);
             let v = rng.normals(bt * e * n);
-            let want = gradients(&p, rule, (&w, &v), &|params, input, h0| stepwise(params, &input, h0));
-            let got = gradients(&p, rule, (&w, &v), &|params, input, h0| chunked_scan(params, input, h0, chunk));
+            let want = gradients(&p, rule, (&w, &v), &|params, input, h0| {
+                stepwise(params, &input, h0)
+            });
+            let got = gradients(&p, rule, (&w, &v), &|params, input, h0| {
+                chunked_scan(params, input, h0, chunk)
+            });
             for ((g, w), name) in got.iter().zip(&want).zip(GRAD_NAMES) {
                 let what = format!("{rule:?} B={bt} L={l} E={e} N={n} Q={chunk}: d/d{name}");
-                assert!(w.iter().any(|x| x.abs() > 1e-3), "{what}: reference gradient is zero");
+                assert!(
+                    w.iter().any(|x| x.abs() > 1e-3),
+                    "{what}: reference gradient is zero"
+                );
                 assert_close(g, w, 1e-4, 1e-6, &what);
             }
         }
@@ -231,9 +279,12 @@ fn chunked_gradients_match_finite_differences_of_the_reference() {
         let v = rng.normals(bt * e * n);
         let loss = |q: &HostScan| {
             let (y, h) = sequential_scan(q, rule);
-            y.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>() + h.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>()
+            y.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>()
+                + h.iter().zip(&v).map(|(a, b)| a * b).sum::<f64>()
         };
-        let got = gradients(&p, rule, (&w, &v), &|params, input, h0| chunked_scan(params, input, h0, chunk));
+        let got = gradients(&p, rule, (&w, &v), &|params, input, h0| {
+            chunked_scan(params, input, h0, chunk)
+        });
         let fields: [fn(&mut HostScan) -> &mut Vec<f64>; 7] = [
             |q| &mut q.u,
             |q| &mut q.delta,
@@ -253,7 +304,13 @@ fn chunked_gradients_match_finite_differences_of_the_reference() {
                     (loss(&plus) - loss(&minus)) / (2.0 * eps)
                 })
                 .collect();
-            assert_close(g, &fd, 1e-4, 1e-5, &format!("{rule:?}: d/d{name} vs finite differences"));
+            assert_close(
+                g,
+                &fd,
+                1e-4,
+                1e-5,
+                &format!("{rule:?}: d/d{name} vs finite differences"),
+            );
         }
     }
 }
@@ -285,10 +342,17 @@ fn outputs_before_a_perturbation_are_unchanged() {
         let got = host(chunked_scan(&params, input, h0, chunk).y);
         for bi in 0..bt {
             let before = bi * l * e..(bi * l + t_star) * e;
-            assert_eq!(got[before.clone()], base[before], "t*={t_star}: outputs before t* changed");
+            assert_eq!(
+                got[before.clone()],
+                base[before],
+                "t*={t_star}: outputs before t* changed"
+            );
             let at_star = (bi * l + t_star) * e..(bi * l + t_star + 1) * e;
             assert!(
-                got[at_star.clone()].iter().zip(&base[at_star]).all(|(g, b)| g != b),
+                got[at_star.clone()]
+                    .iter()
+                    .zip(&base[at_star])
+                    .all(|(g, b)| g != b),
                 "t*={t_star}: the perturbation did not reach y_t*"
             );
         }
@@ -304,16 +368,27 @@ fn a_long_sequence_stays_finite_and_accurate() {
     let mut rng = Rng::new(27);
     let (bt, l, e, n) = (1, 4096, 2, 4);
     let mut p = random_problem(&mut rng, (bt, l, e, n), true);
-    p.delta.iter_mut().for_each(|x| *x = 0.02 + 0.02 * (*x - 0.05) / 0.5);
+    p.delta
+        .iter_mut()
+        .for_each(|x| *x = 0.02 + 0.02 * (*x - 0.05) / 0.5);
     p.a.iter_mut().for_each(|x| *x = -1.0 + 0.5 * x.tanh());
     let total_log_decay: f64 = (0..l).map(|t| p.delta[t * e] * p.a[0]).sum();
-    assert!(total_log_decay < -89.0, "the test must overflow a global exp(−ℓ): ℓ = {total_log_decay}");
+    assert!(
+        total_log_decay < -89.0,
+        "the test must overflow a global exp(−ℓ): ℓ = {total_log_decay}"
+    );
     for rule in RULES {
         let (want_y, want_h) = sequential_scan(&p, rule);
         let (params, input, h0) = to_tensors(&p, rule, &device);
         let out = chunked_scan(&params, input, h0, 64);
         assert_close(&host(out.y), &want_y, 1e-4, 1e-6, &format!("{rule:?} L=4096: y"));
-        assert_close(&host(out.final_state), &want_h, 1e-4, 1e-6, &format!("{rule:?} L=4096: final state"));
+        assert_close(
+            &host(out.final_state),
+            &want_h,
+            1e-4,
+            1e-6,
+            &format!("{rule:?} L=4096: final state"),
+        );
     }
 }
 
@@ -347,10 +422,19 @@ fn exact_zoh_solves_the_continuous_system_for_constant_input() {
     let (_, zoh) = sequential_scan(&p, BDiscretisation::ExactZoh);
     assert_close(&zoh, &exact, 0.0, 1e-10, "f64 ZOH vs continuous solution");
     let (_, euler) = sequential_scan(&p, BDiscretisation::Euler);
-    assert!((euler[1] - exact[1]).abs() > 1e-2, "Euler must differ at a·Δ = −0.6");
+    assert!(
+        (euler[1] - exact[1]).abs() > 1e-2,
+        "Euler must differ at a·Δ = −0.6"
+    );
     let (params, input, h0) = to_tensors(&p, BDiscretisation::ExactZoh, &device);
     let out = chunked_scan(&params, input, h0, 5);
-    assert_close(&host(out.final_state), &exact, 1e-5, 1e-6, "chunked ZOH vs continuous solution");
+    assert_close(
+        &host(out.final_state),
+        &exact,
+        1e-5,
+        1e-6,
+        "chunked ZOH vs continuous solution",
+    );
 }
 
 #[test]
@@ -370,7 +454,10 @@ fn exact_zoh_tends_to_euler_as_the_step_shrinks() {
     assert!(gaps[2] > 0.0, "ZOH and Euler must differ at all");
     for w in gaps.windows(2) {
         let ratio = w[0] / w[1];
-        assert!((70.0..140.0).contains(&ratio), "gap ratio {ratio} for a 10× smaller Δ (gaps {gaps:?})");
+        assert!(
+            (70.0..140.0).contains(&ratio),
+            "gap ratio {ratio} for a 10× smaller Δ (gaps {gaps:?})"
+        );
     }
     // And the tensor ZOH stays accurate where (exp(x) − 1)/x would cancel in f32.
     let device = Device::flex();
@@ -427,49 +514,61 @@ fn mismatched_shapes_are_refused() {
     chunked_scan(&params, input, None, 2);
 }
 
-/// Forward + backward timings of the chunked scan on the CPU (flex) for `docs/simba.md` §1.5.
-/// Prints a table; asserts nothing. Run with
+/// Forward + backward timings of the chunked scan on the CPU (flex) for `docs/simba.md` §1.5,
+/// with the naive step loop as a baseline. Prints a table; asserts nothing. Run with
 /// `cargo test --workspace --lib -- scan::tests::timing --ignored --nocapture`.
 #[test]
 #[ignore = "timing table, prints figures only"]
 fn timing() {
     use std::time::Instant;
     let ad = Device::flex().autodiff();
-    let (bt, e, n) = (4, 16, 16);
-    println!("| L | chunk | fwd ms | fwd+bwd ms | weights MB |");
+    let (bt, e, n) = (2, 8, 16);
+    let chunked =
+        |chunk| move |params: &ScanParams, input: ScanInput| chunked_scan(params, input, None, chunk);
+    println!("batch {bt}, channels {e}, state {n}; minimum of 3 runs");
+    println!("| L | form | fwd ms | fwd+bwd ms | intra-chunk weights MB |");
     println!("|---|---|---|---|---|");
-    for (l, chunks) in [(256, [8, 16, 32, 64]), (1024, [8, 16, 32, 64]), (4096, [8, 16, 32, 64])] {
+    for l in [256, 1024, 4096] {
         let p = random_problem(&mut Rng::new(31), (bt, l, e, n), false);
-        for chunk in chunks {
-            let best = |backward: bool| {
-                (0..3)
-                    .map(|_| {
-                        let (params, input, _) = to_tensors(&p, BDiscretisation::Euler, &ad);
-                        let params = ScanParams {
-                            a: params.a.require_grad(),
-                            ..params
-                        };
-                        let input = ScanInput {
-                            u: input.u.require_grad(),
-                            ..input
-                        };
-                        let start = Instant::now();
-                        let loss = chunked_scan(&params, input, None, chunk).y.sum();
-                        if backward {
-                            let g = loss.backward();
-                            let _ = host(params.a.grad(&g).expect("dA"));
-                        } else {
-                            let _ = host(loss);
-                        }
-                        start.elapsed().as_secs_f64() * 1e3
-                    })
-                    .fold(f64::INFINITY, f64::min)
-            };
+        let time = |scan: &dyn Fn(&ScanParams, ScanInput) -> ScanOutput, backward: bool| {
+            (0..3)
+                .map(|_| {
+                    let (params, input, _) = to_tensors(&p, BDiscretisation::Euler, &ad);
+                    let params = ScanParams {
+                        a: params.a.require_grad(),
+                        ..params
+                    };
+                    let input = ScanInput {
+                        u: input.u.require_grad(),
+                        ..input
+                    };
+                    let start = Instant::now();
+                    let loss = scan(&params, input).y.sum();
+                    if backward {
+                        let g = loss.backward();
+                        let _ = host(params.a.grad(&g).expect("dA"));
+                    } else {
+                        let _ = host(loss);
+                    }
+                    start.elapsed().as_secs_f64() * 1e3
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        for chunk in [1, 2, 4, 8, 16, 32, 64] {
+            let scan = chunked(chunk);
             let weights_mb = (bt * l.div_ceil(chunk) * chunk * chunk * e * n * 4) as f64 / 1e6;
             println!(
-                "| {l} | {chunk} | {:.1} | {:.1} | {weights_mb:.0} |",
-                best(false),
-                best(true)
+                "| {l} | chunked Q={chunk} | {:.1} | {:.1} | {weights_mb:.0} |",
+                time(&scan, false),
+                time(&scan, true)
+            );
+        }
+        if l <= 1024 {
+            let steps = |params: &ScanParams, input: ScanInput| stepwise(params, &input, None);
+            println!(
+                "| {l} | step loop | {:.1} | {:.1} | – |",
+                time(&steps, false),
+                time(&steps, true)
             );
         }
     }
