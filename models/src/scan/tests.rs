@@ -393,6 +393,40 @@ fn a_long_sequence_stays_finite_and_accurate() {
 }
 
 #[test]
+fn huge_decays_underflow_to_zero_without_nans() {
+    // Δ·A down to about −300 per step: exp(Δ·A) underflows to 0 in f32, and the masked upper
+    // triangle would hold exp(+300) = inf if it were exponentiated. Values and gradients stay
+    // finite and equal the step loop's.
+    let mut rng = Rng::new(32);
+    let (bt, l, e, n, chunk) = (2, 19, 3, 4, 8);
+    let mut p = random_problem(&mut rng, (bt, l, e, n), true);
+    p.delta.iter_mut().for_each(|x| *x *= 40.0);
+    p.a.iter_mut().for_each(|x| *x *= 4.0);
+    let worst: f64 = p.a.iter().fold(0.0, |m, a| m.min(a * 22.0));
+    assert!(
+        worst < -100.0,
+        "the test needs exp(Δ·A) to underflow: min Δ·A = {worst}"
+    );
+    let w = rng.normals(bt * l * e);
+    let v = rng.normals(bt * e * n);
+    for rule in RULES {
+        let (want_y, _) = sequential_scan(&p, rule);
+        let (params, input, h0) = to_tensors(&p, rule, &Device::flex());
+        let y = host(chunked_scan(&params, input, h0, chunk).y);
+        assert_close(&y, &want_y, 1e-4, 1e-6, &format!("{rule:?}: y"));
+        let want = gradients(&p, rule, (&w, &v), &|params, input, h0| {
+            stepwise(params, &input, h0)
+        });
+        let got = gradients(&p, rule, (&w, &v), &|params, input, h0| {
+            chunked_scan(params, input, h0, chunk)
+        });
+        for ((g, w), name) in got.iter().zip(&want).zip(GRAD_NAMES) {
+            assert_close(g, w, 1e-4, 1e-6, &format!("{rule:?}: d/d{name}"));
+        }
+    }
+}
+
+#[test]
 fn exact_zoh_solves_the_continuous_system_for_constant_input() {
     // T10: with constant Δ, u, B, the ZOH recurrence after k steps equals the continuous solution
     // h(kΔ) = e^{a kΔ} h0 + (e^{a kΔ} − 1)/a · b u; Euler does not.
