@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod forecaster;
 mod fsutil;
+pub mod scan;
 pub mod spacetime;
 pub mod ssm;
 pub mod train;
