@@ -64,14 +64,14 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     let at = any::<usize>();
     prop_oneof![
-        4 => (at.clone(), 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
-        3 => (at.clone(), prop_oneof![Just(b','), Just(b'\n'), Just(b'"'), Just(0u8), Just(0xff), any::<u8>()])
+        4 => (at, 0u8..8).prop_map(|(at, bit)| Mutation::FlipBit { at, bit }),
+        3 => (at, prop_oneof![Just(b','), Just(b'\n'), Just(b'"'), Just(0u8), Just(0xff), any::<u8>()])
             .prop_map(|(at, byte)| Mutation::Set { at, byte }),
-        1 => at.clone().prop_map(|at| Mutation::Truncate { at }),
-        2 => (at.clone(), prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
-        2 => (at.clone(), 1usize..64).prop_map(|(at, len)| Mutation::Delete { at, len }),
-        1 => (at.clone(), 1usize..256).prop_map(|(at, len)| Mutation::Duplicate { at, len }),
-        1 => (at.clone(), any::<usize>(), any::<usize>(), 1usize..128)
+        1 => at.prop_map(|at| Mutation::Truncate { at }),
+        2 => (at, prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+        2 => (at, 1usize..64).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        1 => (at, 1usize..256).prop_map(|(at, len)| Mutation::Duplicate { at, len }),
+        1 => (at, any::<usize>(), any::<usize>(), 1usize..128)
             .prop_map(|(at, seed, from, len)| Mutation::Splice { at, seed, from, len }),
     ]
 }

@@ -117,6 +117,8 @@ async fn hostile_forecasts_are_refused_before_any_work() {
             &metrics_addr,
             "--auth-token",
             "s3cret",
+            "--import-root",
+            dir.path().to_str().unwrap(),
         ],
     );
     let channel = connect(&server).await;

@@ -101,6 +101,7 @@ async fn hostile_monitor_streams_are_bounded() {
     let mut server = common::Server::start(&dir.path().join("data"), &[
         "--monitor-max-streams", "3", "--monitor-max-total-series", "5",
         "--monitor-max-series", "4", "--monitor-stream-idle-secs", "2",
+        "--import-root", dir.path().to_str().unwrap(),
     ]);
     let channel = connect(&server).await;
     let mut models = ModelServiceClient::new(channel.clone());

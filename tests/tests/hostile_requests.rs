@@ -235,7 +235,7 @@ fn hostile_forecast() -> impl Strategy<Value = pb::ForecastRequest> {
 }
 
 fn dataset() -> impl Strategy<Value = Option<pb::DatasetSource>> {
-    let path = prop_oneof![Just("train.csv".to_string()), hostile_string()];
+    let path = prop_oneof![Just("train.parquet".to_string()), hostile_string()];
     let opt = prop_oneof![Just(String::new()), hostile_string()];
     prop_oneof![
         1 => Just(None),
@@ -267,7 +267,63 @@ fn config_json() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A valid job on the root's dataset (linear, L=24, H=4, one epoch) with one field made
+/// hostile, so the deeper checks (model size, settings, the worker's second look) are reached.
+fn near_valid_submit() -> impl Strategy<Value = pb::SubmitJobRequest> {
+    let valid = pb::SubmitJobRequest {
+        dataset: Some(pb::DatasetSource {
+            path: "train.parquet".into(),
+            series_column: "series_id".into(),
+            label_column: "label".into(),
+            ..Default::default()
+        }),
+        model_kind: "linear".into(),
+        lookback: 24,
+        horizon: 4,
+        split: "ratio:0.6,0.2,0.2".into(),
+        training: Some(pb::TrainingSettings {
+            epochs: 1,
+            batch_size: 16,
+            lr: 1e-3,
+            ..Default::default()
+        }),
+        device: "cpu".into(),
+        model_name: "fuzz".into(),
+        ..Default::default()
+    };
+    (
+        0usize..9,
+        hostile_u32(),
+        hostile_f64(),
+        hostile_string(),
+        config_json(),
+    )
+        .prop_map(move |(field, n, x, text, json)| {
+            let mut r = valid.clone();
+            let training = r.training.as_mut().unwrap();
+            match field {
+                0 => r.lookback = n,
+                1 => r.horizon = n,
+                2 => training.epochs = n,
+                3 => training.batch_size = n,
+                4 => training.lr = x,
+                5 => r.split = text,
+                6 => {
+                    r.model_kind = "spacetime".into();
+                    r.model_config_json = json;
+                }
+                7 => r.model_name = text,
+                _ => r.dataset.as_mut().unwrap().missing = text,
+            }
+            r
+        })
+}
+
 fn submit_request() -> impl Strategy<Value = pb::SubmitJobRequest> {
+    prop_oneof![hostile_submit(), near_valid_submit()]
+}
+
+fn hostile_submit() -> impl Strategy<Value = pb::SubmitJobRequest> {
     let training = (
         hostile_u32(),
         hostile_u32(),
@@ -387,6 +443,7 @@ fn hostile_points() -> impl Strategy<Value = Vec<pb::MonitorRequest>> {
 
 /// One request of any type.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // test inputs, built one at a time
 enum Call {
     Forecast(pb::ForecastRequest),
     ForecastStream(pb::ForecastRequest),
