@@ -20,6 +20,8 @@ pub(crate) enum BenchCommand {
     Ingest(IngestArgs),
     /// Forecast latency (p50/p99), requests/s and server RSS under 1…N concurrent clients.
     Load(super::bench_load::LoadArgs),
+    /// Where one training step's time goes (forward, backward, optimizer, read-back) on a device.
+    Step(super::bench_step::StepArgs),
     /// One measurement in a fresh process (used by `bench ingest`; prints one JSON line).
     #[command(hide = true)]
     IngestChild(ChildArgs),
@@ -73,6 +75,7 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Ingest(a) => ingest(a),
         BenchCommand::IngestChild(a) => child(a),
         BenchCommand::Load(a) => super::bench_load::run(a),
+        BenchCommand::Step(a) => super::bench_step::run(a),
     }
 }
 
