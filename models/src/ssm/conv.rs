@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! Fft:       u (C, L, N) ─rfft_n along time─> · k̂ ─irfft_n─> first L          O(N·C·n log n), n = next_pow2(2L)
-//! Toeplitz:  k (C, L) ─gather─> T_c[t, s] = k_{c, t−s} (t ≥ s, else 0), (C, L, L)
+//! Toeplitz:  k (C, L) ─repeat/reshape─> T_c[t, s] = k_{c, t−s} (t ≥ s, else 0), (C, L, L)
 //!            y = T · u  as one batched matmul over channels (C, L, L)×(C, L, N)   O(N·C·L²), dense GEMM
 //! ```
 //!
@@ -115,32 +115,75 @@ fn fit_len(k_cl: Tensor<2>, len: usize) -> Tensor<2> {
     }
 }
 
-/// Gather indices of the lower-triangular Toeplitz matrix into a kernel padded with one leading
-/// zero (`[0, k_0, …, k_{L−1}]`): entry `(t, s)` is `t − s + 1` for `t ≥ s` and `0` otherwise.
+/// Lower-triangular Toeplitz matrices `T_c[t, s] = k_{c, t−s}` (`t ≥ s`, else 0).
 ///
-/// # Shapes
-/// * returns `[len · len]` (row-major `(t, s)`)
-pub fn toeplitz_index(len: usize, device: &Device) -> Tensor<1, Int> {
-    let idx: Vec<i64> = (0..len * len)
-        .map(|e| {
-            let (t, s) = (e / len, e % len);
-            if t >= s { (t - s + 1) as i64 } else { 0 }
-        })
-        .collect();
-    Tensor::from_data(TensorData::new(idx, [len * len]), device)
-}
-
-/// Lower-triangular Toeplitz matrices `T_c[t, s] = k_{c, t−s}` (`t ≥ s`, else 0), by one gather
-/// (its backward is a scatter-add onto the taps).
+/// Two constructions with the same values: [`toeplitz_matrix_gather`] on burn's CPU backend
+/// `flex`, [`toeplitz_matrix_dense`] on every other device. They differ in their backward
+/// pass: the gather's is a scatter-add onto the taps, cheap on `flex` but on CUDA a
+/// `select_assign` kernel that took 79 % of a SpaceTime training step at L=336 (3 launches,
+/// 113 of 143 ms, BENCHMARKS.md §5); the dense construction's is a sum of copies. On `flex` the
+/// dense construction is the slower one (about 3× on the whole forward pass at L=336, as it
+/// moves twice the elements), hence the choice by device.
 ///
 /// # Shapes
 /// * `k_cl`: `[C, L]`, returns `[C, L, L]`
 pub fn toeplitz_matrix(k_cl: Tensor<2>) -> Tensor<3> {
+    if k_cl.device().inner() == Device::flex() {
+        toeplitz_matrix_gather(k_cl)
+    } else {
+        toeplitz_matrix_dense(k_cl)
+    }
+}
+
+/// [`toeplitz_matrix`] by one gather from the kernel padded with a leading zero.
+///
+/// # Shapes
+/// * `k_cl`: `[C, L]`, returns `[C, L, L]`
+pub fn toeplitz_matrix_gather(k_cl: Tensor<2>) -> Tensor<3> {
     let [c, l] = k_cl.dims();
     let device = k_cl.device();
-    let padded_cl1 = Tensor::cat(vec![Tensor::zeros([c, 1], &device), k_cl], 1);
-    padded_cl1
-        .select(1, toeplitz_index(l, &device))
+    let idx: Vec<i64> = (0..l * l)
+        .map(|e| {
+            let (t, s) = (e / l, e % l);
+            if t >= s { (t - s + 1) as i64 } else { 0 }
+        })
+        .collect();
+    let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [l * l]), &device);
+    Tensor::cat(vec![Tensor::zeros([c, 1], &device), k_cl], 1)
+        .select(1, idx)
+        .reshape([c, l, l])
+}
+
+/// [`toeplitz_matrix`] from dense copies only (no gather), so the backward pass is dense too.
+///
+/// Row `t` of `T` is a window of one fixed vector read backwards from position `t`. With
+/// `r = [k_0, 0 × (L−1), k_{L−1}, k_{L−2}, …, k_1]` (length `2L−1`), `T[t, s] = r[(s − t) mod
+/// (2L−1)]`; repeating `r` `L` times and reading the result as rows of length `2L−2` shifts each
+/// row by one place, which is exactly that modular index, so `T` is the first `L` columns of
+/// that view. The backward pass sums the repeated copies instead of scattering.
+///
+/// # Shapes
+/// * `k_cl`: `[C, L]`, returns `[C, L, L]`
+pub fn toeplitz_matrix_dense(k_cl: Tensor<2>) -> Tensor<3> {
+    let [c, l] = k_cl.dims();
+    if l == 1 {
+        return k_cl.reshape([c, 1, 1]);
+    }
+    let device = k_cl.device();
+    let r_cm = Tensor::cat(
+        vec![
+            k_cl.clone().narrow(1, 0, 1),
+            Tensor::zeros([c, l - 1], &device),
+            k_cl.narrow(1, 1, l - 1).flip([1]),
+        ],
+        1,
+    );
+    r_cm.repeat_dim(1, l)
+        .narrow(1, 0, l * (2 * l - 2))
+        .reshape([c, l, 2 * l - 2])
+        .narrow(2, 0, l)
+        // A dense copy, so the batched matmul reads a contiguous matrix.
+        .reshape([c, l * l])
         .reshape([c, l, l])
 }
 

@@ -21,7 +21,7 @@ pub use companion::{
 };
 pub use conv::{
     ConvPath, TOEPLITZ_MAX_LEN, causal_conv, causal_conv_cln, causal_conv_many_cln, toeplitz_causal_conv,
-    toeplitz_index, toeplitz_matrix,
+    toeplitz_matrix, toeplitz_matrix_dense, toeplitz_matrix_gather,
 };
 pub use fftconv::{fft_causal_conv, fft_len};
 pub use precise::{MatmulPrecision, precise_matmul, split_matmul};

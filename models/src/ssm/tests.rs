@@ -233,6 +233,46 @@ fn toeplitz_matrix_is_lower_triangular_toeplitz() {
 }
 
 #[test]
+fn toeplitz_matrix_matches_the_definition_and_its_gradient_sums_diagonals() {
+    // Both constructions. Values for several lengths and channels; the gradient of Σ W ⊙ T wrt k_d is the sum of
+    // W over diagonal d (the dense construction must not lose or double-count a copy).
+    let ad = Device::flex().autodiff();
+    let mut rng = Rng::new(11);
+    for &l in &[1usize, 2, 3, 5, 17, 64] {
+        let c = 3;
+        let (k, w) = (rng.normals(c * l), rng.normals(c * l * l));
+        for build in [toeplitz_matrix_dense, toeplitz_matrix_gather] {
+            let k_t = tensor(&k, [c, l], &ad).require_grad();
+            let t = build(k_t.clone());
+            let got = host(t.clone());
+            for ch in 0..c {
+                for i in 0..l {
+                    for j in 0..l {
+                        let want = if i >= j { k[ch * l + i - j] } else { 0.0 };
+                        let got = got[(ch * l + i) * l + j];
+                        assert!(
+                            (got - want).abs() <= 1e-6 * (1.0 + want.abs()),
+                            "L={l} c={ch} ({i},{j})"
+                        );
+                    }
+                }
+            }
+            let grads = (t * tensor(&w, [c, l, l], &ad)).sum().backward();
+            let g = host(k_t.grad(&grads).unwrap());
+            for ch in 0..c {
+                for d in 0..l {
+                    let want: f64 = (d..l).map(|i| w[(ch * l + i) * l + i - d]).sum();
+                    assert!(
+                        (g[ch * l + d] - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                        "L={l} d={d}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn conv_path_gradients_equal_the_fft_reference() {
     // Gradients wrt the input and the kernels of Σ w ⊙ conv(u, k), every path against the
     // original FFT implementation (`fft_causal_conv`).
