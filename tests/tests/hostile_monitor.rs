@@ -31,18 +31,7 @@ fn monitorable(dir: &Path) -> String {
     let p = |f: &str| dir.join(f).to_string_lossy().into_owned();
     let data = common::simulate(&p("sim"), 2, V, 800, &["--seed", "3", "--missing-rate", "0"]);
     let model = p("model");
-    #[rustfmt::skip]
-    common::run_ok(&[
-        "train", "--data", &data, "--model", "linear", "--lookback", "24", "--horizon", "4",
-        "--epochs", "1", "--split", "ratio:0.6,0.2,0.2", "--device", "cpu", "--out", &model,
-        "--series-column", "series_id", "--label-column", "label",
-    ]);
-    #[rustfmt::skip]
-    common::run_ok(&[
-        "detect", "--data", &data, "--model", &model, "--out", &p("scores.csv"),
-        "--fit-fraction", "0.5", "--save-detector", &format!("{model}/detector.json"),
-        "--series-column", "series_id", "--label-column", "label",
-    ]);
+    common::train_monitorable(&data, &model, &p("scores.csv"));
     model
 }
 

@@ -546,44 +546,8 @@ fn server_with_model(dir: &std::path::Path) -> common::Server {
     std::fs::create_dir_all(&roots).unwrap();
     let data = common::simulate(&p("sim"), 1, 3, 600, &["--seed", "5", "--missing-rate", "0"]);
     std::fs::copy(&data, roots.join("train.parquet")).unwrap();
-    let cols = ["--series-column", "series_id", "--label-column", "label"];
     let model = roots.join("model").to_str().unwrap().to_string();
-    let mut train = vec![
-        "train",
-        "--data",
-        &data,
-        "--model",
-        "linear",
-        "--lookback",
-        "24",
-        "--horizon",
-        "4",
-        "--epochs",
-        "1",
-        "--split",
-        "ratio:0.6,0.2,0.2",
-        "--device",
-        "cpu",
-        "--out",
-        &model,
-    ];
-    train.extend(cols);
-    common::run_ok(&train);
-    let detector = format!("{model}/detector.json");
-    let scores = p("scores.csv");
-    let mut detect = vec![
-        "detect",
-        "--data",
-        &data,
-        "--model",
-        &model,
-        "--out",
-        &scores,
-        "--save-detector",
-        &detector,
-    ];
-    detect.extend(cols);
-    common::run_ok(&detect);
+    common::train_monitorable(&data, &model, &p("scores.csv"));
     let roots = roots.to_str().unwrap();
     let server = common::Server::start(
         &dir.join("data"),

@@ -139,3 +139,21 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Train a tiny `linear` model (L=24, H=4, one epoch) on the simulator file `data` (columns
+/// `series_id`, `label`) into `model`, and save a detector next to it (`detect
+/// --save-detector`), which makes it monitorable. `scores` receives the detect run's scores.
+pub fn train_monitorable(data: &str, model: &str, scores: &str) {
+    #[rustfmt::skip]
+    run_ok(&[
+        "train", "--data", data, "--model", "linear", "--lookback", "24", "--horizon", "4",
+        "--epochs", "1", "--split", "ratio:0.6,0.2,0.2", "--device", "cpu", "--out", model,
+        "--series-column", "series_id", "--label-column", "label",
+    ]);
+    #[rustfmt::skip]
+    run_ok(&[
+        "detect", "--data", data, "--model", model, "--out", scores,
+        "--fit-fraction", "0.5", "--save-detector", &format!("{model}/detector.json"),
+        "--series-column", "series_id", "--label-column", "label",
+    ]);
+}
