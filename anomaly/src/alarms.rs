@@ -2,8 +2,12 @@
 //!
 //! - an alarm **opens** when at least `min_flags` of the last `window` points are flagged and the
 //!   series is not in its suppression period;
-//! - it stays open while the rule holds and **closes** at the first point where it does not;
-//! - after it closes, no new alarm opens for `suppress` points;
+//! - it stays open while the rule holds and **closes** once the rule has failed on `clear`
+//!   consecutive points (1: at the first point where it does not; more merges the pieces of one
+//!   incident whose score dips below the threshold now and then into one alarm);
+//! - while open, it is **updated** when its peak score grows by more than half since it was last
+//!   reported, or when another variate takes the lead of its attribution;
+//! - after it closes, no new alarm opens for `suppress` points (the cooldown);
 //! - **attribution**: each open alarm sums the per-variate scores of its flagged points; the
 //!   variates with the largest shares are the sensors that drove it.
 //!
@@ -23,6 +27,13 @@ pub struct AlarmRules {
     pub suppress: usize,
     /// Variates named in an alarm's attribution.
     pub top_k: usize,
+    /// Consecutive points on which the rule fails that close an open alarm (≥ 1).
+    #[serde(default = "one")]
+    pub clear: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for AlarmRules {
@@ -33,6 +44,25 @@ impl Default for AlarmRules {
             window: 1,
             suppress: 0,
             top_k: 3,
+            clear: 1,
+        }
+    }
+}
+
+/// Peak growth (as a fraction of the last reported peak) that updates an open alarm.
+const UPDATE_GROWTH: f64 = 0.5;
+
+impl AlarmRules {
+    /// The streaming monitor's rules: any flag opens an alarm, an alarm closes after 12 quiet
+    /// points (an hour at 5-minute sampling) and is followed by a 12-point cooldown; three
+    /// variates named.
+    pub fn monitoring() -> Self {
+        Self {
+            min_flags: 1,
+            window: 1,
+            suppress: 12,
+            top_k: 3,
+            clear: 12,
         }
     }
 }
@@ -46,6 +76,12 @@ impl AlarmRules {
         if self.min_flags == 0 {
             return Err(Error::InvalidArgument {
                 field: "min_flags".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.clear == 0 {
+            return Err(Error::InvalidArgument {
+                field: "clear".into(),
                 reason: "must be at least 1".into(),
             });
         }
@@ -86,6 +122,8 @@ pub struct AlarmSegment {
 pub enum AlarmEvent {
     /// An alarm opened at this point.
     Opened(AlarmSegment),
+    /// The open alarm grew (peak or leading variate) at this point.
+    Updated(AlarmSegment),
     /// The open alarm closed before this point.
     Closed(AlarmSegment),
 }
@@ -105,6 +143,12 @@ pub struct AlarmState {
     open: Option<AlarmSegment>,
     /// Per-variate score sums of the open alarm.
     sums: Vec<f64>,
+    /// Consecutive points on which the rule has failed while an alarm is open.
+    #[serde(default)]
+    failing: usize,
+    /// Peak and leading variate of the open alarm when it was last reported.
+    #[serde(default)]
+    reported: Option<(f64, Option<usize>)>,
 }
 
 impl AlarmState {
@@ -119,6 +163,8 @@ impl AlarmState {
             quiet_until: 0,
             open: None,
             sums: vec![0.0; n_variates],
+            failing: 0,
+            reported: None,
         }
     }
 
@@ -169,14 +215,19 @@ impl AlarmState {
         let t = self.t;
         self.t += 1;
         let mut event = None;
-        if self.open.is_some() && !holds {
+        if self.open.is_some() {
+            self.failing = if holds { 0 } else { self.failing + 1 };
+        }
+        if self.open.is_some() && self.failing >= self.rules.clear.max(1) {
             let mut seg = self.current().unwrap_or_else(|| unreachable!());
             seg.end = t;
             self.open = None;
+            self.reported = None;
             self.quiet_until = t + self.rules.suppress as u64;
             event = Some(AlarmEvent::Closed(seg));
         } else if self.open.is_none() && holds && t >= self.quiet_until {
             self.sums.iter_mut().for_each(|s| *s = 0.0);
+            self.failing = 0;
             self.open = Some(AlarmSegment {
                 start: t,
                 end: t + 1,
@@ -191,13 +242,21 @@ impl AlarmState {
                     *s += f64::from(p);
                 }
             }
-            if a.start == t {
-                event = Some(AlarmEvent::Opened(AlarmSegment {
-                    start: t,
-                    end: t + 1,
-                    peak: z,
-                    top: self.top(),
-                }));
+            let seg = AlarmSegment {
+                start: a.start,
+                end: t + 1,
+                peak: a.peak,
+                top: self.top(),
+            };
+            let lead = seg.top.first().map(|a| a.variate);
+            if seg.start == t {
+                self.reported = Some((seg.peak, lead));
+                event = Some(AlarmEvent::Opened(seg));
+            } else if let Some((peak, reported_lead)) = self.reported
+                && (seg.peak > peak + UPDATE_GROWTH * peak.abs() || (lead.is_some() && lead != reported_lead))
+            {
+                self.reported = Some((seg.peak, lead));
+                event = Some(AlarmEvent::Updated(seg));
             }
         }
         (self.open.is_some(), event)
@@ -239,6 +298,7 @@ mod tests {
             window: 3,
             suppress: 4,
             top_k: 2,
+            clear: 1,
         };
         rules.validate().unwrap();
         // Flags at 1, 3, 4 → 2-of-3 holds at 3 (flags 1, 3) and 4, 5 (flags 3,4 / 4 + …);
@@ -262,6 +322,79 @@ mod tests {
     }
 
     #[test]
+    fn lifecycle_opens_updates_and_closes_after_clear_quiet_points_then_cools_down() {
+        let rules = AlarmRules {
+            min_flags: 1,
+            window: 1,
+            suppress: 3,
+            top_k: 1,
+            clear: 2,
+        };
+        let mut s = AlarmState::new(rules, 2);
+        // (score, per-variate) per point; threshold 1.
+        let pts: [(f64, [f32; 2]); 12] = [
+            (0.0, [0.0, 0.0]),
+            (2.0, [2.0, 0.0]), // opens, v0 leads
+            (2.5, [2.5, 0.0]), // peak +25 %: no update
+            (0.5, [0.0, 0.0]), // one quiet point: still open
+            (3.5, [0.0, 9.0]), // peak 3.5 > 1.5 · 2.0 and v1 leads: update
+            (0.0, [0.0, 0.0]),
+            (0.0, [0.0, 0.0]), // second quiet point: closes here
+            (5.0, [5.0, 0.0]), // cooldown (until 6 + 3 = 9)
+            (5.0, [5.0, 0.0]),
+            (5.0, [5.0, 0.0]), // opens again at 9
+            (0.0, [0.0, 0.0]),
+            (0.0, [0.0, 0.0]),
+        ];
+        let mut events = Vec::new();
+        let mut open = Vec::new();
+        for (i, (z, pv)) in pts.iter().enumerate() {
+            let (o, ev) = s.update(*z, 1.0, pv);
+            open.push(o);
+            if let Some(ev) = ev {
+                events.push((i, ev));
+            }
+        }
+        let kinds: Vec<(usize, &str)> = events
+            .iter()
+            .map(|(i, e)| {
+                (
+                    *i,
+                    match e {
+                        AlarmEvent::Opened(_) => "opened",
+                        AlarmEvent::Updated(_) => "updated",
+                        AlarmEvent::Closed(_) => "closed",
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (1, "opened"),
+                (4, "updated"),
+                (6, "closed"),
+                (9, "opened"),
+                (11, "closed")
+            ]
+        );
+        let AlarmEvent::Updated(u) = &events[1].1 else {
+            unreachable!()
+        };
+        assert_eq!((u.peak, u.top[0].variate), (3.5, 1));
+        let AlarmEvent::Closed(c) = &events[2].1 else {
+            unreachable!()
+        };
+        assert_eq!((c.start, c.end, c.peak), (1, 6, 3.5));
+        assert_eq!(
+            open,
+            vec![
+                false, true, true, true, true, true, false, false, false, true, true, false
+            ]
+        );
+    }
+
+    #[test]
     fn rejects_bad_rules() {
         let bad = AlarmRules {
             min_flags: 3,
@@ -269,5 +402,10 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(bad.validate(), Err(Error::InvalidArgument { field, .. }) if field == "window"));
+        let bad = AlarmRules {
+            clear: 0,
+            ..Default::default()
+        };
+        assert!(matches!(bad.validate(), Err(Error::InvalidArgument { field, .. }) if field == "clear"));
     }
 }

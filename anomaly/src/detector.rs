@@ -2,15 +2,20 @@
 //! and the streaming monitor ([`super::stream`]) run, so a file scored in batch and the same file
 //! streamed point by point give the same scores, labels and alarms.
 //!
-//! Fitting never looks at labels: the [`Normaliser`] is fitted on features of the training rows,
-//! the [`Calibration`] and the [`Threshold`] on the validation rows that follow them.
+//! Fitting never learns from labels, but it does not learn from labelled incidents either: rows
+//! within [`Detector::exclusion_margin`] after a labelled row of the fit data are left out. The
+//! [`CrossModel`] and the [`Normaliser`] are fitted on the remaining training rows, the
+//! [`Calibration`] and the [`Threshold`] on the remaining validation rows that follow them. All
+//! three fits are robust (medians, MADs, a trimmed tail), so unlabelled incidents in the history
+//! move them little.
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use statecast_pipelines::Series;
 
 use super::alarms::{AlarmEvent, AlarmRules, AlarmSegment, AlarmState};
-use super::features::{FeatureConfig, FeatureState};
+use super::cross::CrossModel;
+use super::features::{Component, FeatureConfig, FeatureInputs, FeatureState, MAX_DRIFT_LAG};
 use super::normalise::{Aggregate, Calibration, Normaliser};
 use super::predict::{Predictor, WindowOutput};
 use super::threshold::{Threshold, ThresholdMethod};
@@ -33,6 +38,48 @@ pub struct DetectorSettings {
     /// (`O(L)` per point; for comparison with the published window protocol).
     #[serde(default)]
     pub window_scoring: bool,
+    /// Forecast lag `D` of the drift component (clamped to the model's horizon and
+    /// [`MAX_DRIFT_LAG`]; 0 = no drift component).
+    #[serde(default = "default_drift_lag")]
+    pub drift_lag: usize,
+    /// Fit the cross-variate predictor and score its residual (multivariate data).
+    #[serde(default = "default_true")]
+    pub cross: bool,
+    /// Also fit a calibration (location and spread of the aggregate score) per series that has
+    /// at least [`MIN_SERIES_SCORES`] validation scores, so each machine is held to the same
+    /// tail probability whatever its noise; other series, and series unknown at fitting, use
+    /// the fleet's.
+    #[serde(default = "default_true")]
+    pub per_series: bool,
+}
+
+/// Validation scores a series needs for its own calibration and threshold.
+pub const MIN_SERIES_SCORES: usize = 500;
+
+/// The calibration and threshold of one series of the fit data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeriesThreshold {
+    /// Series id.
+    pub id: String,
+    /// Calibration of its aggregate scores.
+    pub calibration: Calibration,
+    /// Threshold on its calibrated scores.
+    pub threshold: Threshold,
+}
+
+fn default_drift_lag() -> usize {
+    MAX_DRIFT_LAG
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl DetectorSettings {
+    /// Forecast steps the predictor must keep for these settings: `max(steps, drift_lag)`.
+    pub fn forecast_steps(&self) -> usize {
+        self.steps.max(self.drift_lag)
+    }
 }
 
 impl Default for DetectorSettings {
@@ -44,6 +91,9 @@ impl Default for DetectorSettings {
             rules: AlarmRules::default(),
             batch: 256,
             window_scoring: false,
+            drift_lag: MAX_DRIFT_LAG,
+            cross: true,
+            per_series: true,
         }
     }
 }
@@ -69,6 +119,12 @@ pub struct Detector {
     /// Detectors saved before this field existed were fitted on windows.
     #[serde(default)]
     pub recurrent: bool,
+    /// Cross-variate predictor (when the features read its residual).
+    #[serde(default)]
+    pub cross: Option<CrossModel>,
+    /// Per-series calibrations and thresholds (series with enough validation rows).
+    #[serde(default)]
+    pub series: Vec<SeriesThreshold>,
 }
 
 /// The result of one point.
@@ -94,33 +150,45 @@ pub struct PointResult {
 pub struct PointScorer {
     features: FeatureState,
     alarms: AlarmState,
+    calibration: Calibration,
+    threshold: f64,
 }
 
 impl PointScorer {
-    /// A fresh state for `det`.
-    pub fn new(det: &Detector) -> Self {
+    /// A fresh state for series `id` under `det` (the series' own calibration and threshold
+    /// when the detector has them).
+    pub fn new(det: &Detector, id: &str) -> Self {
         let nv = det.columns.len();
+        let lags = det.cross.as_ref().map_or(1, |c| c.lags);
+        let (calibration, threshold) = det.calibration_for(id);
         Self {
-            features: FeatureState::new(det.features.clone(), nv),
+            features: FeatureState::new(det.features.clone(), nv, lags),
             alarms: AlarmState::new(det.rules, nv),
+            calibration,
+            threshold,
         }
+    }
+
+    /// The threshold this series is held to.
+    pub fn threshold(&self) -> f64 {
+        self.threshold
     }
 
     /// Score row `x_v` (scaled) given the model output of the window ending at it.
     pub fn update(&mut self, det: &Detector, x_v: &[f32], out: &WindowOutput) -> PointResult {
-        let f = self.features.update(x_v, out);
+        let f = self.features.update(x_v, out, det.cross.as_ref());
         let ps = det.normaliser.score(&f);
         let score = if ps.aggregate.is_nan() {
             f64::NAN
         } else {
-            det.calibration.apply(f64::from(ps.aggregate))
+            self.calibration.apply(f64::from(ps.aggregate))
         };
         // NaN (warm-up) is never flagged but still advances the alarm clock.
-        let (in_alarm, event) = self.alarms.update(score, det.threshold.value, &ps.per_variate);
+        let (in_alarm, event) = self.alarms.update(score, self.threshold, &ps.attribution);
         PointResult {
             score,
             raw: ps.aggregate,
-            flagged: score > det.threshold.value,
+            flagged: score > self.threshold,
             in_alarm,
             event,
             per_variate: ps.per_variate,
@@ -157,15 +225,43 @@ pub struct SeriesScores {
 pub fn series_features(
     predictor: &Predictor,
     features: &FeatureConfig,
+    cross: Option<&CrossModel>,
     series: &Series,
     batch: usize,
 ) -> Vec<Option<Vec<f32>>> {
-    let mut state = FeatureState::new(features.clone(), series.n_variates());
+    let lags = cross.map_or(1, |c| c.lags);
+    let mut state = FeatureState::new(features.clone(), series.n_variates(), lags);
     let mut out = vec![None; series.len()];
     for_each_output(predictor, series, batch, |t, x, o| {
-        out[t] = Some(state.update(x, o));
+        out[t] = Some(state.update(x, o, cross));
     });
     out
+}
+
+/// Row-major copy of a series' values, [time][variates].
+fn rows_of(series: &Series) -> Vec<Vec<f32>> {
+    (0..series.len())
+        .map(|t| series.values.iter().map(|c| c[t]).collect())
+        .collect()
+}
+
+/// Rows a fit may learn from: not within `margin` rows after a labelled row (a labelled
+/// incident disturbs the features of the rows whose window or running averages still hold it).
+/// All rows when the series has no labels.
+pub fn usable_rows(series: &Series, margin: usize) -> Vec<bool> {
+    let n = series.len();
+    let Some(labels) = &series.labels else {
+        return vec![true; n];
+    };
+    let mut last: Option<usize> = None;
+    (0..n)
+        .map(|t| {
+            if labels.get(t).is_some_and(|&l| l != 0) {
+                last = Some(t);
+            }
+            last.is_none_or(|l| t - l > margin)
+        })
+        .collect()
 }
 
 /// Run `predictor` over every window of `series` in batches and call `f(t, x_t, output)` for
@@ -221,24 +317,75 @@ impl Detector {
         parts: &[(&Series, usize)],
     ) -> Result<Self> {
         settings.rules.validate()?;
-        let features = FeatureConfig::for_predictor(
-            predictor.steps().min(settings.steps),
-            predictor.has_reconstruction(),
-        );
-        let (nv, nc) = (columns.len(), features.n_components());
+        let nv = columns.len();
+        let margin = Self::exclusion_margin(predictor.lookback());
+        let usable: Vec<Vec<bool>> = parts.iter().map(|(s, _)| usable_rows(s, margin)).collect();
+        let cross = if settings.cross && predictor.steps() > 0 {
+            let fit_rows: Vec<(Vec<Vec<f32>>, Vec<bool>)> = parts
+                .iter()
+                .zip(&usable)
+                .map(|(&(s, train_end), u)| {
+                    let ok = u.iter().enumerate().map(|(t, &ok)| ok && t < train_end).collect();
+                    (rows_of(s), ok)
+                })
+                .collect();
+            CrossModel::fit(&fit_rows, nv)?
+        } else {
+            None
+        };
+        let features = FeatureConfig::for_inputs(FeatureInputs {
+            forecast_steps: predictor.steps().min(settings.forecast_steps()),
+            short_steps: settings.steps,
+            reconstruction: predictor.has_reconstruction(),
+            cross: cross.is_some(),
+        });
+        let features = if settings.drift_lag == 0 {
+            FeatureConfig {
+                components: features
+                    .components
+                    .into_iter()
+                    .filter(|c| *c != Component::Drift)
+                    .collect(),
+                drift_lag: 0,
+                ..features
+            }
+        } else {
+            features
+        };
+        let nc = features.n_components();
         let mut train = Vec::new();
         let mut val = Vec::new();
-        for &(s, train_end) in parts {
-            for (t, f) in series_features(predictor, &features, s, settings.batch)
+        // Validation rows of each part: `val[val_of[i]]`.
+        let mut val_of: Vec<std::ops::Range<usize>> = Vec::new();
+        for (&(s, train_end), u) in parts.iter().zip(&usable) {
+            let first = val.len();
+            for (t, f) in series_features(predictor, &features, cross.as_ref(), s, settings.batch)
                 .into_iter()
                 .enumerate()
             {
-                if let Some(f) = f {
+                if let Some(f) = f
+                    && u[t]
+                {
                     if t < train_end { train.push(f) } else { val.push(f) }
                 }
             }
+            val_of.push(first..val.len());
         }
-        let normaliser = Normaliser::fit(train.iter().map(Vec::as_slice), nv, nc, settings.aggregate)?;
+        let mut normaliser = Normaliser::fit(train.iter().map(Vec::as_slice), nv, nc, settings.aggregate)?;
+        normaliser.shared = features
+            .components
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == Component::CrossResidual)
+            .map(|(i, _)| i)
+            .collect();
+        normaliser.upper_only = features
+            .components
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c, Component::CrossResidual | Component::ResidualVariance))
+            .map(|(i, _)| i)
+            .collect();
         let raw: Vec<f64> = val
             .iter()
             .map(|f| f64::from(normaliser.score(f).aggregate))
@@ -246,12 +393,33 @@ impl Detector {
         if raw.iter().filter(|x| x.is_finite()).count() < 20 {
             return Err(Error::InvalidArgument {
                 field: "validation".into(),
-                reason: format!("only {} validation rows have a score; need ≥ 20", raw.len()),
+                reason: format!(
+                    "only {} validation rows have a score outside labelled incidents; need ≥ 20",
+                    raw.iter().filter(|x| x.is_finite()).count()
+                ),
             });
         }
         let calibration = Calibration::fit(&raw)?;
         let z: Vec<f64> = raw.iter().map(|&a| calibration.apply(a)).collect();
         let threshold = Threshold::fit(settings.threshold, &z)?;
+        let mut series = Vec::new();
+        if settings.per_series && parts.len() > 1 {
+            for (&(s, _), range) in parts.iter().zip(&val_of) {
+                let own = &raw[range.clone()];
+                if own.iter().filter(|x| x.is_finite()).count() < MIN_SERIES_SCORES {
+                    continue;
+                }
+                // The series' own location and spread; the threshold in calibrated units (the
+                // tail's shape) stays the fleet's, fitted on far more scores: a tail fitted on
+                // one machine's few hundred validation rows came out a third lower on a calm
+                // stretch and raised false alarms.
+                series.push(SeriesThreshold {
+                    id: s.id.clone(),
+                    calibration: Calibration::fit(own)?,
+                    threshold,
+                });
+            }
+        }
         Ok(Self {
             columns: columns.to_vec(),
             lookback: predictor.lookback(),
@@ -261,12 +429,33 @@ impl Detector {
             threshold,
             rules: settings.rules,
             recurrent: predictor.is_recurrent(),
+            cross,
+            series,
         })
     }
 
-    /// The same detector with another threshold value (e.g. the ratio convention).
+    /// The calibration and threshold value series `id` is scored with: its own when it had
+    /// enough validation rows at fitting, else the fleet's.
+    pub fn calibration_for(&self, id: &str) -> (Calibration, f64) {
+        self.series
+            .iter()
+            .find(|s| s.id == id)
+            .map_or((self.calibration, self.threshold.value), |s| {
+                (s.calibration, s.threshold.value)
+            })
+    }
+
+    /// Rows after a labelled row that fitting skips, for look-back `l`: the window (`l` rows)
+    /// plus the memory of the slowest running average (`2/α` rows at α = 0.05).
+    pub fn exclusion_margin(l: usize) -> usize {
+        l + 40
+    }
+
+    /// The same detector with another threshold value (e.g. the ratio convention), for every
+    /// series.
     pub fn with_threshold(&self, value: f64) -> Self {
         let mut d = self.clone();
+        d.series.clear();
         d.threshold = Threshold {
             method: ThresholdMethod::Fixed { value },
             value,
@@ -321,7 +510,7 @@ impl Detector {
             in_alarm: vec![false; n],
             segments: Vec::new(),
         };
-        let mut scorer = PointScorer::new(self);
+        let mut scorer = PointScorer::new(self, &series.id);
         let offset = self.lookback as u64 - 1;
         for_each_output(predictor, series, batch, |t, x, o| {
             let p = scorer.update(self, x, o);

@@ -1,19 +1,34 @@
 //! Raw per-variate anomaly features of one series, updated one row at a time in O(variates ×
-//! steps) work and fixed memory (the last `K` forecasts and a few running averages). Nothing
-//! here is fitted: [`super::normalise`] turns features into scores with training statistics.
+//! steps) work and fixed memory (the last `K` forecasts, the `D`-step forecasts of the last `D`
+//! rows, a few rows of history and some running averages). The cross-variate predictor is fitted
+//! elsewhere ([`crate::cross`]); [`super::normalise`] turns features into scores with training
+//! statistics.
 //!
-//! Components, for variate `v` at row `t` (scaled axis):
-//! - [`Component::OneStep`]: `x_t − x̂_t` from the window ending at `t−1`;
+//! Components, for variate `v` at row `t` (scaled axis), and the anomaly each is meant for:
+//! - [`Component::OneStep`]: `x_t − x̂_t` from the window ending at `t−1` (spikes);
 //! - [`Component::ShortHorizon`]: mean over `k = 1..K` of `x_t − x̂_t^(k)` (the `k`-step-ahead
-//!   forecast made at `t−k`): errors that build up over a few steps (drifts, level shifts);
+//!   forecast made at `t−k`): errors that build up over a few steps;
 //! - [`Component::Bias`]: an exponentially weighted mean of the one-step residual (persistent
-//!   offsets);
+//!   offsets the model has not absorbed yet);
+//! - [`Component::Drift`]: an exponentially weighted mean of `x_t − x̂_t^(D)`, the forecast made
+//!   `D` rows earlier: a forecaster re-reads its window every row and follows a level shift or a
+//!   slow ramp within a few rows, so one-step residuals forget them; the `D`-step forecast was
+//!   made before the change began and keeps seeing it (level shifts, drifts);
+//! - [`Component::ResidualVariance`]: `ln(ε + EWMA r²)` of the one-step residual, `|r|` clipped at
+//!   [`VARIANCE_CLIP`] (variance bursts);
 //! - [`Component::Activity`]: `ln(ε + EWMA |x_t − x_{t−1}|)` (stuck sensors read low, bursts high);
+//! - [`Component::CrossResidual`]: `ln(ε + EWMA e²)` of the cross-variate residual, `|e|` clipped
+//!   at [`crate::cross::RESIDUAL_CLIP`] of its fitted spread (a sensor that stops following the
+//!   others: broken correlation);
 //! - [`Component::Reconstruction`]: `x_t − x̃_t`, the model's reconstruction of `x_t` from the
 //!   window that ends at `t` (SpaceTime's open-loop look-back prediction);
 //! - [`Component::Value`]: `x_t` itself (the raw-value baseline, no model).
+//!
+//! Running averages report NaN until they have seen `⌈1/α⌉` inputs: a single value reads far more
+//! extreme than the smoothed level the normaliser was fitted on.
 use serde::{Deserialize, Serialize};
 
+use super::cross::{CrossModel, History};
 use super::predict::WindowOutput;
 
 /// One feature per variate.
@@ -26,8 +41,14 @@ pub enum Component {
     ShortHorizon,
     /// EWMA of the one-step residual.
     Bias,
+    /// EWMA of the residual of the forecast made `D` rows earlier.
+    Drift,
+    /// Log EWMA of the squared one-step residual.
+    ResidualVariance,
     /// Log EWMA of absolute first differences.
     Activity,
+    /// Log EWMA of the squared cross-variate residual.
+    CrossResidual,
     /// Reconstruction residual.
     Reconstruction,
     /// The value itself.
@@ -45,24 +66,83 @@ pub struct FeatureConfig {
     pub bias_alpha: f32,
     /// EWMA weight of the activity component (default 0.1).
     pub activity_alpha: f32,
+    /// Forecast lag `D` of the drift component (0: no drift component).
+    #[serde(default)]
+    pub drift_lag: usize,
+    /// EWMA weight of the drift component.
+    #[serde(default = "default_alpha")]
+    pub drift_alpha: f32,
+    /// EWMA weight of the residual-variance component.
+    #[serde(default = "default_alpha")]
+    pub variance_alpha: f32,
+    /// EWMA weight of the cross-variate residual component.
+    #[serde(default = "default_cross_alpha")]
+    pub cross_alpha: f32,
 }
 
-/// ε of the activity component (scaled axis).
+fn default_alpha() -> f32 {
+    0.1
+}
+
+fn default_cross_alpha() -> f32 {
+    0.05
+}
+
+/// ε of the log components (scaled axis).
 const ACTIVITY_EPS: f32 = 1e-3;
 
+/// Largest residual fed to the running variances (scaled axis): a spike is the one-step
+/// residual's to report; unclipped, a 10σ spike held the running variance up for hundreds of
+/// rows and turned a 3-row incident into a day-long alarm.
+pub const VARIANCE_CLIP: f32 = 3.0;
+
+/// `r²` with `|r|` clipped at [`VARIANCE_CLIP`].
+fn clipped_square(r: f32) -> f32 {
+    let r = r.clamp(-VARIANCE_CLIP, VARIANCE_CLIP);
+    r * r
+}
+
+/// The longest drift lag `D`: the ring of `D`-step forecasts costs `D × variates` floats.
+pub const MAX_DRIFT_LAG: usize = 48;
+
+/// What the predictor and the data offer the features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureInputs {
+    /// Forecast steps kept by the predictor (0 = no model).
+    pub forecast_steps: usize,
+    /// Short-horizon steps `K` asked for (clamped to `forecast_steps`).
+    pub short_steps: usize,
+    /// Whether the model reconstructs its window.
+    pub reconstruction: bool,
+    /// Whether a cross-variate predictor was fitted.
+    pub cross: bool,
+}
+
 impl FeatureConfig {
-    /// Every component a model with these capabilities supports: `steps` forecast steps
-    /// (0 = no model) and a reconstruction or not.
-    pub fn for_predictor(steps: usize, reconstruction: bool) -> Self {
-        let components = if steps == 0 {
+    /// Every component the inputs support. The raw-value baseline (no forecast) gets the value
+    /// alone; a model gets its residual features, the drift component at lag
+    /// `D = min(forecast_steps, MAX_DRIFT_LAG)` when `D > K`, and the cross-variate residual when
+    /// one was fitted.
+    pub fn for_inputs(inp: FeatureInputs) -> Self {
+        let steps = inp.short_steps.min(inp.forecast_steps);
+        let drift_lag = inp.forecast_steps.min(MAX_DRIFT_LAG);
+        let drift_lag = if drift_lag > steps { drift_lag } else { 0 };
+        let components = if inp.forecast_steps == 0 {
             vec![Component::Value]
         } else {
             let mut c = vec![Component::OneStep];
             if steps > 1 {
                 c.push(Component::ShortHorizon);
             }
-            c.extend([Component::Bias, Component::Activity]);
-            if reconstruction {
+            c.push(Component::Bias);
+            if drift_lag > 0 {
+                c.push(Component::Drift);
+            }
+            c.extend([Component::ResidualVariance, Component::Activity]);
+            if inp.cross {
+                c.push(Component::CrossResidual);
+            }
+            if inp.reconstruction {
                 c.push(Component::Reconstruction);
             }
             c
@@ -72,19 +152,82 @@ impl FeatureConfig {
             steps,
             bias_alpha: 0.05,
             activity_alpha: 0.1,
+            drift_lag,
+            drift_alpha: default_alpha(),
+            variance_alpha: default_alpha(),
+            cross_alpha: default_cross_alpha(),
         }
+    }
+
+    /// The settings of detectors fitted before the drift, variance and cross components existed:
+    /// `steps` forecast steps (0 = no model) and a reconstruction or not.
+    pub fn for_predictor(steps: usize, reconstruction: bool) -> Self {
+        let mut cfg = Self::for_inputs(FeatureInputs {
+            forecast_steps: steps,
+            short_steps: steps,
+            reconstruction,
+            cross: false,
+        });
+        cfg.components
+            .retain(|c| !matches!(c, Component::ResidualVariance | Component::Drift));
+        cfg
     }
 
     /// Components per variate.
     pub fn n_components(&self) -> usize {
         self.components.len()
     }
+
+    /// Forecast steps the predictor must keep: `max(K, D)`.
+    pub fn forecast_steps(&self) -> usize {
+        self.steps.max(self.drift_lag)
+    }
+
+    /// Whether the features read the cross-variate residual.
+    pub fn uses_cross(&self) -> bool {
+        self.components.contains(&Component::CrossResidual)
+    }
+}
+
+/// An exponentially weighted mean that reports NaN until it has seen `⌈1/α⌉` values.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Ewma {
+    value: f32,
+    seen: u32,
+}
+
+impl Ewma {
+    const EMPTY: Self = Self {
+        value: f32::NAN,
+        seen: 0,
+    };
+
+    fn push(&mut self, x: f32, alpha: f32) {
+        if !x.is_finite() {
+            return;
+        }
+        self.value = if self.value.is_nan() {
+            x
+        } else {
+            (1.0 - alpha) * self.value + alpha * x
+        };
+        self.seen = self.seen.saturating_add(1);
+    }
+
+    fn get(&self, alpha: f32) -> f32 {
+        if f64::from(self.seen) >= (1.0 / f64::from(alpha.max(1e-3))).ceil() {
+            self.value
+        } else {
+            f32::NAN
+        }
+    }
 }
 
 /// Running feature state of one series.
 ///
-/// Invariant: `ring` holds the last `min(seen, K)` forecasts, newest at `head − 1` (mod K),
-/// each [K, variates]; memory is `K² · variates + 3 · variates` floats whatever the stream length.
+/// Invariant: `ring` holds the last `min(seen, K)` forecasts' first `K` steps, newest at
+/// `head − 1` (mod K), each [K, variates]; `far` the `D`-step forecasts of the last `D` rows.
+/// Memory is `(K² + D + lags + 6) · variates` floats whatever the stream length.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureState {
     cfg: FeatureConfig,
@@ -101,14 +244,32 @@ pub struct FeatureState {
     #[serde(default)]
     activity_n: Vec<u32>,
     prev: Option<Vec<f32>>,
+    /// `D`-step forecasts of the last `D` rows, [D][variates]; slot `far_head` is the oldest.
+    #[serde(default)]
+    far: Vec<Vec<f32>>,
+    #[serde(default)]
+    far_head: usize,
+    #[serde(default)]
+    far_filled: usize,
+    #[serde(default)]
+    drift: Vec<Ewma>,
+    #[serde(default)]
+    variance: Vec<Ewma>,
+    #[serde(default)]
+    cross: Vec<Ewma>,
+    #[serde(default)]
+    history: Option<History>,
 }
 
 impl FeatureState {
-    /// A fresh state for `n_variates` variates.
-    pub fn new(cfg: FeatureConfig, n_variates: usize) -> Self {
+    /// A fresh state for `n_variates` variates; `cross_lags` = the lags of the fitted
+    /// cross-variate predictor (ignored when the features do not read it).
+    pub fn new(cfg: FeatureConfig, n_variates: usize, cross_lags: usize) -> Self {
         let k = cfg.steps.max(1);
+        let history = cfg.uses_cross().then(|| History::new(cross_lags, n_variates));
         Self {
             ring: vec![Vec::new(); k],
+            far: vec![Vec::new(); cfg.drift_lag],
             cfg,
             n_variates,
             head: 0,
@@ -117,6 +278,12 @@ impl FeatureState {
             activity: vec![f32::NAN; n_variates],
             activity_n: vec![0; n_variates],
             prev: None,
+            far_head: 0,
+            far_filled: 0,
+            drift: vec![Ewma::EMPTY; n_variates],
+            variance: vec![Ewma::EMPTY; n_variates],
+            cross: vec![Ewma::EMPTY; n_variates],
+            history,
         }
     }
 
@@ -127,8 +294,9 @@ impl FeatureState {
 
     /// Consume row `x_v` ([variates], scaled; NaN = missing) and the model output of the window
     /// that ends at this row; return the features, [variates × components] variate-major (NaN
-    /// where a component is not yet available or the value is missing).
-    pub fn update(&mut self, x_v: &[f32], out: &WindowOutput) -> Vec<f32> {
+    /// where a component is not yet available or the value is missing). `cross` is the fitted
+    /// cross-variate predictor (required when the features read it, else the component is NaN).
+    pub fn update(&mut self, x_v: &[f32], out: &WindowOutput, cross: Option<&CrossModel>) -> Vec<f32> {
         let (nv, nc, k) = (self.n_variates, self.cfg.n_components(), self.cfg.steps.max(1));
         debug_assert_eq!(x_v.len(), nv);
         let mut f = vec![f32::NAN; nv * nc];
@@ -137,6 +305,21 @@ impl FeatureState {
             let slot = (self.head + k - j) % k;
             ring[slot][(j - 1) * nv + v]
         };
+        let cross_e = match (&mut self.history, cross) {
+            (Some(h), Some(m)) if m.n_variates == nv => {
+                h.push(x_v);
+                h.warm().then(|| {
+                    let e = m.residuals(h);
+                    e.into_iter()
+                        .enumerate()
+                        .map(|(v, e)| m.clip(v, e))
+                        .collect::<Vec<f32>>()
+                })
+            }
+            _ => None,
+        };
+        let d = self.cfg.drift_lag;
+        let far_ready = d > 0 && self.far_filled == d;
         for v in 0..nv {
             let x = x_v[v];
             let one = if self.filled >= 1 && self.cfg.steps > 0 {
@@ -147,6 +330,13 @@ impl FeatureState {
             if one.is_finite() {
                 let a = self.cfg.bias_alpha;
                 self.bias[v] = (1.0 - a) * self.bias[v] + a * one;
+                self.variance[v].push(clipped_square(one), self.cfg.variance_alpha);
+            }
+            if far_ready {
+                self.drift[v].push(x - self.far[self.far_head][v], self.cfg.drift_alpha);
+            }
+            if let Some(e) = &cross_e {
+                self.cross[v].push(e[v] * e[v], self.cfg.cross_alpha);
             }
             if let Some(p) = &self.prev
                 && (x - p[v]).is_finite()
@@ -183,8 +373,13 @@ impl FeatureState {
                             f32::NAN
                         }
                     }
+                    Component::Drift => self.drift[v].get(self.cfg.drift_alpha),
+                    Component::ResidualVariance => {
+                        (self.variance[v].get(self.cfg.variance_alpha) + ACTIVITY_EPS).ln()
+                    }
                     Component::Activity if activity_warm => (self.activity[v] + ACTIVITY_EPS).ln(),
                     Component::Activity => f32::NAN,
+                    Component::CrossResidual => (self.cross[v].get(self.cfg.cross_alpha) + ACTIVITY_EPS).ln(),
                     Component::Reconstruction => out.recon_v.as_ref().map_or(f32::NAN, |r| x - r[v]),
                     Component::Value => x,
                 };
@@ -192,10 +387,16 @@ impl FeatureState {
             }
         }
         if self.cfg.steps > 0 {
-            debug_assert_eq!(out.forecast_kv.len(), self.cfg.steps * nv);
-            self.ring[self.head] = out.forecast_kv.clone();
+            debug_assert!(out.forecast_kv.len() >= self.cfg.forecast_steps() * nv);
+            self.ring[self.head] = out.forecast_kv[..self.cfg.steps * nv].to_vec();
             self.head = (self.head + 1) % k;
             self.filled = (self.filled + 1).min(k);
+        }
+        if d > 0 {
+            // Replace the oldest slot (just read) with this row's D-step forecast.
+            self.far[self.far_head] = out.forecast_kv[(d - 1) * nv..d * nv].to_vec();
+            self.far_head = (self.far_head + 1) % d;
+            self.far_filled = (self.far_filled + 1).min(d);
         }
         // Keep the last finite value of each variate for the differences.
         let prev = self.prev.get_or_insert_with(|| x_v.to_vec());
@@ -232,15 +433,15 @@ mod tests {
                 Component::Activity
             ]
         );
-        let mut s = FeatureState::new(cfg, 1);
-        let f0 = s.update(&[0.0], &out(vec![1.0, 2.0]));
+        let mut s = FeatureState::new(cfg, 1, 1);
+        let f0 = s.update(&[0.0], &out(vec![1.0, 2.0]), None);
         assert!(f0[0].is_nan() && f0[1].is_nan());
         // Row 1 = 1.5: one-step residual 1.5 − 1.0; short horizon needs two forecasts.
-        let f1 = s.update(&[1.5], &out(vec![3.0, 4.0]));
+        let f1 = s.update(&[1.5], &out(vec![3.0, 4.0]), None);
         assert_eq!(f1[0], 0.5);
         assert!(f1[1].is_nan());
         // Row 2 = 3.0: one-step 3 − 3 = 0; two-step forecast from row 0 was 2 → mean(0, 1) = 0.5.
-        let f2 = s.update(&[3.0], &out(vec![0.0, 0.0]));
+        let f2 = s.update(&[3.0], &out(vec![0.0, 0.0]), None);
         assert_eq!(f2[0], 0.0);
         assert_eq!(f2[1], 0.5);
         // Activity: EWMA of |Δx| = 1.5 then 0.9·1.5 + 0.1·1.5 = 1.5, but reported only once
@@ -249,24 +450,130 @@ mod tests {
         let mut last = f2;
         for t in 0..16 {
             let x = if t % 2 == 0 { 4.5 } else { 3.0 };
-            last = s.update(&[x], &out(vec![0.0, 0.0]));
+            last = s.update(&[x], &out(vec![0.0, 0.0]), None);
         }
         assert!((last[3] - (1.5f32 + ACTIVITY_EPS).ln()).abs() < 1e-5);
     }
 
     #[test]
     fn stuck_values_lower_activity_and_missing_values_give_nan() {
-        let mut s = FeatureState::new(FeatureConfig::for_predictor(1, false), 1);
+        let mut s = FeatureState::new(FeatureConfig::for_predictor(1, false), 1, 1);
         for t in 0..50 {
-            s.update(&[if t % 2 == 0 { 1.0 } else { -1.0 }], &out(vec![0.0]));
+            s.update(&[if t % 2 == 0 { 1.0 } else { -1.0 }], &out(vec![0.0]), None);
         }
-        let busy = s.update(&[1.0], &out(vec![0.0]))[2];
+        let busy = s.update(&[1.0], &out(vec![0.0]), None)[2];
         let mut stuck = busy;
         for _ in 0..30 {
-            stuck = s.update(&[1.0], &out(vec![1.0]))[2];
+            stuck = s.update(&[1.0], &out(vec![1.0]), None)[2];
         }
         assert!(stuck < busy - 2.0, "{stuck} vs {busy}");
-        let f = s.update(&[f32::NAN], &out(vec![1.0]));
+        let f = s.update(&[f32::NAN], &out(vec![1.0]), None);
         assert!(f.iter().all(|x| x.is_nan()));
+    }
+
+    /// A follower model (every step forecasts the last value, as a forecaster re-reading its
+    /// window does after a level change): row `t`'s output given the value at `t`.
+    fn follow(x: f32, steps: usize) -> WindowOutput {
+        out(vec![x; steps])
+    }
+
+    fn inputs(forecast_steps: usize, short_steps: usize, cross: bool) -> FeatureConfig {
+        FeatureConfig::for_inputs(FeatureInputs {
+            forecast_steps,
+            short_steps,
+            reconstruction: false,
+            cross,
+        })
+    }
+
+    #[test]
+    fn drift_keeps_seeing_a_level_shift_that_the_one_step_residual_forgets() {
+        let cfg = inputs(24, 4, false);
+        assert_eq!(cfg.drift_lag, 24);
+        assert_eq!(cfg.forecast_steps(), 24);
+        let (bias_c, drift_c) = (
+            cfg.components.iter().position(|c| *c == Component::Bias).unwrap(),
+            cfg.components
+                .iter()
+                .position(|c| *c == Component::Drift)
+                .unwrap(),
+        );
+        let mut s = FeatureState::new(cfg, 1, 1);
+        let noise = |t: usize| if t.is_multiple_of(2) { 0.1 } else { -0.1 };
+        let mut f = Vec::new();
+        for t in 0..300 {
+            let x = noise(t) + if t >= 200 { 3.0 } else { 0.0 };
+            f = s.update(&[x], &follow(x, 24), None);
+            if t == 199 {
+                assert!(f[drift_c].abs() < 0.3, "normal drift {}", f[drift_c]);
+            }
+            if t == 215 {
+                // 16 rows after the shift: the 24-step forecast was made before it.
+                assert!(f[drift_c] > 2.0, "drift {}", f[drift_c]);
+                assert!(f[bias_c].abs() < 0.4, "bias {}", f[bias_c]);
+            }
+        }
+        // Once the lagged forecasts postdate the shift, the drift decays again.
+        assert!(f[drift_c].abs() < 0.5, "late drift {}", f[drift_c]);
+    }
+
+    #[test]
+    fn residual_variance_rises_in_a_burst() {
+        let cfg = inputs(1, 1, false);
+        let c = cfg
+            .components
+            .iter()
+            .position(|c| *c == Component::ResidualVariance)
+            .unwrap();
+        let mut s = FeatureState::new(cfg, 1, 1);
+        let mut calm = f32::NAN;
+        let mut burst = f32::NAN;
+        for t in 0..200 {
+            let amp = if t >= 150 { 2.5 } else { 0.5 };
+            let x = if t % 2 == 0 { amp } else { -amp };
+            let f = s.update(&[x], &out(vec![0.0]), None);
+            if t == 149 {
+                calm = f[c];
+            }
+            burst = f[c];
+        }
+        // ln(25 σ²) − ln(σ²) = ln 25 once the EWMA has settled.
+        assert!((burst - calm - 25f32.ln()).abs() < 0.2, "{calm} → {burst}");
+    }
+
+    #[test]
+    fn cross_residual_reads_the_cross_model_and_is_nan_without_it() {
+        let cfg = inputs(1, 1, true);
+        let c = cfg
+            .components
+            .iter()
+            .position(|c| *c == Component::CrossResidual)
+            .unwrap();
+        let nc = cfg.n_components();
+        // x1 should equal x0: residual 0 while it does, large when x1 departs by 2.
+        let m = CrossModel {
+            n_variates: 2,
+            lags: 1,
+            coef: vec![vec![0.0, 1.0], vec![0.0, 1.0]],
+            scale: Vec::new(),
+        };
+        let mut s = FeatureState::new(cfg.clone(), 2, 1);
+        let mut f = Vec::new();
+        for t in 0..140 {
+            let x0 = (t as f32 * 0.3).sin();
+            let x1 = x0 + if t >= 120 { 2.0 } else { 0.0 };
+            f = s.update(&[x0, x1], &out(vec![0.0, 0.0]), Some(&m));
+            if t == 119 {
+                assert!(f[nc + c] < (1e-3f32).ln() + 0.01, "{}", f[nc + c]);
+            }
+        }
+        // The departure (2, slowly absorbed by the running level the cross model centres on)
+        // lifts the residual variance from 0 to the order of 1.
+        assert!(f[nc + c] > 0.5f32.ln(), "{}", f[nc + c]);
+        let mut none = FeatureState::new(cfg, 2, 1);
+        for _ in 0..50 {
+            f = none.update(&[0.0, 0.0], &out(vec![0.0, 0.0]), None);
+        }
+        assert!(f[c].is_nan());
     }
 }

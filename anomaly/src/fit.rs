@@ -7,6 +7,7 @@ use statecast_models::device::DeviceSpec;
 use statecast_pipelines::source::DatasetSpec;
 use statecast_pipelines::split::SplitSpec;
 
+use super::alarms::AlarmRules;
 use super::detector::{Detector, DetectorSettings};
 use super::run::{DetectRequest, detect};
 use crate::Result;
@@ -30,7 +31,8 @@ pub fn fit_fractions(split: &SplitSpec) -> (f64, f64) {
     }
 }
 
-/// Fit a detector with default settings for the artifact in `artifact_dir` on `data` under
+/// Fit a detector with default settings and the monitor's alarm rules
+/// ([`AlarmRules::monitoring`]) for the artifact in `artifact_dir` on `data` under
 /// `split` (see [`fit_fractions`]).
 ///
 /// # Errors
@@ -48,8 +50,12 @@ pub fn fit_for_artifact(
         fit_fraction,
         val_fraction,
         data: data.clone(),
-        settings: DetectorSettings::default(),
+        settings: DetectorSettings {
+            rules: AlarmRules::monitoring(),
+            ..DetectorSettings::default()
+        },
         device,
+        exclude_labelled: true,
     };
     Ok(detect(&req)?.detector)
 }

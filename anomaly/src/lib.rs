@@ -21,6 +21,7 @@
 //! the service maps [`Error`] and [`session::SessionError`] onto its own errors and statuses.
 pub mod alarms;
 pub mod clock;
+pub mod cross;
 pub mod datasets;
 pub mod detector;
 pub mod error;

@@ -1,5 +1,6 @@
 //! From raw features to per-variate and aggregated scores, with statistics fitted on the
-//! training rows: each feature `f[v, c]` becomes `|f − μ[v, c]| / σ[v, c]` (clipped at
+//! training rows: each feature `f[v, c]` becomes `|f − μ[v, c]| / σ[v, c]` with the median `μ`
+//! and the robust standard deviation `σ = 1.4826 · MAD` (clipped at
 //! [`Z_CLIP`]), a variate's score is the largest of its components, and the aggregate combines
 //! the variates ([`Aggregate`]). Features that were constant on the training rows (σ at its
 //! floor) are left out of the score: there is no normal behaviour to compare them with, and on
@@ -43,20 +44,34 @@ impl std::str::FromStr for Aggregate {
     }
 }
 
-/// Per-(variate, component) mean and standard deviation of training features.
+/// Per-(variate, component) robust centre (median) and spread (robust standard deviation) of
+/// training features.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Normaliser {
     /// Variates.
     pub n_variates: usize,
     /// Components per variate.
     pub n_components: usize,
-    /// Means, [variates × components].
+    /// Centres (medians), [variates × components].
     pub mean: Vec<f32>,
-    /// Standard deviations (≥ 0.01), [variates × components].
+    /// Robust standard deviations (≥ 0.01), [variates × components].
     pub std: Vec<f32>,
     /// Aggregation over variates.
     pub aggregate: Aggregate,
+    /// Components whose evidence is shared between variates (the cross-variate residual: an
+    /// anomaly in one sensor raises the residual of every sensor predicted from it). They count
+    /// at [`SHARED_WEIGHT`] in the attribution, so a variate's own components break the tie.
+    #[serde(default)]
+    pub shared: Vec<usize>,
+    /// Components where only values above the centre are anomalous (running variances: a
+    /// residual that is quieter than usual, e.g. a machine idling with less measurement noise,
+    /// is no incident). Their score is `max(0, f − μ) / σ`.
+    #[serde(default)]
+    pub upper_only: Vec<usize>,
 }
+
+/// Weight of a shared component in the attribution.
+pub const SHARED_WEIGHT: f32 = 0.5;
 
 /// The score of one row.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,10 +80,16 @@ pub struct PointScore {
     pub per_variate: Vec<f32>,
     /// The aggregate (NaN during warm-up, when no feature is available).
     pub aggregate: f32,
+    /// Per-variate evidence for the alarm attribution, [variates]: like `per_variate`, with
+    /// shared components at [`SHARED_WEIGHT`].
+    pub attribution: Vec<f32>,
 }
 
 impl Normaliser {
-    /// Fit on training feature rows, each [variates × components].
+    /// Fit on training feature rows, each [variates × components]: per feature, the median and
+    /// `1.4826 · MAD` (a robust standard deviation: a few incidents in the training rows move
+    /// neither), falling back to `1.2533 ·` the mean absolute deviation from the median when more
+    /// than half the values tie, floored at 0.01.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] when there is no row or a row has the wrong length.
@@ -79,7 +100,7 @@ impl Normaliser {
         aggregate: Aggregate,
     ) -> Result<Self> {
         let n = n_variates * n_components;
-        let (mut s, mut s2, mut cnt) = (vec![0f64; n], vec![0f64; n], vec![0u64; n]);
+        let mut cols: Vec<Vec<f64>> = vec![Vec::new(); n];
         for r in rows {
             if r.len() != n {
                 return Err(Error::InvalidArgument {
@@ -89,13 +110,11 @@ impl Normaliser {
             }
             for (i, &x) in r.iter().enumerate() {
                 if x.is_finite() {
-                    s[i] += f64::from(x);
-                    s2[i] += f64::from(x) * f64::from(x);
-                    cnt[i] += 1;
+                    cols[i].push(f64::from(x));
                 }
             }
         }
-        if cnt.iter().all(|&c| c == 0) {
+        if cols.iter().all(Vec::is_empty) {
             return Err(Error::InvalidArgument {
                 field: "features".into(),
                 reason: "no training row has a finite feature (series shorter than the look-back?)".into(),
@@ -103,12 +122,10 @@ impl Normaliser {
         }
         let mut mean = vec![0f32; n];
         let mut std = vec![1f32; n];
-        for i in 0..n {
-            if cnt[i] > 0 {
-                let m = s[i] / cnt[i] as f64;
-                let var = (s2[i] / cnt[i] as f64 - m * m).max(0.0);
-                mean[i] = m as f32;
-                std[i] = var.sqrt().max(MIN_STD) as f32;
+        for (i, c) in cols.iter().enumerate() {
+            if let Some((centre, scale)) = robust_centre_scale(c) {
+                mean[i] = centre as f32;
+                std[i] = scale.max(MIN_STD) as f32;
             }
         }
         Ok(Self {
@@ -117,6 +134,8 @@ impl Normaliser {
             mean,
             std,
             aggregate,
+            shared: Vec::new(),
+            upper_only: Vec::new(),
         })
     }
 
@@ -124,6 +143,7 @@ impl Normaliser {
     pub fn score(&self, f: &[f32]) -> PointScore {
         let nc = self.n_components;
         let mut any = false;
+        let mut attribution = vec![0f32; self.n_variates];
         let per_variate: Vec<f32> = (0..self.n_variates)
             .map(|v| {
                 let mut best = 0f32;
@@ -133,10 +153,23 @@ impl Normaliser {
                         // Constant in training: no learned normal behaviour to compare with.
                         continue;
                     }
-                    let z = (f[i] - self.mean[i]).abs() / self.std[i];
+                    let d = f[i] - self.mean[i];
+                    let d = if self.upper_only.contains(&c) {
+                        d.max(0.0)
+                    } else {
+                        d.abs()
+                    };
+                    let z = d / self.std[i];
                     if z.is_finite() {
                         any = true;
-                        best = best.max(z.min(Z_CLIP));
+                        let z = z.min(Z_CLIP);
+                        best = best.max(z);
+                        let w = if self.shared.contains(&c) {
+                            SHARED_WEIGHT
+                        } else {
+                            1.0
+                        };
+                        attribution[v] = attribution[v].max(w * z);
                     }
                 }
                 best
@@ -155,6 +188,7 @@ impl Normaliser {
         PointScore {
             per_variate,
             aggregate,
+            attribution,
         }
     }
 }
@@ -175,25 +209,13 @@ impl Calibration {
     /// # Errors
     /// [`Error::InvalidArgument`] when no score is finite.
     pub fn fit(scores: &[f64]) -> Result<Self> {
-        let med = super::threshold::quantile(scores, 0.5).ok_or_else(|| Error::InvalidArgument {
+        let finite: Vec<f64> = scores.iter().copied().filter(|x| x.is_finite()).collect();
+        let (median, scale) = robust_centre_scale(&finite).ok_or_else(|| Error::InvalidArgument {
             field: "validation".into(),
             reason: "no finite validation score to calibrate on (validation split too short?)".into(),
         })?;
-        let dev: Vec<f64> = scores
-            .iter()
-            .filter(|x| x.is_finite())
-            .map(|x| (x - med).abs())
-            .collect();
-        let mad = super::threshold::quantile(&dev, 0.5).unwrap_or(0.0);
-        // A MAD of 0 (more than half the scores tied) falls back to the mean absolute deviation.
-        let mean_dev = dev.iter().sum::<f64>() / dev.len().max(1) as f64;
-        let scale = if mad > 1e-9 {
-            1.4826 * mad
-        } else {
-            1.2533 * mean_dev
-        };
         Ok(Self {
-            median: med,
+            median,
             scale: scale.max(1e-3),
         })
     }
@@ -202,6 +224,25 @@ impl Calibration {
     pub fn apply(&self, a: f64) -> f64 {
         (a - self.median) / self.scale
     }
+}
+
+/// Median and robust standard deviation (`1.4826 · MAD`; `1.2533 ·` the mean absolute deviation
+/// from the median when the MAD is 0) of finite `values`; `None` when there is none.
+pub fn robust_centre_scale(values: &[f64]) -> Option<(f64, f64)> {
+    let med = super::threshold::quantile(values, 0.5)?;
+    let dev: Vec<f64> = values
+        .iter()
+        .filter(|x| x.is_finite())
+        .map(|x| (x - med).abs())
+        .collect();
+    let mad = super::threshold::quantile(&dev, 0.5).unwrap_or(0.0);
+    let mean_dev = dev.iter().sum::<f64>() / dev.len().max(1) as f64;
+    let scale = if mad > 1e-9 {
+        1.4826 * mad
+    } else {
+        1.2533 * mean_dev
+    };
+    Some((med, scale))
 }
 
 #[cfg(test)]
@@ -223,23 +264,61 @@ mod tests {
 
     #[test]
     fn normalises_with_training_stats_and_aggregates() {
-        // 2 variates × 1 component; training: v0 ~ {−1, 1} (σ 1), v1 constant 5 (σ floored).
+        // 2 variates × 1 component; training: v0 ~ {−1, 1} (median 0, MAD 1, σ 1.4826),
+        // v1 constant 5 (σ floored).
         let rows = [vec![-1.0, 5.0], vec![1.0, 5.0]];
         let n = Normaliser::fit(rows.iter().map(|r| r.as_slice()), 2, 1, Aggregate::Max).unwrap();
         assert_eq!(n.mean, vec![0.0, 5.0]);
-        assert!((n.std[0] - 1.0).abs() < 1e-6 && (n.std[1] - 0.01).abs() < 1e-6);
-        let s = n.score(&[3.0, 5.0]);
-        assert_eq!(s.per_variate, vec![3.0, 0.0]);
-        assert_eq!(s.aggregate, 3.0);
+        assert!((n.std[0] - 1.4826).abs() < 1e-6 && (n.std[1] - 0.01).abs() < 1e-6);
+        let s = n.score(&[1.4826 * 3.0, 5.0]);
+        assert!((s.per_variate[0] - 3.0).abs() < 1e-5 && s.per_variate[1] == 0.0);
+        assert_eq!(s.aggregate, s.per_variate[0]);
         // A constant-in-training channel is left out; large values are clipped.
         assert_eq!(n.score(&[0.0, 100.0]).per_variate[1], 0.0);
         assert_eq!(n.score(&[1e6, 5.0]).per_variate[0], Z_CLIP);
         assert!(n.score(&[f32::NAN, f32::NAN]).aggregate.is_nan());
+        // One-sided components score only values above the centre.
+        let up = Normaliser {
+            upper_only: vec![0],
+            ..n.clone()
+        };
+        assert_eq!(up.score(&[-1.4826 * 3.0, 5.0]).per_variate[0], 0.0);
+        assert!((up.score(&[1.4826 * 3.0, 5.0]).per_variate[0] - 3.0).abs() < 1e-5);
         let rms = Normaliser {
             aggregate: Aggregate::Rms,
             ..n
         };
-        assert!((rms.score(&[3.0, 5.0]).aggregate - (4.5f32).sqrt()).abs() < 1e-6);
+        let s = rms.score(&[1.4826 * 3.0, 5.0]);
+        assert!((s.aggregate - (4.5f32).sqrt()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn a_few_incidents_in_the_training_rows_move_neither_centre_nor_spread() {
+        // 2000 rows of a known symmetric pattern (σ ≈ 1), then the same with 4 % of the rows
+        // replaced by an incident at +20.
+        let clean: Vec<Vec<f32>> = (0..2000)
+            .map(|i| vec![((i * 7919) % 2001) as f32 / 1000.0 - 1.0])
+            .collect();
+        let mut dirty = clean.clone();
+        for r in dirty.iter_mut().skip(500).take(80) {
+            r[0] = 20.0;
+        }
+        let fit = |rows: &[Vec<f32>]| {
+            Normaliser::fit(rows.iter().map(|r| r.as_slice()), 1, 1, Aggregate::Max).unwrap()
+        };
+        let (c, d) = (fit(&clean), fit(&dirty));
+        assert!(
+            (c.mean[0] - d.mean[0]).abs() < 0.05,
+            "{} vs {}",
+            c.mean[0],
+            d.mean[0]
+        );
+        assert!(
+            (d.std[0] / c.std[0] - 1.0).abs() < 0.08,
+            "{} vs {}",
+            c.std[0],
+            d.std[0]
+        );
     }
 
     #[test]

@@ -47,7 +47,10 @@ pub struct EvalRequest<'a> {
 /// `nab_windows`: a multi-series file).
 pub fn evaluate_detection(req: &EvalRequest<'_>) -> Result<AnomalyEval> {
     let started = Instant::now();
-    let mut d = detect(&req.detect)?;
+    // The measures hold every series to one threshold.
+    let mut dr = req.detect.clone();
+    dr.settings.per_series = false;
+    let mut d = detect(&dr)?;
     if req.score_rest {
         blank_fit_part(&mut d, req.detect.fit_fraction);
     }
@@ -186,6 +189,7 @@ mod tests {
                 data,
                 settings: DetectorSettings::default(),
                 device: DeviceSpec::Cpu,
+                exclude_labelled: false,
             },
             truth,
             score_rest,

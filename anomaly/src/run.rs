@@ -32,6 +32,10 @@ pub struct DetectRequest<'a> {
     pub settings: DetectorSettings,
     /// Device.
     pub device: DeviceSpec,
+    /// Leave the rows around labelled incidents of the fit data out of the fit (the fit data's
+    /// labels are history the user has annotated). Off in evaluations that fit on the data they
+    /// score, where those labels are the test truth.
+    pub exclude_labelled: bool,
 }
 
 /// The fitted detector, the scored (scaled) frame and the scores per series.
@@ -47,12 +51,12 @@ pub struct Detection {
     pub scores: Vec<SeriesScores>,
 }
 
-fn head(s: &Series, n: usize) -> Series {
+fn head(s: &Series, n: usize, keep_labels: bool) -> Series {
     Series {
         id: s.id.clone(),
         timestamps: s.timestamps[..n].to_vec(),
         values: s.values.iter().map(|c| c[..n].to_vec()).collect(),
-        labels: None,
+        labels: s.labels.as_ref().filter(|_| keep_labels).map(|l| l[..n].to_vec()),
     }
 }
 
@@ -77,8 +81,8 @@ pub fn detect(req: &DetectRequest<'_>) -> Result<Detection> {
             let dev: Device = req.device.device()?;
             let (art, m) = Artifact::load(dir, &dev)?;
             let kind = m.kind().to_string();
-            let predictor =
-                Predictor::model(m, req.settings.steps, dev).with_recurrent(!req.settings.window_scoring);
+            let predictor = Predictor::model(m, req.settings.forecast_steps(), dev)
+                .with_recurrent(!req.settings.window_scoring);
             (predictor, art.scaler, kind)
         }
         None => {
@@ -101,7 +105,7 @@ pub fn detect(req: &DetectRequest<'_>) -> Result<Detection> {
         .series
         .iter()
         .zip(&used)
-        .map(|(s, &n)| head(s, n))
+        .map(|(s, &n)| head(s, n, req.exclude_labelled))
         .collect();
     let parts: Vec<(&Series, usize)> = heads.iter().zip(&train_end).map(|(s, &e)| (s, e)).collect();
     let detector = Detector::fit(&predictor, &req.settings, &scaler.columns, &parts)?;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use statecast_pipelines::Frequency;
 use statecast_pipelines::scale::Scaler;
 
-use crate::alarms::AlarmEvent;
+use crate::alarms::{AlarmEvent, AlarmSegment};
 use crate::clock::{Clock, SystemClock};
 use crate::{Detector, Predictor, StreamDetector, StreamOutput};
 
@@ -177,6 +177,32 @@ pub struct FiredAlarm {
     pub peak: f64,
 }
 
+/// What happened to a series' alarm at a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmEventKind {
+    /// Opened at this point.
+    Opened,
+    /// Grew (peak or leading variate).
+    Updated,
+    /// Closed; this point is the first outside it.
+    Closed,
+}
+
+/// One step in an alarm's life, dated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmReport {
+    /// What happened.
+    pub kind: AlarmEventKind,
+    /// Timestamp of the alarm's first point.
+    pub start_timestamp: i64,
+    /// Timestamp of its last point so far.
+    pub end_timestamp: i64,
+    /// Largest calibrated score so far.
+    pub peak: f64,
+    /// Variates that drove it, `(name, share)`, largest share first.
+    pub top_variates: Vec<(String, f64)>,
+}
+
 /// What one point produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointReport {
@@ -194,6 +220,8 @@ pub struct PointReport {
     pub alarm: bool,
     /// The alarm that opened at this point, if one did.
     pub fired: Option<FiredAlarm>,
+    /// The alarm event of this point (opened, updated, closed), if any.
+    pub event: Option<AlarmReport>,
     /// Whether the look-back window (or the features) are still filling.
     pub warming_up: bool,
     /// [`MonitoredModel::resolved`] of the series' model.
@@ -260,6 +288,8 @@ struct SeriesState {
     last_seen: Instant,
     /// Timestamps of the most recent scored points (to date an alarm's first point).
     recent: VecDeque<i64>,
+    /// Timestamp of the open alarm's first point.
+    alarm_start: Option<i64>,
 }
 
 /// All state of one monitoring stream (see the module docs).
@@ -431,6 +461,7 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
                 origin: point.timestamp,
                 last_seen: now,
                 recent: VecDeque::new(),
+                alarm_start: None,
             },
         );
         Ok(())
@@ -542,10 +573,11 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
             series_id: point.series_id.to_string(),
             timestamp: point.timestamp,
             score: f64::NAN,
-            threshold: det.threshold.value,
+            threshold: s.stream.threshold(),
             variate_scores: Vec::new(),
             alarm: false,
             fired: None,
+            event: None,
             warming_up: true,
             model: s.model.resolved.clone(),
         };
@@ -562,26 +594,62 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
         report.warming_up = p.score.is_nan();
         report.variate_scores = p.per_variate.iter().map(|&v| f64::from(v)).collect();
         report.alarm = p.in_alarm;
-        if let Some(AlarmEvent::Opened(seg)) = p.event {
-            // Point index of this point is scored − 1; `recent` ends with it.
-            let back = s.stream.scored().saturating_sub(1).saturating_sub(seg.start);
-            let start_timestamp = usize::try_from(back)
-                .ok()
-                .and_then(|b| s.recent.len().checked_sub(1 + b))
-                .and_then(|i| s.recent.get(i).copied())
-                .unwrap_or(point.timestamp);
-            report.fired = Some(FiredAlarm {
-                start_timestamp,
-                top_variates: seg
-                    .top
-                    .iter()
-                    .map(|a| {
-                        let name = det.columns.get(a.variate).cloned().unwrap_or_default();
-                        (name, f64::from(a.share))
-                    })
-                    .collect(),
-                peak: seg.peak,
-            });
+        let names = |seg: &AlarmSegment| -> Vec<(String, f64)> {
+            seg.top
+                .iter()
+                .map(|a| {
+                    let name = det.columns.get(a.variate).cloned().unwrap_or_default();
+                    (name, f64::from(a.share))
+                })
+                .collect()
+        };
+        let previous = s
+            .recent
+            .len()
+            .checked_sub(2)
+            .and_then(|i| s.recent.get(i).copied());
+        match &p.event {
+            Some(AlarmEvent::Opened(seg)) => {
+                // Point index of this point is scored − 1; `recent` ends with it.
+                let back = s.stream.scored().saturating_sub(1).saturating_sub(seg.start);
+                let start_timestamp = usize::try_from(back)
+                    .ok()
+                    .and_then(|b| s.recent.len().checked_sub(1 + b))
+                    .and_then(|i| s.recent.get(i).copied())
+                    .unwrap_or(point.timestamp);
+                s.alarm_start = Some(start_timestamp);
+                report.fired = Some(FiredAlarm {
+                    start_timestamp,
+                    top_variates: names(seg),
+                    peak: seg.peak,
+                });
+                report.event = Some(AlarmReport {
+                    kind: AlarmEventKind::Opened,
+                    start_timestamp,
+                    end_timestamp: point.timestamp,
+                    peak: seg.peak,
+                    top_variates: names(seg),
+                });
+            }
+            Some(AlarmEvent::Updated(seg)) => {
+                report.event = Some(AlarmReport {
+                    kind: AlarmEventKind::Updated,
+                    start_timestamp: s.alarm_start.unwrap_or(point.timestamp),
+                    end_timestamp: point.timestamp,
+                    peak: seg.peak,
+                    top_variates: names(seg),
+                });
+            }
+            Some(AlarmEvent::Closed(seg)) => {
+                report.event = Some(AlarmReport {
+                    kind: AlarmEventKind::Closed,
+                    start_timestamp: s.alarm_start.take().unwrap_or(point.timestamp),
+                    end_timestamp: previous.unwrap_or(point.timestamp),
+                    peak: seg.peak,
+                    top_variates: names(seg),
+                });
+            }
+            None => {}
         }
         Ok(report)
     }

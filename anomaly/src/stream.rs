@@ -76,7 +76,7 @@ impl StreamDetector {
         let window = OnlineWindow::new(id, detector.lookback, nv, None)?;
         Ok(Self {
             recurrent: predictor.recurrent_series(nv),
-            scorer: PointScorer::new(&detector),
+            scorer: PointScorer::new(&detector, id),
             buf: vec![0.0; detector.lookback * nv],
             detector,
             predictor,
@@ -128,6 +128,11 @@ impl StreamDetector {
         Ok(StreamOutput::Scored(self.scorer.update(&self.detector, &x, &out)))
     }
 
+    /// The threshold this series is held to (its own, or the fleet's).
+    pub fn threshold(&self) -> f64 {
+        self.scorer.threshold()
+    }
+
     /// Points scored so far.
     pub fn scored(&self) -> u64 {
         self.scored
@@ -148,9 +153,10 @@ impl StreamDetector {
         let d = &self.detector;
         let nv = d.columns.len();
         let k = d.features.steps.max(1);
+        let lags = d.cross.as_ref().map_or(0, |c| c.lags);
         self.window.memory_bytes()
             + self.buf.len() * 4
-            + (k * k * nv + 4 * nv) * 4
+            + (k * k * nv + (d.features.drift_lag + lags + 1) * nv + 10 * nv) * 4
             + d.rules.window
             + 2 * nv * 4
             + self

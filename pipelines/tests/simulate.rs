@@ -830,3 +830,52 @@ fn simulation_is_fast() {
     assert_eq!(s.frame.n_rows(), 30_000);
     assert!(took.as_secs_f64() < 1.0, "3 x 6 x 10k took {took:?}");
 }
+
+/// `offset` continues the same machines: without anomalies or gaps, a stretch simulated at
+/// offset A equals rows A.. of one simulation A + B rows long (values and timestamps); its
+/// anomalies are new draws, placed in the stretch only.
+#[test]
+fn an_offset_stretch_continues_the_same_machines() {
+    let quiet = SimConfig {
+        length: 3000,
+        anomaly_rate: 0.0,
+        missing_rate: 0.0,
+        ..SimConfig::default()
+    };
+    let whole = simulate(&quiet).unwrap();
+    let later = simulate(&SimConfig {
+        length: 1000,
+        offset: 2000,
+        ..quiet.clone()
+    })
+    .unwrap();
+    for (w, l) in whole.frame.series.iter().zip(&later.frame.series) {
+        assert_eq!(w.id, l.id);
+        assert_eq!(&w.timestamps[2000..], &l.timestamps[..]);
+        for (wc, lc) in w.values.iter().zip(&l.values) {
+            assert_eq!(&wc[2000..], &lc[..]);
+        }
+    }
+    let with_anomalies = SimConfig {
+        length: 1000,
+        offset: 2000,
+        anomaly_rate: 3.0,
+        ..SimConfig::default()
+    };
+    let a = simulate(&with_anomalies).unwrap();
+    let b = simulate(&SimConfig {
+        offset: 0,
+        ..with_anomalies.clone()
+    })
+    .unwrap();
+    assert!(!a.segments.is_empty());
+    assert!(a.segments.iter().all(|s| s.end <= 1000));
+    let places = |s: &statecast_pipelines::simulate::Simulation| -> Vec<(usize, usize)> {
+        s.segments.iter().map(|g| (g.start, g.end)).collect()
+    };
+    assert_ne!(
+        places(&a),
+        places(&b),
+        "a continued stretch draws its own anomalies"
+    );
+}

@@ -56,6 +56,12 @@ pub struct SimConfig {
     /// can train on clean data (label 0 throughout; missing values still occur). In `[0, 1)`.
     /// Default 0.5.
     pub train_fraction_clean: f64,
+    /// Rows of the same machines that come before this file: the machines (their parameters and
+    /// clean signal) are those of `seed`, continued from row `offset`, with timestamps that
+    /// continue too; anomalies and missing values are drawn afresh for this stretch. 0 (the
+    /// default) starts at the beginning. `seed 42, length 8064` followed by `seed 42, offset
+    /// 8064` is the next stretch of the same fleet's life.
+    pub offset: usize,
 }
 
 impl Default for SimConfig {
@@ -73,6 +79,7 @@ impl Default for SimConfig {
             anomaly_rate: 1.5,
             anomaly_kinds: AnomalyKind::ALL.to_vec(),
             train_fraction_clean: 0.5,
+            offset: 0,
         }
     }
 }
@@ -147,14 +154,16 @@ impl SimConfig {
         let cells = self
             .series
             .checked_mul(self.variates)
-            .and_then(|c| c.checked_mul(self.length));
+            .and_then(|c| c.checked_mul(self.length.checked_add(self.offset)?));
         if cells.is_none_or(|c| c > MAX_CELLS) {
             return Err(Error::invalid(
                 "simulation size",
-                format!("series * variates * length must be at most {MAX_CELLS}"),
+                format!("series * variates * (offset + length) must be at most {MAX_CELLS}"),
             ));
         }
-        let span = (self.length as i64).checked_mul(self.frequency.micros);
+        let span = i64::try_from(self.length.saturating_add(self.offset))
+            .ok()
+            .and_then(|rows| rows.checked_mul(self.frequency.micros));
         let end = span.and_then(|s| self.start.checked_add_signed(chrono::TimeDelta::microseconds(s)));
         if end.is_none() {
             return Err(Error::invalid(

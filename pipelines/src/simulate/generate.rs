@@ -43,6 +43,16 @@ fn rng_for(seed: u64, stream: Stream, index: usize) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(mix(seed ^ mix(((stream as u64) << 48) ^ index as u64)))
 }
 
+/// The seed of the draws that are new in a continued stretch (anomalies, missing values): the
+/// seed itself at offset 0, so files without an offset are unchanged.
+fn stretch_seed(cfg: &SimConfig) -> u64 {
+    if cfg.offset == 0 {
+        cfg.seed
+    } else {
+        cfg.seed ^ mix(cfg.offset as u64 ^ 0x5EED_0FF5_E700_0000)
+    }
+}
+
 /// Simulate the dataset described by `cfg` (validated first: an unusable setting gives
 /// [`crate::Error::InvalidConfig`]). Deterministic: the same config gives a bitwise identical
 /// result.
@@ -59,29 +69,38 @@ pub fn simulate(cfg: &SimConfig) -> Result<Simulation> {
                 .map(|d| (d, s.lag))
         })
         .collect();
-    let t0 = to_micros(cfg.start);
     let step = cfg.frequency.micros;
-    let timestamps: Vec<i64> = (0..cfg.length as i64).map(|t| t0 + t * step).collect();
+    let off = cfg.offset;
+    // The machines' whole life up to the end of this stretch; the stretch is its last `length` rows.
+    let life: Vec<i64> = (0..(off + cfg.length) as i64)
+        .map(|t| to_micros(cfg.start) + t * step)
+        .collect();
+    let timestamps: Vec<i64> = life[off..].to_vec();
+    let t0 = timestamps[0];
+    let new_seed = stretch_seed(cfg);
     let scale_rows = if cfg.clean_rows() as f64 >= cfg.rows_per_day() {
         cfg.clean_rows()
     } else {
         cfg.length
     };
     let width = cfg.series.to_string().len().max(2);
-    let dealt = anomaly::deal_kinds(cfg, &mut rng_for(cfg.seed, Stream::DealKinds, 0));
+    let dealt = anomaly::deal_kinds(cfg, &mut rng_for(new_seed, Stream::DealKinds, 0));
 
     let mut series = Vec::with_capacity(cfg.series);
     let mut segments = Vec::new();
     for (i, kinds) in dealt.iter().enumerate() {
         let id = format!("machine_{:0width$}", i + 1);
-        let clean = signal::generate(cfg, &timestamps, &mut rng_for(cfg.seed, Stream::Signal, i));
+        let mut clean = signal::generate(cfg, &life, &mut rng_for(cfg.seed, Stream::Signal, i));
+        for col in clean.values.iter_mut().chain(clean.noise_std.iter_mut()) {
+            col.drain(..off);
+        }
         let scale: Vec<f64> = clean
             .values
             .iter()
             .map(|v| robust_std(&v[..scale_rows]))
             .collect();
 
-        let mut rng = rng_for(cfg.seed, Stream::Anomalies, i);
+        let mut rng = rng_for(new_seed, Stream::Anomalies, i);
         let planned = anomaly::place(cfg, kinds, &sensors, &id, &mut rng)?;
         let mut values = clean.values;
         anomaly::inject(
@@ -99,7 +118,7 @@ pub fn simulate(cfg: &SimConfig) -> Result<Simulation> {
         }
         // One uniform per cell (after row 0) whatever the labels, so the mask outside the
         // segments does not depend on where the segments are.
-        let mut rng = rng_for(cfg.seed, Stream::Missing, i);
+        let mut rng = rng_for(new_seed, Stream::Missing, i);
         let values: Vec<Vec<f32>> = values
             .into_iter()
             .map(|col| {

@@ -28,8 +28,10 @@ pub(crate) struct DetectorArgs {
     /// Fraction of the fitting rows held out to calibrate scores and choose the threshold.
     #[arg(long, default_value_t = 0.3)]
     pub(crate) val_fraction: f64,
-    /// Threshold: pot[:INIT_Q:RISK], quantile:Q or fixed:V (calibrated scale).
-    #[arg(long, default_value = "pot")]
+    /// Threshold on the calibrated scale: trimmed[:INIT_Q:TRIM:RISK] (POT fitted below the top
+    /// TRIM of the scores, where a history's incidents lie), pot[:INIT_Q:RISK], quantile:Q or
+    /// fixed:V.
+    #[arg(long, default_value = "trimmed")]
     pub(crate) threshold: ThresholdMethod,
     /// Aggregation over variates.
     #[arg(
@@ -47,9 +49,18 @@ pub(crate) struct DetectorArgs {
     /// Alarm rule window (points).
     #[arg(long, default_value_t = 1)]
     pub(crate) alarm_window: usize,
-    /// Points after an alarm during which no new alarm opens.
+    /// Points after an alarm during which no new alarm opens (the cooldown).
     #[arg(long, default_value_t = 0)]
     pub(crate) suppress: usize,
+    /// Consecutive points on which the alarm rule fails that close an open alarm.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) clear: usize,
+    /// Forecast lag of the drift feature (clamped to the model's horizon and 48; 0 = off).
+    #[arg(long, default_value_t = statecast_anomaly::features::MAX_DRIFT_LAG)]
+    pub(crate) drift_lag: usize,
+    /// Leave out the cross-variate residual feature.
+    #[arg(long)]
+    pub(crate) no_cross: bool,
     /// Device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     pub(crate) device: DeviceSpec,
@@ -61,8 +72,10 @@ pub(crate) struct DetectorArgs {
 
 impl DetectorArgs {
     /// The detection request for `data`; the fit file (if any) is read with the same options,
-    /// only the path differs, and its labels are optional (fitting uses none).
-    pub(crate) fn request<'a>(&'a self, data: DatasetSpec) -> DetectRequest<'a> {
+    /// only the path differs, and its labels are optional. `exclude_labelled`: leave the rows
+    /// around the fit data's labelled incidents out of the fit (never in evaluations, where the
+    /// fit data's labels may be the test truth).
+    pub(crate) fn request<'a>(&'a self, data: DatasetSpec, exclude_labelled: bool) -> DetectRequest<'a> {
         let mut fit = data.clone();
         if let Some(p) = &self.fit_data {
             fit.path = p.clone();
@@ -85,11 +98,16 @@ impl DetectorArgs {
                     window: self.alarm_window,
                     suppress: self.suppress,
                     top_k: 3,
+                    clear: self.clear,
                 },
                 batch: 256,
                 window_scoring: self.window_scoring,
+                drift_lag: self.drift_lag,
+                cross: !self.no_cross,
+                per_series: true,
             },
             device: self.device,
+            exclude_labelled,
         }
     }
 }
@@ -166,7 +184,7 @@ fn detection_panels(
 
 pub(crate) fn run(args: DetectArgs) -> anyhow::Result<()> {
     let data = args.data.spec()?;
-    let req = args.detector.request(data);
+    let req = args.detector.request(data, true);
     let d = detect(&req).context("detecting anomalies")?;
     let input: Vec<_> = d.frame.series.iter().collect();
     let frame = scores_frame(&d.detector.columns, &input, &d.scores);

@@ -61,7 +61,7 @@ pub(crate) fn run(args: EvalAnomalyArgs) -> anyhow::Result<()> {
     };
     let req = EvalRequest {
         name,
-        detect: args.detector.request(data),
+        detect: args.detector.request(data, false),
         truth,
         score_rest: args.score_rest,
         protocol_ratio: args.ratio.map(|r| r / 100.0),

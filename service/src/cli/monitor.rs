@@ -98,22 +98,41 @@ pub(crate) fn run(args: MonitorArgs) -> anyhow::Result<()> {
             if model.is_empty() {
                 model.clone_from(&r.model);
             }
-            if let Some(a) = &r.fired {
-                alarms += 1;
-                let top: Vec<String> = a
+            if let Some(e) = &r.event {
+                let top: Vec<String> = e
                     .top_variates
                     .iter()
                     .map(|v| format!("{} {:.0}%", v.name, v.contribution * 100.0))
                     .collect();
-                println!(
-                    "alarm {} at {} (started {}) score {:.2} > {:.2}: {}",
-                    r.series_id,
-                    micros_to_string(r.timestamp),
-                    micros_to_string(a.start_timestamp),
-                    r.score,
-                    r.threshold,
-                    top.join(", ")
-                );
+                match pb::AlarmEventKind::try_from(e.kind) {
+                    Ok(pb::AlarmEventKind::Opened) => {
+                        alarms += 1;
+                        println!(
+                            "alarm opened  {} at {} score {:.2} > {:.2}: {}",
+                            r.series_id,
+                            micros_to_string(e.start_timestamp),
+                            r.score,
+                            r.threshold,
+                            top.join(", ")
+                        );
+                    }
+                    Ok(pb::AlarmEventKind::Updated) => println!(
+                        "alarm updated {} at {} peak {:.2}: {}",
+                        r.series_id,
+                        micros_to_string(r.timestamp),
+                        e.peak,
+                        top.join(", ")
+                    ),
+                    Ok(pb::AlarmEventKind::Closed) => println!(
+                        "alarm closed  {} {} – {} peak {:.2}: {}",
+                        r.series_id,
+                        micros_to_string(e.start_timestamp),
+                        micros_to_string(e.end_timestamp),
+                        e.peak,
+                        top.join(", ")
+                    ),
+                    _ => {}
+                }
             }
         }
         producer.abort();

@@ -36,6 +36,10 @@ pub(crate) struct SimulateArgs {
     /// Fraction of each series, from its start, kept anomaly-free (default 0.5).
     #[arg(long)]
     clean_fraction: Option<f64>,
+    /// Continue the same machines (those of --seed) after this many rows, with timestamps that
+    /// continue too and fresh anomalies: e.g. the days after a training file of that length.
+    #[arg(long)]
+    offset: Option<usize>,
 }
 
 pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
@@ -63,6 +67,9 @@ pub(crate) fn run(args: SimulateArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.clean_fraction {
         cfg.train_fraction_clean = v;
+    }
+    if let Some(v) = args.offset {
+        cfg.offset = v;
     }
     let sim = simulate(&cfg)?;
     let files = write_simulation(&sim, &args.out, args.csv)?;

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use statecast_anomaly::session::{
-    ModelLoader, MonitorPoint, MonitoredModel, PointReport, SeriesBudget, SessionError,
+    AlarmEventKind, ModelLoader, MonitorPoint, MonitoredModel, PointReport, SeriesBudget, SessionError,
 };
 use statecast_anomaly::{Detector, MonitorSession, Predictor};
 use statecast_pipelines::Frequency;
@@ -179,7 +179,7 @@ impl ModelLoader for RegistryLoader {
         }
         let predictor = Predictor::model(
             loaded.model.clone(),
-            detector.features.steps.max(1),
+            detector.features.forecast_steps().max(1),
             loaded.device.clone(),
         )
         .with_recurrent(detector.recurrent);
@@ -230,6 +230,21 @@ fn encode(report: PointReport) -> pb::MonitorResponse {
         }),
         warming_up: report.warming_up,
         model: report.model,
+        event: report.event.map(|e| pb::AlarmEvent {
+            kind: match e.kind {
+                AlarmEventKind::Opened => pb::AlarmEventKind::Opened,
+                AlarmEventKind::Updated => pb::AlarmEventKind::Updated,
+                AlarmEventKind::Closed => pb::AlarmEventKind::Closed,
+            } as i32,
+            start_timestamp: e.start_timestamp,
+            end_timestamp: e.end_timestamp,
+            peak: e.peak,
+            top_variates: e
+                .top_variates
+                .into_iter()
+                .map(|(name, contribution)| pb::VariateContribution { name, contribution })
+                .collect(),
+        }),
     }
 }
 
