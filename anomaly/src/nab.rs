@@ -11,7 +11,7 @@
 //!   `σ̃(|prevRight − i| / (prevWidth − 1)) · fp` with the most recent window that ended before
 //!   `i` (a width-1 previous window, where NAB divides by zero, counts as far away: `−fp`);
 //!
-//! with `σ̃(p) = −1` for `p ≥ 3` (NAB's code tests `>=`), else `2·sigmoid(−5p) − 1`.
+//! with `σ̃(p) = −1` for `p > 3` (as NAB's `sweeper.py` tests), else `2·sigmoid(−5p) − 1`.
 //!
 //! Rows in the probationary period (the first `probation` rows) are not scored: detections there
 //! are ignored, and a window none of whose rows lies after the probation is not counted at all.
@@ -73,9 +73,9 @@ impl NabProfile {
     };
 }
 
-/// NAB's `scaledSigmoid`: `−1` for `p ≥ 3`, else `2·sigmoid(−5p) − 1`.
+/// NAB's `scaledSigmoid`: `−1` for `p > 3`, else `2·sigmoid(−5p) − 1`.
 pub fn scaled_sigmoid(p: f64) -> f64 {
-    if p >= 3.0 {
+    if p > 3.0 {
         -1.0
     } else {
         2.0 / (1.0 + (5.0 * p).exp()) - 1.0
@@ -142,12 +142,12 @@ fn row_score(profile: NabProfile, windows: &[(usize, usize)], i: usize) -> (f64,
     }
     let prev = windows.iter().filter(|&&(_, r)| r < i).max_by_key(|&&(_, r)| r);
     let pos = match prev {
-        None => 3.0,
+        None => f64::INFINITY,
         Some(&(l, r)) => {
             let width = (r - l + 1) as f64;
             // NAB divides by zero after a one-row window; treat as far away.
             if width <= 1.0 {
-                3.0
+                f64::INFINITY
             } else {
                 (i - r) as f64 / (width - 1.0)
             }
@@ -429,7 +429,10 @@ mod tests {
         close(scaled_sigmoid(-1.0), 0.986_614_298_151_430_3);
         close(scaled_sigmoid(0.0), 0.0);
         close(scaled_sigmoid(1.0), -0.986_614_298_151_430_3);
-        assert_eq!(scaled_sigmoid(3.0), -1.0);
+        // Exactly 3 is still on the sigmoid (NAB tests `> 3.0`); past it, −1.
+        close(scaled_sigmoid(3.0), 2.0 / (1.0 + 15f64.exp()) - 1.0);
+        assert!(scaled_sigmoid(3.0) > -1.0);
+        assert_eq!(scaled_sigmoid(3.0 + 1e-9), -1.0);
         assert_eq!(scaled_sigmoid(f64::INFINITY), -1.0);
     }
 
@@ -469,8 +472,10 @@ mod tests {
         close(s.raw, -1.0 + scaled_sigmoid(1.0 / 9.0) * 0.11);
         let s = score_file(NabProfile::REWARD_LOW_FP_RATE, 100, &[(40, 49)], 0, &[50]);
         close(s.raw, -1.0 + scaled_sigmoid(1.0 / 9.0) * 0.22);
-        // Far past the window (≥ 3 widths − 1): the full −fp.
+        // Exactly 3 (widths − 1) past: still the sigmoid; further: the full −fp.
         let s = score_file(STD, 100, &[(40, 49)], 0, &[76]);
+        close(s.raw, -1.0 + scaled_sigmoid(3.0) * 0.11);
+        let s = score_file(STD, 100, &[(40, 49)], 0, &[77]);
         close(s.raw, -1.0 - 0.11);
     }
 
