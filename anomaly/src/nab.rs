@@ -285,7 +285,7 @@ pub fn nab_probation(n_rows: usize) -> usize {
 /// One file as NAB's threshold sweep sees it: the rows after the probation that have a score
 /// (unscored rows are never detections), each with its score, its window (numbered among the
 /// counted windows, `-1` outside every window) and its unweighted value (`× tp` inside a window,
-/// `× fp` outside: [`row_score`] with unit weights).
+/// `× fp` outside: NAB's `sweepScore` with unit weights).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct NabSweepFile {
     /// Windows counted (with a row after the probation).
