@@ -17,7 +17,8 @@
 //! is asked through the model traits, never by its family. Nothing is fitted on labels.
 //! [`measures`] holds the evaluation measures (F1 variants, AUC-PR), [`vus`] the VUS measures, [`datasets`] the readers of the public benchmarks' label files, [`eval`]
 //! the measures at the honest and the ratio-convention thresholds, [`protocol`] the whole
-//! evaluation run, [`nab`] the NAB score, [`output`] the writers, [`pca`] the PCA reconstruction reference detector. The crate knows nothing of gRPC:
+//! evaluation run, [`nab`] the NAB score, [`output`] the writers, [`pca`] the PCA reconstruction
+//! reference detector. The crate knows nothing of gRPC:
 //! the service maps [`Error`] and [`session::SessionError`] onto its own errors and statuses.
 pub mod alarms;
 pub mod clock;

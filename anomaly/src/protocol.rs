@@ -1,8 +1,9 @@
 //! The anomaly evaluation run behind `statecast eval anomaly`: fit a detector without test labels
-//! ([`crate::run::detect_with`], optionally the PCA reference detector), optionally blank each series' fit part so only the rest is scored, build the
-//! ground truth (label column, a label file or NAB windows), then measure at the honest and the
-//! ratio-convention thresholds ([`eval::evaluate`]) and, for NAB windows, the NAB score of the
-//! honest alarm openings (with the file's rows for NAB's label-tuned corpus score).
+//! ([`crate::run::detect_with`], optionally the PCA reference detector), optionally blank each
+//! series' fit part so only the rest is scored, build the ground truth (label column, a label file
+//! or NAB windows), then measure at the honest and the ratio-convention thresholds
+//! ([`crate::eval::evaluate`]) and, for NAB windows, the NAB score of the honest alarm openings
+//! (with the file's rows for NAB's label-tuned corpus score).
 use std::time::Instant;
 
 use crate::eval::{AnomalyEval, evaluate};
