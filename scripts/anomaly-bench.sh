@@ -5,10 +5,10 @@
 #
 # Usage: scripts/anomaly-bench.sh DATASET MODEL OUT_DIR [ENTITY...]
 #   DATASET  SMD | ASD | SMAP | NAB     (NAB: ENTITY = category/file.csv; default: every real* file)
-#   MODEL    raw | linear | spacetime
+#   MODEL    raw | pca | linear | spacetime   (pca: the PCA reference detector, `--pca $PCA`)
 # Environment: STATECAST_BIN (default target/release/statecast), ANOMALY_DATA (default
 # ../shared/data/anomaly), DEVICE (cpu), EPOCHS (1), MAX_BATCHES (60), LOOKBACK (100),
-# EVAL_EXTRA (extra `eval anomaly` flags, e.g. --window-scoring).
+# EVAL_EXTRA (extra `eval anomaly` flags, e.g. --window-scoring), PCA (variance fraction, 0.9).
 set -uo pipefail
 DS=${1:?dataset}; MODEL=${2:?model}; OUT=${3:?out dir}; shift 3
 BIN=${STATECAST_BIN:-target/release/statecast}
@@ -43,7 +43,9 @@ for e in "${entities[@]}"; do
   esac
   model_flag=()
   start=$(date +%s.%N)
-  if [ "$MODEL" != raw ]; then
+  if [ "$MODEL" = pca ]; then
+    model_flag=(--pca "${PCA:-0.9}")
+  elif [ "$MODEL" != raw ]; then
     tflags=("${flags[@]}")
     [ "$DS" = SMAP ] && tflags=(--frequency 1min --series-column channel)
     "$BIN" train --data "${train:-$test}" "${tflags[@]}" --model "$MODEL" --lookback "$LOOKBACK" --horizon 8 \

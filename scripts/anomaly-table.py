@@ -3,7 +3,7 @@
 
 Usage: scripts/anomaly-table.py DATASET MODEL FILE.json...
 Columns: honest point P/R/F1, event F1, affiliation F1, point-adjusted F1, ratio-convention point
-and point-adjusted F1 (label-informed), AUC-PR, summed eval seconds.
+and point-adjusted F1 (label-informed), AUC-PR, VUS-PR, summed eval seconds.
 If any file has a "nab" field (`--nab-windows`), one more line: the corpus NAB scores (standard,
 reward_low_FP, reward_low_FN), normalised as NAB does, by summing raw, null and perfect over the
 files first.
@@ -38,6 +38,7 @@ def main() -> None:
     for a, b, c in fields:
         cells.append(sum(r[a][b][c] for r in runs) / len(runs))
     cells.append(sum(r["auc_pr"] for r in runs) / len(runs))
+    cells.append(sum(r.get("vus_pr", float("nan")) for r in runs) / len(runs))
     seconds = sum(r.get("seconds", 0.0) for r in runs)
     row = " | ".join(f"{v:.3f}" for v in cells)
     print(f"| {ds} ({len(runs)}) | {model} | {row} | {seconds:.1f} |")

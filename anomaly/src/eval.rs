@@ -13,6 +13,7 @@ use super::detector::SeriesScores;
 use super::measures::{DetectionMeasures, auc_pr};
 use super::nab::NabScores;
 use super::threshold::quantile;
+use super::vus::{VusConfig, vus};
 
 /// All numbers of one evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,16 @@ pub struct AnomalyEval {
     pub protocol: DetectionMeasures,
     /// Average precision of the scores (threshold-free).
     pub auc_pr: f64,
+    /// VUS-PR: volume under the range-based PR surface over label buffers `0 ..= vus_max_buffer`
+    /// (threshold-free, see [`super::vus`]).
+    #[serde(default)]
+    pub vus_pr: f64,
+    /// VUS-ROC, the ROC counterpart of [`Self::vus_pr`].
+    #[serde(default)]
+    pub vus_roc: f64,
+    /// Largest label buffer of the VUS measures.
+    #[serde(default)]
+    pub vus_max_buffer: usize,
     /// Seconds spent (fitting, scoring, evaluating; excludes training).
     pub seconds: f64,
     /// NAB scores of the honest alarm openings (NAB files only, see [`super::nab`]).
@@ -54,6 +65,7 @@ pub fn evaluate(
     honest_threshold: f64,
     truth: &[Vec<bool>],
     protocol_ratio: Option<f64>,
+    vus_cfg: &VusConfig,
 ) -> AnomalyEval {
     // Concatenate the scored rows (warm-up rows are dropped) of every series.
     let (mut s, mut t, mut alarm) = (Vec::new(), Vec::new(), Vec::new());
@@ -71,6 +83,7 @@ pub fn evaluate(
     let thr = quantile(&s, 1.0 - pr).unwrap_or(f64::INFINITY);
     // `≥`: with ties at the top (saturated scores) `>` could flag nothing.
     let flags: Vec<bool> = s.iter().map(|&x| x >= thr).collect();
+    let volume = vus(&s, &t, vus_cfg);
     AnomalyEval {
         name: name.into(),
         model: model.into(),
@@ -82,6 +95,9 @@ pub fn evaluate(
         protocol_threshold: thr,
         protocol: DetectionMeasures::compute(&flags, &t),
         auc_pr: auc_pr(&s, &t),
+        vus_pr: volume.pr,
+        vus_roc: volume.roc,
+        vus_max_buffer: vus_cfg.max_buffer,
         seconds: 0.0,
         nab: None,
     }

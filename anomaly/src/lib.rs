@@ -15,9 +15,10 @@
 //! Models with a recurrent form (SpaceTime, Repeat) predict from their recurrent state, one step
 //! per point ([`recurrent`]); the others from a forward pass over the window. What a model can do
 //! is asked through the model traits, never by its family. Nothing is fitted on labels.
-//! [`measures`] holds the evaluation measures (F1 variants, AUC-PR), [`datasets`] the readers of the public benchmarks' label files, [`eval`]
+//! [`measures`] holds the evaluation measures (F1 variants, AUC-PR), [`vus`] the VUS measures, [`datasets`] the readers of the public benchmarks' label files, [`eval`]
 //! the measures at the honest and the ratio-convention thresholds, [`protocol`] the whole
-//! evaluation run, [`nab`] the NAB score, [`output`] the writers. The crate knows nothing of gRPC:
+//! evaluation run, [`nab`] the NAB score, [`output`] the writers, [`pca`] the PCA reconstruction
+//! reference detector. The crate knows nothing of gRPC:
 //! the service maps [`Error`] and [`session::SessionError`] onto its own errors and statuses.
 pub mod alarms;
 pub mod clock;
@@ -32,6 +33,7 @@ pub mod measures;
 pub mod nab;
 pub mod normalise;
 pub mod output;
+pub mod pca;
 pub mod predict;
 pub mod protocol;
 pub mod recurrent;
@@ -39,6 +41,7 @@ pub mod run;
 pub mod session;
 pub mod stream;
 pub mod threshold;
+pub mod vus;
 
 pub use alarms::{AlarmRules, AlarmSegment, Attribution};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -1,13 +1,16 @@
 //! The anomaly evaluation run behind `statecast eval anomaly`: fit a detector without test labels
-//! ([`run::detect`]), optionally blank each series' fit part so only the rest is scored, build the
-//! ground truth (label column, a label file or NAB windows), then measure at the honest and the
-//! ratio-convention thresholds ([`eval::evaluate`]) and, for NAB windows, the NAB score of the
-//! honest alarm openings.
+//! ([`crate::run::detect_with`], optionally the PCA reference detector), optionally blank each
+//! series' fit part so only the rest is scored, build the ground truth (label column, a label file
+//! or NAB windows), then measure at the honest and the ratio-convention thresholds
+//! ([`crate::eval::evaluate`]) and, for NAB windows, the NAB score of the honest alarm openings
+//! (with the file's rows for NAB's label-tuned corpus score).
 use std::time::Instant;
 
 use crate::eval::{AnomalyEval, evaluate};
-use crate::nab::{NabScores, alarm_openings, windows_to_rows};
-use crate::run::{DetectRequest, Detection, detect};
+use crate::nab::{NabScores, NabSweepFile, alarm_openings, nab_probation, windows_to_rows};
+use crate::pca::PcaConfig;
+use crate::run::{DetectRequest, Detection, detect_with};
+use crate::vus::VusConfig;
 use crate::{Error, Result};
 
 /// Where the test labels come from.
@@ -37,6 +40,11 @@ pub struct EvalRequest<'a> {
     pub score_rest: bool,
     /// Anomaly ratio (fraction) of the ratio convention; `None`: the true test ratio.
     pub protocol_ratio: Option<f64>,
+    /// Label buffers and thresholds of VUS-PR / VUS-ROC.
+    pub vus: VusConfig,
+    /// Score with the PCA reconstruction reference detector ([`crate::pca`]) instead of
+    /// `detect.model` (which must then be `None`).
+    pub pca: Option<PcaConfig>,
 }
 
 /// Run the evaluation; `seconds` in the result covers fitting, scoring and measuring.
@@ -50,7 +58,7 @@ pub fn evaluate_detection(req: &EvalRequest<'_>) -> Result<AnomalyEval> {
     // The measures hold every series to one threshold.
     let mut dr = req.detect.clone();
     dr.settings.per_series = false;
-    let mut d = detect(&dr)?;
+    let mut d = detect_with(&dr, req.pca.as_ref())?;
     if req.score_rest {
         blank_fit_part(&mut d, req.detect.fit_fraction);
     }
@@ -62,6 +70,7 @@ pub fn evaluate_detection(req: &EvalRequest<'_>) -> Result<AnomalyEval> {
         d.detector.threshold.value,
         &truth,
         req.protocol_ratio,
+        &req.vus,
     );
     if let Truth::NabWindows(windows) = &req.truth {
         let (series, scores) = (&d.frame.series[0], &d.scores[0]);
@@ -69,7 +78,13 @@ pub fn evaluate_detection(req: &EvalRequest<'_>) -> Result<AnomalyEval> {
         let probation = scored.iter().take_while(|s| !**s).count();
         let rows = windows_to_rows(windows, &series.timestamps);
         let detections = alarm_openings(&scores.in_alarm, &scored);
-        e.nab = Some(NabScores::compute(series.len(), &rows, probation, &detections));
+        let mut nab = NabScores::compute(series.len(), &rows, probation, &detections);
+        nab.sweep = Some(NabSweepFile::new(
+            &rows,
+            nab_probation(series.len()),
+            &scores.score,
+        ));
+        e.nab = Some(nab);
     }
     e.seconds = started.elapsed().as_secs_f64();
     Ok(e)
@@ -194,6 +209,8 @@ mod tests {
             truth,
             score_rest,
             protocol_ratio: None,
+            vus: VusConfig::default(),
+            pca: None,
         }
     }
 
@@ -208,6 +225,8 @@ mod tests {
             all.anomaly_ratio > 0.0 && all.auc_pr > all.anomaly_ratio,
             "{all:?}"
         );
+        assert!(all.vus_pr > all.anomaly_ratio && all.vus_pr <= 1.0, "{all:?}");
+        assert_eq!(all.vus_max_buffer, 100);
         assert!(all.nab.is_none());
         let rest = evaluate_detection(&request(spec.clone(), Truth::LabelColumn, true)).unwrap();
         assert_eq!(rest.points, 2 * (1200 - 480), "only the rows after the fit part");
@@ -224,6 +243,25 @@ mod tests {
         let err = evaluate_detection(&request(spec, Truth::NabWindows(vec![]), false)).unwrap_err();
         assert!(
             matches!(&err, Error::InvalidArgument { field, .. } if field == "nab_windows"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn evaluates_the_pca_reference_detector() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = data(dir.path());
+        let mut req = request(spec, Truth::LabelColumn, false);
+        req.pca = Some(PcaConfig { variance: 0.9 });
+        let e = evaluate_detection(&req).unwrap();
+        assert_eq!(e.model, "pca");
+        assert_eq!(e.points, 2 * 1200, "one score per row, as the raw baseline");
+        assert!(e.auc_pr > e.anomaly_ratio && e.vus_pr > e.anomaly_ratio, "{e:?}");
+        // The PCA replaces the model: both at once are refused before the model is read.
+        req.detect.model = Some(Path::new("no-such-artifact"));
+        let err = evaluate_detection(&req).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidArgument { field, .. } if field == "pca"),
             "{err}"
         );
     }

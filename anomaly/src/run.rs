@@ -1,6 +1,7 @@
 //! The library side of `statecast detect` and `statecast eval anomaly`: load the predictor
 //! (artifact or raw-value baseline) and its scaler, fit a detector on the fit data's
-//! training/validation rows, score the data.
+//! training/validation rows, score the data. [`detect_with`] can put the PCA reconstruction
+//! residual ([`super::pca`]) in place of the scaled rows first: the PCA reference detector.
 use std::path::Path;
 
 use burn::prelude::*;
@@ -11,6 +12,7 @@ use statecast_pipelines::source::{self, DatasetSpec};
 use statecast_pipelines::{Series, TimeFrame};
 
 use super::detector::{Detector, DetectorSettings, SeriesScores};
+use super::pca::PcaConfig;
 use super::predict::Predictor;
 use crate::{Error, Result};
 
@@ -51,6 +53,19 @@ pub struct Detection {
     pub scores: Vec<SeriesScores>,
 }
 
+/// Replace every row of `s` by its PCA reconstruction residual.
+fn to_residuals(s: &mut Series, pca: &super::pca::Pca) {
+    let mut row = vec![0f32; s.values.len()];
+    for t in 0..s.len() {
+        for (x, c) in row.iter_mut().zip(&s.values) {
+            *x = c[t];
+        }
+        for (c, r) in s.values.iter_mut().zip(pca.residual(&row)) {
+            c[t] = r;
+        }
+    }
+}
+
 fn head(s: &Series, n: usize, keep_labels: bool) -> Series {
     Series {
         id: s.id.clone(),
@@ -65,6 +80,23 @@ fn head(s: &Series, n: usize, keep_labels: bool) -> Series {
 /// # Errors
 /// Data, artifact, device and fitting errors.
 pub fn detect(req: &DetectRequest<'_>) -> Result<Detection> {
+    detect_with(req, None)
+}
+
+/// [`detect`], and with `pca` the PCA reference detector: a PCA fitted on the scaled training
+/// rows (the rows the normaliser is fitted on) replaces every scaled row of the fit and scored
+/// data by its reconstruction residual before the raw-value baseline scores it (model label
+/// `pca`).
+///
+/// # Errors
+/// As [`detect`]; [`Error::InvalidArgument`] (`pca`) for a PCA with a model, or a PCA fit error.
+pub fn detect_with(req: &DetectRequest<'_>, pca: Option<&PcaConfig>) -> Result<Detection> {
+    if pca.is_some() && req.model.is_some() {
+        return Err(Error::invalid(
+            "pca",
+            "the PCA reference detector replaces the model: give no model with it",
+        ));
+    }
     let (fit_frame, _) = source::load(&req.fit)?;
     let (frame, _) = source::load(&req.data)?;
     let used: Vec<usize> = fit_frame
@@ -101,6 +133,24 @@ pub fn detect(req: &DetectRequest<'_>) -> Result<Detection> {
     }
     let mut fit_scaled = fit_frame;
     scaler.transform(&mut fit_scaled)?;
+    let mut scaled = frame.clone();
+    scaler.transform(&mut scaled)?;
+    let model = match pca {
+        Some(cfg) => {
+            let n_variates = scaler.columns.len();
+            let train_rows =
+                fit_scaled.series.iter().zip(&train_end).flat_map(|(s, &e)| {
+                    (0..e).map(move |t| s.values.iter().map(|c| c[t]).collect::<Vec<f32>>())
+                });
+            let rows: Vec<Vec<f32>> = train_rows.collect();
+            let fitted = cfg.fit(rows.iter().map(Vec::as_slice), n_variates)?;
+            for s in fit_scaled.series.iter_mut().chain(scaled.series.iter_mut()) {
+                to_residuals(s, &fitted);
+            }
+            "pca".to_string()
+        }
+        None => model,
+    };
     let heads: Vec<Series> = fit_scaled
         .series
         .iter()
@@ -109,8 +159,6 @@ pub fn detect(req: &DetectRequest<'_>) -> Result<Detection> {
         .collect();
     let parts: Vec<(&Series, usize)> = heads.iter().zip(&train_end).map(|(s, &e)| (s, e)).collect();
     let detector = Detector::fit(&predictor, &req.settings, &scaler.columns, &parts)?;
-    let mut scaled = frame.clone();
-    scaler.transform(&mut scaled)?;
     let scores = scaled
         .series
         .iter()

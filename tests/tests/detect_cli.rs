@@ -95,6 +95,8 @@ fn detect_and_eval_anomaly_on_simulator_data() {
         }
     }
     assert!(v["auc_pr"].as_f64().unwrap() > 0.0);
+    assert!(v["vus_pr"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["vus_max_buffer"].as_u64(), Some(100));
 
     // The forecasting `eval` still parses and runs beside the `anomaly` subcommand.
     let stdout = common::run_ok(&[

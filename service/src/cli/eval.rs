@@ -1,5 +1,6 @@
 //! `statecast eval`: the long-term forecasting protocol on a dataset, for one model family;
-//! `statecast eval anomaly`: anomaly-detection metrics on labelled data.
+//! `statecast eval anomaly`: anomaly-detection metrics on labelled data;
+//! `statecast eval nab-corpus`: NAB corpus scores from `eval anomaly` results.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -30,7 +31,10 @@ pub(crate) struct EvalArgs {
 enum EvalSub {
     /// Anomaly detection on labelled data: honest metrics (validation threshold) next to the
     /// common protocol (anomaly-ratio threshold, point adjustment).
-    Anomaly(super::eval_anomaly::EvalAnomalyArgs),
+    Anomaly(Box<super::eval_anomaly::EvalAnomalyArgs>),
+    /// NAB scores of a corpus from `eval anomaly --nab-windows --json` result files: the honest
+    /// score and the label-tuned (leaderboard) score, per profile.
+    NabCorpus(super::eval_nab::NabCorpusArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,7 +77,8 @@ pub(crate) struct ForecastEvalArgs {
 
 pub(crate) fn run(args: EvalArgs) -> anyhow::Result<()> {
     match args.sub {
-        Some(EvalSub::Anomaly(a)) => super::eval_anomaly::run(a),
+        Some(EvalSub::Anomaly(a)) => super::eval_anomaly::run(*a),
+        Some(EvalSub::NabCorpus(a)) => super::eval_nab::run(&a),
         None => match args.forecast {
             Some(f) => run_forecast(f),
             // clap leaves an optional flattened group unset in some cases; parse the flags after

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use statecast_anomaly::datasets::{nab_key, read_labels, read_nab_windows};
 use statecast_anomaly::eval::AnomalyEval;
+use statecast_anomaly::pca::PcaConfig;
 use statecast_anomaly::protocol::{EvalRequest, Truth, evaluate_detection};
+use statecast_anomaly::vus::VusConfig;
 
 use super::data_args::DataArgs;
 use super::detect::DetectorArgs;
@@ -37,6 +39,15 @@ pub(crate) struct EvalAnomalyArgs {
     /// which is label-informed either way).
     #[arg(long)]
     ratio: Option<f64>,
+    /// Largest label buffer (rows) of VUS-PR / VUS-ROC: the range-based PR curves are averaged
+    /// over buffers 0..=this (TSB-AD's sliding window; its default is 100).
+    #[arg(long, default_value_t = VusConfig::default().max_buffer)]
+    vus_buffer: usize,
+    /// Score with the PCA reconstruction reference detector instead of a model: keep the
+    /// principal components of the scaled training rows that explain more than this fraction of
+    /// their variance (e.g. 0.9), score the reconstruction residual (model label `pca`).
+    #[arg(long, conflicts_with = "model")]
+    pca: Option<f64>,
     /// Name in the results (default: the file stem).
     #[arg(long)]
     name: Option<String>,
@@ -65,6 +76,11 @@ pub(crate) fn run(args: EvalAnomalyArgs) -> anyhow::Result<()> {
         truth,
         score_rest: args.score_rest,
         protocol_ratio: args.ratio.map(|r| r / 100.0),
+        vus: VusConfig {
+            max_buffer: args.vus_buffer,
+            ..VusConfig::default()
+        },
+        pca: args.pca.map(|variance| PcaConfig { variance }),
     };
     let e = evaluate_detection(&req).context("evaluating anomaly detection")?;
     print_eval(&e);
@@ -77,12 +93,16 @@ pub(crate) fn run(args: EvalAnomalyArgs) -> anyhow::Result<()> {
 
 fn print_eval(e: &AnomalyEval) {
     println!(
-        "{} / {}: {} points, anomaly ratio {:.2}%, AUC-PR {:.3}, {:.1}s",
+        "{} / {}: {} points, anomaly ratio {:.2}%, AUC-PR {:.3}, VUS-PR {:.3} (buffers 0..={}), \
+         VUS-ROC {:.3}, {:.1}s",
         e.name,
         e.model,
         e.points,
         e.anomaly_ratio * 100.0,
         e.auc_pr,
+        e.vus_pr,
+        e.vus_max_buffer,
+        e.vus_roc,
         e.seconds
     );
     println!("| threshold | P | R | F1 point | F1 PA | F1 event | F1 affil. | flagged % |");

@@ -9,6 +9,7 @@ mod detect;
 mod devices;
 mod eval;
 mod eval_anomaly;
+mod eval_nab;
 mod forecast;
 mod info;
 mod inspect;
