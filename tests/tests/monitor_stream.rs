@@ -171,9 +171,11 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
         .into_inner();
     let mut spike_at = None;
     let mut fired = None;
+    let mut opened = None;
+    let mut closed = None;
     let mut warm = 0;
     let mut last_alarm = true;
-    for t in 0..series.len().min(400) {
+    for t in 0..series.len().min(700) {
         let mut values: Vec<f64> = series.values.iter().map(|c| f64::from(c[t])).collect();
         let ts = series.timestamps[t];
         // The spike goes in once the series is scored and no alarm is open, so it opens its own.
@@ -202,6 +204,15 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
                 .max_by(|a, b| a.1.total_cmp(b.1));
             assert_eq!(top.unwrap().0, SPIKED, "{r:?}");
             fired = r.fired.clone();
+            opened = r.event.clone();
+        } else if spike_at.is_some()
+            && let Some(e) = &r.event
+            && e.kind == pb::AlarmEventKind::Closed as i32
+        {
+            // The alarm lifecycle: the spike's alarm closes once the monitor's rule has been
+            // quiet for its `clear` points, dated from the spike to its last point.
+            assert!(!r.alarm, "{r:?}");
+            closed = Some(e.clone());
             break;
         }
         last_alarm = r.alarm;
@@ -212,6 +223,13 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
     assert_eq!(a.start_timestamp, spike_at);
     assert_eq!(a.top_variates[0].name, frame.columns[SPIKED], "{a:?}");
     assert!(a.top_variates[0].contribution > 0.5, "{a:?}");
+    let o = opened.expect("an OPENED event at the spike");
+    assert_eq!(o.kind, pb::AlarmEventKind::Opened as i32);
+    assert_eq!((o.start_timestamp, o.end_timestamp), (spike_at, spike_at));
+    assert_eq!(o.top_variates[0].name, frame.columns[SPIKED]);
+    let c = closed.expect("the spike's alarm closed");
+    assert_eq!(c.start_timestamp, spike_at);
+    assert!(c.end_timestamp >= spike_at && c.peak >= o.peak, "{c:?} vs {o:?}");
     drop(tx);
     assert!(
         inbound.next().await.is_none(),
@@ -285,5 +303,6 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
         stdout.contains("sensors@1: 1600 of 1600 points scored"),
         "{stdout}"
     );
-    assert!(stdout.contains("alarm machine_"), "{stdout}");
+    assert!(stdout.contains("alarm opened  machine_"), "{stdout}");
+    assert!(stdout.contains("alarm closed  machine_"), "{stdout}");
 }
