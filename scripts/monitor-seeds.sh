@@ -26,9 +26,10 @@ for seed in "${SEEDS[@]}"; do
   [ -f "$W/art/artifact.json" ] || "$BIN" train --data "$W/sensors.parquet" "${D[@]}" --model spacetime \
       --lookback 96 --horizon 24 --epochs 3 --max-batches-per-epoch 60 --out "$W/art" > "$W/train.log" 2>&1
   # The monitor's detector: fitted on the training file's train+validation rows (ratio split
-  # 0.7/0.1/0.2 → the first 80 %, the last eighth of it for calibration), monitor alarm rules.
+  # 0.7/0.1/0.2 → the first 80 %, the last eighth of it for calibration), the monitor's threshold
+  # (ThresholdMethod::MONITORING) and alarm rules (AlarmRules::monitoring).
   "$BIN" detect --model "$W/art" --fit-data "$W/sensors.parquet" --fit-fraction 0.8 --val-fraction 0.125 \
-      --data "$W/live/sensors.parquet" "${D[@]}" --clear 12 --suppress 12 \
+      --data "$W/live/sensors.parquet" "${D[@]}" --threshold trimmed:0.85:0.05:1e-4 --clear 12 --suppress 12 \
       --out "$W/detect.csv" --save-detector "$W/detector.json" "$@" > "$W/detect.log" 2>&1
   printf 'seed %s %s\n' "$seed" "$(python3 scripts/count-incidents.py "$W/detect.segments.csv" "$W/live/anomalies.csv")"
 done

@@ -35,8 +35,8 @@ echo "== 5/7 train SpaceTime (L=96, H=24, CPU) as a job on the server, watching 
 echo "== 6/7 forecast the next 24 steps of every machine over gRPC"
 "$BIN" forecast --server "$addr" --model sensors:stable "${DATA[@]}" --quantiles 0.1,0.5,0.9
 
-echo "== 7/7 stream 3.5 fresh days of sensor data with injected anomalies through the monitor"
-"$BIN" simulate --out "$WORK/live" --series 3 --variates 6 --length 1000 --seed 7 \
+echo "== 7/7 stream the next 3.5 days of the same machines, with fresh incidents, through the monitor"
+"$BIN" simulate --out "$WORK/live" --series 3 --variates 6 --length 1000 --seed 42 --offset 8064 \
   --clean-fraction 0.2 --anomaly-rate 3
 "$BIN" monitor --server "$addr" --model sensors:stable --data "$WORK/live/sensors.parquet" \
   --series-column series_id --label-column label --missing linear

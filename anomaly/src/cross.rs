@@ -12,7 +12,7 @@
 //! at scoring alike.
 //!
 //! Values enter the regression **centred on their running level** (`x − m`, `m` an exponentially
-//! weighted mean with weight [`CENTRE_ALPHA`], about three hours at 5-minute sampling): the same linear
+//! weighted mean with weight [`CENTRE_ALPHA`], about 20 rows): the same linear
 //! filter applied to every variate keeps any exact linear relation between them, but removes the
 //! offsets and slow trends that separate a later stretch of a machine's life from its training
 //! rows (on raw levels, a few weeks of trend made the residual of a healthy fleet 15 times
@@ -32,8 +32,8 @@ const RIDGE: f64 = 1e-2;
 /// Weight of the running level that values are centred on.
 pub const CENTRE_ALPHA: f32 = 0.05;
 /// Rows a history must have seen before its residuals are reported: the running level starts at
-/// the first value and needs about `3/α` rows to forget it (5 % left), else every new stream
-/// begins with a false alarm.
+/// the first value and needs `3/α` = 60 rows to forget 95 % of it, else every new stream began
+/// with a false alarm.
 pub const WARM_ROWS: usize = 100;
 
 /// Fitted cross-variate predictors of every variate.

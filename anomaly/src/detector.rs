@@ -45,6 +45,12 @@ pub struct DetectorSettings {
     /// Fit the cross-variate predictor and score its residual (multivariate data).
     #[serde(default = "default_true")]
     pub cross: bool,
+    /// Score the difference from the value one day earlier, where the day is short enough
+    /// ([`crate::features::MAX_SEASON_FLOATS`]). Off by default: over six simulated fleets it
+    /// caught slow drifts on some and, on others, its heavy validation tail raised the threshold
+    /// until one incident in six was caught (BENCHMARKS.md §9).
+    #[serde(default)]
+    pub seasonal: bool,
     /// Also fit a calibration (location and spread of the aggregate score) per series that has
     /// at least [`MIN_SERIES_SCORES`] validation scores, so each machine is held to the same
     /// tail probability whatever its noise; other series, and series unknown at fitting, use
@@ -93,6 +99,7 @@ impl Default for DetectorSettings {
             window_scoring: false,
             drift_lag: MAX_DRIFT_LAG,
             cross: true,
+            seasonal: false,
             per_series: true,
         }
     }
@@ -238,6 +245,22 @@ pub fn series_features(
     out
 }
 
+/// Rows per day of a series, from its median timestamp step (0 when unknown or not a whole
+/// number of rows).
+pub fn rows_per_day(series: &Series) -> usize {
+    const DAY: i64 = 86_400_000_000;
+    let mut steps: Vec<i64> = series.timestamps.windows(2).map(|w| w[1] - w[0]).collect();
+    if steps.is_empty() {
+        return 0;
+    }
+    steps.sort_unstable();
+    let step = steps[steps.len() / 2];
+    if step <= 0 || DAY % step != 0 {
+        return 0;
+    }
+    usize::try_from(DAY / step).unwrap_or(0)
+}
+
 /// Row-major copy of a series' values, [time][variates].
 fn rows_of(series: &Series) -> Vec<Vec<f32>> {
     (0..series.len())
@@ -338,6 +361,12 @@ impl Detector {
             short_steps: settings.steps,
             reconstruction: predictor.has_reconstruction(),
             cross: cross.is_some(),
+            rows_per_day: if settings.seasonal {
+                parts.first().map_or(0, |(s, _)| rows_per_day(s))
+            } else {
+                0
+            },
+            n_variates: nv,
         });
         let features = if settings.drift_lag == 0 {
             FeatureConfig {

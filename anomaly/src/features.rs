@@ -14,6 +14,9 @@
 //!   `D` rows earlier: a forecaster re-reads its window every row and follows a level shift or a
 //!   slow ramp within a few rows, so one-step residuals forget them; the `D`-step forecast was
 //!   made before the change began and keeps seeing it (level shifts, drifts);
+//! - [`Component::Seasonal`]: an exponentially weighted mean of `x_t − x_{t−P}`, the value one
+//!   day (`P` rows) earlier: slow drifts that every forecast follows, on sensors with a daily
+//!   cycle; only where `P × variates ≤` [`MAX_SEASON_FLOATS`] (the ring of the last day);
 //! - [`Component::ResidualVariance`]: `ln(ε + EWMA r²)` of the one-step residual, `|r|` clipped at
 //!   [`VARIANCE_CLIP`] (variance bursts);
 //! - [`Component::Activity`]: `ln(ε + EWMA |x_t − x_{t−1}|)` (stuck sensors read low, bursts high);
@@ -43,6 +46,8 @@ pub enum Component {
     Bias,
     /// EWMA of the residual of the forecast made `D` rows earlier.
     Drift,
+    /// EWMA of the difference from the value one day earlier.
+    Seasonal,
     /// Log EWMA of the squared one-step residual.
     ResidualVariance,
     /// Log EWMA of absolute first differences.
@@ -78,7 +83,16 @@ pub struct FeatureConfig {
     /// EWMA weight of the cross-variate residual component.
     #[serde(default = "default_cross_alpha")]
     pub cross_alpha: f32,
+    /// Rows per day `P` of the seasonal component (0: none).
+    #[serde(default)]
+    pub season: usize,
 }
+
+/// Largest ring of the seasonal component, `P × variates` floats (16 KiB per series).
+pub const MAX_SEASON_FLOATS: usize = 4096;
+
+/// EWMA weight of the seasonal component.
+const SEASON_ALPHA: f32 = 0.05;
 
 fn default_alpha() -> f32 {
     0.1
@@ -116,6 +130,11 @@ pub struct FeatureInputs {
     pub reconstruction: bool,
     /// Whether a cross-variate predictor was fitted.
     pub cross: bool,
+    /// Rows per day of the data (0: unknown or not wanted); the seasonal component is used when
+    /// it is at least 4 and the ring fits [`MAX_SEASON_FLOATS`].
+    pub rows_per_day: usize,
+    /// Variates (for the ring size).
+    pub n_variates: usize,
 }
 
 impl FeatureConfig {
@@ -127,6 +146,12 @@ impl FeatureConfig {
         let steps = inp.short_steps.min(inp.forecast_steps);
         let drift_lag = inp.forecast_steps.min(MAX_DRIFT_LAG);
         let drift_lag = if drift_lag > steps { drift_lag } else { 0 };
+        let fits = inp.rows_per_day.saturating_mul(inp.n_variates.max(1)) <= MAX_SEASON_FLOATS;
+        let season = if inp.rows_per_day >= 4 && fits && inp.forecast_steps > 0 {
+            inp.rows_per_day
+        } else {
+            0
+        };
         let components = if inp.forecast_steps == 0 {
             vec![Component::Value]
         } else {
@@ -137,6 +162,9 @@ impl FeatureConfig {
             c.push(Component::Bias);
             if drift_lag > 0 {
                 c.push(Component::Drift);
+            }
+            if season > 0 {
+                c.push(Component::Seasonal);
             }
             c.extend([Component::ResidualVariance, Component::Activity]);
             if inp.cross {
@@ -156,6 +184,7 @@ impl FeatureConfig {
             drift_alpha: default_alpha(),
             variance_alpha: default_alpha(),
             cross_alpha: default_cross_alpha(),
+            season,
         }
     }
 
@@ -167,6 +196,8 @@ impl FeatureConfig {
             short_steps: steps,
             reconstruction,
             cross: false,
+            rows_per_day: 0,
+            n_variates: 0,
         });
         cfg.components
             .retain(|c| !matches!(c, Component::ResidualVariance | Component::Drift));
@@ -259,6 +290,16 @@ pub struct FeatureState {
     cross: Vec<Ewma>,
     #[serde(default)]
     history: Option<History>,
+    /// The last day's values (last finite value where missing), [P][variates] ring; slot
+    /// `season_pos` is the oldest.
+    #[serde(default)]
+    day: Vec<f32>,
+    #[serde(default)]
+    season_pos: usize,
+    #[serde(default)]
+    season_filled: usize,
+    #[serde(default)]
+    seasonal: Vec<Ewma>,
 }
 
 impl FeatureState {
@@ -267,6 +308,7 @@ impl FeatureState {
     pub fn new(cfg: FeatureConfig, n_variates: usize, cross_lags: usize) -> Self {
         let k = cfg.steps.max(1);
         let history = cfg.uses_cross().then(|| History::new(cross_lags, n_variates));
+        let season = cfg.season;
         Self {
             ring: vec![Vec::new(); k],
             far: vec![Vec::new(); cfg.drift_lag],
@@ -284,6 +326,10 @@ impl FeatureState {
             variance: vec![Ewma::EMPTY; n_variates],
             cross: vec![Ewma::EMPTY; n_variates],
             history,
+            day: vec![0.0; season * n_variates],
+            season_pos: 0,
+            season_filled: 0,
+            seasonal: vec![Ewma::EMPTY; n_variates],
         }
     }
 
@@ -320,6 +366,8 @@ impl FeatureState {
         };
         let d = self.cfg.drift_lag;
         let far_ready = d > 0 && self.far_filled == d;
+        let p = self.cfg.season;
+        let day_ready = p > 0 && self.season_filled == p;
         for v in 0..nv {
             let x = x_v[v];
             let one = if self.filled >= 1 && self.cfg.steps > 0 {
@@ -334,6 +382,9 @@ impl FeatureState {
             }
             if far_ready {
                 self.drift[v].push(x - self.far[self.far_head][v], self.cfg.drift_alpha);
+            }
+            if day_ready {
+                self.seasonal[v].push(x - self.day[self.season_pos * nv + v], SEASON_ALPHA);
             }
             if let Some(e) = &cross_e {
                 self.cross[v].push(e[v] * e[v], self.cfg.cross_alpha);
@@ -374,6 +425,7 @@ impl FeatureState {
                         }
                     }
                     Component::Drift => self.drift[v].get(self.cfg.drift_alpha),
+                    Component::Seasonal => self.seasonal[v].get(SEASON_ALPHA),
                     Component::ResidualVariance => {
                         (self.variance[v].get(self.cfg.variance_alpha) + ACTIVITY_EPS).ln()
                     }
@@ -404,6 +456,14 @@ impl FeatureState {
             if x_v[v].is_finite() {
                 prev[v] = x_v[v];
             }
+        }
+        if p > 0 {
+            let slot = &mut self.day[self.season_pos * nv..(self.season_pos + 1) * nv];
+            for (s, &x) in slot.iter_mut().zip(prev.iter()) {
+                *s = if x.is_finite() { x } else { 0.0 };
+            }
+            self.season_pos = (self.season_pos + 1) % p;
+            self.season_filled = (self.season_filled + 1).min(p);
         }
         f
     }
@@ -483,6 +543,8 @@ mod tests {
             short_steps,
             reconstruction: false,
             cross,
+            rows_per_day: 0,
+            n_variates: 1,
         })
     }
 
@@ -515,6 +577,47 @@ mod tests {
         }
         // Once the lagged forecasts postdate the shift, the drift decays again.
         assert!(f[drift_c].abs() < 0.5, "late drift {}", f[drift_c]);
+    }
+
+    #[test]
+    fn seasonal_component_sees_a_slow_ramp_against_yesterday() {
+        let cfg = FeatureConfig::for_inputs(FeatureInputs {
+            forecast_steps: 1,
+            short_steps: 1,
+            reconstruction: false,
+            cross: false,
+            rows_per_day: 24,
+            n_variates: 1,
+        });
+        assert_eq!(cfg.season, 24);
+        let c = cfg
+            .components
+            .iter()
+            .position(|c| *c == Component::Seasonal)
+            .unwrap();
+        let mut s = FeatureState::new(cfg, 1, 1);
+        let cycle = |t: usize| (t as f32 * std::f32::consts::TAU / 24.0).sin();
+        let mut f = Vec::new();
+        for t in 0..120 {
+            // A daily cycle; from row 80 a ramp of 0.05 per row (2 after 40 rows).
+            let ramp = if t >= 80 { 0.05 * (t - 80) as f32 } else { 0.0 };
+            f = s.update(&[cycle(t) + ramp], &out(vec![0.0]), None);
+            if t == 79 {
+                assert!(f[c].abs() < 1e-4, "{}", f[c]);
+            }
+        }
+        assert!(f[c] > 0.7, "{}", f[c]);
+        // Too long a day for the ring: no seasonal component.
+        let big = FeatureConfig::for_inputs(FeatureInputs {
+            forecast_steps: 1,
+            short_steps: 1,
+            reconstruction: false,
+            cross: false,
+            rows_per_day: 1440,
+            n_variates: 38,
+        });
+        assert_eq!(big.season, 0);
+        assert!(!big.components.contains(&Component::Seasonal));
     }
 
     #[test]

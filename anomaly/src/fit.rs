@@ -10,6 +10,7 @@ use statecast_pipelines::split::SplitSpec;
 use super::alarms::AlarmRules;
 use super::detector::{Detector, DetectorSettings};
 use super::run::{DetectRequest, detect};
+use super::threshold::ThresholdMethod;
 use crate::Result;
 
 /// File name of the saved detector inside an artifact directory; the artifact records it
@@ -31,8 +32,8 @@ pub fn fit_fractions(split: &SplitSpec) -> (f64, f64) {
     }
 }
 
-/// Fit a detector with default settings and the monitor's alarm rules
-/// ([`AlarmRules::monitoring`]) for the artifact in `artifact_dir` on `data` under
+/// Fit a detector with default settings, the monitor's threshold
+/// ([`ThresholdMethod::MONITORING`]) and alarm rules ([`AlarmRules::monitoring`]) for the artifact in `artifact_dir` on `data` under
 /// `split` (see [`fit_fractions`]).
 ///
 /// # Errors
@@ -52,6 +53,7 @@ pub fn fit_for_artifact(
         data: data.clone(),
         settings: DetectorSettings {
             rules: AlarmRules::monitoring(),
+            threshold: ThresholdMethod::MONITORING,
             ..DetectorSettings::default()
         },
         device,

@@ -61,6 +61,10 @@ pub(crate) struct DetectorArgs {
     /// Leave out the cross-variate residual feature.
     #[arg(long)]
     pub(crate) no_cross: bool,
+    /// Add the seasonal feature (difference from the value one day earlier; data with a daily
+    /// cycle, at most 4096 values per day over all variates).
+    #[arg(long)]
+    pub(crate) seasonal: bool,
     /// Device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     pub(crate) device: DeviceSpec,
@@ -104,6 +108,7 @@ impl DetectorArgs {
                 window_scoring: self.window_scoring,
                 drift_lag: self.drift_lag,
                 cross: !self.no_cross,
+                seasonal: self.seasonal,
                 per_series: true,
             },
             device: self.device,
