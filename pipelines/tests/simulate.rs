@@ -879,3 +879,15 @@ fn an_offset_stretch_continues_the_same_machines() {
         "a continued stretch draws its own anomalies"
     );
 }
+
+#[test]
+fn an_offset_past_the_size_bound_is_refused_before_any_work() {
+    for offset in [usize::MAX, 200_000_000] {
+        let err = simulate(&SimConfig {
+            offset,
+            ..SimConfig::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("offset + length"), "{err}");
+    }
+}
