@@ -385,6 +385,7 @@ mod tests {
     use super::*;
     use crate::baseline::{LinearConfig, RepeatConfig};
     use crate::forecaster::Forecaster;
+    use crate::simba::SimbaConfig;
     use crate::spacetime::SpaceTimeConfig;
     use crate::train::testdata::data;
     use crate::train::{NoopObserver, fit};
@@ -403,6 +404,12 @@ mod tests {
                     .with_first_n_heads(2)
                     .with_n_kernels(8)
                     .with_max_avg_window(16),
+            ),
+            ModelConfig::Simba(
+                SimbaConfig::new(L, H)
+                    .with_d_model(8)
+                    .with_d_state(4)
+                    .with_einfft_blocks(2),
             ),
             ModelConfig::Linear(LinearConfig::new(L, H)),
             ModelConfig::Repeat(RepeatConfig::new(L, H)),

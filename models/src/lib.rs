@@ -10,6 +10,7 @@ pub mod error;
 pub mod forecaster;
 mod fsutil;
 pub mod scan;
+pub mod simba;
 pub mod spacetime;
 pub mod ssm;
 pub mod train;

@@ -4,6 +4,7 @@ use burn::prelude::*;
 use super::ModelFamily;
 use crate::baseline::{Linear, Repeat};
 use crate::forecaster::{Forecaster, Reconstructor, Stepper};
+use crate::simba::Simba;
 use crate::spacetime::SpaceTime;
 
 /// Any statecast model, dispatching [`Forecaster`] to the variant. Its weights are saved under
@@ -19,6 +20,8 @@ pub enum AnyModel {
     Linear(Linear),
     /// Repeat baseline.
     Repeat(Repeat),
+    /// SiMBA.
+    Simba(Simba),
 }
 
 macro_rules! dispatch {
@@ -27,6 +30,7 @@ macro_rules! dispatch {
             AnyModel::SpaceTime($m) => $e,
             AnyModel::Linear($m) => $e,
             AnyModel::Repeat($m) => $e,
+            AnyModel::Simba($m) => $e,
         }
     };
 }
@@ -38,6 +42,7 @@ impl AnyModel {
             Self::SpaceTime(_) => ModelFamily::Spacetime,
             Self::Linear(_) => ModelFamily::Linear,
             Self::Repeat(_) => ModelFamily::Repeat,
+            Self::Simba(_) => ModelFamily::Simba,
         }
     }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{AnyModel, ModelFamily};
 use crate::baseline::{LinearConfig, RepeatConfig};
 use crate::error::{Error, Result};
+use crate::simba::SimbaConfig;
 use crate::spacetime::SpaceTimeConfig;
 
 /// Configuration of any statecast model.
@@ -20,6 +21,8 @@ pub enum ModelConfig {
     Linear(LinearConfig),
     /// Repeat-last-value baseline.
     Repeat(RepeatConfig),
+    /// SiMBA (Patro and Agneeswaran, 2024).
+    Simba(SimbaConfig),
 }
 
 impl PartialEq for ModelConfig {
@@ -36,10 +39,11 @@ impl ModelConfig {
             Self::SpaceTime(_) => ModelFamily::Spacetime,
             Self::Linear(_) => ModelFamily::Linear,
             Self::Repeat(_) => ModelFamily::Repeat,
+            Self::Simba(_) => ModelFamily::Simba,
         }
     }
 
-    /// The variant name (`"SpaceTime"`, `"Linear"`, `"Repeat"`).
+    /// The variant name (`"SpaceTime"`, `"Simba"`, `"Linear"`, `"Repeat"`).
     pub fn kind(&self) -> &'static str {
         self.family().config_kind()
     }
@@ -55,6 +59,7 @@ impl ModelConfig {
             Self::SpaceTime(c) => c.validate(),
             Self::Linear(c) => c.validate(),
             Self::Repeat(c) => c.validate(),
+            Self::Simba(c) => c.validate(),
         }
     }
 
@@ -64,6 +69,7 @@ impl ModelConfig {
             Self::SpaceTime(c) => c.lookback,
             Self::Linear(c) => c.lookback,
             Self::Repeat(c) => c.lookback,
+            Self::Simba(c) => c.lookback,
         }
     }
 
@@ -73,6 +79,7 @@ impl ModelConfig {
             Self::SpaceTime(c) => c.horizon,
             Self::Linear(c) => c.horizon,
             Self::Repeat(c) => c.horizon,
+            Self::Simba(c) => c.horizon,
         }
     }
 
@@ -121,6 +128,7 @@ impl ModelConfig {
             Self::SpaceTime(c) => AnyModel::SpaceTime(c.init(device)),
             Self::Linear(c) => AnyModel::Linear(c.init(device)),
             Self::Repeat(c) => AnyModel::Repeat(c.init(device)),
+            Self::Simba(c) => AnyModel::Simba(c.init(device)),
         })
     }
 }

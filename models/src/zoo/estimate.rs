@@ -16,6 +16,7 @@
 //! All arithmetic saturates, so absurd sizes give `u64::MAX` rather than overflowing.
 use super::ModelConfig;
 use crate::baseline::LinearConfig;
+use crate::simba::SimbaConfig;
 use crate::spacetime::SpaceTimeConfig;
 use crate::spacetime::{Embedding, SsmKind};
 use crate::ssm::ConvPath;
@@ -30,6 +31,18 @@ const BLOCK_ACTIVATIONS: u64 = 12;
 /// `[N, L + H, C]`-shaped tensors of the decoder (open- and closed-loop outputs and next-input
 /// predictions) and of the output head (GELU, dropout, linear input), with gradients.
 const DECODER_ACTIVATIONS: u64 = 12;
+/// `[N, L, C]`-shaped tensors one SiMBA block keeps for backward (two layer norms with their
+/// inputs, both residual sums and dropout masks, the EinFFT spectrum, hidden layer and output in
+/// real and imaginary parts before and after the nonlinearities, the inverse transform), with
+/// gradients.
+const SIMBA_WIDTH_ACTIVATIONS: u64 = 24;
+/// `[N, L, E]`-shaped tensors of one Mamba block besides the convolution taps (`x` and `z`, the
+/// convolution output and its SiLU, `Δ` before and after the softplus, the scan output, the gate
+/// and the gated product), with gradients.
+const MAMBA_INNER_ACTIVATIONS: u64 = 20;
+/// `[N, L, E, d]`-shaped tensors of the chunked scan besides the intra-chunk weights (log decay,
+/// decay, input term, chunk-local and fixed-up states), with gradients.
+const SCAN_STATE_ACTIVATIONS: u64 = 10;
 /// `[N, L + H]`-shaped tensors of the baselines (input, output, target, loss terms, gradients).
 const BASELINE_ACTIVATIONS: u64 = 8;
 
@@ -67,6 +80,7 @@ impl ModelConfig {
         let (params, activations) = match self {
             Self::SpaceTime(c) => spacetime(c, series),
             Self::Linear(c) => linear(c, series),
+            Self::Simba(c) => simba(c, series),
             Self::Repeat(c) => (
                 0,
                 mul(&[
@@ -88,6 +102,70 @@ fn linear(c: &LinearConfig, series: u64) -> (u64, u64) {
     let (l, h) = (u(c.lookback), u(c.horizon));
     let params = mul(&[l, h]).saturating_add(h);
     (params, mul(&[BASELINE_ACTIVATIONS, series, l.saturating_add(h)]))
+}
+
+/// `(parameters, activation floats)` of SiMBA.
+fn simba(c: &SimbaConfig, series: u64) -> (u64, u64) {
+    let mamba = c.mamba();
+    let width = u(c.d_model);
+    let inner = mul(&[u(c.expand), width]);
+    let (state, taps, rank) = (u(c.d_state), u(c.d_conv), u(mamba.rank()));
+    let (l, h) = (u(c.lookback), u(c.horizon));
+    let block_size = u(c.d_model / c.einfft_blocks.max(1));
+    // Each layer norm has a gain and a bias.
+    let norm = mul(&[2, width]);
+    // in_proj C → 2E, conv taps and bias, x_proj E → R + 2d, dt_proj R → E with bias, A_log,
+    // D, out_proj E → C.
+    let mamba_params = [
+        mul(&[width, 2, inner]),
+        mul(&[inner, taps]),
+        inner,
+        mul(&[inner, rank.saturating_add(mul(&[2, state]))]),
+        mul(&[rank, inner]),
+        inner,
+        mul(&[inner, state]),
+        inner,
+        mul(&[inner, width]),
+    ]
+    .iter()
+    .fold(0u64, |acc, &p| acc.saturating_add(p));
+    // Two complex layers: weights [n_b, b_s, b_s] and biases [n_b, b_s], real and imaginary.
+    let einfft = mul(&[4, width, block_size]).saturating_add(mul(&[4, width]));
+    let block = mul(&[2, norm])
+        .saturating_add(mamba_params)
+        .saturating_add(einfft);
+    // Embedding Linear(1 → C) with bias, final norm, head Linear(C → H) with bias.
+    let params = mul(&[2, width])
+        .saturating_add(mul(&[u(c.n_blocks), block]))
+        .saturating_add(norm)
+        .saturating_add(mul(&[width, h]))
+        .saturating_add(h);
+
+    let tokens = mul(&[series, l]);
+    let chunk = u(c.scan_chunk.min(c.lookback).max(1));
+    let per_block = [
+        mul(&[SIMBA_WIDTH_ACTIVATIONS, tokens, width]),
+        // The convolution's shifted inputs and partial sums.
+        mul(&[
+            MAMBA_INNER_ACTIVATIONS.saturating_add(mul(&[2, taps])),
+            tokens,
+            inner,
+        ]),
+        // x_proj output (Δ_low, B, C).
+        mul(&[2, tokens, rank.saturating_add(mul(&[2, state]))]),
+        // The intra-chunk weights (differences, exponentials, mask products) and the states.
+        mul(&[
+            tokens,
+            inner,
+            state,
+            mul(&[3, chunk]).saturating_add(SCAN_STATE_ACTIVATIONS),
+        ]),
+    ]
+    .iter()
+    .fold(0u64, |acc, &p| acc.saturating_add(p));
+    // Embedding and final norm over all tokens; the head on the last token.
+    let outer = mul(&[4, tokens, width]).saturating_add(mul(&[4, series, h]));
+    (params, mul(&[u(c.n_blocks), per_block]).saturating_add(outer))
 }
 
 /// Floats of the convolution work buffers of one kernel bank over `len` steps.
@@ -185,6 +263,17 @@ mod tests {
             ModelConfig::Linear(LinearConfig::new(12, 5)),
             ModelConfig::Repeat(RepeatConfig::new(12, 5)),
             ModelConfig::SpaceTime(SpaceTimeConfig::statecast_default(24, 6)),
+            ModelConfig::Simba(SimbaConfig::statecast_default(24, 6)),
+            ModelConfig::Simba(
+                SimbaConfig::new(10, 3)
+                    .with_d_model(15)
+                    .with_einfft_blocks(5)
+                    .with_n_blocks(3)
+                    .with_d_state(7)
+                    .with_d_conv(2)
+                    .with_expand(3)
+                    .with_dt_rank(4),
+            ),
             ModelConfig::SpaceTime(SpaceTimeConfig::new(16, 4).with_d_model(128)),
             ModelConfig::SpaceTime(
                 SpaceTimeConfig::new(16, 4)
@@ -240,6 +329,28 @@ mod tests {
         let absurd = at(
             SpaceTimeConfig::statecast_default(usize::MAX, 24).with_d_model(usize::MAX),
             usize::MAX,
+            7,
+        );
+        assert_eq!(absurd.train_bytes, u64::MAX);
+        let simba = SimbaConfig::statecast_default(96, 24);
+        let at = |c: SimbaConfig, b: usize, v: usize| ModelConfig::Simba(c).estimate(b, v);
+        let reference = at(simba.clone(), 32, 7);
+        assert!((10..4096).contains(&reference.train_mib()), "{reference:?}");
+        for bigger in [
+            at(simba.clone(), 64, 7),
+            at(simba.clone(), 32, 14),
+            at(SimbaConfig::statecast_default(192, 24), 32, 7),
+            at(SimbaConfig::statecast_default(96, 96), 32, 7),
+            at(simba.clone().with_d_model(128), 32, 7),
+            at(simba.clone().with_d_state(32), 32, 7),
+            at(simba.clone().with_scan_chunk(8), 32, 7),
+            at(simba.clone().with_n_blocks(3), 32, 7),
+        ] {
+            assert!(bigger.train_bytes > reference.train_bytes, "{bigger:?}");
+        }
+        let absurd = at(
+            SimbaConfig::statecast_default(usize::MAX, 24).with_d_model(1 << 40),
+            32,
             7,
         );
         assert_eq!(absurd.train_bytes, u64::MAX);

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ModelConfig;
 use crate::baseline::{LinearConfig, RepeatConfig};
+use crate::simba::SimbaConfig;
 use crate::spacetime::SpaceTimeConfig;
 
 /// A model family, as users name it (`--model spacetime`, `model_family: SPACETIME`).
@@ -18,6 +19,8 @@ pub enum ModelFamily {
     Linear,
     /// Repeat the last look-back value (no training).
     Repeat,
+    /// SiMBA: Mamba blocks along time with EinFFT channel mixing.
+    Simba,
 }
 
 /// A family name that is not one of [`ModelFamily::ALL`].
@@ -30,7 +33,7 @@ pub struct UnknownFamily {
 
 impl ModelFamily {
     /// Every family, in the order the CLI lists them.
-    pub const ALL: [Self; 3] = [Self::Spacetime, Self::Linear, Self::Repeat];
+    pub const ALL: [Self; 4] = [Self::Spacetime, Self::Simba, Self::Linear, Self::Repeat];
 
     /// The lowercase name users type (`spacetime`).
     pub fn name(self) -> &'static str {
@@ -38,6 +41,7 @@ impl ModelFamily {
             Self::Spacetime => "spacetime",
             Self::Linear => "linear",
             Self::Repeat => "repeat",
+            Self::Simba => "simba",
         }
     }
 
@@ -52,6 +56,7 @@ impl ModelFamily {
             Self::Spacetime => "SpaceTime",
             Self::Linear => "Linear",
             Self::Repeat => "Repeat",
+            Self::Simba => "Simba",
         }
     }
 
@@ -62,13 +67,14 @@ impl ModelFamily {
             Self::Spacetime => ModelConfig::SpaceTime(SpaceTimeConfig::statecast_default(l, h)),
             Self::Linear => ModelConfig::Linear(LinearConfig::new(l, h)),
             Self::Repeat => ModelConfig::Repeat(RepeatConfig::new(l, h)),
+            Self::Simba => ModelConfig::Simba(SimbaConfig::statecast_default(l, h)),
         }
     }
 
     /// Whether the family has parameters to train.
     pub fn trainable(self) -> bool {
         match self {
-            Self::Spacetime | Self::Linear => true,
+            Self::Spacetime | Self::Simba | Self::Linear => true,
             Self::Repeat => false,
         }
     }
@@ -116,7 +122,7 @@ mod tests {
         let err = "mamba".parse::<ModelFamily>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown model family \"mamba\": expected one of spacetime, linear, repeat"
+            "unknown model family \"mamba\": expected one of spacetime, simba, linear, repeat"
         );
     }
 

@@ -1,7 +1,8 @@
 //! The model zoo: every model family statecast can train, serve and monitor, behind three types.
 //!
-//! - [`ModelFamily`] (`family.rs`): the name a user types (`spacetime`, `linear`, `repeat`), its
-//!   default configuration for a look-back and horizon, and whether it has weights to train.
+//! - [`ModelFamily`] (`family.rs`): the name a user types (`spacetime`, `simba`, `linear`,
+//!   `repeat`), its default configuration for a look-back and horizon, and whether it has weights
+//!   to train.
 //! - [`ModelConfig`] (`config.rs`): one serialisable configuration for any family, validated
 //!   before [`ModelConfig::init`] builds the model, so a bad setting is an error naming the field
 //!   and never a panic inside `init`.

@@ -7,6 +7,7 @@ use super::{ModelConfig, ModelFamily};
 use crate::baseline::{LinearConfig, RepeatConfig};
 use crate::error::Error;
 use crate::forecaster::Forecaster;
+use crate::simba::SimbaConfig;
 use crate::spacetime::SpaceTimeConfig;
 
 /// Settings a validation error may name.
@@ -27,6 +28,18 @@ const FIELDS: &[&str] = &[
     "diff_orders",
     "min_avg_window",
     "max_avg_window",
+    "n_blocks",
+    "d_state",
+    "d_conv",
+    "expand",
+    "scan_chunk",
+    "einfft_blocks",
+    "dt_min",
+    "dt_max",
+    "dt_init_floor",
+    "einfft_shrink",
+    "einfft_init_scale",
+    "norm_eps",
 ];
 
 fn spacetime() -> impl Strategy<Value = ModelConfig> {
@@ -61,6 +74,40 @@ fn spacetime() -> impl Strategy<Value = ModelConfig> {
                         .with_dropout(drop)
                         .with_rho(rho)
                         .with_norm_order(norm),
+                )
+            },
+        )
+}
+
+fn simba() -> impl Strategy<Value = ModelConfig> {
+    (
+        (0usize..12, 0usize..5, 0usize..13, 0usize..3, 0usize..5),
+        (0usize..4, 0usize..3, 0usize..4, 0usize..7, 0usize..6),
+        (
+            -1e-3f64..0.2,
+            -1e-3f64..0.2,
+            -0.1f64..0.5,
+            -0.5f64..1.5,
+            0.0f64..1e-3,
+        ),
+    )
+        .prop_map(
+            |((l, h, d, blocks, state), (conv, expand, rank, fft, chunk), (lo, hi, shrink, drop, eps))| {
+                ModelConfig::Simba(
+                    SimbaConfig::new(l, h)
+                        .with_d_model(d)
+                        .with_n_blocks(blocks)
+                        .with_d_state(state)
+                        .with_d_conv(conv)
+                        .with_expand(expand)
+                        .with_dt_rank(rank)
+                        .with_einfft_blocks(fft)
+                        .with_scan_chunk(chunk)
+                        .with_dt_min(lo)
+                        .with_dt_max(hi)
+                        .with_einfft_shrink(shrink)
+                        .with_dropout(drop)
+                        .with_norm_eps(eps),
                 )
             },
         )
@@ -111,6 +158,11 @@ proptest! {
 
     #[test]
     fn spacetime_configs_are_refused_by_name_or_build(cfg in spacetime()) {
+        check(&cfg)?;
+    }
+
+    #[test]
+    fn simba_configs_are_refused_by_name_or_build(cfg in simba()) {
         check(&cfg)?;
     }
 

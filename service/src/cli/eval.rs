@@ -44,7 +44,7 @@ pub(crate) struct ForecastEvalArgs {
     /// Split: ett-hourly, ett-15min, ratio:TRAIN,VAL,TEST or rows:TRAIN_END,VAL_END,TEST_END.
     #[arg(long, default_value = train_defaults::SPLIT)]
     split: SplitSpec,
-    /// Model family: spacetime, linear, repeat.
+    /// Model family: spacetime, simba, linear, repeat.
     #[arg(long, default_value = "spacetime", value_parser = super::parse_family)]
     model: ModelFamily,
     /// JSON file of model settings merged into the family's defaults (e.g. {"d_model": 128}).

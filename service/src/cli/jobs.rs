@@ -72,7 +72,7 @@ pub(crate) struct SubmitArgs {
     /// Labels to point at the new version (repeatable).
     #[arg(long = "label")]
     labels: Vec<String>,
-    /// Model family: spacetime, linear, repeat.
+    /// Model family: spacetime, simba, linear, repeat.
     #[arg(long, default_value = "spacetime", value_parser = super::parse_family)]
     model: statecast_models::zoo::ModelFamily,
     /// JSON file of model settings merged into the family's defaults.

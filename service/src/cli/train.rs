@@ -18,7 +18,7 @@ pub(crate) struct TrainCmdArgs {
     /// Split: ratio:TRAIN,VAL,TEST (default 0.7,0.1,0.2), ett-hourly, ett-15min, rows:A,B,C.
     #[arg(long, default_value = train_defaults::SPLIT)]
     split: SplitSpec,
-    /// Model family: spacetime, linear, repeat.
+    /// Model family: spacetime, simba, linear, repeat.
     #[arg(long, default_value = "spacetime", value_parser = super::parse_family)]
     model: ModelFamily,
     /// JSON file of model settings merged into the family's defaults.

@@ -10,6 +10,7 @@ pub fn to_proto(f: ModelFamily) -> pb::ModelFamily {
         ModelFamily::Spacetime => pb::ModelFamily::Spacetime,
         ModelFamily::Linear => pb::ModelFamily::Linear,
         ModelFamily::Repeat => pb::ModelFamily::Repeat,
+        ModelFamily::Simba => pb::ModelFamily::Simba,
     }
 }
 
@@ -23,6 +24,7 @@ pub fn from_proto(field: &str, value: i32) -> Result<Option<ModelFamily>> {
         Ok(pb::ModelFamily::Spacetime) => Ok(Some(ModelFamily::Spacetime)),
         Ok(pb::ModelFamily::Linear) => Ok(Some(ModelFamily::Linear)),
         Ok(pb::ModelFamily::Repeat) => Ok(Some(ModelFamily::Repeat)),
+        Ok(pb::ModelFamily::Simba) => Ok(Some(ModelFamily::Simba)),
         Err(_) => Err(Error::InvalidArgument {
             field: field.into(),
             reason: format!("{value} is not a model family"),

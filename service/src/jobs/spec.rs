@@ -83,7 +83,7 @@ pub struct Submission {
     pub dataset: Option<DatasetSubmission>,
     /// The family as the typed proto enum (`None`: not given).
     pub model_family: Option<ModelFamily>,
-    /// The family by name (`spacetime`, `linear`, `repeat`; the older string field, still
+    /// The family by name (`spacetime`, `simba`, `linear`, `repeat`; the older string field, still
     /// accepted), or empty.
     pub model_kind: String,
     /// JSON object of model settings, or empty.

@@ -1,0 +1,267 @@
+//! Whole-model tests: batch forward == streaming rollout, causality, validation, gradients.
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+use super::{Simba, SimbaConfig, SimbaState};
+use crate::error::Error;
+use crate::forecaster::{Forecaster, StepForecaster};
+use crate::spacetime::Normalization;
+use crate::testing::{assert_close, host};
+
+fn small(l: usize, h: usize) -> SimbaConfig {
+    SimbaConfig::new(l, h)
+        .with_d_model(12)
+        .with_n_blocks(2)
+        .with_d_state(4)
+        .with_einfft_blocks(3)
+        .with_einfft_init_scale(0.3)
+        .with_dropout(0.0)
+}
+
+fn series(b: usize, t: usize, v: usize) -> Tensor<3> {
+    let device = Device::flex();
+    let noise = Tensor::<3>::random([b, t, v], Distribution::Normal(0.0, 0.3), &device);
+    let trend = Tensor::<1, Int>::arange(0..t as i64, &device)
+        .float()
+        .mul_scalar(0.4)
+        .sin()
+        .reshape([1, t, 1]);
+    noise + trend.mul_scalar(2.0).add_scalar(5.0)
+}
+
+/// Priming on a window (one batch pass) equals a fresh state fed the same window point by point:
+/// the next-row predictions, the forecast, and every state tensor; both equal the batch forward.
+#[test]
+fn batch_forward_equals_step_by_step_rollout() {
+    for normalization in [
+        Normalization::Standardize,
+        Normalization::Mean,
+        Normalization::None,
+    ] {
+        let (l, h) = (11, 5);
+        let model = small(l, h)
+            .with_normalization(normalization)
+            .init(&Device::flex());
+        let x = series(2, l, 3);
+        let batch = model.forward(x.clone());
+        let (primed, primed_preds) = model.prime(x.clone());
+        let mut stepped = StepForecaster::fresh_state(&model, x.clone());
+        let preds: Vec<Tensor<2>> = (0..l)
+            .map(|t| model.step(x.clone().narrow(1, t, 1).reshape([2, 3]), &mut stepped))
+            .collect();
+        let stepped_preds = Tensor::stack::<3>(preds, 1);
+        let what = format!("{normalization:?}");
+        assert_close(
+            &host(stepped_preds),
+            &host(batch.next_pred_blv.clone()),
+            1e-4,
+            1e-5,
+            &what,
+        );
+        assert_close(&host(primed_preds), &host(batch.next_pred_blv), 1e-4, 1e-5, &what);
+        for state in [&primed, &stepped] {
+            let f = model.forecast_from_state(state, h, &Device::flex());
+            assert_close(&host(f), &host(batch.forecast_bhv.clone()), 1e-4, 1e-5, &what);
+        }
+        assert_eq!(primed.steps, stepped.steps);
+        for (p, s) in primed.blocks.iter().zip(&stepped.blocks) {
+            assert_close(
+                &f64s(&p.scan_ned.values),
+                &f64s(&s.scan_ned.values),
+                1e-4,
+                1e-5,
+                "scan state",
+            );
+            assert_close(
+                &f64s(&p.conv_nek.values),
+                &f64s(&s.conv_nek.values),
+                1e-5,
+                1e-6,
+                "conv buffer",
+            );
+        }
+        // The same after a few more points, through both states.
+        let (mut a, mut b) = (primed.clone(), stepped.clone());
+        for t in 0..4 {
+            let row = x.clone().narrow(1, t, 1).reshape([2, 3]);
+            let pa = model.step(row.clone(), &mut a);
+            let pb = model.step(row, &mut b);
+            assert_close(&host(pa), &host(pb), 1e-4, 1e-5, "continued stream");
+        }
+        // `Forecaster::forecast` is the same function as the full forward's forecast.
+        assert_close(
+            &host(Forecaster::forecast(&model, x.clone())),
+            &host(model.forward(x).forecast_bhv),
+            1e-6,
+            1e-6,
+            "forecast",
+        );
+    }
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// Forecasts beyond `H` continue the first `H` rows by feeding them back, and never advance the
+/// state given; the state round-trips through JSON.
+#[test]
+fn long_forecasts_feed_back_and_state_serialises() {
+    let (l, h) = (8, 3);
+    let model = small(l, h).init(&Device::flex());
+    let x = series(1, l, 2);
+    let (state, _) = model.prime(x);
+    let before = state.clone();
+    let long = model.forecast_from_state(&state, 7, &Device::flex());
+    assert_eq!(long.dims(), [1, 7, 2]);
+    assert_eq!(state, before, "forecasting leaves the state alone");
+    let short = model.forecast_from_state(&state, h, &Device::flex());
+    assert_close(
+        &host(long.clone().narrow(1, 0, h)),
+        &host(short.clone()),
+        0.0,
+        0.0,
+        "first H rows",
+    );
+    let mut rolled = state.clone();
+    for j in 0..h {
+        model.step(short.clone().narrow(1, j, 1).reshape([1, 2]), &mut rolled);
+    }
+    let next = model.forecast_from_state(&rolled, 3, &Device::flex());
+    assert_close(
+        &host(long.narrow(1, h, 3)),
+        &host(next),
+        1e-6,
+        1e-6,
+        "rows after H",
+    );
+    let json = serde_json::to_string(&state).unwrap();
+    let back: SimbaState = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, state);
+    assert_eq!(StepForecaster::state_bytes(&model, &state), state.value_bytes());
+}
+
+/// With window statistics off, perturbing row `t*` leaves every earlier next-row prediction
+/// bit-identical and changes the one at `t*` (the whole network is causal: Mamba, per-token
+/// EinFFT and layer norms).
+#[test]
+fn the_network_is_causal() {
+    let l = 10;
+    let model = small(l, 2)
+        .with_normalization(Normalization::None)
+        .init(&Device::flex());
+    let x = series(1, l, 1);
+    let star = 6;
+    let bumped = x.clone().slice_assign(
+        [0..1, star..star + 1, 0..1],
+        Tensor::ones([1, 1, 1], &Device::flex()).mul_scalar(9.0),
+    );
+    let a = host(model.forward(x).next_pred_blv);
+    let b = host(model.forward(bumped).next_pred_blv);
+    assert_eq!(a[..star], b[..star]);
+    assert_ne!(a[star], b[star]);
+}
+
+/// The forecast is invariant to shifting (mean) and to shifting and scaling (standardize) the
+/// input, up to the same affine map of the output.
+#[test]
+fn window_normalisation_is_inverted() {
+    let (l, h) = (9, 4);
+    let model = small(l, h).init(&Device::flex());
+    let x = series(2, l, 2);
+    let f = host(model.forecast(x.clone()));
+    let g = host(model.forecast(x.mul_scalar(3.0).add_scalar(-7.0)));
+    let want: Vec<f64> = f.iter().map(|v| 3.0 * v - 7.0).collect();
+    assert_close(&g, &want, 1e-3, 1e-3, "standardize equivariance");
+}
+
+/// Training reaches every parameter: after one backward pass, each has a non-zero gradient.
+#[test]
+fn every_parameter_gets_a_gradient() {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::optim::GradientsParams;
+    let device = Device::flex().autodiff();
+    let (l, h) = (8, 3);
+    let model: Simba = small(l, h).with_einfft_shrink(0.0).init(&device);
+    let x = series(3, l, 2).to_device(&device);
+    let y = series(3, h, 2).to_device(&device);
+    let grads = Forecaster::loss(&model, x, y).backward();
+    let grads = GradientsParams::from_grads(grads, &model);
+    struct Check<'a> {
+        grads: &'a GradientsParams,
+        seen: usize,
+    }
+    impl ModuleVisitor for Check<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let g = self
+                .grads
+                .get::<D>(param.id)
+                .unwrap_or_else(|| panic!("no gradient for a {:?} parameter", param.dims()));
+            let norm: f32 = g.abs().sum().into_scalar();
+            assert!(
+                norm > 0.0 && norm.is_finite(),
+                "gradient of {:?} is {norm}",
+                param.dims()
+            );
+            self.seen += 1;
+        }
+    }
+    let mut check = Check {
+        grads: &grads,
+        seen: 0,
+    };
+    model.visit(&mut check);
+    // embedding (2) + 2 blocks × (2 LN × 2 + Mamba 9 + EinFFT 8) + final LN (2) + head (2).
+    assert_eq!(check.seen, 2 + 2 * (4 + 9 + 8) + 2 + 2);
+}
+
+/// `validate` refuses every size `init` cannot build, naming the setting.
+#[test]
+fn validate_names_the_bad_setting() {
+    let cases: Vec<(SimbaConfig, &str)> = vec![
+        (SimbaConfig::new(0, 4), "lookback"),
+        (SimbaConfig::new(8, 0), "horizon"),
+        (SimbaConfig::new(8, 4).with_d_model(0), "d_model"),
+        (SimbaConfig::new(8, 4).with_n_blocks(0), "n_blocks"),
+        (SimbaConfig::new(8, 4).with_d_state(0), "d_state"),
+        (SimbaConfig::new(8, 4).with_d_conv(0), "d_conv"),
+        (SimbaConfig::new(8, 4).with_expand(0), "expand"),
+        (SimbaConfig::new(8, 4).with_expand(usize::MAX), "expand"),
+        (SimbaConfig::new(8, 4).with_scan_chunk(0), "scan_chunk"),
+        (SimbaConfig::new(8, 4).with_einfft_blocks(0), "einfft_blocks"),
+        (SimbaConfig::new(8, 4).with_einfft_blocks(5), "einfft_blocks"),
+        (SimbaConfig::new(8, 4).with_dt_min(0.0), "dt_min"),
+        (SimbaConfig::new(8, 4).with_dt_min(f64::NAN), "dt_min"),
+        (SimbaConfig::new(8, 4).with_dt_max(1e-4), "dt_max"),
+        (SimbaConfig::new(8, 4).with_dt_init_floor(-1.0), "dt_init_floor"),
+        (SimbaConfig::new(8, 4).with_einfft_shrink(-0.1), "einfft_shrink"),
+        (
+            SimbaConfig::new(8, 4).with_einfft_init_scale(f64::INFINITY),
+            "einfft_init_scale",
+        ),
+        (SimbaConfig::new(8, 4).with_dropout(1.0), "dropout"),
+        (SimbaConfig::new(8, 4).with_norm_eps(0.0), "norm_eps"),
+    ];
+    for (cfg, field) in cases {
+        match cfg.validate() {
+            Err(Error::InvalidConfig { what: got, .. }) => assert_eq!(got, field, "{cfg:?}"),
+            other => panic!("{field}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+    // Odd sizes that are valid build and forecast: L = 1, block counts that are not powers of two.
+    let device = Device::flex();
+    for cfg in [
+        SimbaConfig::new(1, 1).with_d_model(6).with_einfft_blocks(3),
+        SimbaConfig::new(3, 2)
+            .with_d_model(5)
+            .with_einfft_blocks(5)
+            .with_d_conv(1),
+        SimbaConfig::statecast_default(96, 24),
+    ] {
+        cfg.validate().unwrap();
+        let m = cfg.init(&device);
+        let f = m.forecast(series(1, cfg.lookback, 2));
+        assert_eq!(f.dims(), [1, cfg.horizon, 2]);
+        assert!(host(f).iter().all(|v| v.is_finite()));
+    }
+}
