@@ -438,15 +438,22 @@ impl FeatureState {
                 f[v * nc + c] = if x.is_finite() { val } else { f32::NAN };
             }
         }
+        // A predictor keeping fewer steps than the features read (a caller that sized it by
+        // `steps` rather than `forecast_steps()`) pads with NaN: the components read as missing
+        // instead of the stream failing.
+        let step_row = |j: usize| -> Vec<f32> {
+            out.forecast_kv
+                .get((j - 1) * nv..j * nv)
+                .map_or_else(|| vec![f32::NAN; nv], <[f32]>::to_vec)
+        };
         if self.cfg.steps > 0 {
-            debug_assert!(out.forecast_kv.len() >= self.cfg.forecast_steps() * nv);
-            self.ring[self.head] = out.forecast_kv[..self.cfg.steps * nv].to_vec();
+            self.ring[self.head] = (1..=self.cfg.steps).flat_map(step_row).collect();
             self.head = (self.head + 1) % k;
             self.filled = (self.filled + 1).min(k);
         }
         if d > 0 {
             // Replace the oldest slot (just read) with this row's D-step forecast.
-            self.far[self.far_head] = out.forecast_kv[(d - 1) * nv..d * nv].to_vec();
+            self.far[self.far_head] = step_row(d);
             self.far_head = (self.far_head + 1) % d;
             self.far_filled = (self.far_filled + 1).min(d);
         }

@@ -251,7 +251,7 @@ async fn simba_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
         detector.recurrent,
         "the job fitted the detector on the recurrent predictor"
     );
-    let predictor = Predictor::model(model, detector.features.steps.max(1), Device::flex())
+    let predictor = Predictor::model(model, detector.features.forecast_steps().max(1), Device::flex())
         .with_recurrent(detector.recurrent);
     let mut scaled = Series {
         id: series.id.clone(),
@@ -271,8 +271,10 @@ async fn simba_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
         if t + 1 < L {
             assert!(b.is_nan(), "row {t} is warm-up in batch too");
         } else {
+            // The server scales the client's f64 values, the batch path an f32 frame: the inputs
+            // differ in the last bits, and the cross-variate regression sums many of them.
             assert!(
-                (s - b).abs() <= 1e-6 * (1.0 + b.abs()),
+                (s - b).abs() <= 1e-4 * (1.0 + b.abs()),
                 "row {t}: stream {s} vs batch {b}"
             );
         }
