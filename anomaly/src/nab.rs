@@ -171,12 +171,7 @@ fn score_counts(
     probation: usize,
     detections: &[usize],
 ) -> (NabFileScore, Counts) {
-    let mut windows: Vec<(usize, usize)> = windows
-        .iter()
-        .filter(|&&(l, r)| l <= r && l < n_rows)
-        .map(|&(l, r)| (l, r.min(n_rows.saturating_sub(1))))
-        .collect();
-    windows.sort_unstable();
+    let windows = clip_windows(windows, n_rows);
     // A window is counted when one of its rows lies after the probation.
     let counted: Vec<bool> = windows.iter().map(|&(_, r)| r >= probation).collect();
     let mut value: Vec<f64> = vec![-profile.fn_; windows.len()];
@@ -303,12 +298,7 @@ impl NabSweepFile {
     /// before `probation` skipped, `scores` one per row (NaN or `−∞`: never a detection).
     pub fn new(windows: &[(usize, usize)], probation: usize, scores: &[f64]) -> Self {
         let n_rows = scores.len();
-        let mut windows: Vec<(usize, usize)> = windows
-            .iter()
-            .filter(|&&(l, r)| l <= r && l < n_rows)
-            .map(|&(l, r)| (l, r.min(n_rows.saturating_sub(1))))
-            .collect();
-        windows.sort_unstable();
+        let windows = clip_windows(windows, n_rows);
         // Counted-window number of each window (those with a row after the probation).
         let mut number = Vec::with_capacity(windows.len());
         let mut counted = 0i32;
@@ -412,6 +402,18 @@ pub fn alarm_openings(in_alarm: &[bool], scored: &[bool]) -> Vec<usize> {
     (0..in_alarm.len())
         .filter(|&t| in_alarm[t] && (t == 0 || !in_alarm[t - 1]) && scored.get(t) == Some(&true))
         .collect()
+}
+
+/// Windows `[left, right]` (inclusive rows) that start inside a file of `n_rows` rows, clipped
+/// to its last row, in order.
+fn clip_windows(windows: &[(usize, usize)], n_rows: usize) -> Vec<(usize, usize)> {
+    let mut w: Vec<(usize, usize)> = windows
+        .iter()
+        .filter(|&&(l, r)| l <= r && l < n_rows)
+        .map(|&(l, r)| (l, r.min(n_rows.saturating_sub(1))))
+        .collect();
+    w.sort_unstable();
+    w
 }
 
 #[cfg(test)]

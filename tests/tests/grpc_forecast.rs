@@ -13,7 +13,6 @@ use statecast_models::forecaster::Forecaster;
 use statecast_pipelines::Frequency;
 use statecast_pipelines::TimeFrame;
 use statecast_pipelines::missing::MissingPolicy;
-use statecast_pipelines::source::{DatasetSpec, Layout};
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::forecast_service_client::ForecastServiceClient;
 use statecast_proto::v1::model_service_client::ModelServiceClient;
@@ -23,18 +22,6 @@ use tonic::transport::Channel;
 const L: usize = 48;
 const H: usize = 12;
 const V: usize = 3;
-
-fn frame(data: &str) -> TimeFrame {
-    let mut spec = DatasetSpec::wide(data);
-    spec.layout = Layout::Wide {
-        time_column: None,
-        series_column: Some("series_id".into()),
-        value_columns: None,
-    };
-    spec.label_column = Some("label".into());
-    spec.missing = MissingPolicy::Linear;
-    statecast_pipelines::source::load(&spec).unwrap().0
-}
 
 /// The last `rows` rows of series `s`, row-major.
 fn input(frame: &TimeFrame, s: usize, rows: usize) -> pb::SeriesInput {
@@ -127,7 +114,7 @@ async fn register_forecast_label_restart_delete() {
         "--missing", "linear", "--model", "linear", "--lookback", &l, "--horizon", &h,
         "--epochs", "2", "--max-batches-per-epoch", "8", "--out", &d("m1"),
     ]);
-    let frame = frame(&data);
+    let frame = common::load_simulated(&data, MissingPolicy::Linear);
     assert_eq!(frame.series.len(), 2);
 
     let data_dir = dir.path().join("data");

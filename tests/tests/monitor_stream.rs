@@ -6,9 +6,7 @@
 //! series per stream) and the `statecast monitor` CLI client.
 mod common;
 
-use statecast_pipelines::TimeFrame;
 use statecast_pipelines::missing::MissingPolicy;
-use statecast_pipelines::source::{DatasetSpec, Layout};
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::model_service_client::ModelServiceClient;
 use statecast_proto::v1::monitor_service_client::MonitorServiceClient;
@@ -19,18 +17,6 @@ use tonic::transport::Channel;
 
 const V: usize = 3;
 const SPIKED: usize = 1;
-
-fn frame(data: &str) -> TimeFrame {
-    let mut spec = DatasetSpec::wide(data);
-    spec.layout = Layout::Wide {
-        time_column: None,
-        series_column: Some("series_id".into()),
-        value_columns: None,
-    };
-    spec.label_column = Some("label".into());
-    spec.missing = MissingPolicy::Error;
-    statecast_pipelines::source::load(&spec).unwrap().0
-}
 
 fn point(series: &str, model: &str, timestamp: i64, values: Vec<f64>) -> pb::MonitorRequest {
     pb::MonitorRequest {
@@ -152,7 +138,7 @@ async fn spike_raises_an_alarm_and_bad_points_are_refused() {
     let mut client = MonitorServiceClient::new(channel);
 
     // One series, point by point, with one large spike in variate SPIKED.
-    let frame = frame(&data);
+    let frame = common::load_simulated(&data, MissingPolicy::Error);
     let series = &frame.series[0];
     let spread: Vec<f64> = series
         .values

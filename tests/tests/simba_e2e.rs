@@ -13,9 +13,8 @@ use statecast_anomaly::{Detector, Predictor};
 use statecast_models::artifact::Artifact;
 use statecast_models::forecaster::Forecaster;
 use statecast_models::zoo::AnyModel;
+use statecast_pipelines::Series;
 use statecast_pipelines::missing::MissingPolicy;
-use statecast_pipelines::source::{DatasetSpec, Layout};
-use statecast_pipelines::{Series, TimeFrame};
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::forecast_service_client::ForecastServiceClient;
 use statecast_proto::v1::model_service_client::ModelServiceClient;
@@ -28,18 +27,6 @@ const L: usize = 24;
 const H: usize = 6;
 const V: usize = 3;
 const TINY: &str = r#"{"d_model": 8, "n_blocks": 1, "d_state": 4, "einfft_blocks": 2, "dropout": 0.0}"#;
-
-fn frame(data: &Path) -> TimeFrame {
-    let mut spec = DatasetSpec::wide(data);
-    spec.layout = Layout::Wide {
-        time_column: None,
-        series_column: Some("series_id".into()),
-        value_columns: None,
-    };
-    spec.label_column = Some("label".into());
-    spec.missing = MissingPolicy::Linear;
-    statecast_pipelines::source::load(&spec).unwrap().0
-}
 
 fn job(data: &Path) -> pb::SubmitJobRequest {
     pb::SubmitJobRequest {
@@ -159,7 +146,7 @@ async fn simba_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
     let detector_file = artifact.detector_file.clone().expect("the job fitted a detector");
 
     // Forecast the last window with quantiles; the point forecast is the artifact's own.
-    let frame = frame(&data);
+    let frame = common::load_simulated(&data, MissingPolicy::Linear);
     let series = &frame.series[0];
     let n = series.len();
     let window = rows(series, n - L, L);

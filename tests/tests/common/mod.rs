@@ -157,3 +157,21 @@ pub fn train_monitorable(data: &str, model: &str, scores: &str) {
         "--series-column", "series_id", "--label-column", "label",
     ]);
 }
+
+/// Load a file written by `statecast simulate` (wide layout, `series_id`, `label`) with the
+/// given missing-value policy.
+pub fn load_simulated(
+    data: impl AsRef<Path>,
+    missing: statecast_pipelines::missing::MissingPolicy,
+) -> statecast_pipelines::TimeFrame {
+    use statecast_pipelines::source::{DatasetSpec, Layout};
+    let mut spec = DatasetSpec::wide(data.as_ref());
+    spec.layout = Layout::Wide {
+        time_column: None,
+        series_column: Some("series_id".into()),
+        value_columns: None,
+    };
+    spec.label_column = Some("label".into());
+    spec.missing = missing;
+    statecast_pipelines::source::load(&spec).unwrap().0
+}
