@@ -188,22 +188,6 @@ impl FeatureConfig {
         }
     }
 
-    /// The settings of detectors fitted before the drift, variance and cross components existed:
-    /// `steps` forecast steps (0 = no model) and a reconstruction or not.
-    pub fn for_predictor(steps: usize, reconstruction: bool) -> Self {
-        let mut cfg = Self::for_inputs(FeatureInputs {
-            forecast_steps: steps,
-            short_steps: steps,
-            reconstruction,
-            cross: false,
-            rows_per_day: 0,
-            n_variates: 0,
-        });
-        cfg.components
-            .retain(|c| !matches!(c, Component::ResidualVariance | Component::Drift));
-        cfg
-    }
-
     /// Components per variate.
     pub fn n_components(&self) -> usize {
         self.components.len()
@@ -480,6 +464,22 @@ impl FeatureState {
 mod tests {
     use super::*;
 
+    /// The one-step, short-horizon, bias and activity components only (and a reconstruction or
+    /// not): the settings these tests were written for.
+    fn basic(steps: usize, reconstruction: bool) -> FeatureConfig {
+        let mut cfg = FeatureConfig::for_inputs(FeatureInputs {
+            forecast_steps: steps,
+            short_steps: steps,
+            reconstruction,
+            cross: false,
+            rows_per_day: 0,
+            n_variates: 0,
+        });
+        cfg.components
+            .retain(|c| !matches!(c, Component::ResidualVariance | Component::Drift));
+        cfg
+    }
+
     fn out(f: Vec<f32>) -> WindowOutput {
         WindowOutput {
             forecast_kv: f,
@@ -490,7 +490,7 @@ mod tests {
     #[test]
     fn one_step_and_short_horizon_residuals() {
         // One variate, K = 2: forecasts are [next, next+1].
-        let cfg = FeatureConfig::for_predictor(2, false);
+        let cfg = basic(2, false);
         assert_eq!(
             cfg.components,
             vec![
@@ -524,7 +524,7 @@ mod tests {
 
     #[test]
     fn stuck_values_lower_activity_and_missing_values_give_nan() {
-        let mut s = FeatureState::new(FeatureConfig::for_predictor(1, false), 1, 1);
+        let mut s = FeatureState::new(basic(1, false), 1, 1);
         for t in 0..50 {
             s.update(&[if t % 2 == 0 { 1.0 } else { -1.0 }], &out(vec![0.0]), None);
         }
