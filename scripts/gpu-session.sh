@@ -15,6 +15,10 @@
 #   anomaly:DS:MODEL[:E1,E2,…]  scripts/anomaly-bench.sh on cuda (DS: SMD ASD SMAP NAB) with
 #              window scoring, optionally only entities E1,E2,…; ANOMALY_DATA (default
 #              dist/anomaly), ANOMALY_EPOCHS, ANOMALY_BATCHES
+#   ltsf:DS:MODEL:H1,H2…:CFG:LR:SEED   one LTSF run (one process, the given horizons) with the
+#              model settings scripts/gpu/CFG.json ('-': the family's defaults), learning rate
+#              and seed; the JSON row carries the validation MSE that settings are chosen by
+#   step:MODEL  `bench step` of the family at L=H=96, 7 variates, batch 32 on cuda
 #   DS:MODEL   the L=96 LTSF protocol, one process per horizon (DS: ETTh1 ETTh2 ETTm1 ETTm2
 #              exchange_rate; MODEL: spacetime linear); LTSF_EXTRA adds eval flags
 #              (e.g. "--max-batches-per-epoch 300")
@@ -59,6 +63,20 @@ ltsf() {
     --json "$WORK/ltsf_${ds}_${model}_${h}.json" > "$WORK/ltsf_${ds}_${model}_${h}.log" 2>&1
 }
 
+ltsf_one() {
+  local ds=$1 model=$2 hs=$3 cfg=$4 lr=$5 seed=$6 file split extra=()
+  case "$ds" in
+    ETTh1|ETTh2) file="$DATA/$ds.csv"; split=ett-hourly;;
+    ETTm1|ETTm2) file="$DATA/$ds.csv.gz"; split=ett-15min;;
+    *) file="$DATA/$ds.csv"; split=ratio:0.7,0.1,0.2;;
+  esac
+  [ "$cfg" = - ] || extra=(--model-config "scripts/gpu/$cfg.json")
+  local tag="${ds}_${model}_${cfg}_lr${lr}_s${seed}_h${hs//,/-}"
+  "$BIN" eval --data "$file" --name "$ds" --split "$split" --model "$model" --lookback 96 \
+    --horizons "$hs" --epochs "$EPOCHS" --patience 3 --warmup-epochs 1 --lr "$lr" --seed "$seed" \
+    --device cuda "${extra[@]}" ${LTSF_EXTRA:-} -v --json "$WORK/run_$tag.json" > "$WORK/run_$tag.log" 2>&1
+}
+
 stages() {
   local art=${STAGES_ART:-dist/art/ref_gpu}
   for mode in auto native; do
@@ -90,6 +108,12 @@ for job in "$@"; do
     anomaly:*)
       IFS=: read -r _ ds model entities <<< "$job"
       export -f anomaly; $T bash -c "BIN=$BIN WORK=$WORK ANOMALY_DATA=${ANOMALY_DATA:-} anomaly $ds $model $entities" & pids+=($!);;
+    ltsf:*)
+      IFS=: read -r _ ds model hs cfg lr seed <<< "$job"
+      export -f ltsf_one; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK EPOCHS=$EPOCHS LTSF_EXTRA='${LTSF_EXTRA:-}' ltsf_one $ds $model $hs ${cfg:--} ${lr:-0.001} ${seed:-0}" & pids+=($!);;
+    step:*)
+      $T "$BIN" bench step --model "${job#step:}" --lookback 96 --horizon 96 --variates 7 --batch-size 32 \
+        --steps 20 --warmup 3 --device cuda > "$WORK/step_${job#step:}.txt" 2>&1 & pids+=($!);;
     check) $T "$BIN" devices --check cuda > "$WORK/devices.txt" 2>&1 & pids+=($!);;
     official) export -f official; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK official" & pids+=($!);;
     *:*)
@@ -107,6 +131,13 @@ cat "$WORK/devices.txt" 2>/dev/null
 for f in "$WORK"/official/score_*.txt; do [ -e "$f" ] && { echo "== $f"; tail -3 "$f"; }; done
 grep -h -E "Elapsed|Maximum resident" "$WORK/official/train.log" 2>/dev/null
 cat "$WORK"/ltsf_*.json 2>/dev/null
+for f in "$WORK"/step_*.txt; do [ -e "$f" ] && { echo "== $f"; cat "$f"; }; done
+for f in "$WORK"/run_*.json; do [ -e "$f" ] && python3 -c "
+import json,sys
+for r in json.load(open(sys.argv[1])):
+    print(sys.argv[1].split('/')[-1][4:-5], 'H', r['horizon'], 'val', r.get('val_mse'), 'mse %.4f mae %.4f' % (r['mse'], r['mae']), 'ep', r['epochs'], 'best', r['best_epoch'], 's/ep %.1f' % r['seconds_per_epoch'])
+" "$f"; done
+for f in "$WORK"/run_*.log; do [ -e "${f%.log}.json" ] || { echo "== unfinished $f"; tail -2 "$f"; }; done
 for f in "$WORK"/stages_*.txt "$WORK"/compare_*.txt; do [ -e "$f" ] && { echo "== $f"; cat "$f"; }; done
 for f in "$WORK"/anomaly_*.txt; do [ -e "$f" ] && { echo "== $f"; cat "$f"; }; done
 echo "peak GPU memory used (MiB): $(cut -d, -f1 "$WORK/gpu_usage.txt" | sort -n | tail -1)"

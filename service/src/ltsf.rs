@@ -68,6 +68,10 @@ pub struct EvalRow {
     pub epochs: usize,
     /// Epoch whose weights were kept (by validation loss).
     pub best_epoch: usize,
+    /// Validation loss (MSE on the scaled validation windows) of the kept epoch; what settings
+    /// are chosen by (never the test MSE). `None` without a validation split or training.
+    #[serde(default)]
+    pub val_mse: Option<f64>,
     /// Mean seconds per training epoch.
     pub seconds_per_epoch: f64,
 }
@@ -95,7 +99,7 @@ pub fn evaluate_horizon(
     let model = config.init(&device)?;
     let params = model.num_params();
     let started = Instant::now();
-    let (model, epochs, best_epoch, seconds_per_epoch) = if req.family.trainable() {
+    let (model, epochs, best_epoch, seconds_per_epoch, val_mse) = if req.family.trainable() {
         let outcome = train::fit(
             model,
             &sets.train,
@@ -107,9 +111,14 @@ pub fn evaluate_horizon(
         )?;
         let n = outcome.history.len();
         let per_epoch = outcome.history.iter().map(|m| m.seconds).sum::<f64>() / n.max(1) as f64;
-        (outcome.model, n, outcome.best_epoch, per_epoch)
+        let val_mse = outcome
+            .history
+            .iter()
+            .find(|m| m.epoch == outcome.best_epoch)
+            .and_then(|m| m.val_loss);
+        (outcome.model, n, outcome.best_epoch, per_epoch, val_mse)
     } else {
-        (model, 0, 0, 0.0)
+        (model, 0, 0, 0.0, None)
     };
     let train_seconds = if req.family.trainable() {
         started.elapsed().as_secs_f64()
@@ -130,6 +139,7 @@ pub fn evaluate_horizon(
         epochs,
         best_epoch,
         seconds_per_epoch,
+        val_mse,
     };
     Ok((row, model))
 }

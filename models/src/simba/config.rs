@@ -69,6 +69,12 @@ pub struct SimbaConfig {
     /// Chunk length of the parallel selective scan. Default 4 (`docs/simba.md` §1.5).
     #[config(default = 4)]
     pub scan_chunk: usize,
+    /// Tokens the head reads, `K` (the last `K` tokens, flattened: `Linear(K·C → H)`); `1` is a
+    /// head on the last token alone, `lookback` a flatten head over the whole window. The
+    /// recurrent form keeps the last `K` head inputs, so a point still costs `O(K·C·H)` work
+    /// whatever came before. Default 1.
+    #[config(default = 1)]
+    pub head_tokens: usize,
 }
 
 impl SimbaConfig {
@@ -116,9 +122,19 @@ impl SimbaConfig {
             ("expand", self.expand),
             ("einfft_blocks", self.einfft_blocks),
             ("scan_chunk", self.scan_chunk),
+            ("head_tokens", self.head_tokens),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return bad(name, "must be at least 1".into());
+        }
+        if self.head_tokens > self.lookback {
+            return bad(
+                "head_tokens",
+                format!(
+                    "{} is more than the look-back {}",
+                    self.head_tokens, self.lookback
+                ),
+            );
         }
         if self.d_model.checked_mul(self.expand).is_none() {
             return bad(
@@ -194,7 +210,8 @@ impl SimbaConfig {
             embedding: LinearConfig::new(1, c).init(device),
             blocks,
             norm_out: norm(),
-            head: LinearConfig::new(c, self.horizon).init(device),
+            head: LinearConfig::new(c * self.head_tokens, self.horizon).init(device),
+            head_tokens: self.head_tokens,
             width: c,
             lookback: self.lookback,
             horizon: self.horizon,

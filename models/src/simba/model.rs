@@ -3,20 +3,24 @@
 //! ```text
 //! x (B, L, V) ─fold─> (N = B·V, L) ─normalise (window statistics)─> u ─Linear(1 → C)─> (N, L, C)
 //!   ─n SiMBA blocks (Mamba, EinFFT)─> ─LayerNorm─> z (N, L, C)
-//!   ─head Linear(C → H) on the last token z_{L−1}─> (N, H) ─denormalise─> ─unfold─> (B, H, V)
+//!   ─head Linear(K·C → H) on the last K tokens z_{L−K..L−1}, flattened─> (N, H)
+//!   ─denormalise─> ─unfold─> (B, H, V)
 //! ```
 //!
 //! Tokens are time steps of one variate (channel-independent, as SpaceTime). Every layer is
-//! causal, so token `t` sees rows `..=t` only, and the head applied to token `t` forecasts rows
-//! `t + 1 ..= t + H`. The forecast uses the last token; its first entry at every token is the
-//! model's one-step prediction, which serves as its reconstruction and as the stream's next-row
-//! prediction. Because the forecast reads one token rather than the flattened window, the
-//! recurrent form ([`super::step`]) needs no window buffer: `O(1)` work per point.
+//! causal, so token `t` sees rows `..=t` only, and the head applied to tokens `t−K+1 ..= t`
+//! (zeros before the first token) forecasts rows `t + 1 ..= t + H`. The forecast uses the last
+//! `K` tokens; the head's first entry at every token is the model's one-step prediction, which
+//! serves as its reconstruction and as the stream's next-row prediction. The recurrent form
+//! ([`super::step`]) keeps the last `K` head inputs (`K·C` floats a series), so its work per point
+//! does not grow with the stream.
 //!
 //! Shape letters: `b` batch, `l` look-back, `h` horizon, `v` variates, `n` series (`b·v`),
 //! `c` channels, `t` any time length.
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
+use burn::tensor::module::conv1d;
+use burn::tensor::ops::ConvOptions;
 
 use super::block::SimbaBlock;
 use super::mamba::MambaState;
@@ -31,8 +35,10 @@ pub struct Simba {
     pub blocks: Vec<SimbaBlock>,
     /// Final layer norm.
     pub norm_out: LayerNorm,
-    /// Head `Linear(C → H)`.
+    /// Head `Linear(K·C → H)` over the last `K` tokens, oldest first.
     pub head: Linear,
+    /// Tokens the head reads, `K`.
+    pub head_tokens: usize,
     /// Channels `C`.
     pub width: usize,
     /// Look-back `L`.
@@ -99,16 +105,47 @@ impl Simba {
         [b, l, v]
     }
 
-    /// The forecast from a look-back window (the head runs on the last token only).
+    /// The head's input after the last of `T ≥ K` tokens: the last `K` tokens, oldest first,
+    /// flattened.
+    ///
+    /// # Shapes
+    /// * `z_ntc`: `[N, T, C]`, returns `[N, K·C]`
+    pub(crate) fn head_input(&self, z_ntc: Tensor<3>) -> Tensor<2> {
+        let [n, t, c] = z_ntc.dims();
+        let k = self.head_tokens;
+        z_ntc.narrow(1, t - k, k).reshape([n, k * c])
+    }
+
+    /// The head's first output (the next-row prediction) at every token, each reading the `K`
+    /// tokens up to it with zeros before the first: a causal convolution over tokens with the
+    /// head's first column as its kernel.
+    ///
+    /// # Shapes
+    /// * `z_ntc`: `[N, T, C]`, returns `[N, T]`
+    fn next_row_predictions(&self, z_ntc: Tensor<3>) -> Tensor<2> {
+        let [n, t, c] = z_ntc.dims();
+        let k = self.head_tokens;
+        let weight_kc = self.head.weight.val().narrow(1, 0, 1).reshape([k, c]);
+        let bias = self.head.bias.as_ref().map(|b| b.val().narrow(0, 0, 1));
+        let z_nct = z_ntc.swap_dims(1, 2);
+        let padded = if k > 1 {
+            Tensor::cat(vec![Tensor::zeros([n, c, k - 1], &z_nct.device()), z_nct], 2)
+        } else {
+            z_nct
+        };
+        let weight_1ck = weight_kc.swap_dims(0, 1).reshape([1, c, k]);
+        conv1d(padded, weight_1ck, bias, ConvOptions::new([1], [0], [1], 1)).reshape([n, t])
+    }
+
+    /// The forecast from a look-back window (the head runs on the last `K` tokens only).
     ///
     /// # Shapes
     /// * `x_blv`: `[B, L, V]`, returns `[B, H, V]`
     pub fn forecast(&self, x_blv: Tensor<3>) -> Tensor<3> {
-        let [b, l, v] = self.check_window(&x_blv);
+        let [b, _, v] = self.check_window(&x_blv);
         let stats = self.norm_stats(x_blv.clone());
         let z_ntc = self.encode(stats.normalize(fold_variates(x_blv))).z_ntc;
-        let last_nc = z_ntc.narrow(1, l - 1, 1).reshape([b * v, self.width]);
-        unfold_variates(stats.denormalize(self.head.forward(last_nc)), b, v)
+        unfold_variates(stats.denormalize(self.head.forward(self.head_input(z_ntc))), b, v)
     }
 
     /// Forecast and every token's one-step prediction, with the states after the window
@@ -120,10 +157,9 @@ impl Simba {
         let [b, l, v] = self.check_window(&x_blv);
         let stats = self.norm_stats(x_blv.clone());
         let encoded = self.encode(stats.normalize(fold_variates(x_blv)));
-        let heads_nlh = self.head.forward(encoded.z_ntc.clone());
-        let n = b * v;
-        let forecast_nh = heads_nlh.clone().narrow(1, l - 1, 1).reshape([n, self.horizon]);
-        let next_nl = heads_nlh.narrow(2, 0, 1).reshape([n, l]);
+        let forecast_nh = self.head.forward(self.head_input(encoded.z_ntc.clone()));
+        let next_nl = self.next_row_predictions(encoded.z_ntc.clone());
+        debug_assert_eq!(next_nl.dims(), [b * v, l]);
         let out = SimbaOutput {
             forecast_bhv: unfold_variates(stats.denormalize(forecast_nh), b, v),
             next_pred_blv: unfold_variates(stats.denormalize(next_nl), b, v),

@@ -5,10 +5,11 @@
 //! x_t (B, V) ─fold─> (N) ─normalise with FIXED stats─> u_t ─Linear(1 → C)─> (N, C)
 //!   block i: x ← x + Mamba.step(LN(x))   (conv ring buffer [N, E, k], scan state [N, E, d])
 //!            x ← x + EinFFT(LN(x))
-//!   ─LayerNorm─> z_t ─head─> forecast of rows t+1 ..= t+H   (kept in the state)
+//!   ─LayerNorm─> z_t ─(last K of them: ring in the state)─head─> forecast of rows t+1 ..= t+H
 //! ```
 //!
-//! Work per point is `O(blocks · E · (k + d) + C·H)`, independent of how many points came before.
+//! Work per point is `O(blocks · E · (k + d) + K·C·H)`, independent of how many points came
+//! before.
 //!
 //! **Normalisation.** The window statistics (mean, standard deviation) are not causal, so, as for
 //! SpaceTime, the stream takes them once, when the state is made (from an anchor window), and
@@ -47,6 +48,9 @@ pub struct SimbaState {
     pub norm_scale_n1: StateTensor,
     /// One entry per block.
     pub blocks: Vec<MambaStreamState>,
+    /// The head's inputs of the last `K` points, oldest first (zeros before the first point),
+    /// `[N, K, C]`.
+    pub head_inputs_nkc: StateTensor,
     /// The head's output after the last point (normalised scale; zeros before the first point),
     /// `[N, H]`: the forecast of the next `H` rows.
     pub forecast_nh: StateTensor,
@@ -61,6 +65,7 @@ impl SimbaState {
         t(&self.norm_shift_n1)
             + t(&self.norm_scale_n1)
             + t(&self.forecast_nh)
+            + t(&self.head_inputs_nkc)
             + self
                 .blocks
                 .iter()
@@ -106,6 +111,10 @@ impl Simba {
                 .iter()
                 .map(|b| to_stream(b.mamba.zero_state(n, &device)))
                 .collect(),
+            head_inputs_nkc: StateTensor::from_tensor(Tensor::<3>::zeros(
+                [n, self.head_tokens, self.width],
+                &device,
+            )),
             forecast_nh: StateTensor::from_tensor(Tensor::<2>::zeros([n, self.horizon], &device)),
             steps: 0,
         }
@@ -120,10 +129,15 @@ impl Simba {
     pub fn prime(&self, context_blv: Tensor<3>) -> (SimbaState, Tensor<3>) {
         let [b, l, v] = context_blv.dims();
         let (out, stats, encoded) = self.forward_with_state(context_blv);
-        let last_nc = encoded.z_ntc.narrow(1, l - 1, 1).reshape([b * v, self.width]);
+        let k = self.head_tokens;
+        let recent_nkc = encoded.z_ntc.narrow(1, l - k, k);
         let mut state = self.init_state(b, v, &stats);
         state.blocks = encoded.states.into_iter().map(to_stream).collect();
-        state.forecast_nh = StateTensor::from_tensor(self.head.forward(last_nc));
+        state.forecast_nh = StateTensor::from_tensor(
+            self.head
+                .forward(recent_nkc.clone().reshape([b * v, k * self.width])),
+        );
+        state.head_inputs_nkc = StateTensor::from_tensor(recent_nkc);
         state.steps = l;
         (state, out.next_pred_blv)
     }
@@ -153,7 +167,17 @@ impl Simba {
             *s = to_stream(mamba);
             z_nc = out;
         }
-        let forecast_nh = self.head.forward(self.norm_out.forward(z_nc));
+        let z_nc = self.norm_out.forward(z_nc);
+        let k = self.head_tokens;
+        let earlier = state.head_inputs_nkc.to_tensor::<3>(&device);
+        let newest_n1c = z_nc.reshape([n, 1, self.width]);
+        let recent_nkc = if k > 1 {
+            Tensor::cat(vec![earlier.narrow(1, 1, k - 1), newest_n1c], 1)
+        } else {
+            newest_n1c
+        };
+        let forecast_nh = self.head.forward(recent_nkc.clone().reshape([n, k * self.width]));
+        state.head_inputs_nkc = StateTensor::from_tensor(recent_nkc);
         state.forecast_nh = StateTensor::from_tensor(forecast_nh.clone());
         state.steps += 1;
         stats.denormalize(forecast_nh.narrow(1, 0, 1)).reshape([b, v])

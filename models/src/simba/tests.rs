@@ -38,64 +38,67 @@ fn batch_forward_equals_step_by_step_rollout() {
         Normalization::Mean,
         Normalization::None,
     ] {
-        let (l, h) = (11, 5);
-        let model = small(l, h)
-            .with_normalization(normalization)
-            .init(&Device::flex());
-        let x = series(2, l, 3);
-        let batch = model.forward(x.clone());
-        let (primed, primed_preds) = model.prime(x.clone());
-        let mut stepped = StepForecaster::fresh_state(&model, x.clone());
-        let preds: Vec<Tensor<2>> = (0..l)
-            .map(|t| model.step(x.clone().narrow(1, t, 1).reshape([2, 3]), &mut stepped))
-            .collect();
-        let stepped_preds = Tensor::stack::<3>(preds, 1);
-        let what = format!("{normalization:?}");
-        assert_close(
-            &host(stepped_preds),
-            &host(batch.next_pred_blv.clone()),
-            1e-4,
-            1e-5,
-            &what,
-        );
-        assert_close(&host(primed_preds), &host(batch.next_pred_blv), 1e-4, 1e-5, &what);
-        for state in [&primed, &stepped] {
-            let f = model.forecast_from_state(state, h, &Device::flex());
-            assert_close(&host(f), &host(batch.forecast_bhv.clone()), 1e-4, 1e-5, &what);
-        }
-        assert_eq!(primed.steps, stepped.steps);
-        for (p, s) in primed.blocks.iter().zip(&stepped.blocks) {
+        for head_tokens in [1, 4, 11] {
+            let (l, h) = (11, 5);
+            let model = small(l, h)
+                .with_normalization(normalization)
+                .with_head_tokens(head_tokens)
+                .init(&Device::flex());
+            let x = series(2, l, 3);
+            let batch = model.forward(x.clone());
+            let (primed, primed_preds) = model.prime(x.clone());
+            let mut stepped = StepForecaster::fresh_state(&model, x.clone());
+            let preds: Vec<Tensor<2>> = (0..l)
+                .map(|t| model.step(x.clone().narrow(1, t, 1).reshape([2, 3]), &mut stepped))
+                .collect();
+            let stepped_preds = Tensor::stack::<3>(preds, 1);
+            let what = format!("{normalization:?}, head on {head_tokens} tokens");
             assert_close(
-                &f64s(&p.scan_ned.values),
-                &f64s(&s.scan_ned.values),
+                &host(stepped_preds),
+                &host(batch.next_pred_blv.clone()),
                 1e-4,
                 1e-5,
-                "scan state",
+                &what,
             );
+            assert_close(&host(primed_preds), &host(batch.next_pred_blv), 1e-4, 1e-5, &what);
+            for state in [&primed, &stepped] {
+                let f = model.forecast_from_state(state, h, &Device::flex());
+                assert_close(&host(f), &host(batch.forecast_bhv.clone()), 1e-4, 1e-5, &what);
+            }
+            assert_eq!(primed.steps, stepped.steps);
+            for (p, s) in primed.blocks.iter().zip(&stepped.blocks) {
+                assert_close(
+                    &f64s(&p.scan_ned.values),
+                    &f64s(&s.scan_ned.values),
+                    1e-4,
+                    1e-5,
+                    "scan state",
+                );
+                assert_close(
+                    &f64s(&p.conv_nek.values),
+                    &f64s(&s.conv_nek.values),
+                    1e-5,
+                    1e-6,
+                    "conv buffer",
+                );
+            }
+            // The same after a few more points, through both states.
+            let (mut a, mut b) = (primed.clone(), stepped.clone());
+            for t in 0..4 {
+                let row = x.clone().narrow(1, t, 1).reshape([2, 3]);
+                let pa = model.step(row.clone(), &mut a);
+                let pb = model.step(row, &mut b);
+                assert_close(&host(pa), &host(pb), 1e-4, 1e-5, "continued stream");
+            }
+            // `Forecaster::forecast` is the same function as the full forward's forecast.
             assert_close(
-                &f64s(&p.conv_nek.values),
-                &f64s(&s.conv_nek.values),
-                1e-5,
+                &host(Forecaster::forecast(&model, x.clone())),
+                &host(model.forward(x).forecast_bhv),
                 1e-6,
-                "conv buffer",
+                1e-6,
+                "forecast",
             );
         }
-        // The same after a few more points, through both states.
-        let (mut a, mut b) = (primed.clone(), stepped.clone());
-        for t in 0..4 {
-            let row = x.clone().narrow(1, t, 1).reshape([2, 3]);
-            let pa = model.step(row.clone(), &mut a);
-            let pb = model.step(row, &mut b);
-            assert_close(&host(pa), &host(pb), 1e-4, 1e-5, "continued stream");
-        }
-        // `Forecaster::forecast` is the same function as the full forward's forecast.
-        assert_close(
-            &host(Forecaster::forecast(&model, x.clone())),
-            &host(model.forward(x).forecast_bhv),
-            1e-6,
-            1e-6,
-            "forecast",
-        );
     }
 }
 
@@ -108,7 +111,7 @@ fn f64s(v: &[f32]) -> Vec<f64> {
 #[test]
 fn long_forecasts_feed_back_and_state_serialises() {
     let (l, h) = (8, 3);
-    let model = small(l, h).init(&Device::flex());
+    let model = small(l, h).with_head_tokens(3).init(&Device::flex());
     let x = series(1, l, 2);
     let (state, _) = model.prime(x);
     let before = state.clone();
@@ -241,6 +244,8 @@ fn validate_names_the_bad_setting() {
         ),
         (SimbaConfig::new(8, 4).with_dropout(1.0), "dropout"),
         (SimbaConfig::new(8, 4).with_norm_eps(0.0), "norm_eps"),
+        (SimbaConfig::new(8, 4).with_head_tokens(0), "head_tokens"),
+        (SimbaConfig::new(8, 4).with_head_tokens(9), "head_tokens"),
     ];
     for (cfg, field) in cases {
         match cfg.validate() {

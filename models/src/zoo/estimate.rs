@@ -134,11 +134,11 @@ fn simba(c: &SimbaConfig, series: u64) -> (u64, u64) {
     let block = mul(&[2, norm])
         .saturating_add(mamba_params)
         .saturating_add(einfft);
-    // Embedding Linear(1 → C) with bias, final norm, head Linear(C → H) with bias.
+    // Embedding Linear(1 → C) with bias, final norm, head Linear(K·C → H) with bias.
     let params = mul(&[2, width])
         .saturating_add(mul(&[u(c.n_blocks), block]))
         .saturating_add(norm)
-        .saturating_add(mul(&[width, h]))
+        .saturating_add(mul(&[u(c.head_tokens), width, h]))
         .saturating_add(h);
 
     let tokens = mul(&[series, l]);
@@ -163,8 +163,12 @@ fn simba(c: &SimbaConfig, series: u64) -> (u64, u64) {
     ]
     .iter()
     .fold(0u64, |acc, &p| acc.saturating_add(p));
-    // Embedding and final norm over all tokens; the head on the last token.
-    let outer = mul(&[4, tokens, width]).saturating_add(mul(&[4, series, h]));
+    // Embedding and final norm over all tokens; the head on the last K tokens (its input,
+    // output and gradients) and the next-row convolution's padded input.
+    let outer = mul(&[4, tokens, width])
+        .saturating_add(mul(&[4, series, h]))
+        .saturating_add(mul(&[3, series, u(c.head_tokens), width]))
+        .saturating_add(mul(&[series, l.saturating_add(u(c.head_tokens)), width]));
     (params, mul(&[u(c.n_blocks), per_block]).saturating_add(outer))
 }
 
@@ -272,7 +276,8 @@ mod tests {
                     .with_d_state(7)
                     .with_d_conv(2)
                     .with_expand(3)
-                    .with_dt_rank(4),
+                    .with_dt_rank(4)
+                    .with_head_tokens(6),
             ),
             ModelConfig::SpaceTime(SpaceTimeConfig::new(16, 4).with_d_model(128)),
             ModelConfig::SpaceTime(
