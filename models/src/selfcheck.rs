@@ -186,6 +186,7 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
     });
     rows.extend(kernel_power_checks(device));
     rows.extend(model_checks(device));
+    rows.extend(simba_checks(device));
     rows
 }
 
@@ -330,6 +331,96 @@ fn model_checks(device: &Device) -> Vec<CheckRow> {
                 rel_diff,
                 device_ms,
                 cpu_ms: 0.0,
+                gating: true,
+            });
+        }
+    }
+    rows
+}
+
+/// The selective scan (chunked, as training runs it) and SiMBA forecasts on the device against
+/// the same on the CPU, on fresh random inputs.
+fn simba_checks(device: &Device) -> Vec<CheckRow> {
+    use crate::scan::{BDiscretisation, ScanInput, ScanParams, chunked_scan};
+    use crate::simba::SimbaConfig;
+    let cpu = Device::flex();
+    let mut rows = Vec::new();
+    let (b, t, e, n) = (4, 300, 32, 16);
+    let a = host_values(e * n, 201)
+        .into_iter()
+        .map(|v| -(v.abs() + 0.1))
+        .collect::<Vec<_>>();
+    let d = host_values(e, 202);
+    let u = host_values(b * t * e, 203);
+    let delta = host_values(b * t * e, 204)
+        .into_iter()
+        .map(|v| 0.01 + 0.05 * v.abs())
+        .collect::<Vec<_>>();
+    let (bb, cc) = (host_values(b * t * n, 205), host_values(b * t * n, 206));
+    for chunk in [4, 16] {
+        let run = |dev: &Device| {
+            let params = ScanParams {
+                a: tensor(a.clone(), [e, n], dev),
+                d: tensor(d.clone(), [e], dev),
+                b_rule: BDiscretisation::Euler,
+            };
+            let input = ScanInput {
+                u: tensor(u.clone(), [b, t, e], dev),
+                delta: tensor(delta.clone(), [b, t, e], dev),
+                b: tensor(bb.clone(), [b, t, n], dev),
+                c: tensor(cc.clone(), [b, t, n], dev),
+            };
+            move || chunked_scan(&params, input.clone(), None, chunk).y
+        };
+        let (yd, device_ms) = timed(run(device));
+        let (yc, cpu_ms) = timed(run(&cpu));
+        let (max_abs_diff, rel_diff) = diffs(yd.to_device(&cpu), yc);
+        rows.push(CheckRow {
+            op: format!("selective scan chunked Q={chunk} B={b} L={t} E={e} N={n}"),
+            max_abs_diff,
+            rel_diff,
+            device_ms,
+            cpu_ms,
+            gating: true,
+        });
+    }
+    for (name, cfg, v) in [
+        (
+            "simba L96 H24 V7 defaults",
+            SimbaConfig::statecast_default(96, 24),
+            7,
+        ),
+        (
+            "simba L96 H96 V7 C32 K96",
+            SimbaConfig::new(96, 96)
+                .with_d_model(32)
+                .with_d_state(16)
+                .with_head_tokens(96),
+            7,
+        ),
+    ] {
+        let model_cpu = cfg.init(&cpu);
+        let model_dev = model_cpu.clone().to_device(device);
+        let l = cfg.lookback;
+        for batch in [1usize, 32] {
+            let x = host_values(batch * l * v, 300 + batch as u64);
+            let t0 = std::time::Instant::now();
+            let yd = model_dev
+                .forecast(tensor(x.clone(), [batch, l, v], device))
+                .to_device(&cpu);
+            let device_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let t0 = std::time::Instant::now();
+            let yc = model_cpu.forecast(tensor(x, [batch, l, v], &cpu));
+            let yc_host = to_host(yc.clone());
+            let cpu_ms = t0.elapsed().as_secs_f64() * 1e3;
+            drop(yc_host);
+            let (max_abs_diff, rel_diff) = diffs(yd, yc);
+            rows.push(CheckRow {
+                op: format!("{name} B={batch}"),
+                max_abs_diff,
+                rel_diff,
+                device_ms,
+                cpu_ms,
                 gating: true,
             });
         }
