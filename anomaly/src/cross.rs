@@ -30,18 +30,11 @@ pub const MAX_LAGS: usize = 12;
 /// Ridge penalty per row, relative to unit-variance (scaled) inputs.
 const RIDGE: f64 = 1e-2;
 /// Weight of the running level that values are centred on.
-pub const CENTRE_ALPHA: f32 = 0.01;
-/// Rows a history must have seen before its residuals are reported: the running level is the
-/// plain mean of the rows so far until that is older than the exponential weighting
-/// ([`centre_weight`]), so by then it holds the mean of 100 rows rather than one row's value.
+pub const CENTRE_ALPHA: f32 = 0.05;
+/// Rows a history must have seen before its residuals are reported: the running level starts at
+/// the first value and needs `3/α` = 60 rows to forget 95 % of it, else every new stream began
+/// with a false alarm.
 pub const WARM_ROWS: usize = 100;
-
-/// Weight of the row pushed after `seen` others in the running level: `1/(seen + 1)` (the mean
-/// of the rows so far) until that falls below [`CENTRE_ALPHA`], then [`CENTRE_ALPHA`]. A
-/// stream's level is thus settled after a few dozen rows however slow the weighting is.
-pub fn centre_weight(seen: usize) -> f32 {
-    (1.0 / (seen as f32 + 1.0)).max(CENTRE_ALPHA)
-}
 
 /// Fitted cross-variate predictors of every variate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,7 +261,7 @@ impl History {
             if m.is_nan() {
                 *m = x_in;
             } else {
-                *m += centre_weight(self.seen) * (x_in - *m);
+                *m += CENTRE_ALPHA * (x_in - *m);
             }
             self.rows[self.head * nv + v] = x_in - *m;
             self.current[v] = if x.is_finite() { x - *m } else { f32::NAN };
@@ -417,12 +410,10 @@ mod tests {
         h.push(&[1.0, 2.0]);
         h.push(&[f32::NAN, 3.0]);
         // Levels start at the first values (1, 2): x0 stays 1 (imputed), centred 0; x1 = 3 is
-        // 1 − w above a level that moved by w = centre_weight(1) = 1/2 to 2 + w.
-        let w = centre_weight(1);
-        assert_eq!(w, 0.5);
+        // 1 above a level that moved by α to 2 + α.
         assert_eq!(h.get(0, 0), 0.0);
         assert_eq!(h.get(1, 1), 0.0);
-        assert!((h.get(0, 1) - (1.0 - w)).abs() < 1e-6);
+        assert!((h.get(0, 1) - (1.0 - CENTRE_ALPHA)).abs() < 1e-6);
         let m = CrossModel {
             n_variates: 2,
             lags: 2,
@@ -432,8 +423,8 @@ mod tests {
         assert!((m.clip(1, 3.0) - RESIDUAL_CLIP * 0.1).abs() < 1e-6);
         let r = m.residuals(&h);
         assert!(r[0].is_nan());
-        // Centred x1 = 1 − w, ŷ1 = 0.5 + 1 · (centred x0 = 0).
-        assert!((r[1] - (0.5 - w)).abs() < 1e-6, "{}", r[1]);
+        // Centred x1 = 1 − α, ŷ1 = 0.5 + 1 · (centred x0 = 0).
+        assert!((r[1] - (0.5 - CENTRE_ALPHA)).abs() < 1e-6, "{}", r[1]);
     }
 
     #[test]
