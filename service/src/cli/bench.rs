@@ -22,6 +22,9 @@ pub(crate) enum BenchCommand {
     Load(super::bench_load::LoadArgs),
     /// Where one training step's time goes (forward, backward, optimizer, read-back) on a device.
     Step(super::bench_step::StepArgs),
+    /// The selective scan (chunked, tensor ops) forward and forward+backward on a device, checked
+    /// against the f64 loop, beside a device copy's bandwidth.
+    Scan(super::bench_scan::ScanArgs),
     /// One measurement in a fresh process (used by `bench ingest`; prints one JSON line).
     #[command(hide = true)]
     IngestChild(ChildArgs),
@@ -76,6 +79,7 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::IngestChild(a) => child(a),
         BenchCommand::Load(a) => super::bench_load::run(a),
         BenchCommand::Step(a) => super::bench_step::run(a),
+        BenchCommand::Scan(a) => super::bench_scan::run(a),
     }
 }
 

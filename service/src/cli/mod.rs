@@ -2,6 +2,7 @@
 mod bench;
 mod bench_load;
 mod bench_monitor;
+mod bench_scan;
 mod bench_step;
 mod client;
 mod data_args;
