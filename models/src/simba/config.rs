@@ -21,14 +21,14 @@ pub struct SimbaConfig {
     pub lookback: usize,
     /// Forecast horizon `H`.
     pub horizon: usize,
-    /// Model width `C`. Default 16.
-    #[config(default = 16)]
+    /// Model width `C`. Default 32 (chosen on validation data, `docs/simba.md` §5).
+    #[config(default = 32)]
     pub d_model: usize,
-    /// SiMBA blocks (Mamba then EinFFT, each pre-norm residual). Default 2.
-    #[config(default = 2)]
+    /// SiMBA blocks (Mamba then EinFFT, each pre-norm residual). Default 1.
+    #[config(default = 1)]
     pub n_blocks: usize,
-    /// Mamba state size `d`. Default 8.
-    #[config(default = 8)]
+    /// Mamba state size `d`. Default 16 (Mamba's).
+    #[config(default = 16)]
     pub d_state: usize,
     /// Mamba convolution taps. Default 4.
     #[config(default = 4)]
@@ -72,7 +72,8 @@ pub struct SimbaConfig {
     /// Tokens the head reads, `K` (the last `K` tokens, flattened: `Linear(K·C → H)`); `1` is a
     /// head on the last token alone, `lookback` a flatten head over the whole window. The
     /// recurrent form keeps the last `K` head inputs, so a point still costs `O(K·C·H)` work
-    /// whatever came before. Default 1.
+    /// whatever came before. Default 1 here; [`SimbaConfig::statecast_default`] reads the whole
+    /// look-back (`K = L`), which validation chose.
     #[config(default = 1)]
     pub head_tokens: usize,
 }
@@ -81,7 +82,7 @@ impl SimbaConfig {
     /// SiMBA as statecast runs it by default for look-back `l` and horizon `h`
     /// (chosen on ETTh1 validation data, `docs/simba.md` §5).
     pub fn statecast_default(l: usize, h: usize) -> Self {
-        Self::new(l, h)
+        Self::new(l, h).with_head_tokens(l)
     }
 
     /// The Mamba block of every layer.
