@@ -20,6 +20,7 @@
 
 pub mod chunked;
 pub mod discretise;
+pub mod fused;
 pub mod reference;
 pub mod step;
 

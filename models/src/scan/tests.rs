@@ -268,6 +268,98 @@ fn chunked_gradients_equal_autodiff_through_the_step_loop() {
     }
 }
 
+/// The fused op as a [`ScanOutput`] (zero initial state, Euler only).
+fn fused(params: &ScanParams, input: ScanInput, h0: Option<Tensor<3>>) -> ScanOutput {
+    assert!(h0.is_none() && params.b_rule == BDiscretisation::Euler);
+    let (y, final_state) = fused::fused_scan(
+        input.u,
+        input.delta,
+        params.a.clone(),
+        input.b,
+        input.c,
+        params.d.clone(),
+    );
+    ScanOutput { y, final_state }
+}
+
+#[test]
+fn fused_scan_matches_the_sequential_reference() {
+    let mut rng = Rng::new(41);
+    for (bt, l, e, n, _) in CASES {
+        let p = random_problem(&mut rng, (bt, l, e, n), false);
+        let (y_ref, h_ref) = sequential_scan(&p, BDiscretisation::Euler);
+        let (params, input, _) = to_tensors(&p, BDiscretisation::Euler, &Device::flex());
+        let out = fused(&params, input, None);
+        let what = format!("fused B={bt} L={l} E={e} N={n}");
+        assert_close(&host(out.y), &y_ref, 1e-5, 1e-5, &what);
+        assert_close(&host(out.final_state), &h_ref, 1e-5, 1e-5, &what);
+    }
+}
+
+/// The fused op's own backward pass against autodiff through the chunked scan (itself checked
+/// against the step loop and finite differences above), on shapes with ragged chunks.
+#[test]
+fn fused_gradients_equal_the_chunked_scan_gradients() {
+    let mut rng = Rng::new(42);
+    for (bt, l, e, n) in [(2, 7, 3, 4), (1, 2, 2, 2), (3, 37, 4, 8), (2, 96, 5, 3)] {
+        let p = random_problem(&mut rng, (bt, l, e, n), false);
+        let w = rng.normals(bt * l * e);
+        let v = vec![0.0; bt * e * n];
+        let want = gradients(&p, BDiscretisation::Euler, (&w, &v), &|params, input, h0| {
+            chunked_scan(params, input, h0, 4)
+        });
+        let got = gradients(&p, BDiscretisation::Euler, (&w, &v), &fused);
+        assert_eq!(got.len(), 6);
+        for ((g, w), name) in got.iter().zip(&want).zip(GRAD_NAMES) {
+            let what = format!("fused B={bt} L={l} E={e} N={n}: d/d{name}");
+            assert!(
+                w.iter().any(|x| x.abs() > 1e-3),
+                "{what}: reference gradient is zero"
+            );
+            assert_close(g, w, 1e-4, 1e-5, &what);
+        }
+    }
+}
+
+#[test]
+fn fused_gradients_match_finite_differences_of_the_reference() {
+    let mut rng = Rng::new(43);
+    let (bt, l, e, n) = (2, 9, 2, 3);
+    let p = random_problem(&mut rng, (bt, l, e, n), false);
+    let w = rng.normals(bt * l * e);
+    let loss = |q: &HostScan| {
+        let (y, _) = sequential_scan(q, BDiscretisation::Euler);
+        y.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>()
+    };
+    let got = gradients(&p, BDiscretisation::Euler, (&w, &vec![0.0; bt * e * n]), &fused);
+    let fields: [fn(&mut HostScan) -> &mut Vec<f64>; 6] = [
+        |q| &mut q.u,
+        |q| &mut q.delta,
+        |q| &mut q.a,
+        |q| &mut q.b,
+        |q| &mut q.c,
+        |q| &mut q.d,
+    ];
+    for ((field, g), name) in fields.iter().zip(&got).zip(GRAD_NAMES) {
+        let fd: Vec<f64> = (0..g.len())
+            .map(|i| {
+                let eps = 1e-6;
+                let (mut plus, mut minus) = (p.clone(), p.clone());
+                field(&mut plus)[i] += eps;
+                field(&mut minus)[i] -= eps;
+                (loss(&plus) - loss(&minus)) / (2.0 * eps)
+            })
+            .collect();
+        assert_close(
+            g,
+            &fd,
+            1e-4,
+            1e-5,
+            &format!("fused: d/d{name} vs finite differences"),
+        );
+    }
+}
+
 #[test]
 fn chunked_gradients_match_finite_differences_of_the_reference() {
     // Independent of every tensor path: central differences of the f64 loop.
