@@ -11,10 +11,13 @@
 //! where `b̄ = Δ · B` (Euler, Mamba's choice) or the exact zero-order hold
 //! `b̄ = (exp(Δ·A) − 1) / A · B` ([`BDiscretisation`]).
 //!
-//! Three computations of the same recurrence, which agree to float32 rounding:
-//! * [`chunked_scan`]: the training path, parallel over time inside chunks (segment sums) and a
+//! Four computations of the same recurrence, which agree to float32 rounding:
+//! * [`fused::fused_scan`]: one backend op with its own backward pass (host loops on the CPU, a
+//!   CubeCL kernel on CUDA), zero initial state and Euler `b̄` only; what training runs where it
+//!   applies ([`selective_scan`] decides);
+//! * [`chunked_scan`]: parallel over time inside chunks (segment sums) and a
 //!   logarithmic-depth scan across chunk aggregates; built from burn tensor ops so autodiff gives
-//!   the backward pass, on any device;
+//!   the backward pass, on any device and for every configuration;
 //! * [`scan_step`]: one step `(h_{t−1}, u_t, Δ_t, B_t, C_t) → (y_t, h_t)`, for streaming;
 //! * [`reference::sequential_scan`]: plain `f64` loops, the oracle for the tests.
 
@@ -30,6 +33,7 @@ mod tests;
 use burn::prelude::*;
 
 pub use chunked::{DEFAULT_CHUNK, chunked_scan};
+pub use fused::fused_scan;
 pub use discretise::BDiscretisation;
 pub use step::{StepInput, StepOutput, scan_step};
 
@@ -132,5 +136,64 @@ impl ScanDims {
             );
         }
         dims
+    }
+}
+
+/// Which whole-sequence scan [`selective_scan`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanPath {
+    /// [`fused::fused_scan`].
+    Fused,
+    /// [`chunked_scan`].
+    Chunked,
+}
+
+/// The path for a scan on `device`: the fused op where it applies (Euler `b̄`, zero initial
+/// state) and is trusted on that backend, else the chunked scan.
+///
+/// On the CPU the fused op is the default. On CUDA its kernel is opt-in
+/// (`STATECAST_SCAN=fused`) until `devices --check` has compared it with the CPU on a GPU;
+/// `STATECAST_SCAN=chunked` forces the chunked scan everywhere (for comparisons).
+pub fn scan_path(device: &Device, params: &ScanParams, has_initial_state: bool) -> ScanPath {
+    static CHOICE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let choice = CHOICE.get_or_init(|| std::env::var("STATECAST_SCAN").ok());
+    if has_initial_state || params.b_rule != BDiscretisation::Euler {
+        return ScanPath::Chunked;
+    }
+    use burn::backend::DispatchDevice;
+    match (choice.as_deref(), device.clone().inner().as_dispatch()) {
+        (Some("chunked"), _) => ScanPath::Chunked,
+        (_, DispatchDevice::Flex(_)) => ScanPath::Fused,
+        #[cfg(feature = "gpu")]
+        (Some("fused"), DispatchDevice::Cube(_)) => ScanPath::Fused,
+        _ => ScanPath::Chunked,
+    }
+}
+
+/// The selective scan over whole sequences by the path [`scan_path`] picks. The two paths agree
+/// to float32 rounding in `y` and in every gradient; through the fused path the final state
+/// carries no gradient (no caller differentiates it).
+///
+/// # Shapes
+/// As [`chunked_scan`].
+pub fn selective_scan(
+    params: &ScanParams,
+    input: ScanInput,
+    initial_state: Option<Tensor<3>>,
+    chunk: usize,
+) -> ScanOutput {
+    match scan_path(&input.u.device(), params, initial_state.is_some()) {
+        ScanPath::Fused => {
+            let (y, final_state) = fused_scan(
+                input.u,
+                input.delta,
+                params.a.clone(),
+                input.b,
+                input.c,
+                params.d.clone(),
+            );
+            ScanOutput { y, final_state }
+        }
+        ScanPath::Chunked => chunked_scan(params, input, initial_state, chunk),
     }
 }

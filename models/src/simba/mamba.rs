@@ -21,7 +21,7 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::activation::{silu, softplus};
 
-use crate::scan::{BDiscretisation, ScanInput, ScanParams, StepInput, chunked_scan, scan_step};
+use crate::scan::{BDiscretisation, ScanInput, ScanParams, StepInput, scan_step, selective_scan};
 
 /// Configuration of a [`Mamba`] block. Defaults are Mamba's (`mamba_simple.py`) except the
 /// state size, which SiMBA's forecaster sets.
@@ -269,7 +269,7 @@ impl Mamba {
         .swap_dims(1, 2);
         let u_nte = silu(self.causal_conv(x_nte));
         let s = self.selective(u_nte.clone());
-        let out = chunked_scan(
+        let out = selective_scan(
             &self.scan_params(),
             ScanInput {
                 u: u_nte,
