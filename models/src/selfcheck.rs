@@ -384,6 +384,69 @@ fn simba_checks(device: &Device) -> Vec<CheckRow> {
             gating: true,
         });
     }
+    // The fused op (the CubeCL kernel on CUDA): y, and the gradient of Σ w ⊙ y for every input.
+    {
+        use crate::scan::fused_scan;
+        let (b, t, e, n) = (3, 257, 24, 16);
+        let a = host_values(e * n, 211)
+            .into_iter()
+            .map(|v| -(v.abs() + 0.1))
+            .collect::<Vec<_>>();
+        let d = host_values(e, 212);
+        let u = host_values(b * t * e, 213);
+        let delta = host_values(b * t * e, 214)
+            .into_iter()
+            .map(|v| 0.01 + 0.05 * v.abs())
+            .collect::<Vec<_>>();
+        let (bb, cc, w) = (
+            host_values(b * t * n, 215),
+            host_values(b * t * n, 216),
+            host_values(b * t * e, 217),
+        );
+        let run = |dev: &Device| {
+            let ad = dev.clone().autodiff();
+            let a_t = tensor(a.clone(), [e, n], &ad).require_grad();
+            let d_t = tensor(d.clone(), [e], &ad).require_grad();
+            let u_t = tensor(u.clone(), [b, t, e], &ad).require_grad();
+            let delta_t = tensor(delta.clone(), [b, t, e], &ad).require_grad();
+            let b_t = tensor(bb.clone(), [b, t, n], &ad).require_grad();
+            let c_t = tensor(cc.clone(), [b, t, n], &ad).require_grad();
+            let started = std::time::Instant::now();
+            let (y, _) = fused_scan(
+                u_t.clone(),
+                delta_t.clone(),
+                a_t.clone(),
+                b_t.clone(),
+                c_t.clone(),
+                d_t.clone(),
+            );
+            let grads = (y.clone() * tensor(w.clone(), [b, t, e], &ad)).sum().backward();
+            let all = vec![
+                ("y", to_host(y.inner())),
+                ("du", to_host(u_t.grad(&grads).expect("du"))),
+                ("ddelta", to_host(delta_t.grad(&grads).expect("ddelta"))),
+                ("dA", to_host(a_t.grad(&grads).expect("dA"))),
+                ("dB", to_host(b_t.grad(&grads).expect("dB"))),
+                ("dC", to_host(c_t.grad(&grads).expect("dC"))),
+                ("dD", to_host(d_t.grad(&grads).expect("dD"))),
+            ];
+            (all, started.elapsed().as_secs_f64() * 1e3)
+        };
+        let (on_device, device_ms) = run(device);
+        let (on_cpu, cpu_ms) = run(&cpu);
+        for ((name, got), (_, want)) in on_device.iter().zip(&on_cpu) {
+            let max_abs_diff = max_abs_diff_host(got, want);
+            let scale = want.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
+            rows.push(CheckRow {
+                op: format!("selective scan fused B={b} L={t} E={e} N={n}: {name}"),
+                max_abs_diff,
+                rel_diff: max_abs_diff / scale,
+                device_ms,
+                cpu_ms,
+                gating: true,
+            });
+        }
+    }
     for (name, cfg, v) in [
         (
             "simba L96 H24 V7 defaults",

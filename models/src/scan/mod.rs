@@ -22,6 +22,8 @@
 //! * [`reference::sequential_scan`]: plain `f64` loops, the oracle for the tests.
 
 pub mod chunked;
+#[cfg(feature = "gpu")]
+mod cube;
 pub mod discretise;
 pub mod fused;
 pub mod reference;
@@ -33,8 +35,8 @@ mod tests;
 use burn::prelude::*;
 
 pub use chunked::{DEFAULT_CHUNK, chunked_scan};
-pub use fused::fused_scan;
 pub use discretise::BDiscretisation;
+pub use fused::fused_scan;
 pub use step::{StepInput, StepOutput, scan_step};
 
 /// The time-invariant parameters of a selective scan.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use burn::prelude::*;
 use statecast_models::device::DeviceSpec;
 use statecast_models::scan::reference::{HostScan, sequential_scan};
-use statecast_models::scan::{BDiscretisation, ScanInput, ScanParams, chunked_scan};
+use statecast_models::scan::{BDiscretisation, ScanInput, ScanParams, chunked_scan, fused_scan};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ScanArgs {
@@ -29,8 +29,9 @@ pub(crate) struct ScanArgs {
     /// Sequence lengths, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "512,2048")]
     lengths: Vec<usize>,
-    /// Chunk lengths of the chunked scan, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "4,8")]
+    /// Chunk lengths of the chunked scan, comma-separated; 0 is the fused op (one backend op
+    /// with its own backward: host loops on the CPU, the CubeCL kernel on CUDA).
+    #[arg(long, value_delimiter = ',', default_value = "0,4,8")]
     chunks: Vec<usize>,
     /// Timed repetitions (the median is reported).
     #[arg(long, default_value_t = 10)]
@@ -113,6 +114,23 @@ fn inputs(p: &HostScan, device: &Device) -> (ScanParams, ScanInput) {
     (params, input)
 }
 
+/// `y` by the chunked scan with chunk `q`, or by the fused op when `q == 0`.
+fn scan(params: &ScanParams, input: ScanInput, q: usize) -> Tensor<3> {
+    if q == 0 {
+        fused_scan(
+            input.u,
+            input.delta,
+            params.a.clone(),
+            input.b,
+            input.c,
+            params.d.clone(),
+        )
+        .0
+    } else {
+        chunked_scan(params, input, None, q).y
+    }
+}
+
 pub(crate) fn run(args: ScanArgs) -> anyhow::Result<()> {
     let dims_ok = |v: usize| (1..=65_536).contains(&v);
     anyhow::ensure!(
@@ -124,8 +142,8 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<()> {
         "--lengths must be in 1..=65536"
     );
     anyhow::ensure!(
-        !args.chunks.is_empty() && args.chunks.iter().all(|&q| (1..=256).contains(&q)),
-        "--chunks must be in 1..=256"
+        !args.chunks.is_empty() && args.chunks.iter().all(|&q| q <= 256),
+        "--chunks must be in 0..=256 (0: the fused op)"
     );
     anyhow::ensure!(
         (1..=1000).contains(&args.repeats) && args.warmup <= 1000,
@@ -135,7 +153,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<()> {
         * *args.lengths.iter().max().unwrap_or(&1) as u128
         * args.channels as u128
         * args.state as u128
-        * *args.chunks.iter().max().unwrap_or(&1) as u128;
+        * (*args.chunks.iter().max().unwrap_or(&1)).max(1) as u128;
     anyhow::ensure!(
         largest <= 1u128 << 34,
         "batch × length × channels × state × chunk = {largest} floats for the chunk weights: too large (at most 2^34)"
@@ -193,7 +211,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<()> {
             for i in 0..args.warmup + args.repeats {
                 sync(&device)?;
                 let started = Instant::now();
-                let y = chunked_scan(&params, input.clone(), None, q).y;
+                let y = scan(&params, input.clone(), q);
                 sync(&device)?;
                 if i >= args.warmup {
                     fwd.push(started.elapsed());
@@ -234,7 +252,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<()> {
             for i in 0..args.warmup + args.repeats {
                 sync(&ad)?;
                 let started = Instant::now();
-                let y = chunked_scan(&params_ad, input_ad.clone(), None, q).y;
+                let y = scan(&params_ad, input_ad.clone(), q);
                 let grads = (y * weights.clone()).sum().backward();
                 sync(&ad)?;
                 if i >= args.warmup {
@@ -245,6 +263,11 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<()> {
             let (fwd_ms, both_ms) = (median(fwd), median(both));
             let ok = err.is_finite() && err <= args.tolerance;
             all_ok &= ok;
+            let q = if q == 0 {
+                "fused".to_string()
+            } else {
+                q.to_string()
+            };
             println!(
                 "| {t} | {q} | {fwd_ms:.3} | {both_ms:.3} | {err:.2e} | {:.1} | {copy_gbs:.1} | {} |",
                 bytes / (fwd_ms * 1e-3) / 1e9,
