@@ -50,7 +50,7 @@ pub trait SelectiveScanOps: Backend {
 
     /// From the forward's inputs and states and `dy: [B, L, E]`, the gradients
     /// `(∂u, ∂Δ, ∂A, ∂B, ∂C, ∂D)`, each shaped as its input.
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn selective_scan_backward(
         u: FloatTensor<Self>,
         delta: FloatTensor<Self>,
