@@ -288,6 +288,21 @@ async fn oversized_models_and_absurd_schedules_are_refused_at_submission() {
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     assert!(err.message().contains("--max-model-params"), "{}", err.message());
 
+    // SiMBA: a head reading more tokens than the look-back is refused by name; a head and
+    // width of billions of weights by the parameter bound, before anything is queued.
+    let mut simba = sim_request(&data, 1);
+    simba.model_kind = "simba".into();
+    simba.lookback = 96;
+    simba.horizon = 24;
+    simba.model_config_json = r#"{"head_tokens": 4294967295}"#.into();
+    let err = jobs.submit_job(simba.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("head_tokens"), "{}", err.message());
+    simba.model_config_json = r#"{"d_model": 65536, "head_tokens": 96}"#.into();
+    let err = jobs.submit_job(simba).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("--max-model-params"), "{}", err.message());
+
     // Few parameters, but batches of a million long windows: the memory estimate.
     let mut big_batch = sim_request(&data, 1);
     (big_batch.lookback, big_batch.horizon) = (1024, 256);
