@@ -183,5 +183,8 @@ fn cuda_without_gpu_build_is_a_clear_error() {
         "{err}"
     );
     let out = common::run_ok(&["devices", "--check", "cpu"]);
-    assert!(out.contains("all 17 gating checks passed"), "{out}");
+    assert!(out.contains("all 30 gating checks passed"), "{out}");
+    for row in ["selective scan fused", "selective scan chunked", "simba L96"] {
+        assert!(out.contains(row), "no `{row}` row in\n{out}");
+    }
 }
