@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The fused selective-scan kernel on a CUDA device (never in CI; run through the device tool with
-# dist/gpu and dist/bench carried): everything the kernel must pass before it becomes the default
-# on CUDA, and the figures for BENCHMARKS.md, in one run. Alone on the GPU (timings).
+# dist/gpu and dist/bench carried): everything the kernel must pass (it is the default on CUDA), and the
+# figures for BENCHMARKS.md, in one run. Alone on the GPU (timings).
 #   1. `devices --check cuda`: every row, including the fused scan's y and six gradients against
 #      the CPU (gating);
 #   2. `bench scan`: fused (chunk 0) and chunked (4) at B 16, E 256, N 16, L 512 and 2048, each
 #      checked against the f64 loop; then the PyTorch reference (dist/bench/scan_bench.py);
-#   3. `bench step` for SiMBA with the chunked scan and with the kernel (STATECAST_SCAN=fused);
+#   3. `bench step` for SiMBA with the chunked scan and with the kernel (the default);
 #   4. a short ETTh1 SiMBA training with the kernel, scored on cuda and on the cpu.
 # Usage: scripts/gpu-scan-check.sh DATA_DIR OUT_DIR
 set -uo pipefail

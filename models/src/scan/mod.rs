@@ -153,8 +153,8 @@ pub enum ScanPath {
 /// The path for a scan on `device`: the fused op where it applies (Euler `b̄`, zero initial
 /// state) and is trusted on that backend, else the chunked scan.
 ///
-/// On the CPU the fused op is the default. On CUDA its kernel is opt-in
-/// (`STATECAST_SCAN=fused`) until `devices --check` has compared it with the CPU on a GPU;
+/// The fused op is the default on both backends (on CUDA since `devices --check cuda` matched
+/// its `y` and all six gradients with the CPU on an H100, BENCHMARKS.md §12);
 /// `STATECAST_SCAN=chunked` forces the chunked scan everywhere (for comparisons).
 pub fn scan_path(device: &Device, params: &ScanParams, has_initial_state: bool) -> ScanPath {
     static CHOICE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
@@ -167,7 +167,8 @@ pub fn scan_path(device: &Device, params: &ScanParams, has_initial_state: bool) 
         (Some("chunked"), _) => ScanPath::Chunked,
         (_, DispatchDevice::Flex(_)) => ScanPath::Fused,
         #[cfg(feature = "gpu")]
-        (Some("fused"), DispatchDevice::Cube(_)) => ScanPath::Fused,
+        (_, DispatchDevice::Cube(_)) => ScanPath::Fused,
+        #[allow(unreachable_patterns)]
         _ => ScanPath::Chunked,
     }
 }
