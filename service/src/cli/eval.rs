@@ -146,10 +146,13 @@ fn run_forecast(args: ForecastEvalArgs) -> anyhow::Result<()> {
             println!("wrote {}", path.display());
         }
         rows.push(row);
+        // Rewritten after every horizon, so a run cut short keeps the horizons it finished.
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
+        }
     }
     print_table(&rows);
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
         println!("wrote {}", path.display());
     }
     Ok(())
