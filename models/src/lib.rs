@@ -10,6 +10,7 @@ pub mod error;
 pub mod forecaster;
 mod fsutil;
 pub mod scan;
+pub mod scan2d;
 pub mod simba;
 pub mod spacetime;
 pub mod ssm;
