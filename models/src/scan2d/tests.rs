@@ -485,3 +485,45 @@ fn a_zero_chunk_is_refused() {
     let (params, input) = to_tensors(&p, &device);
     rows_scan(&params, input, 0);
 }
+
+/// Forward + backward timings of the two orientations on the CPU (flex) for `docs/chimera.md`
+/// §1.6. Prints a table; asserts nothing. Run with
+/// `cargo test --workspace --lib -- scan2d::tests::timing --ignored --nocapture`.
+#[test]
+#[ignore = "timing table, prints figures only"]
+fn timing() {
+    use std::time::Instant;
+    let ad = Device::flex().autodiff();
+    let (bt, e, n, chunk) = (2, 8, 8, 4);
+    println!("batch {bt}, channels {e}, state {n}, chunk {chunk}; minimum of 3 runs");
+    println!("| V | T | picked | rows fwd+bwd ms | columns fwd+bwd ms |");
+    println!("|---|---|---|---|---|");
+    for (v, t) in [(7, 96), (32, 32), (96, 7), (128, 16)] {
+        let p = random_problem(&mut Rng::new(80), (bt, v, t, e, n));
+        let time = |scan: Scan| {
+            (0..3)
+                .map(|_| {
+                    let (params, input) = to_tensors(&p, &ad);
+                    let params = Scan2dParams {
+                        a1: params.a1.require_grad(),
+                        ..params
+                    };
+                    let input = Scan2dInput {
+                        x: input.x.require_grad(),
+                        ..input
+                    };
+                    let start = Instant::now();
+                    let g = scan(&params, input, chunk).y.sum().backward();
+                    let _ = host(params.a1.grad(&g).expect("dA1"));
+                    start.elapsed().as_secs_f64() * 1e3
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        println!(
+            "| {v} | {t} | {:?} | {:.1} | {:.1} |",
+            Scan2dPath::for_grid(v, t),
+            time(rows_scan),
+            time(columns_scan)
+        );
+    }
+}
