@@ -5,6 +5,7 @@
 
 pub mod artifact;
 pub mod baseline;
+pub mod chimera;
 pub mod device;
 pub mod error;
 pub mod forecaster;
@@ -14,6 +15,7 @@ pub mod scan2d;
 pub mod simba;
 pub mod spacetime;
 pub mod ssm;
+mod token_head;
 pub mod train;
 pub mod zoo;
 

@@ -110,7 +110,7 @@ pub fn chunked_scan(
 ///
 /// # Shapes
 /// * `log_decay`, `end`: `[batch, len, channels, state]`; returns both, prefix-combined.
-fn prefix_scan(mut log_decay: Tensor<4>, mut end: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+pub(crate) fn prefix_scan(mut log_decay: Tensor<4>, mut end: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
     let [batch, len, channels, state] = end.dims();
     let mut offset = 1;
     while offset < len {

@@ -7,6 +7,7 @@
 //! inclusive Hillis–Steele scan of the chunk aggregates, then a fix-up adding each chunk's
 //! carried-in state. No loop runs over the steps, so the autodiff graph (and the backward pass)
 //! has `O(log(len / Q))` nodes whatever the length.
+use crate::scan::chunked::prefix_scan;
 use burn::prelude::*;
 
 /// Every state of `h_i = exp(g_i)·h_{i−1} + s_i` from `h_{−1} = 0`, along dim 1, `chunk` steps at a
@@ -75,29 +76,6 @@ pub fn linear_scan(log_decay: Tensor<4>, input: Tensor<4>, chunk: usize) -> Tens
     (local + log_decay.exp() * carried_in.unsqueeze_dim::<5>(2))
         .reshape([batch, padded, channels, state])
         .narrow(1, 0, len)
-}
-
-/// Inclusive Hillis–Steele scan along dim 1 of the affine maps `h ↦ exp(g)·h + s` (earlier maps
-/// applied first): `⌈log₂ len⌉` rounds of whole-tensor ops. Decays are added as logs, so a
-/// combined factor `exp(g)` only ever underflows towards 0.
-///
-/// # Shapes
-/// * `log_decay`, `end`: `[batch, len, channels, state]`; returns both, prefix-combined.
-fn prefix_scan(mut log_decay: Tensor<4>, mut end: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-    let [batch, len, channels, state] = end.dims();
-    let mut offset = 1;
-    while offset < len {
-        // The map `offset` places earlier, identity (g = 0, s = 0) before the start.
-        let shift = |t: Tensor<4>| {
-            let identity = Tensor::zeros([batch, offset, channels, state], &t.device());
-            Tensor::cat(vec![identity, t.narrow(1, 0, len - offset)], 1)
-        };
-        let (earlier_decay, earlier_end) = (shift(log_decay.clone()), shift(end.clone()));
-        end = end + log_decay.clone().exp() * earlier_end;
-        log_decay = log_decay + earlier_decay;
-        offset *= 2;
-    }
-    (log_decay, end)
 }
 
 /// `1` where `j ≤ i` (row `i`, column `j`), else `0`. Returns `[1, 1, q, q, 1, 1]`.

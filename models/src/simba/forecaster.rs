@@ -4,6 +4,7 @@ use burn::prelude::*;
 
 use super::{Simba, SimbaState};
 use crate::forecaster::{Forecaster, Reconstructor, StepForecaster, Stepper};
+use crate::token_head::align_next_predictions;
 
 impl Forecaster for Simba {
     fn lookback(&self) -> usize {
@@ -32,16 +33,6 @@ impl Forecaster for Simba {
     fn stepper(&self) -> Option<&dyn Stepper> {
         Some(self)
     }
-}
-
-/// Row `t ≥ 1` is the prediction of row `t` made from rows `..t`; row 0 has no predecessor and is
-/// the input row itself.
-fn align_next_predictions(x_blv: Tensor<3>, next_pred_blv: Tensor<3>) -> Tensor<3> {
-    let [_, l, _] = x_blv.dims();
-    if l < 2 {
-        return x_blv;
-    }
-    Tensor::cat(vec![x_blv.narrow(1, 0, 1), next_pred_blv.narrow(1, 0, l - 1)], 1)
 }
 
 impl Reconstructor for Simba {

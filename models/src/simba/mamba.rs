@@ -105,7 +105,11 @@ impl MambaConfig {
             x_proj: LinearConfig::new(e, r + 2 * d).with_bias(false).init(device),
             dt_proj: {
                 let mut layer = LinearConfig::new(r, e).init(device);
-                layer.bias = Some(Param::from_tensor(self.dt_bias(e, device)));
+                layer.bias = Some(Param::from_tensor(step_size_bias(
+                    e,
+                    [self.dt_min, self.dt_max, self.dt_init_floor],
+                    device,
+                )));
                 layer
             },
             a_log: Param::from_tensor(Tensor::from_data(TensorData::new(a_log, [e, d]), device)),
@@ -117,24 +121,25 @@ impl MambaConfig {
             chunk: self.chunk,
         }
     }
+}
 
-    /// `b_Δ = Δ + log(−expm1(−Δ))` (inverse softplus) of `Δ = max(exp(U[log dt_min, log dt_max]),
-    /// floor)`, so that `softplus(b_Δ) = Δ` at initialisation.
-    fn dt_bias(&self, e: usize, device: &Device) -> Tensor<1> {
-        let draws = Tensor::<1>::random([e], Distribution::Uniform(0.0, 1.0), device)
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .expect("f32 data");
-        let (lo, hi) = (self.dt_min.ln(), self.dt_max.ln());
-        let bias: Vec<f32> = draws
-            .into_iter()
-            .map(|u| {
-                let dt = (lo + f64::from(u) * (hi - lo)).exp().max(self.dt_init_floor);
-                (dt + (-(-dt).exp_m1()).ln()) as f32
-            })
-            .collect();
-        Tensor::from_data(TensorData::new(bias, [e]), device)
-    }
+/// `b_Δ = Δ + log(−expm1(−Δ))` (inverse softplus) of `n` step sizes
+/// `Δ = max(exp(U[log dt_min, log dt_max]), floor)`, so that `softplus(b_Δ) = Δ` at
+/// initialisation (Mamba's `dt_proj` bias; Chimera uses it for both of its steps).
+pub(crate) fn step_size_bias(n: usize, [dt_min, dt_max, floor]: [f64; 3], device: &Device) -> Tensor<1> {
+    let draws = Tensor::<1>::random([n], Distribution::Uniform(0.0, 1.0), device)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("f32 data");
+    let (lo, hi) = (dt_min.ln(), dt_max.ln());
+    let bias: Vec<f32> = draws
+        .into_iter()
+        .map(|u| {
+            let dt = (lo + f64::from(u) * (hi - lo)).exp().max(floor);
+            (dt + (-(-dt).exp_m1()).ln()) as f32
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(bias, [n]), device)
 }
 
 /// The Mamba block (build it with [`MambaConfig::init`]).

@@ -19,12 +19,11 @@
 //! `c` channels, `t` any time length.
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
-use burn::tensor::module::conv1d;
-use burn::tensor::ops::ConvOptions;
 
 use super::block::SimbaBlock;
 use super::mamba::MambaState;
 use crate::spacetime::{NormStats, Normalization, fold_variates, unfold_variates};
+use crate::token_head::{head_input, next_row_predictions};
 
 /// The SiMBA forecaster (build it with [`super::SimbaConfig::init`]).
 #[derive(Module, Debug)]
@@ -105,38 +104,6 @@ impl Simba {
         [b, l, v]
     }
 
-    /// The head's input after the last of `T ≥ K` tokens: the last `K` tokens, oldest first,
-    /// flattened.
-    ///
-    /// # Shapes
-    /// * `z_ntc`: `[N, T, C]`, returns `[N, K·C]`
-    pub(crate) fn head_input(&self, z_ntc: Tensor<3>) -> Tensor<2> {
-        let [n, t, c] = z_ntc.dims();
-        let k = self.head_tokens;
-        z_ntc.narrow(1, t - k, k).reshape([n, k * c])
-    }
-
-    /// The head's first output (the next-row prediction) at every token, each reading the `K`
-    /// tokens up to it with zeros before the first: a causal convolution over tokens with the
-    /// head's first column as its kernel.
-    ///
-    /// # Shapes
-    /// * `z_ntc`: `[N, T, C]`, returns `[N, T]`
-    fn next_row_predictions(&self, z_ntc: Tensor<3>) -> Tensor<2> {
-        let [n, t, c] = z_ntc.dims();
-        let k = self.head_tokens;
-        let weight_kc = self.head.weight.val().narrow(1, 0, 1).reshape([k, c]);
-        let bias = self.head.bias.as_ref().map(|b| b.val().narrow(0, 0, 1));
-        let z_nct = z_ntc.swap_dims(1, 2);
-        let padded = if k > 1 {
-            Tensor::cat(vec![Tensor::zeros([n, c, k - 1], &z_nct.device()), z_nct], 2)
-        } else {
-            z_nct
-        };
-        let weight_1ck = weight_kc.swap_dims(0, 1).reshape([1, c, k]);
-        conv1d(padded, weight_1ck, bias, ConvOptions::new([1], [0], [1], 1)).reshape([n, t])
-    }
-
     /// The forecast from a look-back window (the head runs on the last `K` tokens only).
     ///
     /// # Shapes
@@ -145,7 +112,11 @@ impl Simba {
         let [b, _, v] = self.check_window(&x_blv);
         let stats = self.norm_stats(x_blv.clone());
         let z_ntc = self.encode(stats.normalize(fold_variates(x_blv))).z_ntc;
-        unfold_variates(stats.denormalize(self.head.forward(self.head_input(z_ntc))), b, v)
+        unfold_variates(
+            stats.denormalize(self.head.forward(head_input(z_ntc, self.head_tokens))),
+            b,
+            v,
+        )
     }
 
     /// Forecast and every token's one-step prediction, with the states after the window
@@ -157,8 +128,10 @@ impl Simba {
         let [b, l, v] = self.check_window(&x_blv);
         let stats = self.norm_stats(x_blv.clone());
         let encoded = self.encode(stats.normalize(fold_variates(x_blv)));
-        let forecast_nh = self.head.forward(self.head_input(encoded.z_ntc.clone()));
-        let next_nl = self.next_row_predictions(encoded.z_ntc.clone());
+        let forecast_nh = self
+            .head
+            .forward(head_input(encoded.z_ntc.clone(), self.head_tokens));
+        let next_nl = next_row_predictions(&self.head, self.head_tokens, encoded.z_ntc.clone());
         debug_assert_eq!(next_nl.dims(), [b * v, l]);
         let out = SimbaOutput {
             forecast_bhv: unfold_variates(stats.denormalize(forecast_nh), b, v),

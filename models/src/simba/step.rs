@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::mamba::MambaState;
 use super::model::Simba;
-use crate::spacetime::{NormStats, StateTensor, unfold_variates};
+use crate::spacetime::{NormStats, StateTensor};
+use crate::token_head::{push_head_input, roll_forecast};
 
 /// Streaming state of one block's Mamba layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,13 +170,7 @@ impl Simba {
         }
         let z_nc = self.norm_out.forward(z_nc);
         let k = self.head_tokens;
-        let earlier = state.head_inputs_nkc.to_tensor::<3>(&device);
-        let newest_n1c = z_nc.reshape([n, 1, self.width]);
-        let recent_nkc = if k > 1 {
-            Tensor::cat(vec![earlier.narrow(1, 1, k - 1), newest_n1c], 1)
-        } else {
-            newest_n1c
-        };
+        let recent_nkc = push_head_input(state.head_inputs_nkc.to_tensor::<3>(&device), z_nc);
         let forecast_nh = self.head.forward(recent_nkc.clone().reshape([n, k * self.width]));
         state.head_inputs_nkc = StateTensor::from_tensor(recent_nkc);
         state.forecast_nh = StateTensor::from_tensor(forecast_nh.clone());
@@ -188,28 +183,15 @@ impl Simba {
     /// the window the state has consumed); beyond `H` the forecast is fed back point by point
     /// into a copy of the state and the head's next output continues it.
     pub fn forecast_from_state(&self, state: &SimbaState, steps: usize, device: &Device) -> Tensor<3> {
-        let stats = state.stats(device);
-        let (b, v) = (state.batch, state.variates);
-        let mut rolled = state.clone();
-        let mut parts = Vec::new();
-        let mut left = steps;
-        while left > 0 {
-            let forecast_nh = stats.denormalize(rolled.forecast_nh.to_tensor(device));
-            let take = left.min(self.horizon);
-            parts.push(forecast_nh.clone().narrow(1, 0, take));
-            left -= take;
-            if left > 0 {
-                let forecast_bhv = unfold_variates(forecast_nh, b, v);
-                for j in 0..self.horizon {
-                    self.step(forecast_bhv.clone().narrow(1, j, 1).reshape([b, v]), &mut rolled);
-                }
-            }
-        }
-        let joined = if parts.is_empty() {
-            Tensor::zeros([b * v, 0], device)
-        } else {
-            Tensor::cat(parts, 1)
-        };
-        unfold_variates(joined, b, v)
+        roll_forecast(
+            state,
+            &state.stats(device),
+            [state.batch, state.variates, self.horizon, steps],
+            |s| s.forecast_nh.to_tensor(device),
+            |x_bv, s| {
+                self.step(x_bv, s);
+            },
+            device,
+        )
     }
 }

@@ -3,6 +3,7 @@ use burn::prelude::*;
 
 use super::ModelFamily;
 use crate::baseline::{Linear, Repeat};
+use crate::chimera::Chimera;
 use crate::forecaster::{Forecaster, Reconstructor, Stepper};
 use crate::simba::Simba;
 use crate::spacetime::SpaceTime;
@@ -22,6 +23,8 @@ pub enum AnyModel {
     Repeat(Repeat),
     /// SiMBA.
     Simba(Simba),
+    /// Chimera.
+    Chimera(Chimera),
 }
 
 macro_rules! dispatch {
@@ -31,6 +34,7 @@ macro_rules! dispatch {
             AnyModel::Linear($m) => $e,
             AnyModel::Repeat($m) => $e,
             AnyModel::Simba($m) => $e,
+            AnyModel::Chimera($m) => $e,
         }
     };
 }
@@ -43,6 +47,7 @@ impl AnyModel {
             Self::Linear(_) => ModelFamily::Linear,
             Self::Repeat(_) => ModelFamily::Repeat,
             Self::Simba(_) => ModelFamily::Simba,
+            Self::Chimera(_) => ModelFamily::Chimera,
         }
     }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AnyModel, ModelFamily};
 use crate::baseline::{LinearConfig, RepeatConfig};
+use crate::chimera::ChimeraConfig;
 use crate::error::{Error, Result};
 use crate::simba::SimbaConfig;
 use crate::spacetime::SpaceTimeConfig;
@@ -23,6 +24,8 @@ pub enum ModelConfig {
     Repeat(RepeatConfig),
     /// SiMBA (Patro and Agneeswaran, 2024).
     Simba(SimbaConfig),
+    /// Chimera (Behrouz, Santacatterina and Zabih, 2024).
+    Chimera(ChimeraConfig),
 }
 
 impl PartialEq for ModelConfig {
@@ -40,10 +43,11 @@ impl ModelConfig {
             Self::Linear(_) => ModelFamily::Linear,
             Self::Repeat(_) => ModelFamily::Repeat,
             Self::Simba(_) => ModelFamily::Simba,
+            Self::Chimera(_) => ModelFamily::Chimera,
         }
     }
 
-    /// The variant name (`"SpaceTime"`, `"Simba"`, `"Linear"`, `"Repeat"`).
+    /// The variant name (`"SpaceTime"`, `"Simba"`, `"Chimera"`, `"Linear"`, `"Repeat"`).
     pub fn kind(&self) -> &'static str {
         self.family().config_kind()
     }
@@ -60,6 +64,7 @@ impl ModelConfig {
             Self::Linear(c) => c.validate(),
             Self::Repeat(c) => c.validate(),
             Self::Simba(c) => c.validate(),
+            Self::Chimera(c) => c.validate(),
         }
     }
 
@@ -70,6 +75,7 @@ impl ModelConfig {
             Self::Linear(c) => c.lookback,
             Self::Repeat(c) => c.lookback,
             Self::Simba(c) => c.lookback,
+            Self::Chimera(c) => c.lookback,
         }
     }
 
@@ -80,6 +86,7 @@ impl ModelConfig {
             Self::Linear(c) => c.horizon,
             Self::Repeat(c) => c.horizon,
             Self::Simba(c) => c.horizon,
+            Self::Chimera(c) => c.horizon,
         }
     }
 
@@ -129,6 +136,7 @@ impl ModelConfig {
             Self::Linear(c) => AnyModel::Linear(c.init(device)),
             Self::Repeat(c) => AnyModel::Repeat(c.init(device)),
             Self::Simba(c) => AnyModel::Simba(c.init(device)),
+            Self::Chimera(c) => AnyModel::Chimera(c.init(device)),
         })
     }
 }

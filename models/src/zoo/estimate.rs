@@ -16,6 +16,7 @@
 //! All arithmetic saturates, so absurd sizes give `u64::MAX` rather than overflowing.
 use super::ModelConfig;
 use crate::baseline::LinearConfig;
+use crate::chimera::ChimeraConfig;
 use crate::simba::SimbaConfig;
 use crate::spacetime::SpaceTimeConfig;
 use crate::spacetime::{Embedding, SsmKind};
@@ -43,6 +44,13 @@ const MAMBA_INNER_ACTIVATIONS: u64 = 20;
 /// `[N, L, E, d]`-shaped tensors of the chunked scan besides the intra-chunk weights (log decay,
 /// decay, input term, chunk-local and fixed-up states), with gradients.
 const SCAN_STATE_ACTIVATIONS: u64 = 10;
+/// `[N, L, C]`-shaped tensors one Chimera block keeps besides its heads (two layer norms with
+/// their inputs, the residual sums, dropout masks, the gated sum, the FFN's hidden layer counted
+/// separately), with gradients.
+const CHIMERA_WIDTH_ACTIVATIONS: u64 = 16;
+/// `[N, L, E]`-shaped tensors of one 2-D SSM head besides its states (input, `Δ1`, `Δ2` before and
+/// after the softplus, output, reversal copies), with gradients.
+const CHIMERA_HEAD_ACTIVATIONS: u64 = 14;
 /// `[N, L + H]`-shaped tensors of the baselines (input, output, target, loss terms, gradients).
 const BASELINE_ACTIVATIONS: u64 = 8;
 
@@ -81,6 +89,7 @@ impl ModelConfig {
             Self::SpaceTime(c) => spacetime(c, series),
             Self::Linear(c) => linear(c, series),
             Self::Simba(c) => simba(c, series),
+            Self::Chimera(c) => chimera(c, series),
             Self::Repeat(c) => (
                 0,
                 mul(&[
@@ -165,6 +174,68 @@ fn simba(c: &SimbaConfig, series: u64) -> (u64, u64) {
     .fold(0u64, |acc, &p| acc.saturating_add(p));
     // Embedding and final norm over all tokens; the head on the last K tokens (its input,
     // output and gradients) and the next-row convolution's padded input.
+    let outer = mul(&[4, tokens, width])
+        .saturating_add(mul(&[4, series, h]))
+        .saturating_add(mul(&[3, series, u(c.head_tokens), width]))
+        .saturating_add(mul(&[series, l.saturating_add(u(c.head_tokens)), width]));
+    (params, mul(&[u(c.n_blocks), per_block]).saturating_add(outer))
+}
+
+/// `(parameters, activation floats)` of Chimera (`series` = windows × variates: every cell of the
+/// grid is a token).
+fn chimera(c: &ChimeraConfig, series: u64) -> (u64, u64) {
+    let width = u(c.d_model);
+    let (inner, state, rank) = (u(c.inner()), u(c.d_state), u(c.rank()));
+    let hidden = mul(&[u(c.ffn_expand), width]);
+    let (l, h) = (u(c.lookback), u(c.horizon));
+    let heads: u64 = if c.bidirectional { 4 } else { 2 };
+    let norm = mul(&[2, width]);
+    // x_proj E → 2R + 4N, dt1/dt2 R → E with bias, A1..A4 [E, N], D.
+    let head = [
+        mul(&[inner, mul(&[2, rank]).saturating_add(mul(&[4, state]))]),
+        mul(&[2, rank.saturating_add(1), inner]),
+        mul(&[4, inner, state]),
+        inner,
+    ]
+    .iter()
+    .fold(0u64, |acc, &p| acc.saturating_add(p));
+    // Two norms, in_proj C → 2E, heads, out_proj E → C, FFN C → F → C with biases.
+    let block = [
+        mul(&[2, norm]),
+        mul(&[width, 2, inner]),
+        mul(&[heads, head]),
+        mul(&[inner, width]),
+        mul(&[2, width, hidden])
+            .saturating_add(hidden)
+            .saturating_add(width),
+    ]
+    .iter()
+    .fold(0u64, |acc, &p| acc.saturating_add(p));
+    let params = mul(&[2, width])
+        .saturating_add(mul(&[u(c.n_blocks), block]))
+        .saturating_add(norm)
+        .saturating_add(mul(&[u(c.head_tokens), width, h]))
+        .saturating_add(h);
+    let tokens = mul(&[series, l]);
+    let chunk = u(c.scan_chunk.max(1));
+    let per_head = [
+        mul(&[CHIMERA_HEAD_ACTIVATIONS, tokens, inner]),
+        mul(&[2, tokens, mul(&[2, rank]).saturating_add(mul(&[4, state]))]),
+        // Both states, each with the intra-chunk weights and the fixed-up states.
+        mul(&[
+            2,
+            tokens,
+            inner,
+            state,
+            mul(&[3, chunk]).saturating_add(SCAN_STATE_ACTIVATIONS),
+        ]),
+    ]
+    .iter()
+    .fold(0u64, |acc, &p| acc.saturating_add(p));
+    let per_block = mul(&[CHIMERA_WIDTH_ACTIVATIONS, tokens, width])
+        .saturating_add(mul(&[4, tokens, inner]))
+        .saturating_add(mul(&[4, tokens, hidden]))
+        .saturating_add(mul(&[heads, per_head]));
     let outer = mul(&[4, tokens, width])
         .saturating_add(mul(&[4, series, h]))
         .saturating_add(mul(&[3, series, u(c.head_tokens), width]))
@@ -268,6 +339,18 @@ mod tests {
             ModelConfig::Repeat(RepeatConfig::new(12, 5)),
             ModelConfig::SpaceTime(SpaceTimeConfig::statecast_default(24, 6)),
             ModelConfig::Simba(SimbaConfig::statecast_default(24, 6)),
+            ModelConfig::Chimera(crate::chimera::ChimeraConfig::statecast_default(24, 6)),
+            ModelConfig::Chimera(
+                crate::chimera::ChimeraConfig::new(10, 3)
+                    .with_d_model(7)
+                    .with_expand(2)
+                    .with_d_state(5)
+                    .with_dt_rank(3)
+                    .with_ffn_expand(3)
+                    .with_n_blocks(3)
+                    .with_bidirectional(false)
+                    .with_head_tokens(4),
+            ),
             ModelConfig::Simba(
                 SimbaConfig::new(10, 3)
                     .with_d_model(15)

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ModelConfig;
 use crate::baseline::{LinearConfig, RepeatConfig};
+use crate::chimera::ChimeraConfig;
 use crate::simba::SimbaConfig;
 use crate::spacetime::SpaceTimeConfig;
 
@@ -21,6 +22,8 @@ pub enum ModelFamily {
     Repeat,
     /// SiMBA: Mamba blocks along time with EinFFT channel mixing.
     Simba,
+    /// Chimera: input-dependent 2-D SSM heads over variates × time.
+    Chimera,
 }
 
 /// A family name that is not one of [`ModelFamily::ALL`].
@@ -33,7 +36,13 @@ pub struct UnknownFamily {
 
 impl ModelFamily {
     /// Every family, in the order the CLI lists them.
-    pub const ALL: [Self; 4] = [Self::Spacetime, Self::Simba, Self::Linear, Self::Repeat];
+    pub const ALL: [Self; 5] = [
+        Self::Spacetime,
+        Self::Simba,
+        Self::Chimera,
+        Self::Linear,
+        Self::Repeat,
+    ];
 
     /// The lowercase name users type (`spacetime`).
     pub fn name(self) -> &'static str {
@@ -42,6 +51,7 @@ impl ModelFamily {
             Self::Linear => "linear",
             Self::Repeat => "repeat",
             Self::Simba => "simba",
+            Self::Chimera => "chimera",
         }
     }
 
@@ -57,6 +67,7 @@ impl ModelFamily {
             Self::Linear => "Linear",
             Self::Repeat => "Repeat",
             Self::Simba => "Simba",
+            Self::Chimera => "Chimera",
         }
     }
 
@@ -68,13 +79,14 @@ impl ModelFamily {
             Self::Linear => ModelConfig::Linear(LinearConfig::new(l, h)),
             Self::Repeat => ModelConfig::Repeat(RepeatConfig::new(l, h)),
             Self::Simba => ModelConfig::Simba(SimbaConfig::statecast_default(l, h)),
+            Self::Chimera => ModelConfig::Chimera(ChimeraConfig::statecast_default(l, h)),
         }
     }
 
     /// Whether the family has parameters to train.
     pub fn trainable(self) -> bool {
         match self {
-            Self::Spacetime | Self::Simba | Self::Linear => true,
+            Self::Spacetime | Self::Simba | Self::Chimera | Self::Linear => true,
             Self::Repeat => false,
         }
     }
@@ -122,7 +134,7 @@ mod tests {
         let err = "mamba".parse::<ModelFamily>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown model family \"mamba\": expected one of spacetime, simba, linear, repeat"
+            "unknown model family \"mamba\": expected one of spacetime, simba, chimera, linear, repeat"
         );
     }
 

@@ -11,6 +11,7 @@ pub fn to_proto(f: ModelFamily) -> pb::ModelFamily {
         ModelFamily::Linear => pb::ModelFamily::Linear,
         ModelFamily::Repeat => pb::ModelFamily::Repeat,
         ModelFamily::Simba => pb::ModelFamily::Simba,
+        ModelFamily::Chimera => pb::ModelFamily::Chimera,
     }
 }
 
@@ -25,6 +26,7 @@ pub fn from_proto(field: &str, value: i32) -> Result<Option<ModelFamily>> {
         Ok(pb::ModelFamily::Linear) => Ok(Some(ModelFamily::Linear)),
         Ok(pb::ModelFamily::Repeat) => Ok(Some(ModelFamily::Repeat)),
         Ok(pb::ModelFamily::Simba) => Ok(Some(ModelFamily::Simba)),
+        Ok(pb::ModelFamily::Chimera) => Ok(Some(ModelFamily::Chimera)),
         Err(_) => Err(Error::InvalidArgument {
             field: field.into(),
             reason: format!("{value} is not a model family"),
