@@ -303,6 +303,25 @@ async fn oversized_models_and_absurd_schedules_are_refused_at_submission() {
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     assert!(err.message().contains("--max-model-params"), "{}", err.message());
 
+    // Chimera: an empty step-size range is refused by name; a wide state (few weights, but a
+    // state of 65 536 per channel kept for every cell of the grid) by the memory estimate.
+    let mut chimera = sim_request(&data, 1);
+    chimera.model_kind = "chimera".into();
+    chimera.lookback = 96;
+    chimera.horizon = 24;
+    chimera.model_config_json = r#"{"trend_dt": [1.0, 0.001]}"#.into();
+    let err = jobs.submit_job(chimera.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("trend_dt"), "{}", err.message());
+    chimera.model_config_json = r#"{"d_state": 65536}"#.into();
+    let err = jobs.submit_job(chimera).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message().contains("--max-model-params") || err.message().contains("--max-train-memory-mib"),
+        "{}",
+        err.message()
+    );
+
     // Few parameters, but batches of a million long windows: the memory estimate.
     let mut big_batch = sim_request(&data, 1);
     (big_batch.lookback, big_batch.horizon) = (1024, 256);

@@ -1,8 +1,8 @@
-//! SiMBA through every path of the product against the real binary: a tiny SiMBA trained as a
-//! gRPC job (its detector fitted by the job), forecasts with quantiles (equal to the artifact's
-//! own forecast offline), and one series streamed point by point through the monitor, whose
-//! scores equal batch scoring of the same series with the same model and detector (the monitor
-//! runs SiMBA's recurrent state, constant work per point).
+//! SiMBA and Chimera through every path of the product against the real binary: a tiny model
+//! trained as a gRPC job (its detector fitted by the job), forecasts with quantiles (equal to the
+//! artifact's own forecast offline), and one series streamed point by point through the monitor,
+//! whose scores equal batch scoring of the same series with the same model and detector (the
+//! monitor runs the family's recurrent state, constant work per point).
 mod common;
 
 use std::path::Path;
@@ -26,9 +26,30 @@ use tokio_stream::wrappers::ReceiverStream;
 const L: usize = 24;
 const H: usize = 6;
 const V: usize = 3;
-const TINY: &str = r#"{"d_model": 8, "n_blocks": 1, "d_state": 4, "einfft_blocks": 2, "dropout": 0.0}"#;
+/// One family under test: its registry name, proto value, architecture name and a tiny
+/// configuration.
+struct Family {
+    name: &'static str,
+    proto: pb::ModelFamily,
+    kind: &'static str,
+    tiny: &'static str,
+}
 
-fn job(data: &Path) -> pb::SubmitJobRequest {
+const SIMBA: Family = Family {
+    name: "simba",
+    proto: pb::ModelFamily::Simba,
+    kind: "Simba",
+    tiny: r#"{"d_model": 8, "n_blocks": 1, "d_state": 4, "einfft_blocks": 2, "dropout": 0.0}"#,
+};
+
+const CHIMERA: Family = Family {
+    name: "chimera",
+    proto: pb::ModelFamily::Chimera,
+    kind: "Chimera",
+    tiny: r#"{"d_model": 8, "n_blocks": 1, "d_state": 4, "dropout": 0.0}"#,
+};
+
+fn job(family: &Family, data: &Path) -> pb::SubmitJobRequest {
     pb::SubmitJobRequest {
         dataset: Some(pb::DatasetSource {
             path: data.to_string_lossy().into_owned(),
@@ -38,7 +59,7 @@ fn job(data: &Path) -> pb::SubmitJobRequest {
             ..Default::default()
         }),
         model_kind: String::new(),
-        model_config_json: TINY.into(),
+        model_config_json: family.tiny.into(),
         lookback: L as u32,
         horizon: H as u32,
         split: String::new(),
@@ -52,9 +73,9 @@ fn job(data: &Path) -> pb::SubmitJobRequest {
             seed: 7,
         }),
         device: "cpu".into(),
-        model_name: "simba".into(),
+        model_name: family.name.into(),
         labels: vec![],
-        model_family: pb::ModelFamily::Simba.into(),
+        model_family: family.proto.into(),
     }
 }
 
@@ -81,6 +102,15 @@ fn offline_forecast(artifact: &Artifact, model: &AnyModel, id: &str, window: &[f
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simba_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
+    trains_as_a_job_forecasts_and_streams(&SIMBA).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chimera_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
+    trains_as_a_job_forecasts_and_streams(&CHIMERA).await;
+}
+
+async fn trains_as_a_job_forecasts_and_streams(family: &Family) {
     let dir = tempfile::tempdir().unwrap();
     let data = Path::new(&common::simulate(
         &dir.path().join("sim").to_string_lossy(),
@@ -97,7 +127,7 @@ async fn simba_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
     // Train as a job, naming the family by its proto value.
     let mut jobs = TrainingServiceClient::connect(server.addr.clone()).await.unwrap();
     let submitted = jobs
-        .submit_job(job(&data))
+        .submit_job(job(family, &data))
         .await
         .unwrap()
         .into_inner()
@@ -122,12 +152,12 @@ async fn simba_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
     let last = last.expect("progress");
     assert_eq!(last.state, i32::from(pb::JobState::Succeeded), "{last:?}");
 
-    // The registry lists it as a SiMBA; the artifact has a detector the job fitted.
+    // The registry lists it under its family; the artifact has a detector the job fitted.
     let mut models = ModelServiceClient::connect(server.addr.clone()).await.unwrap();
     let detail = models
         .get_model(pb::GetModelRequest {
             model: Some(pb::ModelRef {
-                name: "simba".into(),
+                name: family.name.into(),
                 selector: None,
             }),
         })
@@ -137,12 +167,12 @@ async fn simba_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
     let v1 = &detail.versions[0];
     assert_eq!(
         (v1.kind.as_str(), v1.family),
-        ("Simba", i32::from(pb::ModelFamily::Simba))
+        (family.kind, i32::from(family.proto))
     );
-    let version_dir = data_dir.join("models").join("simba").join("1");
+    let version_dir = data_dir.join("models").join(family.name).join("1");
     let (artifact, model) = Artifact::load(&version_dir, &Device::flex()).unwrap();
-    assert_eq!(model.kind(), "Simba");
-    assert!(model.stepper().is_some(), "SiMBA has a recurrent form");
+    assert_eq!(model.kind(), family.kind);
+    assert!(model.stepper().is_some(), "{} has a recurrent form", family.kind);
     let detector_file = artifact.detector_file.clone().expect("the job fitted a detector");
 
     // Forecast the last window with quantiles; the point forecast is the artifact's own.
@@ -154,7 +184,7 @@ async fn simba_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
     let answer = forecasts
         .forecast(pb::ForecastRequest {
             model: Some(pb::ModelRef {
-                name: "simba".into(),
+                name: family.name.into(),
                 selector: None,
             }),
             series: vec![pb::SeriesInput {
@@ -216,14 +246,14 @@ async fn simba_trains_as_a_job_forecasts_and_streams_through_the_monitor() {
     for t in 0..points {
         tx.send(pb::MonitorRequest {
             series_id: series.id.clone(),
-            model: if t == 0 { "simba".into() } else { String::new() },
+            model: if t == 0 { family.name.into() } else { String::new() },
             timestamp: series.timestamps[t],
             values: (0..V).map(|c| f64::from(series.values[c][t])).collect(),
         })
         .await
         .unwrap();
         let r = inbound.next().await.unwrap().unwrap();
-        assert_eq!(r.model, "simba@1");
+        assert_eq!(r.model, format!("{}@1", family.name));
         assert_eq!(r.warming_up, t + 1 < L, "point {t}");
         if !r.warming_up {
             assert!(r.score.is_finite() && r.variate_scores.len() == V, "{r:?}");
