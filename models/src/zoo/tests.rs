@@ -13,6 +13,11 @@ use crate::spacetime::SpaceTimeConfig;
 /// Settings a validation error may name.
 const FIELDS: &[&str] = &[
     "model",
+    "ffn_expand",
+    "trend_dt",
+    "seasonal_dt",
+    "variate_dt",
+    "coupling_init",
     "lookback",
     "horizon",
     "d_model",
@@ -33,6 +38,7 @@ const FIELDS: &[&str] = &[
     "d_conv",
     "expand",
     "scan_chunk",
+    "head_tokens",
     "einfft_blocks",
     "dt_min",
     "dt_max",
@@ -113,6 +119,32 @@ fn simba() -> impl Strategy<Value = ModelConfig> {
         )
 }
 
+fn chimera() -> impl Strategy<Value = ModelConfig> {
+    (
+        (0usize..10, 0usize..4, 0usize..9, 0usize..3, 0usize..4),
+        (0usize..3, 0usize..3, 0usize..5, 0usize..11, any::<bool>()),
+        (-1e-3f64..0.5, -1e-3f64..1.0, -0.1f64..0.5, -0.5f64..1.5),
+    )
+        .prop_map(
+            |((l, h, d, blocks, state), (expand, ffn, chunk, head, both), (lo, hi, coupling, drop))| {
+                ModelConfig::Chimera(
+                    crate::chimera::ChimeraConfig::new(l, h)
+                        .with_d_model(d)
+                        .with_n_blocks(blocks)
+                        .with_d_state(state)
+                        .with_expand(expand)
+                        .with_ffn_expand(ffn)
+                        .with_scan_chunk(chunk)
+                        .with_head_tokens(head)
+                        .with_bidirectional(both)
+                        .with_seasonal_dt([lo, hi])
+                        .with_coupling_init(coupling)
+                        .with_dropout(drop),
+                )
+            },
+        )
+}
+
 fn baseline() -> impl Strategy<Value = ModelConfig> {
     (0usize..6, 0usize..6, any::<bool>(), any::<bool>()).prop_map(|(l, h, linear, sub)| {
         if linear {
@@ -163,6 +195,11 @@ proptest! {
 
     #[test]
     fn simba_configs_are_refused_by_name_or_build(cfg in simba()) {
+        check(&cfg)?;
+    }
+
+    #[test]
+    fn chimera_configs_are_refused_by_name_or_build(cfg in chimera()) {
         check(&cfg)?;
     }
 
