@@ -25,6 +25,9 @@ pub(crate) enum BenchCommand {
     /// The selective scan (chunked, tensor ops) forward and forward+backward on a device, checked
     /// against the f64 loop, beside a device copy's bandwidth.
     Scan(super::bench_scan::ScanArgs),
+    /// The 2-D selective scan (Chimera's, rows and columns paths) as the variates and the length
+    /// grow: forward and forward+backward time, memory on the CPU, checked against the f64 loop.
+    Scan2d(super::bench_scan2d::Scan2dArgs),
     /// One measurement in a fresh process (used by `bench ingest`; prints one JSON line).
     #[command(hide = true)]
     IngestChild(ChildArgs),
@@ -80,6 +83,7 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Load(a) => super::bench_load::run(a),
         BenchCommand::Step(a) => super::bench_step::run(a),
         BenchCommand::Scan(a) => super::bench_scan::run(a),
+        BenchCommand::Scan2d(a) => super::bench_scan2d::run(a),
     }
 }
 

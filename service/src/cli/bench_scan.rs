@@ -48,7 +48,7 @@ pub(crate) struct ScanArgs {
 }
 
 /// Values in `[-1, 1)` from a fixed-seed generator (splitmix64), reproducible on every machine.
-fn values(n: usize, seed: u64) -> Vec<f64> {
+pub(crate) fn values(n: usize, seed: u64) -> Vec<f64> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
     (0..n)
         .map(|_| {

@@ -3,6 +3,7 @@ mod bench;
 mod bench_load;
 mod bench_monitor;
 mod bench_scan;
+mod bench_scan2d;
 mod bench_step;
 mod client;
 mod data_args;
