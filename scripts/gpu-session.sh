@@ -19,6 +19,7 @@
 #              model settings scripts/gpu/CFG.json ('-': the family's defaults), learning rate
 #              and seed; the JSON row carries the validation MSE that settings are chosen by
 #   step:MODEL  `bench step` of the family at L=H=96, 7 variates, batch 32 on cuda
+#   scan2d     `bench scan2d` on cuda (Chimera's 2-D scan as the variates and the length double)
 #   DS:MODEL   the L=96 LTSF protocol, one process per horizon (DS: ETTh1 ETTh2 ETTm1 ETTm2
 #              exchange_rate; MODEL: spacetime linear); LTSF_EXTRA adds eval flags
 #              (e.g. "--max-batches-per-epoch 300")
@@ -115,6 +116,7 @@ for job in "$@"; do
       $T "$BIN" bench step --model "${job#step:}" --lookback 96 --horizon 96 --variates 7 --batch-size 32 \
         --steps 20 --warmup 3 --device cuda > "$WORK/step_${job#step:}.txt" 2>&1 & pids+=($!);;
     check) $T "$BIN" devices --check cuda > "$WORK/devices.txt" 2>&1 & pids+=($!);;
+    scan2d) $T "$BIN" bench scan2d --device cuda --repeats 5 > "$WORK/scan2d.txt" 2>&1 & pids+=($!);;
     official) export -f official; $T bash -c "BIN=$BIN DATA=$DATA WORK=$WORK official" & pids+=($!);;
     *:*)
       ds=${job%%:*}; model=${job#*:}
@@ -131,6 +133,7 @@ cat "$WORK/devices.txt" 2>/dev/null
 for f in "$WORK"/official/score_*.txt; do [ -e "$f" ] && { echo "== $f"; tail -3 "$f"; }; done
 grep -h -E "Elapsed|Maximum resident" "$WORK/official/train.log" 2>/dev/null
 cat "$WORK"/ltsf_*.json 2>/dev/null
+[ -e "$WORK/scan2d.txt" ] && cat "$WORK/scan2d.txt"
 for f in "$WORK"/step_*.txt; do [ -e "$f" ] && { echo "== $f"; cat "$f"; }; done
 for f in "$WORK"/run_*.json; do [ -e "$f" ] && python3 -c "
 import json,sys

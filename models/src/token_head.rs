@@ -7,9 +7,11 @@
 //! * on the last `K` tokens of a window it is the forecast ([`head_input`]);
 //! * its first output at every token is the model's one-step prediction, which the anomaly scorer
 //!   uses as the reconstruction ([`next_row_predictions`], [`align_next_predictions`]);
-//! * a stream keeps the last `K` head inputs in its state ([`push_head_input`]), so a point costs
+//! * a stream keeps the last `K` head inputs in its state ([`HeadStream`]), so a point costs
 //!   `O(K·C·H)` whatever came before, and forecasts beyond `H` by feeding the forecast back
-//!   ([`roll_forecast`]).
+//!   ([`roll_forecast`]);
+//! * [`token_head_family!`] implements the `Forecaster`, `Reconstructor` and `StepForecaster`
+//!   traits for a family built this way.
 //!
 //! Shape letters: `n` series, `t` time, `c` channels, `k` head tokens, `h` horizon, `b` batch,
 //! `v` variates.
@@ -17,8 +19,9 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::module::conv1d;
 use burn::tensor::ops::ConvOptions;
+use serde::{Deserialize, Serialize};
 
-use crate::spacetime::{NormStats, unfold_variates};
+use crate::spacetime::{NormStats, StateTensor, unfold_variates};
 
 /// The head's input after the last of `T ≥ K` tokens: the last `K` tokens, oldest first,
 /// flattened.
@@ -63,17 +66,127 @@ pub(crate) fn align_next_predictions(x_blv: Tensor<3>, next_pred_blv: Tensor<3>)
     Tensor::cat(vec![x_blv.narrow(1, 0, 1), next_pred_blv.narrow(1, 0, l - 1)], 1)
 }
 
-/// The last `K` head inputs after one more token: drops the oldest, appends `newest_nc`.
-///
-/// # Shapes
-/// * `earlier_nkc`: `[N, K, C]`, `newest_nc`: `[N, C]`; returns `[N, K, C]`
-pub(crate) fn push_head_input(earlier_nkc: Tensor<3>, newest_nc: Tensor<2>) -> Tensor<3> {
-    let [n, k, c] = earlier_nkc.dims();
-    let newest_n1c = newest_nc.reshape([n, 1, c]);
-    if k > 1 {
-        Tensor::cat(vec![earlier_nkc.narrow(1, 1, k - 1), newest_n1c], 1)
-    } else {
-        newest_n1c
+/// The head's part of a streaming state, shared by the token-head families: the fixed
+/// normalisation, the last `K` head inputs and the current forecast. Families flatten it into
+/// their own state (`#[serde(flatten)]`), so their JSON keeps one level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadStream {
+    /// Batch size `B`.
+    pub batch: usize,
+    /// Variates `V` (series `n = b·V + v`).
+    pub variates: usize,
+    /// Fixed normalisation shift, `[N, 1]`.
+    pub norm_shift_n1: StateTensor,
+    /// Fixed normalisation scale, `[N, 1]`.
+    pub norm_scale_n1: StateTensor,
+    /// The head's inputs of the last `K` points, oldest first (zeros before the first point),
+    /// `[N, K, C]`.
+    pub head_inputs_nkc: StateTensor,
+    /// The head's output after the last point (normalised scale; zeros before the first point),
+    /// `[N, H]`: the forecast of the next `H` rows.
+    pub forecast_nh: StateTensor,
+    /// Points consumed so far.
+    pub steps: usize,
+}
+
+impl HeadStream {
+    /// Nothing consumed yet, for `batch × variates` series with fixed statistics, a head on `k`
+    /// tokens of `width` channels and horizon `horizon`.
+    ///
+    /// # Panics
+    /// If the statistics are not `[B·V, 1]`.
+    pub(crate) fn new(
+        batch: usize,
+        variates: usize,
+        stats: &NormStats,
+        [k, width, horizon]: [usize; 3],
+    ) -> Self {
+        let n = batch * variates;
+        assert_eq!(
+            stats.shift_n1.dims(),
+            [n, 1],
+            "stream state: statistics are not [B·V, 1]"
+        );
+        let device = stats.shift_n1.device();
+        Self {
+            batch,
+            variates,
+            norm_shift_n1: StateTensor::from_tensor(stats.shift_n1.clone()),
+            norm_scale_n1: StateTensor::from_tensor(stats.scale_n1.clone()),
+            head_inputs_nkc: StateTensor::from_tensor(Tensor::<3>::zeros([n, k, width], &device)),
+            forecast_nh: StateTensor::from_tensor(Tensor::<2>::zeros([n, horizon], &device)),
+            steps: 0,
+        }
+    }
+
+    /// The fixed normalisation statistics.
+    pub(crate) fn stats(&self, device: &Device) -> NormStats {
+        NormStats {
+            shift_n1: self.norm_shift_n1.to_tensor(device),
+            scale_n1: self.norm_scale_n1.to_tensor(device),
+        }
+    }
+
+    /// Bytes of the `f32` values held.
+    pub fn value_bytes(&self) -> usize {
+        [
+            &self.norm_shift_n1,
+            &self.norm_scale_n1,
+            &self.head_inputs_nkc,
+            &self.forecast_nh,
+        ]
+        .iter()
+        .map(|t| t.values.len() * std::mem::size_of::<f32>())
+        .sum()
+    }
+
+    /// The state after a whole window of `steps` tokens whose head inputs are `z_ntc`.
+    ///
+    /// # Shapes
+    /// * `z_ntc`: `[N, T, C]` with `T ≥ K`
+    pub(crate) fn after_window(&mut self, head: &Linear, z_ntc: Tensor<3>) {
+        let [n, t, c] = z_ntc.dims();
+        let k = self.head_inputs_nkc.shape[1];
+        let recent_nkc = z_ntc.narrow(1, t - k, k);
+        self.forecast_nh = StateTensor::from_tensor(head.forward(recent_nkc.clone().reshape([n, k * c])));
+        self.head_inputs_nkc = StateTensor::from_tensor(recent_nkc);
+        self.steps = t;
+    }
+
+    /// Consumes one more token's head input (dropping the oldest); returns the prediction of the
+    /// next row in the original scale, `[B, V]`.
+    ///
+    /// # Shapes
+    /// * `z_nc`: `[N, C]`
+    pub(crate) fn advance(&mut self, head: &Linear, z_nc: Tensor<2>) -> Tensor<2> {
+        let device = z_nc.device();
+        let [n, c] = z_nc.dims();
+        let earlier_nkc = self.head_inputs_nkc.to_tensor::<3>(&device);
+        let k = earlier_nkc.dims()[1];
+        let newest_n1c = z_nc.reshape([n, 1, c]);
+        let recent_nkc = if k > 1 {
+            Tensor::cat(vec![earlier_nkc.narrow(1, 1, k - 1), newest_n1c], 1)
+        } else {
+            newest_n1c
+        };
+        let forecast_nh = head.forward(recent_nkc.clone().reshape([n, k * c]));
+        self.head_inputs_nkc = StateTensor::from_tensor(recent_nkc);
+        self.forecast_nh = StateTensor::from_tensor(forecast_nh.clone());
+        self.steps += 1;
+        self.stats(&device)
+            .denormalize(forecast_nh.narrow(1, 0, 1))
+            .reshape([self.batch, self.variates])
+    }
+
+    /// Normalises one row with the fixed statistics, `[B, V] → [N, 1]`.
+    pub(crate) fn normalize_row(&self, x_bv: Tensor<2>) -> Tensor<2> {
+        let [b, v] = x_bv.dims();
+        assert_eq!(
+            [b, v],
+            [self.batch, self.variates],
+            "stream step: input does not match the state"
+        );
+        self.stats(&x_bv.device()).normalize(x_bv.reshape([b * v, 1]))
     }
 }
 
@@ -83,17 +196,18 @@ pub(crate) fn push_head_input(earlier_nkc: Tensor<3>, newest_nc: Tensor<2>) -> T
 /// state and the head's next output continues it.
 pub(crate) fn roll_forecast<S: Clone>(
     state: &S,
-    stats: &NormStats,
-    [b, v, horizon, steps]: [usize; 4],
-    forecast_of: impl Fn(&S) -> Tensor<2>,
+    [horizon, steps]: [usize; 2],
+    stream: impl Fn(&S) -> &HeadStream,
     step: impl Fn(Tensor<2>, &mut S),
     device: &Device,
 ) -> Tensor<3> {
+    let (b, v) = (stream(state).batch, stream(state).variates);
+    let stats = stream(state).stats(device);
     let mut rolled = state.clone();
     let mut parts = Vec::new();
     let mut left = steps;
     while left > 0 {
-        let forecast_nh = stats.denormalize(forecast_of(&rolled));
+        let forecast_nh = stats.denormalize(stream(&rolled).forecast_nh.to_tensor(device));
         let take = left.min(horizon);
         parts.push(forecast_nh.clone().narrow(1, 0, take));
         left -= take;
@@ -111,3 +225,85 @@ pub(crate) fn roll_forecast<S: Clone>(
     };
     unfold_variates(joined, b, v)
 }
+
+/// Implements `Forecaster`, `Reconstructor` (each row's one-step prediction from the rows before
+/// it) and `StepForecaster` for a token-head family `$model` with streaming state `$state`. The
+/// family provides `forecast`, `mse`, `forward` (an output with `forecast_bhv` and
+/// `next_pred_blv`), `norm_stats`, `init_state`, `prime`, `step` and `forecast_from_state`, and
+/// its state `value_bytes`.
+macro_rules! token_head_family {
+    ($model:ty, $state:ty) => {
+        impl $crate::forecaster::Forecaster for $model {
+            fn lookback(&self) -> usize {
+                self.lookback
+            }
+
+            fn horizon(&self) -> usize {
+                self.horizon
+            }
+
+            /// # Shapes
+            /// * `x_blv`: `[B, L, V]`, returns `[B, H, V]`
+            fn forecast(&self, x_blv: Tensor<3>) -> Tensor<3> {
+                <$model>::forecast(self, x_blv)
+            }
+
+            /// Mean squared error of the forecast.
+            fn loss(&self, x_blv: Tensor<3>, y_bhv: Tensor<3>) -> Tensor<1> {
+                self.mse(x_blv, y_bhv)
+            }
+
+            fn reconstructor(&self) -> Option<&dyn $crate::forecaster::Reconstructor> {
+                Some(self)
+            }
+
+            fn stepper(&self) -> Option<&dyn $crate::forecaster::Stepper> {
+                Some(self)
+            }
+        }
+
+        impl $crate::forecaster::Reconstructor for $model {
+            /// # Shapes
+            /// * `x_blv`: `[B, L, V]`, returns `[B, L, V]`
+            fn reconstruct(&self, x_blv: Tensor<3>) -> Tensor<3> {
+                self.forecast_and_reconstruct(x_blv).1
+            }
+
+            /// One forward pass for both.
+            fn forecast_and_reconstruct(&self, x_blv: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+                let out = self.forward(x_blv.clone());
+                (
+                    out.forecast_bhv,
+                    $crate::token_head::align_next_predictions(x_blv, out.next_pred_blv),
+                )
+            }
+        }
+
+        impl $crate::forecaster::StepForecaster for $model {
+            type State = $state;
+
+            /// A zero state normalising with the statistics of `anchor_blv`.
+            fn fresh_state(&self, anchor_blv: Tensor<3>) -> Self::State {
+                let [b, _, v] = anchor_blv.dims();
+                self.init_state(b, v, &self.norm_stats(anchor_blv))
+            }
+
+            fn start(&self, context_blv: Tensor<3>) -> (Self::State, Tensor<3>) {
+                self.prime(context_blv)
+            }
+
+            fn step(&self, state: &mut Self::State, x_bv: Tensor<2>) -> Tensor<2> {
+                <$model>::step(self, x_bv, state)
+            }
+
+            fn forecast_from_state(&self, state: &Self::State, steps: usize, device: &Device) -> Tensor<3> {
+                <$model>::forecast_from_state(self, state, steps, device)
+            }
+
+            fn state_bytes(&self, state: &Self::State) -> usize {
+                state.value_bytes()
+            }
+        }
+    };
+}
+pub(crate) use token_head_family;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::model::Chimera;
 use crate::scan2d::ColumnState;
 use crate::spacetime::{NormStats, StateTensor};
-use crate::token_head::{push_head_input, roll_forecast};
+use crate::token_head::{HeadStream, roll_forecast};
 
 /// One head's states of the last time column, as host data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,47 +54,24 @@ impl ColumnStreamState {
 /// Complete streaming state of a [`Chimera`] model for `batch × variates` series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChimeraState {
-    /// Batch size `B`.
-    pub batch: usize,
-    /// Variates `V` (series `n = b·V + v`).
-    pub variates: usize,
-    /// Fixed normalisation shift, `[N, 1]`.
-    pub norm_shift_n1: StateTensor,
-    /// Fixed normalisation scale, `[N, 1]`.
-    pub norm_scale_n1: StateTensor,
+    /// Normalisation, the head's last `K` inputs, the current forecast, points consumed.
+    #[serde(flatten)]
+    pub head: HeadStream,
     /// Per block, one entry per head (in [`super::ChimeraBlock::heads`] order).
     pub blocks: Vec<Vec<ColumnStreamState>>,
-    /// The head's inputs of the last `K` points, oldest first (zeros before the first point),
-    /// `[N, K, C]`.
-    pub head_inputs_nkc: StateTensor,
-    /// The head's output after the last point (normalised scale; zeros before the first point),
-    /// `[N, H]`: the forecast of the next `H` rows.
-    pub forecast_nh: StateTensor,
-    /// Points consumed so far.
-    pub steps: usize,
 }
 
 impl ChimeraState {
     /// Bytes of the `f32` values held.
     pub fn value_bytes(&self) -> usize {
         let t = |v: &StateTensor| v.values.len() * std::mem::size_of::<f32>();
-        t(&self.norm_shift_n1)
-            + t(&self.norm_scale_n1)
-            + t(&self.forecast_nh)
-            + t(&self.head_inputs_nkc)
+        self.head.value_bytes()
             + self
                 .blocks
                 .iter()
                 .flatten()
                 .map(|c| t(&c.h1_bven) + t(&c.h2_bven))
                 .sum::<usize>()
-    }
-
-    fn stats(&self, device: &Device) -> NormStats {
-        NormStats {
-            shift_n1: self.norm_shift_n1.to_tensor(device),
-            scale_n1: self.norm_scale_n1.to_tensor(device),
-        }
     }
 }
 
@@ -108,29 +85,20 @@ impl Chimera {
     /// # Shapes
     /// * `stats` fields: `[B·V, 1]`
     pub fn init_state(&self, batch: usize, variates: usize, stats: &NormStats) -> ChimeraState {
-        let n = batch * variates;
-        assert_eq!(
-            stats.shift_n1.dims(),
-            [n, 1],
-            "Chimera init_state: statistics are not [B·V, 1]"
+        let head = HeadStream::new(
+            batch,
+            variates,
+            stats,
+            [self.head_tokens, self.width, self.horizon],
         );
         let device = stats.shift_n1.device();
         ChimeraState {
-            batch,
-            variates,
-            norm_shift_n1: StateTensor::from_tensor(stats.shift_n1.clone()),
-            norm_scale_n1: StateTensor::from_tensor(stats.scale_n1.clone()),
+            head,
             blocks: self
                 .blocks
                 .iter()
                 .map(|b| to_stream(b.zero_state(batch, variates, &device)))
                 .collect(),
-            head_inputs_nkc: StateTensor::from_tensor(Tensor::<3>::zeros(
-                [n, self.head_tokens, self.width],
-                &device,
-            )),
-            forecast_nh: StateTensor::from_tensor(Tensor::<2>::zeros([n, self.horizon], &device)),
-            steps: 0,
         }
     }
 
@@ -141,18 +109,11 @@ impl Chimera {
     /// # Shapes
     /// * `context_blv`: `[B, L, V]`
     pub fn prime(&self, context_blv: Tensor<3>) -> (ChimeraState, Tensor<3>) {
-        let [b, l, v] = context_blv.dims();
+        let [b, _, v] = context_blv.dims();
         let (out, stats, encoded) = self.forward_with_state(context_blv);
-        let k = self.head_tokens;
-        let recent_nkc = encoded.z_ntc.narrow(1, l - k, k);
         let mut state = self.init_state(b, v, &stats);
         state.blocks = encoded.states.into_iter().map(to_stream).collect();
-        state.forecast_nh = StateTensor::from_tensor(
-            self.head
-                .forward(recent_nkc.clone().reshape([b * v, k * self.width])),
-        );
-        state.head_inputs_nkc = StateTensor::from_tensor(recent_nkc);
-        state.steps = l;
+        state.head.after_window(&self.head, encoded.z_ntc);
         (state, out.next_pred_blv)
     }
 
@@ -162,16 +123,9 @@ impl Chimera {
     /// # Shapes
     /// * `x_bv`: `[B, V]`, returns `[B, V]`
     pub fn step(&self, x_bv: Tensor<2>, state: &mut ChimeraState) -> Tensor<2> {
-        let [b, v] = x_bv.dims();
-        assert_eq!(
-            [b, v],
-            [state.batch, state.variates],
-            "Chimera step: input does not match the state"
-        );
         let device = x_bv.device();
-        let n = b * v;
-        let stats = state.stats(&device);
-        let u_n1 = stats.normalize(x_bv.reshape([n, 1]));
+        let [b, v] = x_bv.dims();
+        let u_n1 = state.head.normalize_row(x_bv);
         let mut z_bvc = self.embedding.forward(u_n1.reshape([b, v, 1]));
         for (block, s) in self.blocks.iter().zip(state.blocks.iter_mut()) {
             let columns = s.iter().map(|c| c.to_column(&device)).collect();
@@ -179,14 +133,8 @@ impl Chimera {
             *s = to_stream(columns);
             z_bvc = out;
         }
-        let z_nc = self.norm_out.forward(z_bvc).reshape([n, self.width]);
-        let k = self.head_tokens;
-        let recent_nkc = push_head_input(state.head_inputs_nkc.to_tensor::<3>(&device), z_nc);
-        let forecast_nh = self.head.forward(recent_nkc.clone().reshape([n, k * self.width]));
-        state.head_inputs_nkc = StateTensor::from_tensor(recent_nkc);
-        state.forecast_nh = StateTensor::from_tensor(forecast_nh.clone());
-        state.steps += 1;
-        stats.denormalize(forecast_nh.narrow(1, 0, 1)).reshape([b, v])
+        let z_nc = self.norm_out.forward(z_bvc).reshape([b * v, self.width]);
+        state.head.advance(&self.head, z_nc)
     }
 
     /// The next `steps` rows from the state, without advancing it, `[B, steps, V]`: the head's
@@ -194,9 +142,8 @@ impl Chimera {
     pub fn forecast_from_state(&self, state: &ChimeraState, steps: usize, device: &Device) -> Tensor<3> {
         roll_forecast(
             state,
-            &state.stats(device),
-            [state.batch, state.variates, self.horizon, steps],
-            |s| s.forecast_nh.to_tensor(device),
+            [self.horizon, steps],
+            |s| &s.head,
             |x_bv, s| {
                 self.step(x_bv, s);
             },

@@ -66,7 +66,7 @@ fn batch_forward_equals_row_by_row_rollout() {
             let f = model.forecast_from_state(state, h, &Device::flex());
             assert_close(&host(f), &host(batch.forecast_bhv.clone()), 1e-4, 1e-5, &what);
         }
-        assert_eq!(primed.steps, stepped.steps);
+        assert_eq!(primed.head.steps, stepped.head.steps);
         let heads = if bidirectional { 4 } else { 2 };
         for (p, s) in primed.blocks.iter().zip(&stepped.blocks) {
             assert_eq!((p.len(), s.len()), (heads, heads));

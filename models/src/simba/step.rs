@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::mamba::MambaState;
 use super::model::Simba;
 use crate::spacetime::{NormStats, StateTensor};
-use crate::token_head::{push_head_input, roll_forecast};
+use crate::token_head::{HeadStream, roll_forecast};
 
 /// Streaming state of one block's Mamba layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,46 +39,23 @@ pub struct MambaStreamState {
 /// Complete streaming state of a [`Simba`] model for `batch × variates` series.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimbaState {
-    /// Batch size `B`.
-    pub batch: usize,
-    /// Variates `V` (series `n = b·V + v`).
-    pub variates: usize,
-    /// Fixed normalisation shift, `[N, 1]`.
-    pub norm_shift_n1: StateTensor,
-    /// Fixed normalisation scale, `[N, 1]`.
-    pub norm_scale_n1: StateTensor,
+    /// Normalisation, the head's last `K` inputs, the current forecast, points consumed.
+    #[serde(flatten)]
+    pub head: HeadStream,
     /// One entry per block.
     pub blocks: Vec<MambaStreamState>,
-    /// The head's inputs of the last `K` points, oldest first (zeros before the first point),
-    /// `[N, K, C]`.
-    pub head_inputs_nkc: StateTensor,
-    /// The head's output after the last point (normalised scale; zeros before the first point),
-    /// `[N, H]`: the forecast of the next `H` rows.
-    pub forecast_nh: StateTensor,
-    /// Points consumed so far.
-    pub steps: usize,
 }
 
 impl SimbaState {
     /// Bytes of the `f32` values held.
     pub fn value_bytes(&self) -> usize {
         let t = |v: &StateTensor| v.values.len() * std::mem::size_of::<f32>();
-        t(&self.norm_shift_n1)
-            + t(&self.norm_scale_n1)
-            + t(&self.forecast_nh)
-            + t(&self.head_inputs_nkc)
+        self.head.value_bytes()
             + self
                 .blocks
                 .iter()
                 .map(|b| t(&b.conv_nek) + t(&b.scan_ned))
                 .sum::<usize>()
-    }
-
-    fn stats(&self, device: &Device) -> NormStats {
-        NormStats {
-            shift_n1: self.norm_shift_n1.to_tensor(device),
-            scale_n1: self.norm_scale_n1.to_tensor(device),
-        }
     }
 }
 
@@ -95,29 +72,20 @@ impl Simba {
     /// # Shapes
     /// * `stats` fields: `[B·V, 1]`
     pub fn init_state(&self, batch: usize, variates: usize, stats: &NormStats) -> SimbaState {
-        let n = batch * variates;
-        assert_eq!(
-            stats.shift_n1.dims(),
-            [n, 1],
-            "SiMBA init_state: statistics are not [B·V, 1]"
+        let head = HeadStream::new(
+            batch,
+            variates,
+            stats,
+            [self.head_tokens, self.width, self.horizon],
         );
         let device = stats.shift_n1.device();
         SimbaState {
-            batch,
-            variates,
-            norm_shift_n1: StateTensor::from_tensor(stats.shift_n1.clone()),
-            norm_scale_n1: StateTensor::from_tensor(stats.scale_n1.clone()),
+            head,
             blocks: self
                 .blocks
                 .iter()
-                .map(|b| to_stream(b.mamba.zero_state(n, &device)))
+                .map(|b| to_stream(b.mamba.zero_state(batch * variates, &device)))
                 .collect(),
-            head_inputs_nkc: StateTensor::from_tensor(Tensor::<3>::zeros(
-                [n, self.head_tokens, self.width],
-                &device,
-            )),
-            forecast_nh: StateTensor::from_tensor(Tensor::<2>::zeros([n, self.horizon], &device)),
-            steps: 0,
         }
     }
 
@@ -128,18 +96,11 @@ impl Simba {
     /// # Shapes
     /// * `context_blv`: `[B, L, V]`
     pub fn prime(&self, context_blv: Tensor<3>) -> (SimbaState, Tensor<3>) {
-        let [b, l, v] = context_blv.dims();
+        let [b, _, v] = context_blv.dims();
         let (out, stats, encoded) = self.forward_with_state(context_blv);
-        let k = self.head_tokens;
-        let recent_nkc = encoded.z_ntc.narrow(1, l - k, k);
         let mut state = self.init_state(b, v, &stats);
         state.blocks = encoded.states.into_iter().map(to_stream).collect();
-        state.forecast_nh = StateTensor::from_tensor(
-            self.head
-                .forward(recent_nkc.clone().reshape([b * v, k * self.width])),
-        );
-        state.head_inputs_nkc = StateTensor::from_tensor(recent_nkc);
-        state.steps = l;
+        state.head.after_window(&self.head, encoded.z_ntc);
         (state, out.next_pred_blv)
     }
 
@@ -148,17 +109,8 @@ impl Simba {
     /// # Shapes
     /// * `x_bv`: `[B, V]`, returns `[B, V]`
     pub fn step(&self, x_bv: Tensor<2>, state: &mut SimbaState) -> Tensor<2> {
-        let [b, v] = x_bv.dims();
-        assert_eq!(
-            [b, v],
-            [state.batch, state.variates],
-            "SiMBA step: input does not match the state"
-        );
         let device = x_bv.device();
-        let n = b * v;
-        let stats = state.stats(&device);
-        let u_n1 = stats.normalize(x_bv.reshape([n, 1]));
-        let mut z_nc = self.embedding.forward(u_n1);
+        let mut z_nc = self.embedding.forward(state.head.normalize_row(x_bv));
         for (block, s) in self.blocks.iter().zip(state.blocks.iter_mut()) {
             let mamba = MambaState {
                 conv_nek: s.conv_nek.to_tensor(&device),
@@ -168,14 +120,7 @@ impl Simba {
             *s = to_stream(mamba);
             z_nc = out;
         }
-        let z_nc = self.norm_out.forward(z_nc);
-        let k = self.head_tokens;
-        let recent_nkc = push_head_input(state.head_inputs_nkc.to_tensor::<3>(&device), z_nc);
-        let forecast_nh = self.head.forward(recent_nkc.clone().reshape([n, k * self.width]));
-        state.head_inputs_nkc = StateTensor::from_tensor(recent_nkc);
-        state.forecast_nh = StateTensor::from_tensor(forecast_nh.clone());
-        state.steps += 1;
-        stats.denormalize(forecast_nh.narrow(1, 0, 1)).reshape([b, v])
+        state.head.advance(&self.head, self.norm_out.forward(z_nc))
     }
 
     /// The next `steps` rows from the state, without advancing it, `[B, steps, V]`. Up to `H`
@@ -185,9 +130,8 @@ impl Simba {
     pub fn forecast_from_state(&self, state: &SimbaState, steps: usize, device: &Device) -> Tensor<3> {
         roll_forecast(
             state,
-            &state.stats(device),
-            [state.batch, state.variates, self.horizon, steps],
-            |s| s.forecast_nh.to_tensor(device),
+            [self.horizon, steps],
+            |s| &s.head,
             |x_bv, s| {
                 self.step(x_bv, s);
             },

@@ -65,7 +65,7 @@ fn batch_forward_equals_step_by_step_rollout() {
                 let f = model.forecast_from_state(state, h, &Device::flex());
                 assert_close(&host(f), &host(batch.forecast_bhv.clone()), 1e-4, 1e-5, &what);
             }
-            assert_eq!(primed.steps, stepped.steps);
+            assert_eq!(primed.head.steps, stepped.head.steps);
             for (p, s) in primed.blocks.iter().zip(&stepped.blocks) {
                 assert_close(
                     &f64s(&p.scan_ned.values),
@@ -141,6 +141,23 @@ fn long_forecasts_feed_back_and_state_serialises() {
     let json = serde_json::to_string(&state).unwrap();
     let back: SimbaState = serde_json::from_str(&json).unwrap();
     assert_eq!(back, state);
+    // One level of keys, as before the head's part became a shared type (stored states load).
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let mut keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "batch",
+            "blocks",
+            "forecast_nh",
+            "head_inputs_nkc",
+            "norm_scale_n1",
+            "norm_shift_n1",
+            "steps",
+            "variates"
+        ]
+    );
     assert_eq!(StepForecaster::state_bytes(&model, &state), state.value_bytes());
 }
 
