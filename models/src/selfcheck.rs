@@ -187,6 +187,7 @@ pub fn run(device: &Device) -> Vec<CheckRow> {
     rows.extend(kernel_power_checks(device));
     rows.extend(model_checks(device));
     rows.extend(simba_checks(device));
+    rows.extend(chimera_checks(device));
     rows
 }
 
@@ -487,6 +488,90 @@ fn simba_checks(device: &Device) -> Vec<CheckRow> {
                 gating: true,
             });
         }
+    }
+    rows
+}
+
+/// The 2-D selective scan by rows and by columns, and Chimera's forecast (its default
+/// configuration: 2-D scans in both variate orders, gate, FFN, token head), on the device against
+/// the CPU.
+fn chimera_checks(device: &Device) -> Vec<CheckRow> {
+    use crate::chimera::ChimeraConfig;
+    use crate::scan2d::{Scan2dInput, Scan2dParams, columns_scan, rows_scan};
+    let cpu = Device::flex();
+    let mut rows = Vec::new();
+    let (b, v, t, e, n) = (2, 5, 40, 8, 4);
+    let decay = |seed| {
+        host_values(e * n, seed)
+            .into_iter()
+            .map(|x| -(x.abs() + 0.1))
+            .collect::<Vec<_>>()
+    };
+    let step = |seed| {
+        host_values(b * v * t * e, seed)
+            .into_iter()
+            .map(|x| 0.01 + 0.2 * x.abs())
+            .collect::<Vec<_>>()
+    };
+    let grid = |values: Vec<f32>, width: usize, dev: &Device| tensor(values, [b, v, t, width], dev);
+    let problem = |dev: &Device| {
+        (
+            Scan2dParams {
+                a1: tensor(decay(401), [e, n], dev),
+                a2: tensor(host_values(e * n, 402), [e, n], dev),
+                a3: tensor(host_values(e * n, 403), [e, n], dev),
+                a4: tensor(decay(404), [e, n], dev),
+                d: tensor(host_values(e, 405), [e], dev),
+            },
+            Scan2dInput {
+                x: grid(host_values(b * v * t * e, 406), e, dev),
+                delta1: grid(step(407), e, dev),
+                delta2: grid(step(408), e, dev),
+                b1: grid(host_values(b * v * t * n, 409), n, dev),
+                b2: grid(host_values(b * v * t * n, 410), n, dev),
+                c1: grid(host_values(b * v * t * n, 411), n, dev),
+                c2: grid(host_values(b * v * t * n, 412), n, dev),
+            },
+        )
+    };
+    type Scan = fn(&Scan2dParams, Scan2dInput, usize) -> crate::scan2d::Scan2dOutput;
+    for (name, scan) in [("rows", rows_scan as Scan), ("columns", columns_scan as Scan)] {
+        let run = |dev: &Device| {
+            let (params, input) = problem(dev);
+            scan(&params, input, 4).y
+        };
+        let (yd, device_ms) = timed(|| run(device));
+        let (yc, cpu_ms) = timed(|| run(&cpu));
+        let (max_abs_diff, rel_diff) = diffs(yd.to_device(&cpu), yc);
+        rows.push(CheckRow {
+            op: format!("scan2d {name} B={b} V={v} T={t} E={e} N={n}"),
+            max_abs_diff,
+            rel_diff,
+            device_ms,
+            cpu_ms,
+            gating: true,
+        });
+    }
+    let (l, h, variates) = (96, 24, 7);
+    let model_cpu = ChimeraConfig::statecast_default(l, h).init(&cpu);
+    let model_dev = model_cpu.clone().to_device(device);
+    for batch in [1usize, 4] {
+        let x = host_values(batch * l * variates, 500 + batch as u64);
+        let (yd, device_ms) = timed(|| {
+            model_dev
+                .forecast(tensor(x.clone(), [batch, l, variates], device))
+                .to_device(&cpu)
+        });
+        let (yc, cpu_ms) = timed(|| model_cpu.forecast(tensor(x.clone(), [batch, l, variates], &cpu)));
+        let (max_abs_diff, rel_diff) = diffs(yd, yc);
+        rows.push(CheckRow {
+            op: format!("chimera L96 H24 V7 defaults B={batch}"),
+            max_abs_diff,
+            rel_diff,
+            device_ms,
+            cpu_ms,
+            gating: true,
+        });
     }
     rows
 }

@@ -183,8 +183,15 @@ fn cuda_without_gpu_build_is_a_clear_error() {
         "{err}"
     );
     let out = common::run_ok(&["devices", "--check", "cpu"]);
-    assert!(out.contains("all 30 gating checks passed"), "{out}");
-    for row in ["selective scan fused", "selective scan chunked", "simba L96"] {
+    assert!(out.contains("all 34 gating checks passed"), "{out}");
+    for row in [
+        "selective scan fused",
+        "selective scan chunked",
+        "simba L96",
+        "scan2d rows",
+        "scan2d columns",
+        "chimera L96",
+    ] {
         assert!(out.contains(row), "no `{row}` row in\n{out}");
     }
 }
