@@ -308,6 +308,61 @@ fn gradients_match_finite_differences_of_the_reference() {
     }
 }
 
+/// Every variate of `p` must scan as Mamba's 1-D selective scan along time (Euler `b̄`, with `D`
+/// and `C1`), by the reference and by the chunked scan, and `h2` must stay zero.
+fn assert_one_1d_scan_per_variate(p: &HostScan2d, chunk: usize, device: &Device) {
+    let (bt, v, t, e, n) = (p.batch, p.variates, p.time, p.channels, p.state);
+    // The 1-D problems: the variates folded into the batch ([batch·variates, time, ·]).
+    let one_d = crate::scan::reference::HostScan {
+        batch: bt * v,
+        time: t,
+        channels: e,
+        state: n,
+        u: p.x.clone(),
+        delta: p.delta1.clone(),
+        a: p.a1.clone(),
+        b: p.b1.clone(),
+        c: p.c1.clone(),
+        d: p.d.clone(),
+        initial_state: None,
+    };
+    let (want_y, want_h) =
+        crate::scan::reference::sequential_scan(&one_d, crate::scan::BDiscretisation::Euler);
+    let one_d_params = crate::scan::ScanParams {
+        a: tensor(&one_d.a, [e, n], device),
+        d: tensor(&one_d.d, [e], device),
+        b_rule: crate::scan::BDiscretisation::Euler,
+    };
+    let one_d_input = crate::scan::ScanInput {
+        u: tensor(&one_d.u, [bt * v, t, e], device),
+        delta: tensor(&one_d.delta, [bt * v, t, e], device),
+        b: tensor(&one_d.b, [bt * v, t, n], device),
+        c: tensor(&one_d.c, [bt * v, t, n], device),
+    };
+    let chunked = crate::scan::chunked_scan(&one_d_params, one_d_input, None, chunk);
+    let chunked_y = host(chunked.y);
+    assert_close(&chunked_y, &want_y, 1e-5, 1e-6, "1-D chunked vs 1-D reference");
+    let (params, input) = to_tensors(p, device);
+    for (name, scan) in SCANS {
+        let what = format!("{name} B={bt} V={v} T={t} E={e} N={n} Q={chunk}");
+        let out = scan(&params, input.clone(), chunk);
+        let y = host(out.y);
+        assert_close(&y, &want_y, 1e-5, 1e-6, &format!("{what}: y vs 1-D reference"));
+        assert_close(&y, &chunked_y, 1e-5, 1e-6, &format!("{what}: y vs 1-D chunked"));
+        assert_close(
+            &host(out.last_column.h1),
+            &want_h,
+            1e-5,
+            1e-6,
+            &format!("{what}: last h1 vs 1-D final state"),
+        );
+        assert!(
+            host(out.last_column.h2).iter().all(|&h| h == 0.0),
+            "{what}: h2 must stay zero"
+        );
+    }
+}
+
 #[test]
 fn an_uncoupled_grid_is_one_1d_selective_scan_per_variate() {
     // A3 = 0 and B2 = 0 make h2 zero everywhere whatever A4 (it starts at zero and never receives
@@ -320,55 +375,24 @@ fn an_uncoupled_grid_is_one_1d_selective_scan_per_variate() {
         p.a2.iter_mut().for_each(|a| *a = 0.0);
         p.a3.iter_mut().for_each(|a| *a = 0.0);
         p.b2.iter_mut().for_each(|b| *b = 0.0);
-        // The 1-D problems: the variates folded into the batch ([batch·variates, time, ·]).
-        let one_d = crate::scan::reference::HostScan {
-            batch: bt * v,
-            time: t,
-            channels: e,
-            state: n,
-            u: p.x.clone(),
-            delta: p.delta1.clone(),
-            a: p.a1.clone(),
-            b: p.b1.clone(),
-            c: p.c1.clone(),
-            d: p.d.clone(),
-            initial_state: None,
-        };
-        let (want_y, want_h) =
-            crate::scan::reference::sequential_scan(&one_d, crate::scan::BDiscretisation::Euler);
-        let one_d_params = crate::scan::ScanParams {
-            a: tensor(&one_d.a, [e, n], &device),
-            d: tensor(&one_d.d, [e], &device),
-            b_rule: crate::scan::BDiscretisation::Euler,
-        };
-        let one_d_input = crate::scan::ScanInput {
-            u: tensor(&one_d.u, [bt * v, t, e], &device),
-            delta: tensor(&one_d.delta, [bt * v, t, e], &device),
-            b: tensor(&one_d.b, [bt * v, t, n], &device),
-            c: tensor(&one_d.c, [bt * v, t, n], &device),
-        };
-        let chunked = crate::scan::chunked_scan(&one_d_params, one_d_input, None, chunk);
-        let chunked_y = host(chunked.y);
-        assert_close(&chunked_y, &want_y, 1e-5, 1e-6, "1-D chunked vs 1-D reference");
-        let (params, input) = to_tensors(&p, &device);
-        for (name, scan) in SCANS {
-            let what = format!("{name} B={bt} V={v} T={t} E={e} N={n} Q={chunk}");
-            let out = scan(&params, input.clone(), chunk);
-            let y = host(out.y);
-            assert_close(&y, &want_y, 1e-5, 1e-6, &format!("{what}: y vs 1-D reference"));
-            assert_close(&y, &chunked_y, 1e-5, 1e-6, &format!("{what}: y vs 1-D chunked"));
-            assert_close(
-                &host(out.last_column.h1),
-                &want_h,
-                1e-5,
-                1e-6,
-                &format!("{what}: last h1 vs 1-D final state"),
-            );
-            assert!(
-                host(out.last_column.h2).iter().all(|&h| h == 0.0),
-                "{what}: h2 must stay zero"
-            );
-        }
+        assert_one_1d_scan_per_variate(&p, chunk, &device);
+    }
+}
+
+#[test]
+fn one_variate_without_variate_input_is_the_1d_selective_scan() {
+    // With one variate nothing comes from a previous variate, so B2 = 0 alone keeps h2 at zero:
+    // the couplings A2, A3 and the decay A4 (left random here) then change nothing.
+    let device = Device::flex();
+    let mut rng = Rng::new(76);
+    for ((bt, t, e, n), chunk) in [((2, 11, 3, 4), 4), ((1, 7, 2, 2), 3), ((3, 1, 2, 3), 1)] {
+        let mut p = random_problem(&mut rng, (bt, 1, t, e, n));
+        assert!(
+            p.a2.iter().chain(&p.a3).any(|&a| a != 0.0),
+            "couplings are random"
+        );
+        p.b2.iter_mut().for_each(|b| *b = 0.0);
+        assert_one_1d_scan_per_variate(&p, chunk, &device);
     }
 }
 
