@@ -77,3 +77,84 @@ pub(crate) fn assert_close(got: &[f64], want: &[f64], rtol: f64, atol: f64, what
         scale
     );
 }
+
+/// For any recurrent family: forecasts beyond the horizon continue the first `H` rows by feeding
+/// them back and leave the state alone, and the state round-trips through JSON. `x_blv` is one
+/// look-back window; returns the state after it (for family-specific checks).
+pub(crate) fn assert_long_forecasts_feed_back<M>(model: &M, x_blv: Tensor<3>) -> M::State
+where
+    M: crate::forecaster::StepForecaster,
+    M::State: PartialEq,
+{
+    use crate::forecaster::{Forecaster, StepForecaster};
+    let device = x_blv.device();
+    let [b, _, v] = x_blv.dims();
+    let h = Forecaster::horizon(model);
+    let longer = 2 * h + 1;
+    let (state, _) = StepForecaster::start(model, x_blv);
+    let before = state.clone();
+    let long = StepForecaster::forecast_from_state(model, &state, longer, &device);
+    assert_eq!(long.dims(), [b, longer, v]);
+    assert_eq!(state, before, "forecasting leaves the state alone");
+    let short = StepForecaster::forecast_from_state(model, &state, h, &device);
+    assert_close(
+        &host(long.clone().narrow(1, 0, h)),
+        &host(short.clone()),
+        0.0,
+        0.0,
+        "first H rows",
+    );
+    let mut rolled = state.clone();
+    for j in 0..h {
+        StepForecaster::step(model, &mut rolled, short.clone().narrow(1, j, 1).reshape([b, v]));
+    }
+    let next = StepForecaster::forecast_from_state(model, &rolled, longer - h, &device);
+    assert_close(
+        &host(long.narrow(1, h, longer - h)),
+        &host(next),
+        1e-6,
+        1e-6,
+        "rows after H",
+    );
+    let json = serde_json::to_string(&state).unwrap();
+    let back: M::State = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, state, "JSON round trip");
+    state
+}
+
+/// After one backward pass of `model`'s training loss on `x_blv`, `y_bhv` (autodiff device),
+/// every parameter has a finite, non-zero gradient. Returns how many parameters were checked.
+pub(crate) fn assert_every_parameter_has_a_gradient<M>(model: &M, x_blv: Tensor<3>, y_bhv: Tensor<3>) -> usize
+where
+    M: crate::forecaster::Forecaster,
+{
+    use burn::module::{ModuleVisitor, Param};
+    use burn::optim::GradientsParams;
+    let grads = crate::forecaster::Forecaster::loss(model, x_blv, y_bhv).backward();
+    let grads = GradientsParams::from_grads(grads, model);
+    struct Check<'a> {
+        grads: &'a GradientsParams,
+        seen: usize,
+    }
+    impl ModuleVisitor for Check<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let g = self
+                .grads
+                .get::<D>(param.id)
+                .unwrap_or_else(|| panic!("no gradient for a {:?} parameter", param.dims()));
+            let norm: f32 = g.abs().sum().into_scalar();
+            assert!(
+                norm > 0.0 && norm.is_finite(),
+                "gradient of {:?} is {norm}",
+                param.dims()
+            );
+            self.seen += 1;
+        }
+    }
+    let mut check = Check {
+        grads: &grads,
+        seen: 0,
+    };
+    model.visit(&mut check);
+    check.seen
+}

@@ -3,11 +3,13 @@
 use burn::prelude::*;
 use burn::tensor::Distribution;
 
-use super::{Chimera, ChimeraConfig, ChimeraState};
+use super::{Chimera, ChimeraConfig};
 use crate::error::Error;
 use crate::forecaster::{Forecaster, StepForecaster};
 use crate::spacetime::Normalization;
-use crate::testing::{assert_close, host};
+use crate::testing::{
+    assert_close, assert_every_parameter_has_a_gradient, assert_long_forecasts_feed_back, host,
+};
 
 fn small(l: usize, h: usize) -> ChimeraConfig {
     ChimeraConfig::new(l, h)
@@ -98,37 +100,8 @@ fn batch_forward_equals_row_by_row_rollout() {
 /// alone; the state round-trips through JSON and its byte count is what the trait reports.
 #[test]
 fn long_forecasts_feed_back_and_state_serialises() {
-    let (l, h) = (8, 3);
-    let model = small(l, h).with_head_tokens(3).init(&Device::flex());
-    let x = series(1, l, 2);
-    let (state, _) = model.prime(x);
-    let before = state.clone();
-    let long = model.forecast_from_state(&state, 7, &Device::flex());
-    assert_eq!(long.dims(), [1, 7, 2]);
-    assert_eq!(state, before, "forecasting leaves the state alone");
-    let short = model.forecast_from_state(&state, h, &Device::flex());
-    assert_close(
-        &host(long.clone().narrow(1, 0, h)),
-        &host(short.clone()),
-        0.0,
-        0.0,
-        "first H rows",
-    );
-    let mut rolled = state.clone();
-    for j in 0..h {
-        model.step(short.clone().narrow(1, j, 1).reshape([1, 2]), &mut rolled);
-    }
-    let next = model.forecast_from_state(&rolled, 3, &Device::flex());
-    assert_close(
-        &host(long.narrow(1, h, 3)),
-        &host(next),
-        1e-6,
-        1e-6,
-        "rows after H",
-    );
-    let json = serde_json::to_string(&state).unwrap();
-    let back: ChimeraState = serde_json::from_str(&json).unwrap();
-    assert_eq!(back, state);
+    let model = small(8, 3).with_head_tokens(3).init(&Device::flex());
+    let state = assert_long_forecasts_feed_back(&model, series(1, 8, 2));
     assert_eq!(StepForecaster::state_bytes(&model, &state), state.value_bytes());
 }
 
@@ -193,42 +166,15 @@ fn window_normalisation_is_inverted_and_any_variate_count_runs() {
 /// Training reaches every parameter: after one backward pass, each has a non-zero gradient.
 #[test]
 fn every_parameter_gets_a_gradient() {
-    use burn::module::{Module, ModuleVisitor, Param};
-    use burn::optim::GradientsParams;
     let device = Device::flex().autodiff();
     let (l, h) = (8, 3);
     let model: Chimera = small(l, h).init(&device);
     let x = series(3, l, 3).to_device(&device);
     let y = series(3, h, 3).to_device(&device);
-    let grads = Forecaster::loss(&model, x, y).backward();
-    let grads = GradientsParams::from_grads(grads, &model);
-    struct Check<'a> {
-        grads: &'a GradientsParams,
-        seen: usize,
-    }
-    impl ModuleVisitor for Check<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let g = self
-                .grads
-                .get::<D>(param.id)
-                .unwrap_or_else(|| panic!("no gradient for a {:?} parameter", param.dims()));
-            let norm: f32 = g.abs().sum().into_scalar();
-            assert!(
-                norm > 0.0 && norm.is_finite(),
-                "gradient of {:?} is {norm}",
-                param.dims()
-            );
-            self.seen += 1;
-        }
-    }
-    let mut check = Check {
-        grads: &grads,
-        seen: 0,
-    };
-    model.visit(&mut check);
+    let seen = assert_every_parameter_has_a_gradient(&model, x, y);
     // embedding (2) + 2 blocks × (2 LN × 2 + in/out proj 2 + 4 heads × 10 + FFN 4) + final LN (2)
     // + head (2). A head: x_proj 1, dt1/dt2 proj 2 × 2, A1..A4 4, D 1.
-    assert_eq!(check.seen, 2 + 2 * (4 + 2 + 4 * 10 + 4) + 2 + 2);
+    assert_eq!(seen, 2 + 2 * (4 + 2 + 4 * 10 + 4) + 2 + 2);
 }
 
 /// `validate` refuses every setting `init` cannot build, naming it; odd valid sizes build and
