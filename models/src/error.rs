@@ -100,6 +100,33 @@ impl Error {
         }
     }
 
+    /// `Ok` when `value` is finite and `> 0`, else [`Error::InvalidConfig`] naming `what`.
+    pub(crate) fn check_positive(what: &str, value: f64) -> Result<()> {
+        if value.is_finite() && value > 0.0 {
+            Ok(())
+        } else {
+            Err(Self::invalid(what, format!("{value} is not a positive number")))
+        }
+    }
+
+    /// `Ok` when `value` is finite and `≥ 0`, else [`Error::InvalidConfig`] naming `what`.
+    pub(crate) fn check_non_negative(what: &str, value: f64) -> Result<()> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(())
+        } else {
+            Err(Self::invalid(what, format!("{value} is not a number ≥ 0")))
+        }
+    }
+
+    /// `Ok` for a dropout rate in `[0, 1)`, else [`Error::InvalidConfig`] naming `dropout`.
+    pub(crate) fn check_dropout(value: f64) -> Result<()> {
+        if (0.0..1.0).contains(&value) {
+            Ok(())
+        } else {
+            Err(Self::invalid("dropout", format!("{value} is not in [0, 1)")))
+        }
+    }
+
     /// An [`Error::InvalidConfig`].
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidConfig {

@@ -158,3 +158,21 @@ where
     model.visit(&mut check);
     check.seen
 }
+
+/// `[b, t, v]` windows of a sine around 5 (amplitude 2, 0.4 rad a step) plus N(0, 0.3) noise:
+/// the whole-model tests' input.
+pub(crate) fn series(b: usize, t: usize, v: usize) -> Tensor<3> {
+    let device = Device::flex();
+    let noise = Tensor::<3>::random([b, t, v], burn::tensor::Distribution::Normal(0.0, 0.3), &device);
+    let trend = Tensor::<1, Int>::arange(0..t as i64, &device)
+        .float()
+        .mul_scalar(0.4)
+        .sin()
+        .reshape([1, t, 1]);
+    noise + trend.mul_scalar(2.0).add_scalar(5.0)
+}
+
+/// `f32` values as `f64`.
+pub(crate) fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| f64::from(x)).collect()
+}

@@ -159,24 +159,10 @@ impl ChimeraConfig {
                 return bad(name, format!("[{lo}, {hi}] is not a range 0 < min ≤ max"));
             }
         }
-        if !(self.dt_init_floor.is_finite() && self.dt_init_floor > 0.0) {
-            return bad(
-                "dt_init_floor",
-                format!("{} is not a positive number", self.dt_init_floor),
-            );
-        }
-        if !(self.coupling_init.is_finite() && self.coupling_init >= 0.0) {
-            return bad(
-                "coupling_init",
-                format!("{} is not a number ≥ 0", self.coupling_init),
-            );
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad("dropout", format!("{} is not in [0, 1)", self.dropout));
-        }
-        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
-            return bad("norm_eps", format!("{} is not a positive number", self.norm_eps));
-        }
+        Error::check_positive("dt_init_floor", self.dt_init_floor)?;
+        Error::check_non_negative("coupling_init", self.coupling_init)?;
+        Error::check_dropout(self.dropout)?;
+        Error::check_positive("norm_eps", self.norm_eps)?;
         Ok(())
     }
 

@@ -1,14 +1,13 @@
 //! Whole-model tests: batch forward == streaming rollout, causality in time, mixing across
 //! variates, validation, gradients.
 use burn::prelude::*;
-use burn::tensor::Distribution;
 
 use super::{Chimera, ChimeraConfig};
 use crate::error::Error;
 use crate::forecaster::{Forecaster, StepForecaster};
 use crate::spacetime::Normalization;
 use crate::testing::{
-    assert_close, assert_every_parameter_has_a_gradient, assert_long_forecasts_feed_back, host,
+    assert_close, assert_every_parameter_has_a_gradient, assert_long_forecasts_feed_back, f64s, host, series,
 };
 
 fn small(l: usize, h: usize) -> ChimeraConfig {
@@ -19,21 +18,6 @@ fn small(l: usize, h: usize) -> ChimeraConfig {
         .with_scan_chunk(3)
         .with_coupling_init(0.5)
         .with_dropout(0.0)
-}
-
-fn series(b: usize, t: usize, v: usize) -> Tensor<3> {
-    let device = Device::flex();
-    let noise = Tensor::<3>::random([b, t, v], Distribution::Normal(0.0, 0.3), &device);
-    let trend = Tensor::<1, Int>::arange(0..t as i64, &device)
-        .float()
-        .mul_scalar(0.4)
-        .sin()
-        .reshape([1, t, 1]);
-    noise + trend.mul_scalar(2.0).add_scalar(5.0)
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| f64::from(x)).collect()
 }
 
 /// Priming on a window (one batch pass) equals a fresh state fed the same window row by row: the

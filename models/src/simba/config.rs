@@ -152,39 +152,18 @@ impl SimbaConfig {
                 ),
             );
         }
-        if !(self.dt_min.is_finite() && self.dt_min > 0.0) {
-            return bad("dt_min", format!("{} is not a positive number", self.dt_min));
-        }
+        Error::check_positive("dt_min", self.dt_min)?;
         if !(self.dt_max.is_finite() && self.dt_max >= self.dt_min) {
             return bad(
                 "dt_max",
                 format!("{} is not a number at least dt_min {}", self.dt_max, self.dt_min),
             );
         }
-        if !(self.dt_init_floor.is_finite() && self.dt_init_floor > 0.0) {
-            return bad(
-                "dt_init_floor",
-                format!("{} is not a positive number", self.dt_init_floor),
-            );
-        }
-        if !(self.einfft_shrink.is_finite() && self.einfft_shrink >= 0.0) {
-            return bad(
-                "einfft_shrink",
-                format!("{} is not a number ≥ 0", self.einfft_shrink),
-            );
-        }
-        if !(self.einfft_init_scale.is_finite() && self.einfft_init_scale >= 0.0) {
-            return bad(
-                "einfft_init_scale",
-                format!("{} is not a number ≥ 0", self.einfft_init_scale),
-            );
-        }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad("dropout", format!("{} is not in [0, 1)", self.dropout));
-        }
-        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
-            return bad("norm_eps", format!("{} is not a positive number", self.norm_eps));
-        }
+        Error::check_positive("dt_init_floor", self.dt_init_floor)?;
+        Error::check_non_negative("einfft_shrink", self.einfft_shrink)?;
+        Error::check_non_negative("einfft_init_scale", self.einfft_init_scale)?;
+        Error::check_dropout(self.dropout)?;
+        Error::check_positive("norm_eps", self.norm_eps)?;
         Ok(())
     }
 

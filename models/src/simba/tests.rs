@@ -1,13 +1,12 @@
 //! Whole-model tests: batch forward == streaming rollout, causality, validation, gradients.
 use burn::prelude::*;
-use burn::tensor::Distribution;
 
 use super::{Simba, SimbaConfig};
 use crate::error::Error;
 use crate::forecaster::{Forecaster, StepForecaster};
 use crate::spacetime::Normalization;
 use crate::testing::{
-    assert_close, assert_every_parameter_has_a_gradient, assert_long_forecasts_feed_back, host,
+    assert_close, assert_every_parameter_has_a_gradient, assert_long_forecasts_feed_back, f64s, host, series,
 };
 
 fn small(l: usize, h: usize) -> SimbaConfig {
@@ -18,17 +17,6 @@ fn small(l: usize, h: usize) -> SimbaConfig {
         .with_einfft_blocks(3)
         .with_einfft_init_scale(0.3)
         .with_dropout(0.0)
-}
-
-fn series(b: usize, t: usize, v: usize) -> Tensor<3> {
-    let device = Device::flex();
-    let noise = Tensor::<3>::random([b, t, v], Distribution::Normal(0.0, 0.3), &device);
-    let trend = Tensor::<1, Int>::arange(0..t as i64, &device)
-        .float()
-        .mul_scalar(0.4)
-        .sin()
-        .reshape([1, t, 1]);
-    noise + trend.mul_scalar(2.0).add_scalar(5.0)
 }
 
 /// Priming on a window (one batch pass) equals a fresh state fed the same window point by point:
@@ -102,10 +90,6 @@ fn batch_forward_equals_step_by_step_rollout() {
             );
         }
     }
-}
-
-fn f64s(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|&x| f64::from(x)).collect()
 }
 
 /// Forecasts beyond `H` continue the first `H` rows by feeding them back, and never advance the

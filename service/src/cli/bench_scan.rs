@@ -87,14 +87,37 @@ fn problem(batch: usize, time: usize, channels: usize, state: usize, seed: u64) 
     }
 }
 
-fn tensor<const D: usize>(v: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
+pub(crate) fn tensor<const D: usize>(v: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
     let data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
     Tensor::from_data(TensorData::new(data, shape), device)
 }
 
-fn median(mut v: Vec<Duration>) -> f64 {
+pub(crate) fn median(mut v: Vec<Duration>) -> f64 {
     v.sort();
     v[v.len() / 2].as_secs_f64() * 1e3
+}
+
+/// `max |y − y_ref| / max |y_ref|` of the last output read back (a non-finite value counts as an
+/// infinite error, so NaN never passes).
+pub(crate) fn relative_error<const D: usize>(y: Option<Tensor<D>>, y_ref: &[f64]) -> anyhow::Result<f64> {
+    let y: Vec<f32> = y
+        .map(|y| y.into_data().try_to_vec::<f32>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("reading y back: {e:?}"))?
+        .unwrap_or_default();
+    let scale = y_ref.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+    let worst = y
+        .iter()
+        .zip(y_ref)
+        .map(|(&a, &r)| {
+            if a.is_finite() {
+                (f64::from(a) - r).abs()
+            } else {
+                f64::INFINITY
+            }
+        })
+        .fold(0.0f64, f64::max);
+    Ok(worst / scale)
 }
 
 /// The scan's parameters and inputs on `device`.
@@ -177,7 +200,6 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<()> {
     for &t in &args.lengths {
         let p = problem(b, t, e, n, 7 + t as u64);
         let (y_ref, _) = sequential_scan(&p, BDiscretisation::Euler);
-        let y_scale = y_ref.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
         // Minimal traffic: read u, Δ ([B, L, E]), B, C ([B, L, N]); write y ([B, L, E]).
         let bytes = 4.0 * (3 * b * t * e + 2 * b * t * n) as f64;
         // A device copy of as many bytes (read + write counted), for the ceiling.
@@ -218,23 +240,7 @@ pub(crate) fn run(args: ScanArgs) -> anyhow::Result<()> {
                 }
                 y_last = Some(y);
             }
-            let y: Vec<f32> = y_last
-                .map(|y| y.into_data().try_to_vec::<f32>())
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("reading y back: {e:?}"))?
-                .unwrap_or_default();
-            let err = y
-                .iter()
-                .zip(&y_ref)
-                .map(|(&a, &r)| {
-                    if a.is_finite() {
-                        (a as f64 - r).abs()
-                    } else {
-                        f64::INFINITY
-                    }
-                })
-                .fold(0.0f64, f64::max)
-                / y_scale;
+            let err = relative_error(y_last, &y_ref)?;
             // Forward + backward on the autodiff device: d/d(everything) of Σ w ⊙ y.
             let (params_ad, input_ad) = inputs(&p, &ad);
             let params_ad = ScanParams {

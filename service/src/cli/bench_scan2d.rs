@@ -9,14 +9,14 @@
 //! of its peak resident set during the pass above its resident set just before (in a long-lived
 //! process the allocator's retained pages would hide the rise). The path that `scan2d` picks for
 //! the grid is marked.
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use burn::prelude::*;
 use statecast_models::device::DeviceSpec;
 use statecast_models::scan2d::reference::{HostScan2d, sequential_scan2d};
 use statecast_models::scan2d::{Scan2dInput, Scan2dParams, Scan2dPath, columns_scan, rows_scan};
 
-use super::bench_scan::values;
+use super::bench_scan::{median, relative_error, tensor, values};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Scan2dArgs {
@@ -95,11 +95,6 @@ fn problem(batch: usize, variates: usize, time: usize, e: usize, n: usize) -> Ho
     }
 }
 
-fn tensor<const D: usize>(v: &[f64], shape: [usize; D], device: &Device) -> Tensor<D> {
-    let data: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-    Tensor::from_data(TensorData::new(data, shape), device)
-}
-
 /// The problem on `device`; every tensor requires a gradient when `grad`.
 fn inputs(p: &HostScan2d, device: &Device, grad: bool) -> (Scan2dParams, Scan2dInput) {
     let (b, v, t, e, n) = (p.batch, p.variates, p.time, p.channels, p.state);
@@ -122,11 +117,6 @@ fn inputs(p: &HostScan2d, device: &Device, grad: bool) -> (Scan2dParams, Scan2dI
         c2: g(tensor(&p.c2, [b, v, t, n], device)),
     };
     (params, input)
-}
-
-fn median(mut v: Vec<Duration>) -> f64 {
-    v.sort();
-    v[v.len() / 2].as_secs_f64() * 1e3
 }
 
 /// `VmRSS` and `VmHWM` of this process in KiB (Linux; `None` elsewhere).
@@ -251,7 +241,6 @@ pub(crate) fn run(args: Scan2dArgs) -> anyhow::Result<()> {
     for (v, t) in grids {
         let p = problem(b, v, t, e, n);
         let y_ref = sequential_scan2d(&p).y;
-        let scale = y_ref.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-30);
         let weights = tensor(&values(b * v * t * e, 99), [b, v, t, e], &ad);
         let picked = Scan2dPath::for_grid(v, t);
         for (path, name) in [(Scan2dPath::Rows, "rows"), (Scan2dPath::Columns, "columns")] {
@@ -272,23 +261,7 @@ pub(crate) fn run(args: Scan2dArgs) -> anyhow::Result<()> {
                 }
                 y_last = Some(y);
             }
-            let y: Vec<f32> = y_last
-                .map(|y| y.into_data().try_to_vec::<f32>())
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("reading y back: {e:?}"))?
-                .unwrap_or_default();
-            let err = y
-                .iter()
-                .zip(&y_ref)
-                .map(|(&a, &r)| {
-                    if a.is_finite() {
-                        (f64::from(a) - r).abs()
-                    } else {
-                        f64::INFINITY
-                    }
-                })
-                .fold(0.0f64, f64::max)
-                / scale;
+            let err = relative_error(y_last, &y_ref)?;
             let mut both = Vec::new();
             for i in 0..args.warmup + args.repeats {
                 let (params, input) = inputs(&p, &ad, true);
