@@ -8,7 +8,8 @@
 # Prints one line per seed: caught incidents, false alarms (alarms overlapping no incident).
 #
 #   STATECAST_BIN=target/release/statecast scripts/monitor-seeds.sh OUT_DIR [SEED ...] [-- DETECT_FLAGS]
-# Trained models are kept in OUT_DIR/seed-N/art and reused.
+# Trained models are kept in OUT_DIR/seed-N/art and reused. FIT_FRACTION and VAL_FRACTION
+# (default 0.8 and 0.125, what the server uses) change the rows the detector is fitted on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${STATECAST_BIN:-target/release/statecast}
@@ -28,7 +29,7 @@ for seed in "${SEEDS[@]}"; do
   # The monitor's detector: fitted on the training file's train+validation rows (ratio split
   # 0.7/0.1/0.2 → the first 80 %, the last eighth of it for calibration), the monitor's threshold
   # (ThresholdMethod::MONITORING) and alarm rules (AlarmRules::monitoring).
-  "$BIN" detect --model "$W/art" --fit-data "$W/sensors.parquet" --fit-fraction 0.8 --val-fraction 0.125 \
+  "$BIN" detect --model "$W/art" --fit-data "$W/sensors.parquet" --fit-fraction ${FIT_FRACTION:-0.8} --val-fraction ${VAL_FRACTION:-0.125} \
       --data "$W/live/sensors.parquet" "${D[@]}" --threshold trimmed:0.85:0.05:1e-4 --clear 12 --suppress 12 \
       --out "$W/detect.csv" --save-detector "$W/detector.json" "$@" > "$W/detect.log" 2>&1
   printf 'seed %s %s\n' "$seed" "$(python3 scripts/count-incidents.py "$W/detect.segments.csv" "$W/live/anomalies.csv")"

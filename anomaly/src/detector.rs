@@ -388,14 +388,34 @@ impl Detector {
         let mut val_of: Vec<std::ops::Range<usize>> = Vec::new();
         for (&(s, train_end), u) in parts.iter().zip(&usable) {
             let first = val.len();
-            for (t, f) in series_features(predictor, &features, cross.as_ref(), s, settings.batch)
+            // Training rows: one pass over the series from its start.
+            let head = s.slice(0..train_end.min(s.len()));
+            for (t, f) in series_features(predictor, &features, cross.as_ref(), &head, settings.batch)
                 .into_iter()
                 .enumerate()
             {
                 if let Some(f) = f
                     && u[t]
                 {
-                    if t < train_end { train.push(f) } else { val.push(f) }
+                    train.push(f);
+                }
+            }
+            // Validation rows: scored as a new stream that starts a look-back before them, the
+            // way a monitored series or a test file is scored. Their running averages are as
+            // young as a stream's, not settled by the whole training stretch, so the threshold
+            // is calibrated on the scores streams actually see.
+            let start = train_end.saturating_sub(predictor.lookback());
+            let tail = s.slice(start..s.len());
+            for (k, f) in series_features(predictor, &features, cross.as_ref(), &tail, settings.batch)
+                .into_iter()
+                .enumerate()
+            {
+                let t = start + k;
+                if let Some(f) = f
+                    && u[t]
+                    && t >= train_end
+                {
+                    val.push(f);
                 }
             }
             val_of.push(first..val.len());
@@ -405,14 +425,24 @@ impl Detector {
             .components
             .iter()
             .enumerate()
-            .filter(|(_, c)| **c == Component::CrossResidual)
+            .filter(|(_, c)| {
+                matches!(
+                    c,
+                    Component::CrossResidual | Component::CrossVariance | Component::CrossLevel
+                )
+            })
             .map(|(i, _)| i)
             .collect();
         normaliser.upper_only = features
             .components
             .iter()
             .enumerate()
-            .filter(|(_, c)| matches!(c, Component::CrossResidual | Component::ResidualVariance))
+            .filter(|(_, c)| {
+                matches!(
+                    c,
+                    Component::CrossResidual | Component::CrossVariance | Component::ResidualVariance
+                )
+            })
             .map(|(i, _)| i)
             .collect();
         let raw: Vec<f64> = val

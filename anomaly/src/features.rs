@@ -22,7 +22,18 @@
 //! - [`Component::Activity`]: `ln(ε + EWMA |x_t − x_{t−1}|)` (stuck sensors read low, bursts high);
 //! - [`Component::CrossResidual`]: `ln(ε + EWMA e²)` of the cross-variate residual, `|e|` clipped
 //!   at [`crate::cross::RESIDUAL_CLIP`] of its fitted spread (a sensor that stops following the
-//!   others: broken correlation);
+//!   others: broken correlation). Detectors fitted now read it relative to the series' own
+//!   noise instead ([`Component::CrossVariance`]); it stays for detectors stored before;
+//! - [`Component::CrossVariance`]: `ln EWMA e² − ln S`, the same running variance relative to
+//!   `S`, the residual's own slow mean square on this series ([`SLOW_ALPHA`], about 500 rows,
+//!   an average of everything seen until then). Sensor noise that grows with a machine's load
+//!   (a machine busier than in its training rows) raises every residual variance for days; a
+//!   broken correlation or a variance burst raises it for tens to hundreds of rows;
+//! - [`Component::CrossLevel`]: a slow exponentially weighted mean (weight
+//!   [`CROSS_LEVEL_ALPHA`], about 100 rows) of the same clipped residual, over `√S`: a sensor
+//!   whose level moves away from what the others imply (a level shift, a drift) leaves a
+//!   residual of one sign for as long as the running level it is centred on takes to follow,
+//!   and its mean adds that up (level shifts and drifts of a sensor that has partners);
 //! - [`Component::Reconstruction`]: `x_t − x̃_t`, the model's reconstruction of `x_t` from the
 //!   window that ends at `t` (SpaceTime's open-loop look-back prediction);
 //! - [`Component::Value`]: `x_t` itself (the raw-value baseline, no model).
@@ -54,6 +65,10 @@ pub enum Component {
     Activity,
     /// Log EWMA of the squared cross-variate residual.
     CrossResidual,
+    /// Slow EWMA of the cross-variate residual over its slow RMS.
+    CrossLevel,
+    /// Log EWMA of the squared cross-variate residual relative to its slow mean square.
+    CrossVariance,
     /// Reconstruction residual.
     Reconstruction,
     /// The value itself.
@@ -101,6 +116,19 @@ fn default_alpha() -> f32 {
 fn default_cross_alpha() -> f32 {
     0.05
 }
+
+/// EWMA weight of the cross-variate level component (about 100 rows). The cross residual is
+/// centred on a 20-row running level, so after a level change of size `m` it reads about
+/// `m (1 − α_c)^k` at row `k`, summing to `m / α_c`; a slow mean keeps a fifth of that for
+/// about a hundred rows, where the residual variance has long settled. A drift of slope `s`
+/// leaves a residual of about `s / α_c` for as long as it lasts.
+pub const CROSS_LEVEL_ALPHA: f32 = 0.01;
+
+/// Weight of the slow mean square of the cross-variate residual (about 500 rows).
+pub const SLOW_ALPHA: f32 = 0.002;
+
+/// Residuals the slow mean square averages before the relative components are reported.
+const SLOW_WARM: u32 = 100;
 
 /// ε of the log components (scaled axis).
 const ACTIVITY_EPS: f32 = 1e-3;
@@ -168,7 +196,7 @@ impl FeatureConfig {
             }
             c.extend([Component::ResidualVariance, Component::Activity]);
             if inp.cross {
-                c.push(Component::CrossResidual);
+                c.extend([Component::CrossVariance, Component::CrossLevel]);
             }
             if inp.reconstruction {
                 c.push(Component::Reconstruction);
@@ -200,31 +228,49 @@ impl FeatureConfig {
 
     /// Whether the features read the cross-variate residual.
     pub fn uses_cross(&self) -> bool {
-        self.components.contains(&Component::CrossResidual)
+        self.components.iter().any(|c| {
+            matches!(
+                c,
+                Component::CrossResidual | Component::CrossVariance | Component::CrossLevel
+            )
+        })
     }
 }
 
-/// An exponentially weighted mean that reports NaN until it has seen `⌈1/α⌉` values.
+/// An exponentially weighted mean, bias-corrected: after `n` values it is the average with
+/// weights `(1 − α)^k`, not a start value that still carries weight `(1 − α)^n` (0.37 after
+/// `1/α` values, which made every new stream open with the first rows' residuals and, for the
+/// slow components, with a false alarm). Reports NaN until it has seen `⌈1/α⌉` values.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Ewma {
     value: f32,
     seen: u32,
+    /// `1 − (1 − α)^n`, the weight the values seen so far carry (1 in states stored before the
+    /// correction: they continue as settled means).
+    #[serde(default = "settled_mass")]
+    mass: f32,
+}
+
+fn settled_mass() -> f32 {
+    1.0
 }
 
 impl Ewma {
     const EMPTY: Self = Self {
         value: f32::NAN,
         seen: 0,
+        mass: 0.0,
     };
 
     fn push(&mut self, x: f32, alpha: f32) {
         if !x.is_finite() {
             return;
         }
+        self.mass = (1.0 - alpha) * self.mass + alpha;
         self.value = if self.value.is_nan() {
             x
         } else {
-            (1.0 - alpha) * self.value + alpha * x
+            self.value + alpha / self.mass * (x - self.value)
         };
         self.seen = self.seen.saturating_add(1);
     }
@@ -284,6 +330,40 @@ pub struct FeatureState {
     season_filled: usize,
     #[serde(default)]
     seasonal: Vec<Ewma>,
+    /// Slow EWMA of the cross-variate residual, [variates] (empty in states stored before
+    /// the component existed).
+    #[serde(default)]
+    cross_level: Vec<Ewma>,
+    /// Slow mean square of the cross-variate residual, [variates].
+    #[serde(default)]
+    cross_slow: Vec<SlowMean>,
+}
+
+/// The mean of everything seen until `1/α` values, then an exponentially weighted mean of
+/// weight `α`; reports NaN before [`SLOW_WARM`] values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct SlowMean {
+    value: f32,
+    seen: u32,
+}
+
+impl SlowMean {
+    fn push(&mut self, x: f32, alpha: f32) {
+        if !x.is_finite() {
+            return;
+        }
+        self.seen = self.seen.saturating_add(1);
+        let w = (1.0 / self.seen as f32).max(alpha);
+        self.value += w * (x - self.value);
+    }
+
+    fn get(&self) -> f32 {
+        if self.seen >= SLOW_WARM {
+            self.value
+        } else {
+            f32::NAN
+        }
+    }
 }
 
 impl FeatureState {
@@ -314,6 +394,8 @@ impl FeatureState {
             season_pos: 0,
             season_filled: 0,
             seasonal: vec![Ewma::EMPTY; n_variates],
+            cross_level: vec![Ewma::EMPTY; n_variates],
+            cross_slow: vec![SlowMean::default(); n_variates],
         }
     }
 
@@ -335,6 +417,10 @@ impl FeatureState {
             let slot = (self.head + k - j) % k;
             ring[slot][(j - 1) * nv + v]
         };
+        if self.cross_level.len() != nv || self.cross_slow.len() != nv {
+            self.cross_level = vec![Ewma::EMPTY; nv];
+            self.cross_slow = vec![SlowMean::default(); nv];
+        }
         let cross_e = match (&mut self.history, cross) {
             (Some(h), Some(m)) if m.n_variates == nv => {
                 h.push(x_v);
@@ -372,6 +458,8 @@ impl FeatureState {
             }
             if let Some(e) = &cross_e {
                 self.cross[v].push(e[v] * e[v], self.cfg.cross_alpha);
+                self.cross_level[v].push(e[v], CROSS_LEVEL_ALPHA);
+                self.cross_slow[v].push(e[v] * e[v], SLOW_ALPHA);
             }
             if let Some(p) = &self.prev
                 && (x - p[v]).is_finite()
@@ -416,6 +504,14 @@ impl FeatureState {
                     Component::Activity if activity_warm => (self.activity[v] + ACTIVITY_EPS).ln(),
                     Component::Activity => f32::NAN,
                     Component::CrossResidual => (self.cross[v].get(self.cfg.cross_alpha) + ACTIVITY_EPS).ln(),
+                    Component::CrossLevel => {
+                        self.cross_level[v].get(CROSS_LEVEL_ALPHA)
+                            / (self.cross_slow[v].get() + ACTIVITY_EPS).sqrt()
+                    }
+                    Component::CrossVariance => {
+                        (self.cross[v].get(self.cfg.cross_alpha) + ACTIVITY_EPS).ln()
+                            - (self.cross_slow[v].get() + ACTIVITY_EPS).ln()
+                    }
                     Component::Reconstruction => out.recon_v.as_ref().map_or(f32::NAN, |r| x - r[v]),
                     Component::Value => x,
                 };
@@ -653,7 +749,13 @@ mod tests {
 
     #[test]
     fn cross_residual_reads_the_cross_model_and_is_nan_without_it() {
-        let cfg = inputs(1, 1, true);
+        // The absolute running variance of detectors stored before the relative one.
+        let mut cfg = inputs(1, 1, true);
+        for c in &mut cfg.components {
+            if *c == Component::CrossVariance {
+                *c = Component::CrossResidual;
+            }
+        }
         let c = cfg
             .components
             .iter()
@@ -666,6 +768,7 @@ mod tests {
             lags: 1,
             coef: vec![vec![0.0, 1.0], vec![0.0, 1.0]],
             scale: Vec::new(),
+            curved: false,
         };
         let mut s = FeatureState::new(cfg.clone(), 2, 1);
         let mut f = Vec::new();
@@ -685,5 +788,109 @@ mod tests {
             f = none.update(&[0.0, 0.0], &out(vec![0.0, 0.0]), None);
         }
         assert!(f[c].is_nan());
+    }
+
+    /// Deterministic noise, uniform on ±0.1 (std 0.058).
+    fn jitter(t: usize) -> f32 {
+        ((t * 7919 + 13) % 1000) as f32 / 1000.0 * 0.2 - 0.1
+    }
+
+    /// The cross model of [`cross_residual_reads_the_cross_model_and_is_nan_without_it`]:
+    /// x1 should equal x0.
+    fn follower() -> CrossModel {
+        CrossModel {
+            n_variates: 2,
+            lags: 1,
+            coef: vec![vec![0.0, 1.0], vec![0.0, 1.0]],
+            scale: vec![1.0, 1.0],
+            curved: false,
+        }
+    }
+
+    fn position(cfg: &FeatureConfig, c: Component) -> usize {
+        cfg.components.iter().position(|k| *k == c).unwrap()
+    }
+
+    #[test]
+    fn cross_level_holds_a_level_shift_that_the_residual_variance_forgets() {
+        let cfg = inputs(1, 1, true);
+        let (level, variance, nc) = (
+            position(&cfg, Component::CrossLevel),
+            position(&cfg, Component::CrossVariance),
+            cfg.n_components(),
+        );
+        let m = follower();
+        let mut s = FeatureState::new(cfg, 2, 1);
+        let (mut calm, mut peak_variance) = (0f32, f32::MIN);
+        for t in 0..800 {
+            let x0 = (t as f32 * 0.05).sin();
+            let x1 = x0 + jitter(t) + if t >= 600 { 1.0 } else { 0.0 };
+            let f = s.update(&[x0, x1], &out(vec![0.0, 0.0]), Some(&m));
+            let (l, v) = (f[nc + level], f[nc + variance]);
+            if (300..600).contains(&t) {
+                calm = calm.max(l.abs());
+            }
+            if t >= 600 {
+                peak_variance = peak_variance.max(v);
+            }
+            if t == 700 {
+                // A hundred rows on, the running variance is back near its calm value while
+                // the slow mean still holds the shift.
+                assert!(l > 5.0 * calm, "level {l} vs calm {calm}");
+                assert!(v < peak_variance - 1.0, "variance {v} vs peak {peak_variance}");
+            }
+        }
+        assert!(calm > 0.0);
+    }
+
+    #[test]
+    fn cross_variance_is_relative_to_the_series_own_noise() {
+        let cfg = inputs(1, 1, true);
+        let (c, nc) = (position(&cfg, Component::CrossVariance), cfg.n_components());
+        let m = follower();
+        let mut s = FeatureState::new(cfg, 2, 1);
+        let (mut lo, mut hi, mut burst) = (f32::MAX, f32::MIN, f32::MIN);
+        for t in 0..4000 {
+            // The noise doubles over the stream (a machine getting busier), then bursts ×5.
+            let grow = 1.0 + t as f32 / 3400.0;
+            let amp = if (3700..3760).contains(&t) {
+                5.0 * grow
+            } else {
+                grow
+            };
+            let x0 = (t as f32 * 0.05).sin();
+            let x1 = x0 + amp * jitter(t);
+            let v = s.update(&[x0, x1], &out(vec![0.0, 0.0]), Some(&m))[nc + c];
+            if (600..3700).contains(&t) {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            if (3700..3760).contains(&t) {
+                burst = burst.max(v);
+            }
+        }
+        // ln 4 = 1.39 of absolute change in the running variance; relative, it stays within a
+        // band, and the burst (ln 25 = 3.2) stands out of it.
+        assert!(hi - lo < 1.2, "{lo}..{hi}");
+        assert!(burst > hi + 1.5, "burst {burst} vs {hi}");
+    }
+
+    #[test]
+    fn running_means_are_bias_corrected() {
+        let mut e = Ewma::EMPTY;
+        for x in [1.0, 2.0, 3.0] {
+            e.push(x, 0.5);
+        }
+        // Weights 0.25, 0.5, 1: (0.25 + 1 + 3) / 1.75.
+        assert!((e.get(0.5) - 4.25 / 1.75).abs() < 1e-6, "{}", e.get(0.5));
+        let mut slow = SlowMean::default();
+        for t in 0..SLOW_WARM {
+            slow.push(t as f32, SLOW_ALPHA);
+        }
+        assert!(
+            (slow.get() - (SLOW_WARM - 1) as f32 / 2.0).abs() < 1e-3,
+            "{}",
+            slow.get()
+        );
     }
 }

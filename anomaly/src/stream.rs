@@ -156,7 +156,7 @@ impl StreamDetector {
         let lags = d.cross.as_ref().map_or(0, |c| c.lags);
         self.window.memory_bytes()
             + self.buf.len() * 4
-            + (k * k * nv + (d.features.drift_lag + d.features.season + lags + 1) * nv + 12 * nv) * 4
+            + (k * k * nv + (d.features.drift_lag + d.features.season + lags + 1) * nv + 14 * nv) * 4
             + d.rules.window
             + 2 * nv * 4
             + self

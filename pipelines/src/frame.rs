@@ -63,6 +63,19 @@ impl Series {
     pub fn row(&self, t: usize) -> Vec<f32> {
         self.values.iter().map(|col| col[t]).collect()
     }
+
+    /// A copy of rows `range` (same id; labels kept when present).
+    ///
+    /// # Panics
+    /// When `range` is not within `0..len()`.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> Series {
+        Series {
+            id: self.id.clone(),
+            timestamps: self.timestamps[range.clone()].to_vec(),
+            values: self.values.iter().map(|c| c[range.clone()].to_vec()).collect(),
+            labels: self.labels.as_ref().map(|l| l[range].to_vec()),
+        }
+    }
 }
 
 /// A dataset: series that share the same variate columns and frequency.
