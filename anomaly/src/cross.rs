@@ -401,6 +401,21 @@ mod tests {
         (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
     }
 
+    /// RMS of variate 1's residual under `m` over `rows`, from row `from` on once the history
+    /// is warm.
+    fn residual_rms(m: &CrossModel, rows: &[Vec<f32>], from: usize) -> f32 {
+        let mut h = History::new(m.lags, m.n_variates);
+        let (mut s, mut n) = (0.0, 0);
+        for (t, r) in rows.iter().enumerate() {
+            h.push(r);
+            if t >= from && h.warm() {
+                s += m.residuals(&h)[1].powi(2);
+                n += 1;
+            }
+        }
+        (s / n as f32).sqrt()
+    }
+
     /// x0 free AR(1); x1 = 0.8 x0(t−2) + noise; x2 free noise.
     fn driven(n: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -426,19 +441,7 @@ mod tests {
         assert!((m.coef[1][5] - 0.8).abs() < 0.05, "{:?}", m.coef[1]);
         // Its residual is the 0.3 noise.
         assert!((m.scale[1] - 0.3).abs() < 0.03, "{:?}", m.scale);
-        let rms = |rows: &[Vec<f32>]| {
-            let mut h = History::new(m.lags, 3);
-            let mut s = 0.0;
-            let mut n = 0;
-            for r in rows {
-                h.push(r);
-                if h.warm() {
-                    s += m.residuals(&h)[1].powi(2);
-                    n += 1;
-                }
-            }
-            (s / n as f32).sqrt()
-        };
+        let rms = |rows: &[Vec<f32>]| residual_rms(&m, rows, 0);
         let normal_rms = rms(&driven(2000, 2));
         assert!((normal_rms - 0.3).abs() < 0.05, "{normal_rms}");
         // Break the link: x1 replaced by an independent series of the same spread.
@@ -479,18 +482,7 @@ mod tests {
     fn a_common_level_offset_or_trend_leaves_the_residual_unchanged() {
         let rows = driven(4000, 6);
         let m = CrossModel::fit(&[(rows, vec![true; 4000])], 3).unwrap().unwrap();
-        let rms = |rows: &[Vec<f32>]| {
-            let mut h = History::new(m.lags, 3);
-            let (mut s, mut n) = (0.0, 0);
-            for (t, r) in rows.iter().enumerate() {
-                h.push(r);
-                if t >= 1000 {
-                    s += m.residuals(&h)[1].powi(2);
-                    n += 1;
-                }
-            }
-            (s / n as f32).sqrt()
-        };
+        let rms = |rows: &[Vec<f32>]| residual_rms(&m, rows, 1000);
         let base = driven(3000, 7);
         // Every sensor of the machine offset and trending (a later stretch of its life).
         let moved: Vec<Vec<f32>> = base
@@ -525,18 +517,7 @@ mod tests {
     #[test]
     fn curved_terms_follow_a_driver_that_moved_to_a_busier_level() {
         let train = curve(6000, 0.0, 8);
-        let rms = |m: &CrossModel, rows: &[Vec<f32>]| {
-            let mut h = History::new(m.lags, 2);
-            let (mut s, mut n) = (0.0, 0);
-            for (t, r) in rows.iter().enumerate() {
-                h.push(r);
-                if t >= 200 {
-                    s += m.residuals(&h)[1].powi(2);
-                    n += 1;
-                }
-            }
-            (s / n as f32).sqrt()
-        };
+        let rms = |m: &CrossModel, rows: &[Vec<f32>]| residual_rms(m, rows, 200);
         let busy = curve(3000, 1.5, 9);
         let curved = CrossModel::fit(&[(train.clone(), vec![true; 6000])], 2)
             .unwrap()

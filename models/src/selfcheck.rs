@@ -467,26 +467,14 @@ fn simba_checks(device: &Device) -> Vec<CheckRow> {
         let model_dev = model_cpu.clone().to_device(device);
         let l = cfg.lookback;
         for batch in [1usize, 32] {
-            let x = host_values(batch * l * v, 300 + batch as u64);
-            let t0 = std::time::Instant::now();
-            let yd = model_dev
-                .forecast(tensor(x.clone(), [batch, l, v], device))
-                .to_device(&cpu);
-            let device_ms = t0.elapsed().as_secs_f64() * 1e3;
-            let t0 = std::time::Instant::now();
-            let yc = model_cpu.forecast(tensor(x, [batch, l, v], &cpu));
-            let yc_host = to_host(yc.clone());
-            let cpu_ms = t0.elapsed().as_secs_f64() * 1e3;
-            drop(yc_host);
-            let (max_abs_diff, rel_diff) = diffs(yd, yc);
-            rows.push(CheckRow {
-                op: format!("{name} B={batch}"),
-                max_abs_diff,
-                rel_diff,
-                device_ms,
-                cpu_ms,
-                gating: true,
-            });
+            rows.push(forecast_row(
+                format!("{name} B={batch}"),
+                |x| model_dev.forecast(x),
+                |x| model_cpu.forecast(x),
+                [batch, l, v],
+                300 + batch as u64,
+                device,
+            ));
         }
     }
     rows
@@ -556,24 +544,41 @@ fn chimera_checks(device: &Device) -> Vec<CheckRow> {
     let model_cpu = ChimeraConfig::statecast_default(l, h).init(&cpu);
     let model_dev = model_cpu.clone().to_device(device);
     for batch in [1usize, 4] {
-        let x = host_values(batch * l * variates, 500 + batch as u64);
-        let (yd, device_ms) = timed(|| {
-            model_dev
-                .forecast(tensor(x.clone(), [batch, l, variates], device))
-                .to_device(&cpu)
-        });
-        let (yc, cpu_ms) = timed(|| model_cpu.forecast(tensor(x.clone(), [batch, l, variates], &cpu)));
-        let (max_abs_diff, rel_diff) = diffs(yd, yc);
-        rows.push(CheckRow {
-            op: format!("chimera L96 H24 V7 defaults B={batch}"),
-            max_abs_diff,
-            rel_diff,
-            device_ms,
-            cpu_ms,
-            gating: true,
-        });
+        rows.push(forecast_row(
+            format!("chimera L96 H24 V7 defaults B={batch}"),
+            |x| model_dev.forecast(x),
+            |x| model_cpu.forecast(x),
+            [batch, l, variates],
+            500 + batch as u64,
+            device,
+        ));
     }
     rows
+}
+
+/// A gating row: one model's forecast of the same seeded input (`shape` = [batch, look-back,
+/// variates]) on `device` and on the CPU, each timed after a warm-up call.
+fn forecast_row(
+    op: String,
+    on_device: impl Fn(Tensor<3>) -> Tensor<3>,
+    on_cpu: impl Fn(Tensor<3>) -> Tensor<3>,
+    shape: [usize; 3],
+    seed: u64,
+    device: &Device,
+) -> CheckRow {
+    let cpu = Device::flex();
+    let x = host_values(shape.iter().product(), seed);
+    let (yd, device_ms) = timed(|| on_device(tensor(x.clone(), shape, device)).to_device(&cpu));
+    let (yc, cpu_ms) = timed(|| on_cpu(tensor(x.clone(), shape, &cpu)));
+    let (max_abs_diff, rel_diff) = diffs(yd, yc);
+    CheckRow {
+        op,
+        max_abs_diff,
+        rel_diff,
+        device_ms,
+        cpu_ms,
+        gating: true,
+    }
 }
 
 /// Device reductions of a forecast that is never read back (the evaluation's masked squared
