@@ -105,6 +105,19 @@ impl Predictor {
         series.push(self.stepper(), self.device(), x_v)
     }
 
+    /// [`Self::push_recurrent`] for several distinct series at once, one model call per stage
+    /// (see [`super::recurrent::push_many`]).
+    ///
+    /// # Panics
+    /// If this predictor is not recurrent.
+    pub fn push_recurrent_many(
+        &self,
+        series: &mut [&mut RecurrentSeries],
+        rows: &[&[f32]],
+    ) -> Vec<Option<WindowOutput>> {
+        super::recurrent::push_many(self.stepper(), self.device(), series, rows)
+    }
+
     /// Bytes a series' recurrent state holds (see [`RecurrentSeries::memory_bytes`]).
     ///
     /// # Panics

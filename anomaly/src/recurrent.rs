@@ -84,6 +84,11 @@ impl RecurrentSeries {
     /// # Panics
     /// If `x_v` does not hold one value per variate or the model's look-back differs.
     pub fn push(&mut self, model: &dyn Stepper, device: &Device, x_v: &[f32]) -> Option<WindowOutput> {
+        push_many(model, device, &mut [self], &[x_v]).pop().flatten()
+    }
+
+    /// Write the row into the ring and say what the model must do for it.
+    fn accept(&mut self, model: &dyn Stepper, x_v: &[f32]) -> Need {
         let (l, nv) = (self.lookback, self.n_variates);
         assert_eq!(
             x_v.len(),
@@ -99,66 +104,13 @@ impl RecurrentSeries {
         let slot = (self.filled % l as u64) as usize;
         self.ring[slot * nv..(slot + 1) * nv].copy_from_slice(x_v);
         self.filled += 1;
-        let Some(active) = self.active.as_mut() else {
-            if self.filled < l as u64 {
-                return None;
-            }
-            return Some(self.prime(model, device));
-        };
-        let x_bv = Tensor::<2>::from_data(TensorData::new(x_v.to_vec(), [1, nv]), device);
-        let reconstruction = std::mem::take(&mut self.next_pred);
-        let mut pred = model.advance(&mut *active.state, x_bv.clone());
-        active.rows += 1;
-        let spawned = self
-            .spawned
-            .as_mut()
-            .expect("a spawned state follows the active one");
-        let spawned_pred = model.advance(&mut *spawned.state, x_bv);
-        spawned.rows += 1;
-        if spawned.rows >= l {
-            self.active = self.spawned.take();
-            pred = spawned_pred;
-            self.spawn(model, device);
+        if self.active.is_some() {
+            Need::Step
+        } else if self.filled < l as u64 {
+            Need::Nothing
+        } else {
+            Need::Prime
         }
-        self.next_pred = to_host(pred);
-        Some(WindowOutput {
-            forecast_kv: self.forecast(model, device),
-            recon_v: self.with_reconstruction.then_some(reconstruction),
-        })
-    }
-
-    /// First output: prime the active state on the first `L` rows ([`Stepper::prime`], so this
-    /// output equals the window path's).
-    fn prime(&mut self, model: &dyn Stepper, device: &Device) -> WindowOutput {
-        let (l, nv) = (self.lookback, self.n_variates);
-        let window = Tensor::<3>::from_data(TensorData::new(self.window(), [1, l, nv]), device);
-        let (state, preds_blv) = model.prime(window);
-        // Row L−2 of the predictions is the estimate of the window's last row.
-        let reconstruction =
-            (self.with_reconstruction && l >= 2).then(|| to_host(preds_blv.clone().narrow(1, l - 2, 1)));
-        self.next_pred = to_host(preds_blv.narrow(1, l - 1, 1));
-        self.active = Some(Counted { state, rows: l });
-        self.spawn(model, device);
-        WindowOutput {
-            forecast_kv: self.forecast(model, device),
-            recon_v: reconstruction,
-        }
-    }
-
-    /// Start the next state, anchored on the last `L` rows.
-    fn spawn(&mut self, model: &dyn Stepper, device: &Device) {
-        let (l, nv) = (self.lookback, self.n_variates);
-        let window = Tensor::<3>::from_data(TensorData::new(self.window(), [1, l, nv]), device);
-        self.spawned = Some(Counted {
-            state: model.fresh(window),
-            rows: 0,
-        });
-    }
-
-    /// The active state's forecast of the next `steps` rows, [steps, variates].
-    fn forecast(&self, model: &dyn Stepper, device: &Device) -> Vec<f32> {
-        let active = self.active.as_ref().expect("primed");
-        to_host(model.forecast_state(&*active.state, self.steps, device))
     }
 
     /// The last `L` rows in time order, [L, variates].
@@ -182,6 +134,169 @@ impl RecurrentSeries {
         (self.ring.len() + self.next_pred.len()) * std::mem::size_of::<f32>()
             + state(&self.active)
             + state(&self.spawned)
+    }
+}
+
+/// Series advanced per model call at most: larger batches gain little per point once the
+/// per-call overhead is amortised, and their multi-megabyte state tensors would be mapped and
+/// unmapped by the allocator on every call.
+pub const STEP_CHUNK: usize = 64;
+
+/// What the model must do for a series' newest row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Fewer than `L` rows so far.
+    Nothing,
+    /// The `L`-th row: prime the first state on the window.
+    Prime,
+    /// Advance the states by the row.
+    Step,
+}
+
+/// Feed one scaled row to each of several series of the same model (distinct series, `rows[i]`
+/// for `series[i]`) and return each one's output (`None` while warming up), with one model call
+/// per stage for all of them: priming ([`Stepper::prime_each`]), the step of every active and
+/// spawned state ([`Stepper::advance_many`]), the renewal of states that reached `L` rows
+/// ([`Stepper::fresh_each`]) and the forecasts ([`Stepper::forecast_many`]). Each series ends in
+/// the state [`RecurrentSeries::push`] alone would leave it in, and gets the same output up to
+/// float rounding of the batched products.
+///
+/// # Panics
+/// If the lengths differ, or a row does not hold one value per variate, or the series were made
+/// for another look-back, variate count or step count than the first one.
+pub fn push_many(
+    model: &dyn Stepper,
+    device: &Device,
+    series: &mut [&mut RecurrentSeries],
+    rows: &[&[f32]],
+) -> Vec<Option<WindowOutput>> {
+    assert_eq!(series.len(), rows.len(), "push_many: one row per series");
+    if series.len() > STEP_CHUNK {
+        // Bounded forwards: state tensors stay in the allocator's reused blocks and the cache.
+        return series
+            .chunks_mut(STEP_CHUNK)
+            .zip(rows.chunks(STEP_CHUNK))
+            .flat_map(|(s, r)| push_many(model, device, s, r))
+            .collect();
+    }
+    let Some(first) = series.first() else {
+        return Vec::new();
+    };
+    let (l, nv, steps) = (first.lookback, first.n_variates, first.steps);
+    assert!(
+        series
+            .iter()
+            .all(|s| (s.lookback, s.n_variates, s.steps) == (l, nv, steps)),
+        "push_many: series of different shapes"
+    );
+    let needs: Vec<Need> = series
+        .iter_mut()
+        .zip(rows)
+        .map(|(s, x)| s.accept(model, x))
+        .collect();
+    let of = |need: Need| -> Vec<usize> { (0..series.len()).filter(|&i| needs[i] == need).collect() };
+    let (priming, stepping) = (of(Need::Prime), of(Need::Step));
+    let mut recon: Vec<Option<Vec<f32>>> = vec![None; series.len()];
+
+    // The step of every active and spawned state, in one forward: actives first, then spawned.
+    if !stepping.is_empty() {
+        let x: Vec<f32> = stepping.iter().flat_map(|&i| rows[i].iter().copied()).collect();
+        let x_bv = Tensor::<2>::from_data(TensorData::new(x, [stepping.len(), nv]), device);
+        let x2_bv = Tensor::cat(vec![x_bv.clone(), x_bv], 0);
+        let mut states: Vec<&mut dyn StepState> = Vec::with_capacity(2 * stepping.len());
+        let mut spawned: Vec<&mut dyn StepState> = Vec::with_capacity(stepping.len());
+        for (i, s) in series.iter_mut().enumerate() {
+            if needs[i] != Need::Step {
+                continue;
+            }
+            let RecurrentSeries {
+                active: Some(active),
+                spawned: Some(next),
+                ..
+            } = &mut **s
+            else {
+                unreachable!("a primed series has an active and a spawned state");
+            };
+            states.push(&mut *active.state);
+            spawned.push(&mut *next.state);
+        }
+        states.extend(spawned);
+        let preds = to_host(model.advance_many(&mut states, x2_bv));
+        let n = stepping.len();
+        let mut renew = Vec::new();
+        for (k, &i) in stepping.iter().enumerate() {
+            let s = &mut *series[i];
+            recon[i] = Some(std::mem::take(&mut s.next_pred));
+            let (active, next) = (
+                s.active.as_mut().expect("primed"),
+                s.spawned.as_mut().expect("primed"),
+            );
+            active.rows += 1;
+            next.rows += 1;
+            let mut pred = &preds[k * nv..(k + 1) * nv];
+            if next.rows >= l {
+                s.active = s.spawned.take();
+                pred = &preds[(n + k) * nv..(n + k + 1) * nv];
+                renew.push(i);
+            }
+            s.next_pred = pred.to_vec();
+        }
+        spawn_each(model, device, series, &renew);
+    }
+
+    // First states of the series that reached `L` rows, primed together.
+    if !priming.is_empty() {
+        let windows: Vec<f32> = priming.iter().flat_map(|&i| series[i].window()).collect();
+        let windows_blv = Tensor::<3>::from_data(TensorData::new(windows, [priming.len(), l, nv]), device);
+        let (states, preds_blv) = model.prime_each(windows_blv);
+        let preds = to_host(preds_blv);
+        for ((k, &i), state) in priming.iter().enumerate().zip(states) {
+            let s = &mut *series[i];
+            let p = &preds[k * l * nv..(k + 1) * l * nv];
+            // Row L−2 of the predictions is the estimate of the window's last row.
+            recon[i] = (s.with_reconstruction && l >= 2).then(|| p[(l - 2) * nv..(l - 1) * nv].to_vec());
+            s.next_pred = p[(l - 1) * nv..].to_vec();
+            s.active = Some(Counted { state, rows: l });
+        }
+        spawn_each(model, device, series, &priming);
+    }
+
+    // Forecasts of every series that produced an output, from the active states.
+    let scored: Vec<usize> = (0..series.len()).filter(|&i| needs[i] != Need::Nothing).collect();
+    let mut out: Vec<Option<WindowOutput>> = vec![None; series.len()];
+    if scored.is_empty() {
+        return out;
+    }
+    let actives: Vec<&dyn StepState> = scored
+        .iter()
+        .map(|&i| &*series[i].active.as_ref().expect("primed").state)
+        .collect();
+    let forecasts = to_host(model.forecast_many(&actives, steps, device));
+    let kv = steps * nv;
+    for (k, &i) in scored.iter().enumerate() {
+        let with_reconstruction = series[i].with_reconstruction;
+        out[i] = Some(WindowOutput {
+            forecast_kv: forecasts[k * kv..(k + 1) * kv].to_vec(),
+            recon_v: if with_reconstruction {
+                recon[i].take()
+            } else {
+                None
+            },
+        });
+    }
+    out
+}
+
+/// Start the next state of each series in `which`, anchored on its last `L` rows, in one call.
+fn spawn_each(model: &dyn Stepper, device: &Device, series: &mut [&mut RecurrentSeries], which: &[usize]) {
+    let Some(&first) = which.first() else {
+        return;
+    };
+    let (l, nv) = (series[first].lookback, series[first].n_variates);
+    let windows: Vec<f32> = which.iter().flat_map(|&i| series[i].window()).collect();
+    let anchors_blv = Tensor::<3>::from_data(TensorData::new(windows, [which.len(), l, nv]), device);
+    for (&i, state) in which.iter().zip(model.fresh_each(anchors_blv)) {
+        series[i].spawned = Some(Counted { state, rows: 0 });
     }
 }
 
@@ -412,5 +527,59 @@ mod tests {
             )
             .is_err()
         );
+    }
+}
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use statecast_models::spacetime::SpaceTimeConfig;
+
+    #[test]
+    fn push_many_equals_push() {
+        let device = Device::flex();
+        let model = SpaceTimeConfig::new(16, 4)
+            .with_d_model(8)
+            .with_state_dim(4)
+            .with_first_n_kernels(2)
+            .with_first_n_heads(2)
+            .with_n_kernels(8)
+            .init(&device);
+        let series = 5;
+        let mut a: Vec<RecurrentSeries> = (0..series)
+            .map(|_| RecurrentSeries::new(16, 2, 4, true))
+            .collect();
+        let mut b = a.clone();
+        for t in 0..30 {
+            let rows: Vec<Vec<f32>> = (0..series)
+                .map(|s| {
+                    vec![
+                        ((t + 7 * s) as f32 * 0.3).sin(),
+                        (t as f32 * 0.1 + s as f32).cos(),
+                    ]
+                })
+                .collect();
+            let alone: Vec<_> = a
+                .iter_mut()
+                .zip(&rows)
+                .map(|(r, x)| r.push(&model, &device, x))
+                .collect();
+            let mut refs: Vec<&mut RecurrentSeries> = b.iter_mut().collect();
+            let xs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+            let many = push_many(&model, &device, &mut refs, &xs);
+            for (s, (x, y)) in alone.iter().zip(&many).enumerate() {
+                assert_eq!(x.is_some(), y.is_some());
+                if let (Some(x), Some(y)) = (x, y) {
+                    for (p, q) in x.forecast_kv.iter().zip(&y.forecast_kv) {
+                        assert!(
+                            (p - q).abs() < 1e-4,
+                            "t {t} s {s}: forecast {:?} vs {:?}",
+                            x.forecast_kv,
+                            y.forecast_kv
+                        );
+                    }
+                    assert_eq!(x.recon_v, y.recon_v, "t {t} s {s}");
+                }
+            }
+        }
     }
 }

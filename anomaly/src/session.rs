@@ -25,6 +25,7 @@ use statecast_pipelines::scale::Scaler;
 
 use crate::alarms::{AlarmEvent, AlarmSegment};
 use crate::clock::{Clock, SystemClock};
+use crate::stream::{AcceptedRow, score_many};
 use crate::{Detector, Predictor, StreamDetector, StreamOutput};
 
 /// Limits of one session.
@@ -476,9 +477,90 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
     /// session was deleted, [`SessionError::Model`] when its model cannot be loaded,
     /// [`SessionError::Detection`] when the model cannot monitor this series.
     pub fn push(&mut self, point: &MonitorPoint<'_>) -> Result<PointReport, SessionError<L::Error>> {
-        self.revalidate()?;
+        let (mut reports, refused) = self.push_many(std::slice::from_ref(point));
+        match refused {
+            Some(e) => Err(e),
+            None => reports
+                .pop()
+                .ok_or_else(|| crate::Error::Internal("a point produced no report".into()).into()),
+        }
+    }
+
+    /// Validate and score `points` in order, as [`Self::push`] on each would, up to the first
+    /// point refused: returns the reports of the points before it and the refusal (`None` when
+    /// every point was scored). The model work of the points is batched (**batched stepping**):
+    /// consecutive points of distinct series form a wave, validated one by one and then scored
+    /// together ([`crate::stream::score_many`]: one model call per stage for all series of a
+    /// model), so a stream carrying many series advances them in a few large forwards instead
+    /// of one small forward per point. A series' second point in the batch starts a new wave.
+    pub fn push_many(
+        &mut self,
+        points: &[MonitorPoint<'_>],
+    ) -> (Vec<PointReport>, Option<SessionError<L::Error>>) {
+        let mut reports = Vec::with_capacity(points.len());
+        let mut wave: Vec<(String, AcceptedRow)> = Vec::new();
+        for point in points {
+            if wave.iter().any(|(id, _)| id == point.series_id) {
+                self.flush(&mut wave, &mut reports);
+            }
+            match self.accept(point, &mut wave, &mut reports) {
+                Ok(row) => wave.push((point.series_id.to_string(), row)),
+                Err(e) => {
+                    self.flush(&mut wave, &mut reports);
+                    return (reports, Some(e));
+                }
+            }
+        }
+        self.flush(&mut wave, &mut reports);
+        (reports, None)
+    }
+
+    /// Score the accepted rows of `wave` together and append their reports.
+    fn flush(&mut self, wave: &mut Vec<(String, AcceptedRow)>, reports: &mut Vec<PointReport>) {
+        if wave.is_empty() {
+            return;
+        }
+        // Take the wave's series out of the map so their detectors can be borrowed together.
+        let mut taken: Vec<(String, SeriesState)> = wave
+            .iter()
+            .map(|(id, _)| {
+                let s = self
+                    .series
+                    .remove(id)
+                    .expect("an accepted row's series is tracked");
+                (id.clone(), s)
+            })
+            .collect();
+        let timestamps: Vec<i64> = wave.iter().map(|(_, row)| row.timestamp()).collect();
+        let mut rows: Vec<(&mut StreamDetector, AcceptedRow)> = taken
+            .iter_mut()
+            .zip(wave.drain(..))
+            .map(|((_, s), (_, row))| (&mut s.stream, row))
+            .collect();
+        let outs = score_many(&mut rows);
+        drop(rows);
+        for (((id, mut s), out), timestamp) in taken.into_iter().zip(outs).zip(timestamps) {
+            reports.push(report(&id, &mut s, timestamp, out));
+            self.series.insert(id, s);
+        }
+    }
+
+    /// Validate one point and take its row into its series' window; the row waits in the wave
+    /// to be scored. Anything that may drop series (a deletion, an idle sweep, a full session)
+    /// first scores the wave, so no series leaves with a row pending.
+    fn accept(
+        &mut self,
+        point: &MonitorPoint<'_>,
+        wave: &mut Vec<(String, AcceptedRow)>,
+        reports: &mut Vec<PointReport>,
+    ) -> Result<AcceptedRow, SessionError<L::Error>> {
+        if self.loader.generation() != self.generation {
+            self.flush(wave, reports);
+            self.revalidate()?;
+        }
         let now = self.clock.now();
         if now.duration_since(self.last_sweep) >= (self.config.idle / 4).max(Duration::from_secs(1)) {
+            self.flush(wave, reports);
             self.sweep(now);
         }
         if point.series_id.is_empty() {
@@ -495,6 +577,9 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
             ));
         }
         if !self.series.contains_key(point.series_id) {
+            if self.series.len() >= self.config.max_series {
+                self.flush(wave, reports);
+            }
             self.open_series(point, now)?;
         }
         let s = self
@@ -567,92 +652,98 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
                 ));
             }
         }
-        let out = s.stream.push(point.timestamp, &raw)?;
+        let row = s.stream.accept(point.timestamp, &raw)?;
         s.last_seen = now;
-        let mut report = PointReport {
-            series_id: point.series_id.to_string(),
-            timestamp: point.timestamp,
-            score: f64::NAN,
-            threshold: s.stream.threshold(),
-            variate_scores: Vec::new(),
-            alarm: false,
-            fired: None,
-            event: None,
-            warming_up: true,
-            model: s.model.resolved.clone(),
-        };
-        let StreamOutput::Scored(p) = out else {
-            return Ok(report);
-        };
-        // Keep enough timestamps to date an alarm opened by a k-of-n rule.
-        let keep = det.rules.window.max(1) + 1;
-        s.recent.push_back(point.timestamp);
-        while s.recent.len() > keep {
-            s.recent.pop_front();
-        }
-        report.score = p.score;
-        report.warming_up = p.score.is_nan();
-        report.variate_scores = p.per_variate.iter().map(|&v| f64::from(v)).collect();
-        report.alarm = p.in_alarm;
-        let names = |seg: &AlarmSegment| -> Vec<(String, f64)> {
-            seg.top
-                .iter()
-                .map(|a| {
-                    let name = det.columns.get(a.variate).cloned().unwrap_or_default();
-                    (name, f64::from(a.share))
-                })
-                .collect()
-        };
-        let previous = s
-            .recent
-            .len()
-            .checked_sub(2)
-            .and_then(|i| s.recent.get(i).copied());
-        match &p.event {
-            Some(AlarmEvent::Opened(seg)) => {
-                // Point index of this point is scored − 1; `recent` ends with it.
-                let back = s.stream.scored().saturating_sub(1).saturating_sub(seg.start);
-                let start_timestamp = usize::try_from(back)
-                    .ok()
-                    .and_then(|b| s.recent.len().checked_sub(1 + b))
-                    .and_then(|i| s.recent.get(i).copied())
-                    .unwrap_or(point.timestamp);
-                s.alarm_start = Some(start_timestamp);
-                report.fired = Some(FiredAlarm {
-                    start_timestamp,
-                    top_variates: names(seg),
-                    peak: seg.peak,
-                });
-                report.event = Some(AlarmReport {
-                    kind: AlarmEventKind::Opened,
-                    start_timestamp,
-                    end_timestamp: point.timestamp,
-                    peak: seg.peak,
-                    top_variates: names(seg),
-                });
-            }
-            Some(AlarmEvent::Updated(seg)) => {
-                report.event = Some(AlarmReport {
-                    kind: AlarmEventKind::Updated,
-                    start_timestamp: s.alarm_start.unwrap_or(point.timestamp),
-                    end_timestamp: point.timestamp,
-                    peak: seg.peak,
-                    top_variates: names(seg),
-                });
-            }
-            Some(AlarmEvent::Closed(seg)) => {
-                report.event = Some(AlarmReport {
-                    kind: AlarmEventKind::Closed,
-                    start_timestamp: s.alarm_start.take().unwrap_or(point.timestamp),
-                    end_timestamp: previous.unwrap_or(point.timestamp),
-                    peak: seg.peak,
-                    top_variates: names(seg),
-                });
-            }
-            None => {}
-        }
-        Ok(report)
+        Ok(row)
     }
+}
+
+/// The report of a scored point of series `id`.
+fn report(id: &str, s: &mut SeriesState, point_timestamp: i64, out: StreamOutput) -> PointReport {
+    let det = &s.model.detector;
+    let mut report = PointReport {
+        series_id: id.to_string(),
+        timestamp: point_timestamp,
+        score: f64::NAN,
+        threshold: s.stream.threshold(),
+        variate_scores: Vec::new(),
+        alarm: false,
+        fired: None,
+        event: None,
+        warming_up: true,
+        model: s.model.resolved.clone(),
+    };
+    let StreamOutput::Scored(p) = out else {
+        return report;
+    };
+    // Keep enough timestamps to date an alarm opened by a k-of-n rule.
+    let keep = det.rules.window.max(1) + 1;
+    s.recent.push_back(point_timestamp);
+    while s.recent.len() > keep {
+        s.recent.pop_front();
+    }
+    report.score = p.score;
+    report.warming_up = p.score.is_nan();
+    report.variate_scores = p.per_variate.iter().map(|&v| f64::from(v)).collect();
+    report.alarm = p.in_alarm;
+    let names = |seg: &AlarmSegment| -> Vec<(String, f64)> {
+        seg.top
+            .iter()
+            .map(|a| {
+                let name = det.columns.get(a.variate).cloned().unwrap_or_default();
+                (name, f64::from(a.share))
+            })
+            .collect()
+    };
+    let previous = s
+        .recent
+        .len()
+        .checked_sub(2)
+        .and_then(|i| s.recent.get(i).copied());
+    match &p.event {
+        Some(AlarmEvent::Opened(seg)) => {
+            // Point index of this point is scored − 1; `recent` ends with it.
+            let back = s.stream.scored().saturating_sub(1).saturating_sub(seg.start);
+            let start_timestamp = usize::try_from(back)
+                .ok()
+                .and_then(|b| s.recent.len().checked_sub(1 + b))
+                .and_then(|i| s.recent.get(i).copied())
+                .unwrap_or(point_timestamp);
+            s.alarm_start = Some(start_timestamp);
+            report.fired = Some(FiredAlarm {
+                start_timestamp,
+                top_variates: names(seg),
+                peak: seg.peak,
+            });
+            report.event = Some(AlarmReport {
+                kind: AlarmEventKind::Opened,
+                start_timestamp,
+                end_timestamp: point_timestamp,
+                peak: seg.peak,
+                top_variates: names(seg),
+            });
+        }
+        Some(AlarmEvent::Updated(seg)) => {
+            report.event = Some(AlarmReport {
+                kind: AlarmEventKind::Updated,
+                start_timestamp: s.alarm_start.unwrap_or(point_timestamp),
+                end_timestamp: point_timestamp,
+                peak: seg.peak,
+                top_variates: names(seg),
+            });
+        }
+        Some(AlarmEvent::Closed(seg)) => {
+            report.event = Some(AlarmReport {
+                kind: AlarmEventKind::Closed,
+                start_timestamp: s.alarm_start.take().unwrap_or(point_timestamp),
+                end_timestamp: previous.unwrap_or(point_timestamp),
+                peak: seg.peak,
+                top_variates: names(seg),
+            });
+        }
+        None => {}
+    }
+    report
 }
 
 #[cfg(test)]
@@ -734,9 +825,40 @@ mod tests {
         )
     }
 
+    /// A small SpaceTime (L = 16, horizon 4): a recurrent model with states to stack. Built
+    /// once (its weights are random), so that every session of a test sees the same model.
+    fn spacetime_model() -> MonitoredModel {
+        static MODEL: std::sync::OnceLock<MonitoredModel> = std::sync::OnceLock::new();
+        let m = MODEL.get_or_init(build_spacetime_model);
+        MonitoredModel {
+            resolved: m.resolved.clone(),
+            detector: m.detector.clone(),
+            predictor: m.predictor.clone(),
+            scaler: m.scaler.clone(),
+            frequency: m.frequency,
+        }
+    }
+
+    fn build_spacetime_model() -> MonitoredModel {
+        let device = burn::prelude::Device::flex();
+        let config = statecast_models::spacetime::SpaceTimeConfig::new(16, 4)
+            .with_d_model(8)
+            .with_state_dim(4)
+            .with_first_n_kernels(2)
+            .with_first_n_heads(2)
+            .with_n_kernels(8);
+        let model = statecast_models::zoo::AnyModel::SpaceTime(config.init(&device));
+        fitted(
+            Predictor::model(model, 4, device),
+            ScalerScope::Global,
+            "spacetime@1",
+        )
+    }
+
     fn load(model: &str) -> Result<MonitoredModel, NotFound> {
         match model {
             "repeat" => Ok(repeat_model()),
+            "spacetime" => Ok(spacetime_model()),
             "raw" => Ok(raw_model(ScalerScope::Global)),
             "per-series" => Ok(raw_model(ScalerScope::PerSeries)),
             "raw-1m" => Ok(MonitoredModel {
@@ -806,6 +928,90 @@ mod tests {
             }
         }
         assert!(scored > ROWS / 2, "{scored} rows scored");
+    }
+
+    /// Batched stepping: several series interleaved on one stream and pushed in batches of
+    /// uneven sizes (a series' second point in a batch starts a new wave) get the reports that
+    /// pushing every point alone gives, score by score; a refused point in a batch stops it there
+    /// with the points before it scored.
+    #[test]
+    fn batches_of_points_score_as_points_pushed_one_by_one() {
+        const SERIES: usize = 5;
+        let raw = frame();
+        let values = |s: usize, t: usize| -> Vec<f64> {
+            raw.series[0]
+                .values
+                .iter()
+                .map(|c| f64::from(c[(t + 37 * s) % ROWS]) * (1.0 + 0.1 * s as f64))
+                .collect()
+        };
+        let ids: Vec<String> = (0..SERIES).map(|s| format!("s{s}")).collect();
+        let rows = 60;
+        let all: Vec<(usize, usize, Vec<f64>)> = (0..rows)
+            .flat_map(|t| (0..SERIES).map(move |s| (s, t)))
+            .map(|(s, t)| (s, t, values(s, t)))
+            .collect();
+        let points: Vec<MonitorPoint<'_>> = all
+            .iter()
+            .map(|(s, t, v)| {
+                point(
+                    &ids[*s],
+                    if *t == 0 { "spacetime" } else { "" },
+                    *t as i64 * MINUTE,
+                    v,
+                )
+            })
+            .collect();
+        let (mut alone, _) = session(MonitorConfig::default());
+        let want: Vec<PointReport> = points.iter().map(|p| alone.push(p).unwrap()).collect();
+        let (mut batched, _) = session(MonitorConfig::default());
+        let mut got = Vec::new();
+        let mut at = 0;
+        for size in [1usize, 3, 5, 7, 2, 13, 64].into_iter().cycle() {
+            if at >= points.len() {
+                break;
+            }
+            let end = (at + size).min(points.len());
+            let (reports, refused) = batched.push_many(&points[at..end]);
+            assert!(refused.is_none(), "{refused:?}");
+            got.extend(reports);
+            at = end;
+        }
+        assert_eq!(got.len(), want.len());
+        let mut scored = 0;
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(
+                (&g.series_id, g.timestamp, g.warming_up),
+                (&w.series_id, w.timestamp, w.warming_up)
+            );
+            assert_eq!(g.alarm, w.alarm, "{} at {}", g.series_id, g.timestamp);
+            if !w.warming_up {
+                assert!(
+                    (g.score - w.score).abs() <= 1e-5 * (1.0 + w.score.abs()),
+                    "{} at {}: batched {} alone {}",
+                    g.series_id,
+                    g.timestamp,
+                    g.score,
+                    w.score
+                );
+                scored += 1;
+            }
+        }
+        assert!(scored > SERIES * 10, "{scored} points scored");
+
+        // A refused point (a timestamp going back) ends the batch: the points before it scored.
+        let t = rows as i64 * MINUTE;
+        let (v0, v1) = (values(0, rows), values(1, rows));
+        let batch = [
+            point(&ids[0], "", t, &v0),
+            point(&ids[1], "", t - 2 * MINUTE, &v1),
+            point(&ids[2], "", t, &v1),
+        ];
+        let (reports, refused) = batched.push_many(&batch);
+        assert_eq!(reports.len(), 1);
+        assert!(
+            matches!(refused, Some(SessionError::InvalidPoint { ref field, .. }) if field == "timestamp")
+        );
     }
 
     #[test]

@@ -34,6 +34,21 @@ pub struct StreamDetector {
     buf: Vec<f32>,
 }
 
+/// A row taken in by [`StreamDetector::accept`], waiting to be scored.
+#[derive(Debug, Clone)]
+pub struct AcceptedRow {
+    timestamp: Micros,
+    /// The row on the scaled axis, [variates].
+    x: Vec<f32>,
+}
+
+impl AcceptedRow {
+    /// Timestamp of the row.
+    pub fn timestamp(&self) -> Micros {
+        self.timestamp
+    }
+}
+
 /// What one push produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StreamOutput {
@@ -94,6 +109,18 @@ impl StreamDetector {
     /// # Errors
     /// [`Error::Data`] from the window's validation.
     pub fn push(&mut self, timestamp: Micros, raw: &[f32]) -> Result<StreamOutput> {
+        let row = self.accept(timestamp, raw)?;
+        Ok(score_many(&mut [(self, row)]).remove(0))
+    }
+
+    /// First half of [`Self::push`]: validate the row, scale it and take it into the window. The
+    /// row is scored by [`score_many`] (with rows of other series, one model call for all).
+    /// A rejected row leaves the state unchanged; an accepted one must be scored before this
+    /// series' next row is accepted.
+    ///
+    /// # Errors
+    /// [`Error::Data`] from the window's validation.
+    pub fn accept(&mut self, timestamp: Micros, raw: &[f32]) -> Result<AcceptedRow> {
         let x: Vec<f32> = raw
             .iter()
             .zip(self.center.iter().zip(&self.scale))
@@ -104,28 +131,7 @@ impl StreamDetector {
             self.window.push(timestamp, raw)?;
         }
         self.window.push(timestamp, &x)?;
-        let recurrent_out = self
-            .recurrent
-            .as_mut()
-            .and_then(|state| self.predictor.push_recurrent(state, &x));
-        if !self.window.is_ready() {
-            return Ok(StreamOutput::WarmingUp {
-                have: self.window.len(),
-                need: self.window.lookback(),
-            });
-        }
-        let nv = x.len();
-        let out: WindowOutput = if let Some(out) = recurrent_out {
-            out
-        } else if matches!(*self.predictor, Predictor::Model { .. }) {
-            self.window.window_into(&mut self.buf);
-            self.predictor.run(&self.buf, 1, nv).remove(0)
-        } else {
-            self.predictor.run(&[], 1, nv).remove(0)
-        };
-        self.first_scored.get_or_insert(timestamp);
-        self.scored += 1;
-        Ok(StreamOutput::Scored(self.scorer.update(&self.detector, &x, &out)))
+        Ok(AcceptedRow { timestamp, x })
     }
 
     /// The threshold this series is held to (its own, or the fleet's).
@@ -164,4 +170,79 @@ impl StreamDetector {
                 .as_ref()
                 .map_or(0, |r| self.predictor.recurrent_bytes(r))
     }
+}
+
+/// Score rows accepted by distinct streams ([`StreamDetector::accept`]; at most one row per
+/// stream), with one model call per model and stage for all of them: recurrent streams of one
+/// predictor advance together ([`super::recurrent::push_many`]), windowed ones run their windows
+/// as one batch ([`Predictor::run`]). Each stream ends as [`StreamDetector::push`] alone would
+/// leave it, and its output is the same up to float rounding of the batched products.
+pub fn score_many(rows: &mut [(&mut StreamDetector, AcceptedRow)]) -> Vec<StreamOutput> {
+    let mut outs: Vec<Option<WindowOutput>> = vec![None; rows.len()];
+    // Streams grouped by predictor (usually one per session), in first-seen order.
+    let mut groups: Vec<(Arc<Predictor>, Vec<usize>)> = Vec::new();
+    for (i, (d, _)) in rows.iter().enumerate() {
+        match groups.iter_mut().find(|(p, _)| Arc::ptr_eq(p, &d.predictor)) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((d.predictor.clone(), vec![i])),
+        }
+    }
+    for (predictor, members) in groups {
+        if predictor.is_recurrent() {
+            let mut series = Vec::with_capacity(members.len());
+            let mut xs: Vec<&[f32]> = Vec::with_capacity(members.len());
+            for (d, row) in rows.iter_mut() {
+                if Arc::ptr_eq(&d.predictor, &predictor) {
+                    series.push(
+                        d.recurrent
+                            .as_mut()
+                            .expect("a recurrent predictor's stream has a state"),
+                    );
+                    xs.push(&row.x);
+                }
+            }
+            for (&i, out) in members
+                .iter()
+                .zip(predictor.push_recurrent_many(&mut series, &xs))
+            {
+                outs[i] = out;
+            }
+            continue;
+        }
+        let ready: Vec<usize> = members
+            .into_iter()
+            .filter(|&i| rows[i].0.window.is_ready())
+            .collect();
+        let Some(&first) = ready.first() else { continue };
+        let nv = rows[first].1.x.len();
+        let batch = if matches!(*predictor, Predictor::Model { .. }) {
+            let mut windows = Vec::with_capacity(ready.len() * predictor.lookback() * nv);
+            for &i in &ready {
+                let d = &mut *rows[i].0;
+                d.window.window_into(&mut d.buf);
+                windows.extend_from_slice(&d.buf);
+            }
+            predictor.run(&windows, ready.len(), nv)
+        } else {
+            predictor.run(&[], ready.len(), nv)
+        };
+        for (i, out) in ready.into_iter().zip(batch) {
+            outs[i] = Some(out);
+        }
+    }
+    rows.iter_mut()
+        .zip(outs)
+        .map(|((d, row), out)| {
+            if !d.window.is_ready() {
+                return StreamOutput::WarmingUp {
+                    have: d.window.len(),
+                    need: d.window.lookback(),
+                };
+            }
+            let out = out.expect("a ready window has a model output");
+            d.first_scored.get_or_insert(row.timestamp);
+            d.scored += 1;
+            StreamOutput::Scored(d.scorer.update(&d.detector, &row.x, &out))
+        })
+        .collect()
 }

@@ -74,7 +74,7 @@ pub trait Reconstructor {
 /// - `x_bv`: [batch, variates] (scaled)
 pub trait StepForecaster: Forecaster {
     /// Recurrent state of `batch × variates` series.
-    type State: Clone + Serialize + DeserializeOwned + Send + Sync + Debug + 'static;
+    type State: Clone + Serialize + DeserializeOwned + Send + Sync + Debug + BatchedState + 'static;
 
     /// A state that has consumed no rows yet. Families that normalise each window by its own
     /// statistics take them from `anchor_blv` (a recent window), since a running state cannot
@@ -96,6 +96,70 @@ pub trait StepForecaster: Forecaster {
     /// Bytes of values the state holds (for memory accounting; constant for a given model,
     /// batch and variate count).
     fn state_bytes(&self, state: &Self::State) -> usize;
+
+    /// [`Self::step`] for several states at once, in one forward: the states are stacked along
+    /// the batch, stepped together and split back. `x_bv` holds the states' rows in order
+    /// (`Σ batch` rows); so does the returned prediction. Each state ends as if stepped alone.
+    fn step_many(&self, states: &mut [&mut Self::State], x_bv: Tensor<2>) -> Tensor<2> {
+        if let [one] = states {
+            return self.step(one, x_bv);
+        }
+        let parts: Vec<&Self::State> = states.iter().map(|s| &**s).collect();
+        let mut stacked = Self::State::concat(&parts);
+        let pred_bv = self.step(&mut stacked, x_bv);
+        let batches: Vec<usize> = states.iter().map(|s| s.batch()).collect();
+        let consumed = stacked.points();
+        for (state, mut piece) in states.iter_mut().zip(stacked.split(&batches)) {
+            piece.set_points(state.points() + consumed);
+            **state = piece;
+        }
+        pred_bv
+    }
+
+    /// [`Self::forecast_from_state`] for several states in one forward, [Σ batch, steps, variates].
+    fn forecast_many(&self, states: &[&Self::State], steps: usize, device: &Device) -> Tensor<3> {
+        if let [one] = states {
+            return self.forecast_from_state(one, steps, device);
+        }
+        self.forecast_from_state(&Self::State::concat(states), steps, device)
+    }
+
+    /// [`Self::start`] on a batch of windows, returning one state per window (each equal to the
+    /// state [`Self::start`] gives that window alone).
+    fn start_each(&self, context_blv: Tensor<3>) -> (Vec<Self::State>, Tensor<3>) {
+        let b = context_blv.dims()[0];
+        let (state, preds_blv) = self.start(context_blv);
+        (state.split(&vec![1; b]), preds_blv)
+    }
+
+    /// [`Self::fresh_state`] on a batch of anchors, one state per anchor window.
+    fn fresh_each(&self, anchor_blv: Tensor<3>) -> Vec<Self::State> {
+        let b = anchor_blv.dims()[0];
+        self.fresh_state(anchor_blv).split(&vec![1; b])
+    }
+}
+
+/// A recurrent state holding a batch of series, which can be stacked with others of its kind
+/// and split again, so that many series' states advance in one forward (the monitor's batched
+/// stepping). Every value of a state belongs to one batch item; the counter of points consumed
+/// is carried separately because stacked states may have consumed different numbers.
+pub trait BatchedState: Sized {
+    /// Batch items (series) held.
+    fn batch(&self) -> usize;
+    /// Points consumed.
+    fn points(&self) -> usize;
+    /// Sets the points consumed.
+    fn set_points(&mut self, points: usize);
+    /// One state holding every part's batch items in order (counter 0).
+    ///
+    /// # Panics
+    /// If `parts` is empty or the parts were made for different shapes (variates, sizes).
+    fn concat(parts: &[&Self]) -> Self;
+    /// Splits into states of `batches[i]` items each, in order (counter copied to each).
+    ///
+    /// # Panics
+    /// If the batches do not add up to [`Self::batch`].
+    fn split(&self, batches: &[usize]) -> Vec<Self>;
 }
 
 /// A recurrent state whose type is known only to the family that made it.
@@ -160,6 +224,24 @@ pub trait Stepper {
     /// # Panics
     /// If `state` was made by another family.
     fn state_size(&self, state: &dyn StepState) -> usize;
+
+    /// [`StepForecaster::step_many`].
+    ///
+    /// # Panics
+    /// If a state was made by another family.
+    fn advance_many(&self, states: &mut [&mut dyn StepState], x_bv: Tensor<2>) -> Tensor<2>;
+
+    /// [`StepForecaster::forecast_many`].
+    ///
+    /// # Panics
+    /// If a state was made by another family.
+    fn forecast_many(&self, states: &[&dyn StepState], steps: usize, device: &Device) -> Tensor<3>;
+
+    /// [`StepForecaster::start_each`].
+    fn prime_each(&self, context_blv: Tensor<3>) -> (Vec<Box<dyn StepState>>, Tensor<3>);
+
+    /// [`StepForecaster::fresh_each`].
+    fn fresh_each(&self, anchor_blv: Tensor<3>) -> Vec<Box<dyn StepState>>;
 }
 
 const FOREIGN_STATE: &str = "Stepper: the state was made by another model family";
@@ -194,5 +276,37 @@ impl<M: StepForecaster> Stepper for M {
     fn state_size(&self, state: &dyn StepState) -> usize {
         let state = state.as_any().downcast_ref::<M::State>().expect(FOREIGN_STATE);
         StepForecaster::state_bytes(self, state)
+    }
+
+    fn advance_many(&self, states: &mut [&mut dyn StepState], x_bv: Tensor<2>) -> Tensor<2> {
+        let mut typed: Vec<&mut M::State> = states
+            .iter_mut()
+            .map(|s| s.as_any_mut().downcast_mut::<M::State>().expect(FOREIGN_STATE))
+            .collect();
+        StepForecaster::step_many(self, &mut typed, x_bv)
+    }
+
+    fn forecast_many(&self, states: &[&dyn StepState], steps: usize, device: &Device) -> Tensor<3> {
+        let typed: Vec<&M::State> = states
+            .iter()
+            .map(|s| s.as_any().downcast_ref::<M::State>().expect(FOREIGN_STATE))
+            .collect();
+        StepForecaster::forecast_many(self, &typed, steps, device)
+    }
+
+    fn prime_each(&self, context_blv: Tensor<3>) -> (Vec<Box<dyn StepState>>, Tensor<3>) {
+        let (states, preds) = StepForecaster::start_each(self, context_blv);
+        let boxed = states
+            .into_iter()
+            .map(|s| Box::new(s) as Box<dyn StepState>)
+            .collect();
+        (boxed, preds)
+    }
+
+    fn fresh_each(&self, anchor_blv: Tensor<3>) -> Vec<Box<dyn StepState>> {
+        StepForecaster::fresh_each(self, anchor_blv)
+            .into_iter()
+            .map(|s| Box::new(s) as Box<dyn StepState>)
+            .collect()
     }
 }

@@ -90,6 +90,53 @@ pub struct HeadStream {
 }
 
 impl HeadStream {
+    /// [`crate::forecaster::BatchedState::concat`] of the head parts (counter 0).
+    pub(crate) fn concat(parts: &[&Self]) -> Self {
+        let first = parts.first().expect("HeadStream::concat: no parts");
+        assert!(
+            parts.iter().all(|p| p.variates == first.variates),
+            "HeadStream::concat: states of different variate counts"
+        );
+        let cat = |f: fn(&Self) -> &StateTensor| {
+            StateTensor::concat(&parts.iter().map(|p| f(p)).collect::<Vec<_>>())
+        };
+        Self {
+            batch: parts.iter().map(|p| p.batch).sum(),
+            variates: first.variates,
+            norm_shift_n1: cat(|p| &p.norm_shift_n1),
+            norm_scale_n1: cat(|p| &p.norm_scale_n1),
+            head_inputs_nkc: cat(|p| &p.head_inputs_nkc),
+            forecast_nh: cat(|p| &p.forecast_nh),
+            steps: 0,
+        }
+    }
+
+    /// [`crate::forecaster::BatchedState::split`] of the head parts (counter copied).
+    pub(crate) fn split(&self, batches: &[usize]) -> Vec<Self> {
+        let split = |t: &StateTensor| t.split_batches(batches, self.batch);
+        let pieces = [
+            split(&self.norm_shift_n1),
+            split(&self.norm_scale_n1),
+            split(&self.head_inputs_nkc),
+            split(&self.forecast_nh),
+        ];
+        let [shift, scale, inputs, forecast] = pieces.map(Vec::into_iter);
+        shift
+            .zip(scale)
+            .zip(inputs.zip(forecast))
+            .zip(batches)
+            .map(|(((shift, scale), (inputs, forecast)), &batch)| Self {
+                batch,
+                variates: self.variates,
+                norm_shift_n1: shift,
+                norm_scale_n1: scale,
+                head_inputs_nkc: inputs,
+                forecast_nh: forecast,
+                steps: self.steps,
+            })
+            .collect()
+    }
+
     /// Nothing consumed yet, for `batch × variates` series with fixed statistics, a head on `k`
     /// tokens of `width` channels and horizon `horizon`.
     ///

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::forecaster::{Forecaster, Reconstructor, StepForecaster, Stepper};
+use crate::forecaster::{BatchedState, Forecaster, Reconstructor, StepForecaster, Stepper};
 
 /// Configuration of [`Repeat`].
 #[derive(Config, Debug, PartialEq, Eq)]
@@ -94,6 +94,54 @@ pub struct RepeatState {
     pub variates: usize,
     /// The last row, [batch, variates] row-major.
     pub last_bv: Vec<f32>,
+}
+
+impl BatchedState for RepeatState {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Repeat keeps no counter.
+    fn points(&self) -> usize {
+        0
+    }
+
+    fn set_points(&mut self, _points: usize) {}
+
+    fn concat(parts: &[&Self]) -> Self {
+        let first = parts.first().expect("RepeatState::concat: no parts");
+        assert!(
+            parts.iter().all(|p| p.variates == first.variates),
+            "RepeatState::concat: states of different variate counts"
+        );
+        Self {
+            batch: parts.iter().map(|p| p.batch).sum(),
+            variates: first.variates,
+            last_bv: parts.iter().flat_map(|p| p.last_bv.iter().copied()).collect(),
+        }
+    }
+
+    fn split(&self, batches: &[usize]) -> Vec<Self> {
+        assert_eq!(
+            batches.iter().sum::<usize>(),
+            self.batch,
+            "RepeatState::split: batches do not add up"
+        );
+        let mut at = 0;
+        batches
+            .iter()
+            .map(|&batch| {
+                let n = batch * self.variates;
+                let last_bv = self.last_bv[at..at + n].to_vec();
+                at += n;
+                Self {
+                    batch,
+                    variates: self.variates,
+                    last_bv,
+                }
+            })
+            .collect()
+    }
 }
 
 fn host(t: Tensor<2>) -> Vec<f32> {

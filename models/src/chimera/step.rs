@@ -22,6 +22,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::model::Chimera;
+use crate::forecaster::BatchedState;
 use crate::scan2d::ColumnState;
 use crate::spacetime::{NormStats, StateTensor};
 use crate::token_head::{HeadStream, roll_forecast};
@@ -72,6 +73,80 @@ impl ChimeraState {
                 .flatten()
                 .map(|c| t(&c.h1_bven) + t(&c.h2_bven))
                 .sum::<usize>()
+    }
+}
+
+impl BatchedState for ChimeraState {
+    fn batch(&self) -> usize {
+        self.head.batch
+    }
+
+    fn points(&self) -> usize {
+        self.head.steps
+    }
+
+    fn set_points(&mut self, points: usize) {
+        self.head.steps = points;
+    }
+
+    fn concat(parts: &[&Self]) -> Self {
+        let first = parts.first().expect("ChimeraState::concat: no parts");
+        let blocks = (0..first.blocks.len())
+            .map(|i| {
+                (0..first.blocks[i].len())
+                    .map(|j| ColumnStreamState {
+                        h1_bven: StateTensor::concat(
+                            &parts.iter().map(|p| &p.blocks[i][j].h1_bven).collect::<Vec<_>>(),
+                        ),
+                        h2_bven: StateTensor::concat(
+                            &parts.iter().map(|p| &p.blocks[i][j].h2_bven).collect::<Vec<_>>(),
+                        ),
+                    })
+                    .collect()
+            })
+            .collect();
+        Self {
+            head: HeadStream::concat(&parts.iter().map(|p| &p.head).collect::<Vec<_>>()),
+            blocks,
+        }
+    }
+
+    fn split(&self, batches: &[usize]) -> Vec<Self> {
+        let total = self.head.batch;
+        let mut blocks: Vec<Vec<_>> = self
+            .blocks
+            .iter()
+            .map(|heads| {
+                heads
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.h1_bven.split_batches(batches, total).into_iter(),
+                            c.h2_bven.split_batches(batches, total).into_iter(),
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        self.head
+            .split(batches)
+            .into_iter()
+            .map(|head| Self {
+                head,
+                blocks: blocks
+                    .iter_mut()
+                    .map(|heads| {
+                        heads
+                            .iter_mut()
+                            .map(|(h1, h2)| ColumnStreamState {
+                                h1_bven: h1.next().expect("one piece per batch"),
+                                h2_bven: h2.next().expect("one piece per batch"),
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 }
 

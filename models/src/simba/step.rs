@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::mamba::MambaState;
 use super::model::Simba;
+use crate::forecaster::BatchedState;
 use crate::spacetime::{NormStats, StateTensor};
 use crate::token_head::{HeadStream, roll_forecast};
 
@@ -56,6 +57,66 @@ impl SimbaState {
                 .iter()
                 .map(|b| t(&b.conv_nek) + t(&b.scan_ned))
                 .sum::<usize>()
+    }
+}
+
+impl BatchedState for SimbaState {
+    fn batch(&self) -> usize {
+        self.head.batch
+    }
+
+    fn points(&self) -> usize {
+        self.head.steps
+    }
+
+    fn set_points(&mut self, points: usize) {
+        self.head.steps = points;
+    }
+
+    fn concat(parts: &[&Self]) -> Self {
+        let first = parts.first().expect("SimbaState::concat: no parts");
+        let blocks = (0..first.blocks.len())
+            .map(|i| MambaStreamState {
+                conv_nek: StateTensor::concat(
+                    &parts.iter().map(|p| &p.blocks[i].conv_nek).collect::<Vec<_>>(),
+                ),
+                scan_ned: StateTensor::concat(
+                    &parts.iter().map(|p| &p.blocks[i].scan_ned).collect::<Vec<_>>(),
+                ),
+            })
+            .collect();
+        Self {
+            head: HeadStream::concat(&parts.iter().map(|p| &p.head).collect::<Vec<_>>()),
+            blocks,
+        }
+    }
+
+    fn split(&self, batches: &[usize]) -> Vec<Self> {
+        let total = self.head.batch;
+        let mut blocks: Vec<_> = self
+            .blocks
+            .iter()
+            .map(|b| {
+                (
+                    b.conv_nek.split_batches(batches, total).into_iter(),
+                    b.scan_ned.split_batches(batches, total).into_iter(),
+                )
+            })
+            .collect();
+        self.head
+            .split(batches)
+            .into_iter()
+            .map(|head| Self {
+                head,
+                blocks: blocks
+                    .iter_mut()
+                    .map(|(conv, scan)| MambaStreamState {
+                        conv_nek: conv.next().expect("one piece per batch"),
+                        scan_ned: scan.next().expect("one piece per batch"),
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 }
 

@@ -221,6 +221,16 @@ impl EncoderBlock {
         }
     }
 
+    /// [`Self::step`] after the preprocessing: `z_nc` is the preprocessed input (or the input
+    /// itself without preprocessing); returns the block output and the new SSM state.
+    ///
+    /// # Shapes
+    /// * `z_nc`: `[N, C]`, `x_ncd`: `[N, C, d]`
+    pub fn step_after_pre(&self, z_nc: Tensor<2>, x_ncd: Tensor<3>) -> (Tensor<2>, Tensor<3>) {
+        let (y_nc, x_ncd) = self.ssm.step(z_nc.clone(), x_ncd);
+        (self.mlp.forward(y_nc) + z_nc, x_ncd)
+    }
+
     /// Recurrent mode, one time step (equals [`Self::forward`] from the zero state).
     ///
     /// # Shapes

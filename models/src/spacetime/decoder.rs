@@ -185,6 +185,32 @@ impl ClosedLoopSsm {
         }
     }
 
+    /// Rows `cᵀM^h` (`h = 0..horizon`) of the closed-loop matrix `M = A + b kᵀ`, per channel:
+    /// the closed-loop output `ŷ_h = cᵀM^h x` of a state `x` is one product with them
+    /// ([`Self::rollout`] without the step loop, as [`Self::forward_cln`] computes it).
+    ///
+    /// # Shapes
+    /// * returns `[C, horizon, d]`
+    pub fn closed_rows(&self, horizon: usize) -> Tensor<3> {
+        let d = self.state_dim;
+        let nk = self.n_kernels;
+        let idx = channel_kernel_index(self.width, self.n_kernels, self.n_heads, &self.device());
+        let [a_kd, b_kd, c_kd, k_kd] = self.bank();
+        let m_kdd = companion_matrix(a_kd) + b_kd.reshape([nk, d, 1]) * k_kd.reshape([nk, 1, d]);
+        let rows_kdh = krylov(m_kdd.swap_dims(1, 2), c_kd.reshape([nk, d, 1]), horizon);
+        rows_kdh.swap_dims(1, 2).select(0, idx)
+    }
+
+    /// Closed-loop outputs `ŷ` of `horizon` steps from states `x`, one batched product with
+    /// [`Self::closed_rows`] (equal to [`Self::rollout`]'s `ŷ` up to float rounding).
+    ///
+    /// # Shapes
+    /// * `x_ncd`: `[N, C, d]`; returns `[N, horizon, C]`
+    pub fn closed_outputs(&self, x_ncd: Tensor<3>, horizon: usize) -> Tensor<3> {
+        let y_chn = precise_matmul(self.closed_rows(horizon), x_ncd.permute([1, 2, 0]));
+        y_chn.permute([2, 1, 0])
+    }
+
     /// Open loop over the look-back plus the closed-loop horizon (module docs).
     ///
     /// # Shapes

@@ -164,6 +164,27 @@ impl Preprocess {
     }
 }
 
+impl Preprocess {
+    /// [`Self::step`] when every channel's input is the same scalar `u` (SpaceTime's default
+    /// repeat embedding): the history is kept once per series, `[N, K − 1]`, instead of once per
+    /// channel, and the `C` filters are one product `[u_t, u_{t−1}, …] · kernelᵀ`. Equal to
+    /// [`Self::step`] on the repeated input up to float rounding.
+    ///
+    /// # Shapes
+    /// * `u_n1`: `[N, 1]`, `hist_nj`: `[N, K − 1]`; returns `(y [N, C], hist [N, K − 1])`
+    pub fn step_shared(&self, u_n1: Tensor<2>, hist_nj: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+        let taps = self.taps();
+        let window_nk = if taps == 1 {
+            u_n1
+        } else {
+            Tensor::cat(vec![u_n1, hist_nj], 1)
+        };
+        let y_nc = window_nk.clone().matmul(self.kernel_cj.clone().transpose());
+        let hist_nj = window_nk.narrow(1, 0, taps - 1);
+        (y_nc, hist_nj)
+    }
+}
+
 /// SplitMix64: a tiny deterministic generator for the frozen MA windows.
 #[derive(Debug)]
 struct SplitMix64(u64);

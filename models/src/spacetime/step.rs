@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use super::block::EncoderBlockState;
 use super::model::{SpaceTime, unfold_variates};
 use super::norm::NormStats;
+use crate::forecaster::BatchedState;
 
 /// A tensor as plain data: row-major `values` of the given `shape`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +57,63 @@ impl StateTensor {
     pub fn to_tensor<const D: usize>(&self, device: &Device) -> Tensor<D> {
         let shape: [usize; D] = self.shape.clone().try_into().expect("state tensor rank");
         Tensor::from_data(TensorData::new(self.values.clone(), shape), device)
+    }
+
+    /// The parts stacked along the first dimension (their other dimensions must agree).
+    ///
+    /// # Panics
+    /// If `parts` is empty or their trailing dimensions differ.
+    pub fn concat(parts: &[&Self]) -> Self {
+        let first = parts.first().expect("StateTensor::concat: no parts");
+        let mut shape = first.shape.clone();
+        shape[0] = 0;
+        let mut values = Vec::with_capacity(parts.iter().map(|p| p.values.len()).sum());
+        for p in parts {
+            assert_eq!(
+                p.shape[1..],
+                first.shape[1..],
+                "StateTensor::concat: trailing dimensions differ"
+            );
+            shape[0] += p.shape[0];
+            values.extend_from_slice(&p.values);
+        }
+        Self { shape, values }
+    }
+
+    /// Splits along the first dimension into pieces of `rows[i]` leading rows each.
+    ///
+    /// # Panics
+    /// If the rows do not add up to the first dimension.
+    pub fn split(&self, rows: &[usize]) -> Vec<Self> {
+        assert_eq!(
+            rows.iter().sum::<usize>(),
+            self.shape[0],
+            "StateTensor::split: rows do not add up"
+        );
+        let per_row: usize = self.shape[1..].iter().product();
+        let mut at = 0;
+        rows.iter()
+            .map(|&r| {
+                let mut shape = self.shape.clone();
+                shape[0] = r;
+                let values = self.values[at..at + r * per_row].to_vec();
+                at += r * per_row;
+                Self { shape, values }
+            })
+            .collect()
+    }
+
+    /// [`Self::split`] into pieces of `batches[i]` batch items each, when the first dimension
+    /// holds `rows_per_item` rows per batch item.
+    pub fn split_batches(&self, batches: &[usize], total_batch: usize) -> Vec<Self> {
+        assert_eq!(
+            self.shape[0] % total_batch.max(1),
+            0,
+            "StateTensor::split_batches: first dimension is not a multiple of the batch"
+        );
+        let per_item = self.shape[0] / total_batch.max(1);
+        let rows: Vec<usize> = batches.iter().map(|b| b * per_item).collect();
+        self.split(&rows)
     }
 }
 
@@ -102,6 +160,86 @@ impl SpaceTimeState {
     }
 }
 
+impl BatchedState for SpaceTimeState {
+    fn batch(&self) -> usize {
+        self.batch
+    }
+
+    fn points(&self) -> usize {
+        self.steps
+    }
+
+    fn set_points(&mut self, points: usize) {
+        self.steps = points;
+    }
+
+    fn concat(parts: &[&Self]) -> Self {
+        let first = parts.first().expect("SpaceTimeState::concat: no parts");
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.variates == first.variates && p.encoder.len() == first.encoder.len()),
+            "SpaceTimeState::concat: states of different shapes"
+        );
+        let cat = |f: &dyn Fn(&Self) -> &StateTensor| {
+            StateTensor::concat(&parts.iter().map(|p| f(p)).collect::<Vec<_>>())
+        };
+        let encoder = (0..first.encoder.len())
+            .map(|i| BlockStreamState {
+                hist_ncj: first.encoder[i]
+                    .hist_ncj
+                    .as_ref()
+                    .map(|_| cat(&|p: &Self| p.encoder[i].hist_ncj.as_ref().expect("same block layout"))),
+                x_ncd: cat(&|p: &Self| &p.encoder[i].x_ncd),
+            })
+            .collect();
+        Self {
+            batch: parts.iter().map(|p| p.batch).sum(),
+            variates: first.variates,
+            norm_shift_n1: cat(&|p: &Self| &p.norm_shift_n1),
+            norm_scale_n1: cat(&|p: &Self| &p.norm_scale_n1),
+            encoder,
+            decoder_x_ncd: cat(&|p: &Self| &p.decoder_x_ncd),
+            steps: 0,
+        }
+    }
+
+    fn split(&self, batches: &[usize]) -> Vec<Self> {
+        let split = |t: &StateTensor| t.split_batches(batches, self.batch);
+        let mut shift = split(&self.norm_shift_n1).into_iter();
+        let mut scale = split(&self.norm_scale_n1).into_iter();
+        let mut decoder = split(&self.decoder_x_ncd).into_iter();
+        let mut blocks: Vec<_> = self
+            .encoder
+            .iter()
+            .map(|b| {
+                (
+                    b.hist_ncj.as_ref().map(|h| split(h).into_iter()),
+                    split(&b.x_ncd).into_iter(),
+                )
+            })
+            .collect();
+        batches
+            .iter()
+            .map(|&batch| Self {
+                batch,
+                variates: self.variates,
+                norm_shift_n1: shift.next().expect("one piece per batch"),
+                norm_scale_n1: scale.next().expect("one piece per batch"),
+                encoder: blocks
+                    .iter_mut()
+                    .map(|(h, x)| BlockStreamState {
+                        hist_ncj: h.as_mut().map(|h| h.next().expect("one piece per batch")),
+                        x_ncd: x.next().expect("one piece per batch"),
+                    })
+                    .collect(),
+                decoder_x_ncd: decoder.next().expect("one piece per batch"),
+                steps: self.steps,
+            })
+            .collect()
+    }
+}
+
 /// What one streaming step returns.
 #[derive(Debug, Clone)]
 pub struct StepOutput {
@@ -127,10 +265,16 @@ impl SpaceTime {
         let encoder = self
             .encoder
             .iter()
-            .map(|block| {
+            .enumerate()
+            .map(|(i, block)| {
                 let s = block.zero_state(n, &device);
+                let hist = match (s.hist_ncj, self.shared_history(i)) {
+                    // One history per series: [N, 1, K − 1].
+                    (Some(h), true) => Some(StateTensor::from_tensor(h.narrow(1, 0, 1))),
+                    (h, _) => h.map(StateTensor::from_tensor),
+                };
                 BlockStreamState {
-                    hist_ncj: s.hist_ncj.map(StateTensor::from_tensor),
+                    hist_ncj: hist,
                     x_ncd: StateTensor::from_tensor(s.x_ncd),
                 }
             })
@@ -147,6 +291,14 @@ impl SpaceTime {
             )),
             steps: 0,
         }
+    }
+
+    /// Whether block `i`'s preprocessing history is kept once per series rather than once per
+    /// channel: true for the first block under the repeat embedding, whose `C` channels all carry
+    /// the normalised input (a state `C` times smaller there; states stored with a per-channel
+    /// history still step the general way).
+    fn shared_history(&self, i: usize) -> bool {
+        i == 0 && self.embedding.is_none() && self.width > 1
     }
 
     fn stats_of(state: &SpaceTimeState, device: &Device) -> NormStats {
@@ -171,8 +323,24 @@ impl SpaceTime {
         let n = b * v;
         let stats = Self::stats_of(state, &device);
         let u_n1 = stats.normalize(x_bv.reshape([n, 1]));
-        let mut z_nc = self.embed(u_n1).reshape([n, self.width]);
-        for (block, s) in self.encoder.iter().zip(state.encoder.iter_mut()) {
+        let mut z_nc = self.embed(u_n1.clone()).reshape([n, self.width]);
+        for (i, (block, s)) in self.encoder.iter().zip(state.encoder.iter_mut()).enumerate() {
+            if let (Some(pre), Some(hist)) = (&block.pre, &s.hist_ncj)
+                && hist.shape[1] == 1
+                && self.shared_history(i)
+            {
+                // The input is `u` on every channel: filter the one history (see `init_state`).
+                let j = hist.shape[2];
+                let hist_nj = hist.to_tensor::<3>(&device).reshape([n, j]);
+                let (pre_nc, hist_nj) = pre.step_shared(u_n1.clone(), hist_nj);
+                let (out_nc, x_ncd) = block.step_after_pre(pre_nc, s.x_ncd.to_tensor(&device));
+                *s = BlockStreamState {
+                    hist_ncj: Some(StateTensor::from_tensor(hist_nj.reshape([n, 1, j]))),
+                    x_ncd: StateTensor::from_tensor(x_ncd),
+                };
+                z_nc = out_nc;
+                continue;
+            }
             let st = EncoderBlockState {
                 hist_ncj: s.hist_ncj.as_ref().map(|h| h.to_tensor(&device)),
                 x_ncd: s.x_ncd.to_tensor(&device),
@@ -210,16 +378,17 @@ impl SpaceTime {
         (state, outputs)
     }
 
-    /// Closed-loop forecast from the current state by explicit rollout (`O(H·C·d)` per series);
-    /// the state itself is not advanced.
+    /// Closed-loop forecast from the current state (`O(H·C·d)` per series): one product of the
+    /// decoder state with the closed-loop rows `cᵀM^h`, as the batch forward computes its
+    /// horizon, rather than `H` rollout steps; the state itself is not advanced.
     ///
     /// # Shapes
     /// * returns `[B, H, V]`
     pub fn forecast_from_state(&self, state: &SpaceTimeState, horizon: usize, device: &Device) -> Tensor<3> {
         let n = state.batch * state.variates;
-        let (y_nhc, _) = self
+        let y_nhc = self
             .decoder
-            .rollout(state.decoder_x_ncd.to_tensor(device), horizon);
+            .closed_outputs(state.decoder_x_ncd.to_tensor(device), horizon);
         let stats = Self::stats_of(state, device);
         let forecast_nh = stats.denormalize(self.head.forward(y_nhc).reshape([n, horizon]));
         unfold_variates(forecast_nh, state.batch, state.variates)

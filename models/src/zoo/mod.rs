@@ -17,6 +17,8 @@
 //! [`Forecaster`](crate::forecaster::Forecaster) in its own folder (`spacetime/forecaster.rs`,
 //! `baseline/…`). Adding a family is one folder plus the match arms the compiler asks for here.
 mod any;
+#[cfg(test)]
+mod batched_tests;
 mod config;
 mod estimate;
 mod family;

@@ -358,14 +358,16 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
         }
         println!("server RSS after:  {}", fmt_rss(rss_mib(pid)));
         if let Some(series) = args.monitor_series {
-            let variates = req
-                .series
-                .first()
-                .map_or(0, |s| s.values.as_ref().map_or(0, |m| m.cols as usize));
+            let (variates, lookback) = req.series.first().map_or((0, 0), |s| {
+                s.values
+                    .as_ref()
+                    .map_or((0, 0), |m| (m.cols as usize, m.rows as usize))
+            });
             let m = super::bench_monitor::run_monitor(
                 &options,
                 &args.model,
                 variates,
+                lookback,
                 series.max(1),
                 duration,
                 args.monitor_rounds,
@@ -383,6 +385,11 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
                 m.answered as f64 / m.seconds,
                 fmt_rss(rss_mib(pid))
             );
+            println!("warm-up ({} rounds): {}", m.warmup_rounds, m.warmup.line());
+            match &m.steady {
+                Some(p) => println!("steady-state: {}", p.line()),
+                None => println!("steady-state: not reached (raise --monitor-rounds past the look-back)"),
+            }
         }
         Ok(())
     })

@@ -1,7 +1,12 @@
 //! `statecast bench load --monitor-series N`: streaming-monitor throughput. `N` series share
 //! one bidirectional `StreamMonitor` stream per client; every series gets one point per round
 //! (a random walk per variate, 5-minute timestamps), for a bounded time and number of rounds.
-//! Prints points/s (sent and answered), alarms, warm-up answers and server RSS.
+//! Prints points/s (sent and answered), alarms, warm-up answers and server RSS, and splits the
+//! run in two: **warm-up** (the first `L` rounds: windows filling, then every series primed on its
+//! first window) and **steady state** (every later round: one recurrent step per point), with
+//! throughput and exact latency percentiles of each. A point's latency is from the moment the
+//! client hands it to its stream to the moment its answer arrives; the client sends as fast as
+//! the stream accepts, so under saturation it includes the time queued behind earlier points.
 use std::time::{Duration, Instant};
 
 use super::client::ClientOptions;
@@ -21,6 +26,55 @@ pub(crate) struct MonitorLevel {
     pub(crate) alarms: usize,
     pub(crate) warming: usize,
     pub(crate) seconds: f64,
+    /// Warm-up rounds (the model's look-back).
+    pub(crate) warmup_rounds: usize,
+    /// Answers, seconds and latency percentiles (ms: p50, p99) of the warm-up rounds.
+    pub(crate) warmup: Phase,
+    /// The same for the rounds after (`None` when the run ended inside the warm-up).
+    pub(crate) steady: Option<Phase>,
+}
+
+/// Throughput and latency of a part of a run.
+pub(crate) struct Phase {
+    pub(crate) answered: usize,
+    pub(crate) seconds: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+}
+
+impl Phase {
+    /// From answers `range` of the run: their latencies and arrival times (s since the start).
+    fn of(
+        latencies_ms: &[f64],
+        arrivals_s: &[f64],
+        range: std::ops::Range<usize>,
+        from_s: f64,
+    ) -> Option<Self> {
+        if range.is_empty() {
+            return None;
+        }
+        let mut lat = latencies_ms[range.clone()].to_vec();
+        lat.sort_by(f64::total_cmp);
+        let pct = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+        Some(Self {
+            answered: range.len(),
+            seconds: arrivals_s[range.end - 1] - from_s,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+        })
+    }
+
+    /// `N points/s, p50 A ms, p99 B ms`.
+    pub(crate) fn line(&self) -> String {
+        format!(
+            "{:.0} points/s, p50 {:.1} ms, p99 {:.1} ms ({} answers in {:.1} s)",
+            self.answered as f64 / self.seconds.max(1e-9),
+            self.p50_ms,
+            self.p99_ms,
+            self.answered,
+            self.seconds
+        )
+    }
 }
 
 /// Stream rounds of one point per series through one stream until `duration` or `max_rounds`.
@@ -28,6 +82,7 @@ pub(crate) async fn run_monitor(
     options: &ClientOptions,
     model: &str,
     variates: usize,
+    lookback: usize,
     series: usize,
     duration: Duration,
     max_rounds: usize,
@@ -41,6 +96,9 @@ pub(crate) async fn run_monitor(
         .into_inner();
     let model = model.to_string();
     let start = Instant::now();
+    // Send time of every point, by position in the stream (answers come back in order).
+    let sent_at = std::sync::Arc::new(std::sync::Mutex::new(Vec::<f64>::new()));
+    let sent_log = sent_at.clone();
     let sender = tokio::spawn(async move {
         let mut level = vec![0.0f64; series * variates];
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -70,19 +128,36 @@ pub(crate) async fn run_monitor(
                 if tx.send(req).await.is_err() {
                     return sent;
                 }
+                sent_log
+                    .lock()
+                    .expect("send log")
+                    .push(start.elapsed().as_secs_f64());
                 sent += 1;
             }
         }
         sent
     });
     let (mut answered, mut alarms, mut warming) = (0usize, 0usize, 0usize);
+    let mut arrivals_s = Vec::new();
     while let Some(msg) = responses.next().await {
         let msg = msg.map_err(status)?;
+        arrivals_s.push(start.elapsed().as_secs_f64());
         answered += 1;
         alarms += usize::from(msg.fired.is_some());
         warming += usize::from(msg.warming_up);
     }
     let sent = sender.await.context("monitor sender")?;
+    let sent_at = sent_at.lock().expect("send log").clone();
+    let latencies_ms: Vec<f64> = arrivals_s
+        .iter()
+        .zip(&sent_at)
+        .map(|(a, s)| (a - s) * 1e3)
+        .collect();
+    let boundary = (lookback * series).min(answered);
+    let warmup = Phase::of(&latencies_ms, &arrivals_s, 0..boundary, 0.0).context("no monitor answer")?;
+    let steady = boundary
+        .checked_sub(1)
+        .and_then(|last| Phase::of(&latencies_ms, &arrivals_s, boundary..answered, arrivals_s[last]));
     Ok(MonitorLevel {
         series,
         sent,
@@ -90,5 +165,8 @@ pub(crate) async fn run_monitor(
         alarms,
         warming,
         seconds: start.elapsed().as_secs_f64(),
+        warmup_rounds: lookback,
+        warmup,
+        steady,
     })
 }

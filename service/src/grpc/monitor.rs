@@ -24,6 +24,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use statecast_anomaly::session::{
     AlarmEventKind, ModelLoader, MonitorPoint, MonitoredModel, PointReport, SeriesBudget, SessionError,
 };
@@ -46,6 +47,9 @@ pub use statecast_anomaly::fit::DETECTOR_FILE;
 
 /// Responses buffered per stream before the server waits for the client to read.
 const RESPONSE_BUFFER: usize = 64;
+
+/// Requests of one stream scored together at most (batched stepping).
+const MAX_BATCH: usize = 1024;
 
 /// Bounds over all monitor streams of a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,22 +197,31 @@ impl ModelLoader for RegistryLoader {
     }
 }
 
-/// Decode one request, score it in `session`, encode the response.
+/// Decode a batch of requests, score them in `session` ([`MonitorSession::push_many`]: one
+/// model call per stage for the whole batch), encode the responses; the error of the first
+/// refused request comes last.
 fn handle(
     session: &mut MonitorSession<RegistryLoader>,
-    req: &pb::MonitorRequest,
-) -> std::result::Result<pb::MonitorResponse, Status> {
-    let point = MonitorPoint {
-        series_id: &req.series_id,
-        model: &req.model,
-        timestamp: req.timestamp,
-        values: &req.values,
-    };
-    match session.push(&point) {
-        Ok(report) => Ok(encode(report)),
-        Err(e @ SessionError::ModelDeleted { .. }) => Err(Status::not_found(e.to_string())),
-        Err(e) => Err(Error::from(e).into()),
-    }
+    reqs: &[pb::MonitorRequest],
+) -> (Vec<pb::MonitorResponse>, Option<Status>) {
+    let points: Vec<MonitorPoint<'_>> = reqs
+        .iter()
+        .map(|req| MonitorPoint {
+            series_id: &req.series_id,
+            model: &req.model,
+            timestamp: req.timestamp,
+            values: &req.values,
+        })
+        .collect();
+    let (reports, refused) = session.push_many(&points);
+    let status = refused.map(|e| {
+        if matches!(e, SessionError::ModelDeleted { .. }) {
+            Status::not_found(e.to_string())
+        } else {
+            Error::from(e).into()
+        }
+    });
+    (reports.into_iter().map(encode).collect(), status)
 }
 
 fn encode(report: PointReport) -> pb::MonitorResponse {
@@ -271,7 +284,7 @@ impl MonitorService for MonitorServiceImpl {
             // Held (and the session's series counted) until this task ends.
             let _permit = permit;
             loop {
-                let req = match tokio::time::timeout(idle, inbound.next()).await {
+                let first = match tokio::time::timeout(idle, inbound.next()).await {
                     Err(_) => {
                         let status = Status::deadline_exceeded(format!(
                             "no point for {} s: idle monitor streams are closed \
@@ -288,13 +301,34 @@ impl MonitorService for MonitorServiceImpl {
                         return;
                     }
                 };
+                // Batched stepping: the requests already received join this one, up to
+                // MAX_BATCH; nothing waits for more, so a lone point is scored at once and a
+                // busy stream scores in large batches (its backlog is what queued meanwhile,
+                // bounded by HTTP/2 flow control).
+                let mut batch = vec![first];
+                let mut ended = false;
+                while batch.len() < MAX_BATCH {
+                    match inbound.next().now_or_never() {
+                        Some(Some(Ok(req))) => batch.push(req),
+                        Some(Some(Err(status))) => {
+                            tracing::debug!(%status, "monitor stream ended by the client");
+                            ended = true;
+                            break;
+                        }
+                        Some(None) => {
+                            ended = true;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
                 let Some(mut st) = state.take() else { return };
                 let joined = tokio::task::spawn_blocking(move || {
-                    let r = handle(&mut st, &req);
+                    let r = handle(&mut st, &batch);
                     (st, r)
                 })
                 .await;
-                let (st, result) = match joined {
+                let (st, (responses, refused)) = match joined {
                     Ok(x) => x,
                     Err(e) => {
                         let status = Error::Internal(format!("a monitor task failed: {e}")).into();
@@ -303,12 +337,21 @@ impl MonitorService for MonitorServiceImpl {
                     }
                 };
                 state = Some(st);
-                let failed = result.is_err();
                 // A client that stops reading is dropped after the idle time, like one that
                 // stops sending.
-                match tokio::time::timeout(idle, tx.send(result)).await {
-                    Ok(Ok(())) if !failed => {}
-                    _ => return, // an error ends the stream; or the client went away or stalled
+                for response in responses {
+                    match tokio::time::timeout(idle, tx.send(Ok(response))).await {
+                        Ok(Ok(())) => {}
+                        _ => return, // the client went away or stalled
+                    }
+                }
+                if let Some(status) = refused {
+                    // An error ends the stream.
+                    let _ = tokio::time::timeout(idle, tx.send(Err(status))).await;
+                    return;
+                }
+                if ended {
+                    return;
                 }
             }
         });

@@ -1,0 +1,222 @@
+//! Batched stepping (`Stepper::advance_many` and friends) equals stepping each state alone, for
+//! every family with a recurrent form: predictions, forecasts and the states themselves.
+use burn::prelude::*;
+use burn::tensor::Distribution;
+
+use super::{AnyModel, ModelConfig};
+use crate::baseline::RepeatConfig;
+use crate::chimera::ChimeraConfig;
+use crate::forecaster::{Forecaster, StepState, Stepper};
+use crate::simba::SimbaConfig;
+use crate::spacetime::SpaceTimeConfig;
+use crate::testing::{assert_close, host};
+
+const L: usize = 12;
+const H: usize = 5;
+const V: usize = 3;
+/// Series stepped together.
+const SERIES: usize = 4;
+
+fn models(device: &Device) -> Vec<(&'static str, AnyModel)> {
+    let configs = [
+        (
+            "spacetime",
+            ModelConfig::SpaceTime(
+                SpaceTimeConfig::new(L, H)
+                    .with_d_model(8)
+                    .with_state_dim(4)
+                    .with_first_n_kernels(2)
+                    .with_first_n_heads(4)
+                    .with_n_kernels(8)
+                    .with_dropout(0.0),
+            ),
+        ),
+        (
+            "simba",
+            ModelConfig::Simba(
+                SimbaConfig::new(L, H)
+                    .with_d_model(12)
+                    .with_n_blocks(2)
+                    .with_d_state(4)
+                    .with_einfft_blocks(3)
+                    .with_dropout(0.0),
+            ),
+        ),
+        (
+            "chimera",
+            ModelConfig::Chimera(
+                ChimeraConfig::new(L, H)
+                    .with_d_model(8)
+                    .with_n_blocks(2)
+                    .with_d_state(3)
+                    .with_scan_chunk(3)
+                    .with_dropout(0.0),
+            ),
+        ),
+        ("repeat", ModelConfig::Repeat(RepeatConfig::new(L, H))),
+    ];
+    configs
+        .into_iter()
+        .map(|(name, c)| (name, c.init(device).expect("valid test config")))
+        .collect()
+}
+
+fn state_json(model: &dyn Stepper, state: &dyn StepState) -> Vec<f64> {
+    // Every family's state is plain data; compare all of it through a forecast of every step
+    // the model can make plus its next-row prediction path below.
+    let device = Device::flex();
+    host(model.forecast_state(state, H, &device))
+}
+
+/// Prime `SERIES` windows in one call, then step them together for a few rows, and compare
+/// with priming and stepping each series alone.
+#[test]
+fn batched_stepping_equals_stepping_each_series_alone() {
+    let device = Device::flex();
+    for (name, model) in models(&device) {
+        let stepper = model.stepper().expect("a recurrent family");
+        let windows = Tensor::<3>::random([SERIES, L, V], Distribution::Normal(0.0, 1.0), &device);
+        let rows = Tensor::<3>::random([SERIES, 6, V], Distribution::Normal(0.0, 1.0), &device);
+
+        let (mut together, preds_together) = stepper.prime_each(windows.clone());
+        let mut alone: Vec<Box<dyn StepState>> = Vec::new();
+        let mut preds_alone = Vec::new();
+        for s in 0..SERIES {
+            let (state, preds) = stepper.prime(windows.clone().narrow(0, s, 1));
+            alone.push(state);
+            preds_alone.extend(host(preds));
+        }
+        assert_close(
+            &host(preds_together),
+            &preds_alone,
+            1e-5,
+            1e-6,
+            &format!("{name}: primed predictions"),
+        );
+
+        // Anchored fresh states, stepped alongside (the monitor's renewal).
+        let mut fresh_together = stepper.fresh_each(windows.clone());
+        let mut fresh_alone: Vec<Box<dyn StepState>> = (0..SERIES)
+            .map(|s| stepper.fresh(windows.clone().narrow(0, s, 1)))
+            .collect();
+
+        for t in 0..6 {
+            let x_bv = rows.clone().narrow(1, t, 1).reshape([SERIES, V]);
+            // Both kinds of state in one forward, as the monitor steps them.
+            let mut all: Vec<&mut dyn StepState> = together
+                .iter_mut()
+                .chain(fresh_together.iter_mut())
+                .map(|b| &mut **b)
+                .collect();
+            let x2 = Tensor::cat(vec![x_bv.clone(), x_bv.clone()], 0);
+            let got = host(stepper.advance_many(&mut all, x2));
+            let mut want = Vec::new();
+            for (s, state) in alone.iter_mut().enumerate() {
+                want.extend(host(stepper.advance(&mut **state, x_bv.clone().narrow(0, s, 1))));
+            }
+            for (s, state) in fresh_alone.iter_mut().enumerate() {
+                want.extend(host(stepper.advance(&mut **state, x_bv.clone().narrow(0, s, 1))));
+            }
+            assert_close(&got, &want, 1e-5, 1e-6, &format!("{name}: step {t} predictions"));
+        }
+        let refs: Vec<&dyn StepState> = together.iter().map(|b| &**b).collect();
+        let got = host(stepper.forecast_many(&refs, H, &device));
+        let want: Vec<f64> = alone.iter().flat_map(|s| state_json(stepper, &**s)).collect();
+        assert_close(&got, &want, 1e-5, 1e-6, &format!("{name}: forecasts"));
+        // The split states are the per-series states: same serialised values, same size.
+        for (a, b) in together.iter().zip(&alone) {
+            assert_eq!(
+                stepper.state_size(&**a),
+                stepper.state_size(&**b),
+                "{name}: state size"
+            );
+            assert_close(
+                &state_json(stepper, &**a),
+                &state_json(stepper, &**b),
+                1e-5,
+                1e-6,
+                name,
+            );
+        }
+        for (a, b) in fresh_together.iter().zip(&fresh_alone) {
+            assert_close(
+                &state_json(stepper, &**a),
+                &state_json(stepper, &**b),
+                1e-5,
+                1e-6,
+                name,
+            );
+        }
+    }
+}
+
+/// SpaceTime's forecast from a state (closed-loop rows, one product) equals the step-by-step
+/// rollout, and after priming on a window equals the batch forecast of that window.
+#[test]
+fn spacetime_closed_rows_equal_the_rollout() {
+    let device = Device::flex();
+    let model = SpaceTimeConfig::new(L, H)
+        .with_d_model(8)
+        .with_state_dim(4)
+        .with_first_n_kernels(2)
+        .with_first_n_heads(4)
+        .with_n_kernels(8)
+        .with_dropout(0.0)
+        .init(&device);
+    let x = Tensor::<3>::random([2, L, V], Distribution::Normal(0.0, 1.0), &device);
+    let (state, _) = model.stream_lookback(x.clone());
+    let x_ncd = state.decoder_x_ncd.to_tensor::<3>(&device);
+    let (rolled, _) = model.decoder.rollout(x_ncd.clone(), H);
+    let rows = model.decoder.closed_outputs(x_ncd, H);
+    assert_close(&host(rows), &host(rolled), 1e-5, 1e-6, "closed rows vs rollout");
+    let from_state = model.forecast_from_state(&state, H, &device);
+    assert_close(
+        &host(from_state),
+        &host(model.forecast(x)),
+        1e-4,
+        1e-5,
+        "state vs batch forecast",
+    );
+}
+
+/// Timing probe (not a test of behaviour): `cargo test -p statecast-models --lib probe_step -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing probe"]
+fn probe_step() {
+    use std::time::Instant;
+    let device = Device::flex();
+    let model = SpaceTimeConfig::statecast_default(96, 24)
+        .with_dropout(0.0)
+        .init(&device);
+    let stepper: &dyn Stepper = &model;
+    for series in [1usize, 16, 64, 256] {
+        let windows = Tensor::<3>::random([series, 96, 4], Distribution::Normal(0.0, 1.0), &device);
+        let (mut states, _) = stepper.prime_each(windows.clone());
+        let mut fresh = stepper.fresh_each(windows);
+        let x = Tensor::<2>::random([2 * series, 4], Distribution::Normal(0.0, 1.0), &device);
+        let reps = 20;
+        let t = Instant::now();
+        for _ in 0..reps {
+            let mut all: Vec<&mut dyn StepState> = states
+                .iter_mut()
+                .chain(fresh.iter_mut())
+                .map(|b| &mut **b)
+                .collect();
+            let _ = host(stepper.advance_many(&mut all, x.clone()));
+        }
+        let step = t.elapsed().as_secs_f64() / reps as f64;
+        let t = Instant::now();
+        for _ in 0..reps {
+            let refs: Vec<&dyn StepState> = states.iter().map(|b| &**b).collect();
+            let _ = host(stepper.forecast_many(&refs, 24, &device));
+        }
+        let fc = t.elapsed().as_secs_f64() / reps as f64;
+        println!(
+            "series {series:>4}: step(2 states) {:>8.2} ms, forecast {:>8.2} ms, per point {:>7.1} µs, state {} B",
+            step * 1e3,
+            fc * 1e3,
+            (step + fc) / series as f64 * 1e6,
+            stepper.state_size(&*states[0])
+        );
+    }
+}
