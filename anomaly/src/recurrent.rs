@@ -33,6 +33,14 @@
 //!
 //! Batch scoring ([`super::detector::Detector::score_series`]) runs this same state machine row
 //! by row, so batch and streaming scores stay identical.
+//!
+//! **Many series at once.** [`push_many`] feeds one row to each of several series and does the
+//! model work of all of them in one call per stage: priming ([`Stepper::prime_each`]), the step
+//! of every active and spawned state ([`Stepper::advance_many`], the states stacked along the
+//! batch and split again), renewal ([`Stepper::fresh_each`]) and the forecasts
+//! ([`Stepper::forecast_many`]), in chunks of [`STEP_CHUNK`] series. [`RecurrentSeries::push`] is
+//! `push_many` of one series, so there is one code path; the monitor uses it for every series
+//! with a point queued on its stream.
 use burn::prelude::*;
 use statecast_models::forecaster::{StepState, Stepper};
 use statecast_models::selfcheck::to_host;

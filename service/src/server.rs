@@ -30,6 +30,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// HTTP/2 flow-control window of one stream: what a client may send ahead of the server's reads
+/// on one RPC (a backed-up monitor stream, a large forecast request). hyper's default.
+pub const STREAM_WINDOW_BYTES: u32 = 1 << 20;
+
+/// HTTP/2 flow-control window of one connection, over all its streams. Besides bounding what a
+/// connection may buffer, it sets h2's budget for small DATA frames (half of it): a peer that
+/// has more tiny unread frames buffered than the budget covers is cut off with GOAWAY
+/// `ENHANCE_YOUR_CALM` ("too_many_data_frames"). A monitor client that sends each point as it
+/// happens sends one ~80-byte frame per point, so with hyper's 1 MiB default a stream that ran a
+/// few thousand points ahead of a busy server (priming a thousand series) lost its connection;
+/// 32 MiB covers several fully backed-up 1 MiB stream windows of such frames per connection.
+pub const CONNECTION_WINDOW_BYTES: u32 = 32 << 20;
+
 /// Settings of one server process.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -345,7 +358,9 @@ pub async fn serve_with_metrics(
     });
     let _stop_metrics = AbortOnDrop(metrics_task);
 
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES);
     if let Some(files) = &config.tls {
         builder = builder.tls_config(tls::server_config(files).map_err(ops_error)?)?;
     }

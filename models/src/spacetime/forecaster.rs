@@ -99,6 +99,11 @@ impl StepForecaster for SpaceTime {
     fn state_bytes(&self, state: &Self::State) -> usize {
         state.value_bytes()
     }
+
+    /// Only the decoder states and normalisations are stacked.
+    fn forecast_many(&self, states: &[&Self::State], steps: usize, device: &Device) -> Tensor<3> {
+        self.forecast_from_states(states, steps, device)
+    }
 }
 
 #[cfg(test)]

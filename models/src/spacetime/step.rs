@@ -59,6 +59,16 @@ impl StateTensor {
         Tensor::from_data(TensorData::new(self.values.clone(), shape), device)
     }
 
+    /// Moves the values out into a tensor on `device`, leaving this one empty (for a state that
+    /// is about to be replaced: no copy of the values on the CPU backend).
+    ///
+    /// # Panics
+    /// If the rank differs from `D` or the values do not fill the shape.
+    pub fn take_tensor<const D: usize>(&mut self, device: &Device) -> Tensor<D> {
+        let shape: [usize; D] = self.shape.clone().try_into().expect("state tensor rank");
+        Tensor::from_data(TensorData::new(std::mem::take(&mut self.values), shape), device)
+    }
+
     /// The parts stacked along the first dimension (their other dimensions must agree).
     ///
     /// # Panics
@@ -333,7 +343,7 @@ impl SpaceTime {
                 let j = hist.shape[2];
                 let hist_nj = hist.to_tensor::<3>(&device).reshape([n, j]);
                 let (pre_nc, hist_nj) = pre.step_shared(u_n1.clone(), hist_nj);
-                let (out_nc, x_ncd) = block.step_after_pre(pre_nc, s.x_ncd.to_tensor(&device));
+                let (out_nc, x_ncd) = block.step_after_pre(pre_nc, s.x_ncd.take_tensor(&device));
                 *s = BlockStreamState {
                     hist_ncj: Some(StateTensor::from_tensor(hist_nj.reshape([n, 1, j]))),
                     x_ncd: StateTensor::from_tensor(x_ncd),
@@ -354,7 +364,7 @@ impl SpaceTime {
         }
         let (y_nc, _, x_ncd) = self
             .decoder
-            .step(z_nc.clone(), state.decoder_x_ncd.to_tensor(&device));
+            .step(z_nc.clone(), state.decoder_x_ncd.take_tensor(&device));
         state.decoder_x_ncd = StateTensor::from_tensor(x_ncd);
         state.steps += 1;
         let pred_n1 = stats.denormalize(self.head.forward(y_nc));
@@ -385,11 +395,41 @@ impl SpaceTime {
     /// # Shapes
     /// * returns `[B, H, V]`
     pub fn forecast_from_state(&self, state: &SpaceTimeState, horizon: usize, device: &Device) -> Tensor<3> {
+        self.forecast_from_states(&[state], horizon, device)
+    }
+
+    /// [`Self::forecast_from_state`] of several states in one product, reading only what a
+    /// forecast needs (the decoder state and the normalisation), `[Σ B, H, V]`.
+    ///
+    /// # Panics
+    /// If `states` is empty or their variate counts differ.
+    pub fn forecast_from_states(&self, states: &[&SpaceTimeState], horizon: usize, device: &Device) -> Tensor<3> {
+        let first = states.first().expect("forecast_from_states: no states");
+        assert!(
+            states.iter().all(|s| s.variates == first.variates),
+            "forecast_from_states: states of different variate counts"
+        );
+        let cat = |f: fn(&SpaceTimeState) -> &StateTensor| {
+            StateTensor::concat(&states.iter().map(|s| f(s)).collect::<Vec<_>>())
+        };
+        let mut x_ncd = cat(|s| &s.decoder_x_ncd);
+        let state = SpaceTimeState {
+            batch: states.iter().map(|s| s.batch).sum(),
+            variates: first.variates,
+            norm_shift_n1: cat(|s| &s.norm_shift_n1),
+            norm_scale_n1: cat(|s| &s.norm_scale_n1),
+            encoder: Vec::new(),
+            decoder_x_ncd: StateTensor {
+                shape: Vec::new(),
+                values: Vec::new(),
+            },
+            steps: 0,
+        };
         let n = state.batch * state.variates;
         let y_nhc = self
             .decoder
-            .closed_outputs(state.decoder_x_ncd.to_tensor(device), horizon);
-        let stats = Self::stats_of(state, device);
+            .closed_outputs(x_ncd.take_tensor(device), horizon);
+        let stats = Self::stats_of(&state, device);
         let forecast_nh = stats.denormalize(self.head.forward(y_nhc).reshape([n, horizon]));
         unfold_variates(forecast_nh, state.batch, state.variates)
     }

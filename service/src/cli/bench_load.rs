@@ -56,6 +56,9 @@ pub(crate) struct LoadArgs {
     /// Upper bound on monitor rounds (one point per series each).
     #[arg(long, default_value_t = 10_000)]
     monitor_rounds: usize,
+    /// Points per second the monitor client offers (0: as fast as the stream accepts).
+    #[arg(long, default_value_t = 0.0)]
+    monitor_rate: f64,
     /// Model family the bench trains and serves: linear or spacetime.
     #[arg(long, default_value = "linear")]
     family: String,
@@ -136,7 +139,12 @@ fn start_server(
     }
     let mut child = cmd
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // STATECAST_BENCH_SERVER_STDERR=1 shows the child server's log (for diagnosing a run).
+        .stderr(if std::env::var_os("STATECAST_BENCH_SERVER_STDERR").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .context("starting statecast serve")?;
     let mut line = String::new();
@@ -371,6 +379,7 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
                 series.max(1),
                 duration,
                 args.monitor_rounds,
+                args.monitor_rate,
             )
             .await?;
             println!(

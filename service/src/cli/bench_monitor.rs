@@ -5,8 +5,10 @@
 //! run in two: **warm-up** (the first `L` rounds: windows filling, then every series primed on its
 //! first window) and **steady state** (every later round: one recurrent step per point), with
 //! throughput and exact latency percentiles of each. A point's latency is from the moment the
-//! client hands it to its stream to the moment its answer arrives; the client sends as fast as
-//! the stream accepts, so under saturation it includes the time queued behind earlier points.
+//! client hands it to its stream to the moment its answer arrives. Unpaced (the default), the
+//! client sends as fast as the stream accepts, which measures capacity, and latencies then include
+//! the time queued behind earlier points; `--monitor-rate N` offers N points/s instead, for the
+//! latency at a given load.
 use std::time::{Duration, Instant};
 
 use super::client::ClientOptions;
@@ -86,6 +88,7 @@ pub(crate) async fn run_monitor(
     series: usize,
     duration: Duration,
     max_rounds: usize,
+    rate: f64,
 ) -> anyhow::Result<MonitorLevel> {
     let mut client = MonitorServiceClient::new(options.connect().await?);
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::MonitorRequest>(4096);
@@ -125,6 +128,11 @@ pub(crate) async fn run_monitor(
                     timestamp: 1_700_000_000_000_000 + round as i64 * 300_000_000,
                     values,
                 };
+                if rate > 0.0 {
+                    // Paced: point `sent` leaves at sent / rate seconds.
+                    let due = start + Duration::from_secs_f64(sent as f64 / rate);
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 if tx.send(req).await.is_err() {
                     return sent;
                 }

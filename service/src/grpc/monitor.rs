@@ -10,9 +10,15 @@
 //! --save-detector DIR/detector.json` before `statecast models register NAME DIR`. A model version
 //! without it is refused with `FAILED_PRECONDITION`.
 //!
-//! Per-point work (registry look-ups, the model's forward pass) runs on tokio's blocking pool, one
-//! message at a time per stream; responses go through a bounded channel, so a slow reader slows
-//! its own stream down instead of growing memory.
+//! **Batched stepping.** The stream's task takes the next message and every message already
+//! received behind it (up to [`MAX_BATCH`]; it never waits for more, so a lone point is answered at
+//! once) and scores them together on tokio's blocking pool ([`MonitorSession::push_many`]: each
+//! point validated in order, the model work of all their series done in one call per stage).
+//! Responses come back in request order; a refused point ends the stream after the answers of the
+//! points before it. Back-pressure: the task reads no further message until the batch's responses
+//! are in the bounded response channel, so a client that sends faster than the server scores
+//! fills only HTTP/2's flow-control window and then waits; a slow reader slows its own stream
+//! instead of growing memory.
 //!
 //! Server-wide bounds ([`StreamLimits`]): at most `max_streams` streams open at once (one more
 //! is refused with `RESOURCE_EXHAUSTED`), at most `max_total_series` series tracked over all
