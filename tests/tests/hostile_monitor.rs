@@ -1,8 +1,9 @@
 //! Hostile clients against the streaming monitor (issue 16, items 9, 10, 12), replayed against
 //! the real binary: megabyte series ids, series spread over many streams, more streams than
 //! allowed, streams that go quiet, points off the model's grid or too large to score, and a
-//! model deleted under an open stream. Every case ends with the server still serving, its
-//! memory under a bound and the registry as expected.
+//! model deleted under an open stream, a client that floods a stream and never reads its answers.
+//! Every case ends with the server still serving, its memory under a bound and the registry as
+//! expected.
 mod common;
 
 use std::path::Path;
@@ -241,5 +242,54 @@ async fn hostile_monitor_streams_are_bounded() {
         .cloned()
         .collect();
     assert_eq!(after.len(), registry.len() - 1);
+    assert_survived(&mut server, bound, &after).await;
+
+    // Issue 15: a client that sends as fast as it can and never reads its answers. The server
+    // reads a batch, waits until its answers are in the bounded response buffer, and reads no
+    // further: the client is held back by HTTP/2 flow control (its sends block), and after the
+    // idle time (2 s here) without the client reading, the stream is closed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut flood = client
+        .stream_monitor(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let handed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = handed.clone();
+    let sender = tokio::spawn(async move {
+        for i in 0..2_000_000i64 {
+            let model = if i == 0 { "sensors" } else { "" };
+            if tx.send(point("flood", model, t0 + i * STEP, ok())).await.is_err() {
+                break;
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let held = handed.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "a client that never reads got {held} points onto the wire in 4 s, RSS {} MiB",
+        rss_bytes(&server) >> 20
+    );
+    // What flow control lets through: the 1 MiB stream windows of requests and of unread
+    // answers (~30 bytes per request, ~70 per answer on the wire), one batch of 1 024, 64
+    // buffered answers; far below the two million the client tried to send.
+    assert!(held < 200_000, "{held} points sent past flow control");
+    sender.abort();
+    let mut answered = 0usize;
+    let ended = loop {
+        match tokio::time::timeout(Duration::from_secs(10), flood.next()).await {
+            Ok(Some(Ok(_))) => answered += 1,
+            Ok(Some(Err(status))) => break status,
+            Ok(None) => panic!("the flooding stream ended without a status after {answered} answers"),
+            Err(_) => panic!("no answer within 10 s after {answered}"),
+        }
+    };
+    assert!(
+        answered > 1000 && answered <= held,
+        "{answered} answers for {held} points"
+    );
+    expect::<()>(Err(ended), Code::DeadlineExceeded, &["idle"]);
     assert_survived(&mut server, bound, &after).await;
 }

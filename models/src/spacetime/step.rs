@@ -403,7 +403,12 @@ impl SpaceTime {
     ///
     /// # Panics
     /// If `states` is empty or their variate counts differ.
-    pub fn forecast_from_states(&self, states: &[&SpaceTimeState], horizon: usize, device: &Device) -> Tensor<3> {
+    pub fn forecast_from_states(
+        &self,
+        states: &[&SpaceTimeState],
+        horizon: usize,
+        device: &Device,
+    ) -> Tensor<3> {
         let first = states.first().expect("forecast_from_states: no states");
         assert!(
             states.iter().all(|s| s.variates == first.variates),
@@ -426,9 +431,7 @@ impl SpaceTime {
             steps: 0,
         };
         let n = state.batch * state.variates;
-        let y_nhc = self
-            .decoder
-            .closed_outputs(x_ncd.take_tensor(device), horizon);
+        let y_nhc = self.decoder.closed_outputs(x_ncd.take_tensor(device), horizon);
         let stats = Self::stats_of(&state, device);
         let forecast_nh = stats.denormalize(self.head.forward(y_nhc).reshape([n, horizon]));
         unfold_variates(forecast_nh, state.batch, state.variates)

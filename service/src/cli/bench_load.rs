@@ -371,17 +371,15 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
                     .as_ref()
                     .map_or((0, 0), |m| (m.cols as usize, m.rows as usize))
             });
-            let m = super::bench_monitor::run_monitor(
-                &options,
-                &args.model,
+            let load = super::bench_monitor::MonitorLoad {
                 variates,
                 lookback,
-                series.max(1),
+                series: series.max(1),
                 duration,
-                args.monitor_rounds,
-                args.monitor_rate,
-            )
-            .await?;
+                max_rounds: args.monitor_rounds,
+                rate: args.monitor_rate,
+            };
+            let m = super::bench_monitor::run_monitor(&options, &args.model, &load).await?;
             println!(
                 "monitor: {} series on one stream, {} points sent, {} answered ({} warming up), {} alarms, \
                  {:.1} s: {:.0} points/s; server RSS after: {}",

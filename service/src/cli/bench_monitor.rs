@@ -79,17 +79,35 @@ impl Phase {
     }
 }
 
+/// What the monitor client sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MonitorLoad {
+    /// Variates per point and the model's look-back (the warm-up rounds).
+    pub(crate) variates: usize,
+    pub(crate) lookback: usize,
+    /// Series on the stream, one point each per round.
+    pub(crate) series: usize,
+    /// Bounds of the run.
+    pub(crate) duration: Duration,
+    pub(crate) max_rounds: usize,
+    /// Points per second offered (0: as fast as the stream accepts).
+    pub(crate) rate: f64,
+}
+
 /// Stream rounds of one point per series through one stream until `duration` or `max_rounds`.
 pub(crate) async fn run_monitor(
     options: &ClientOptions,
     model: &str,
-    variates: usize,
-    lookback: usize,
-    series: usize,
-    duration: Duration,
-    max_rounds: usize,
-    rate: f64,
+    load: &MonitorLoad,
 ) -> anyhow::Result<MonitorLevel> {
+    let MonitorLoad {
+        variates,
+        lookback,
+        series,
+        duration,
+        max_rounds,
+        rate,
+    } = *load;
     let mut client = MonitorServiceClient::new(options.connect().await?);
     let (tx, rx) = tokio::sync::mpsc::channel::<pb::MonitorRequest>(4096);
     let mut responses = client

@@ -269,7 +269,8 @@ fn encode(report: PointReport) -> pb::MonitorResponse {
 
 #[tonic::async_trait]
 impl MonitorService for MonitorServiceImpl {
-    type StreamMonitorStream = ReceiverStream<Result<pb::MonitorResponse, Status>>;
+    type StreamMonitorStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::MonitorResponse, Status>> + Send>>;
 
     async fn stream_monitor(
         &self,
@@ -286,6 +287,10 @@ impl MonitorService for MonitorServiceImpl {
         let loader = RegistryLoader::new(self.registry.clone());
         let mut state = Some(MonitorSession::new(loader, self.config).with_budget(self.budget.clone()));
         let idle = self.limits.stream_idle;
+        // Set when the task gives up on a client that stopped reading: the response stream
+        // ends with it after the buffered answers.
+        let stalled: Arc<std::sync::Mutex<Option<Status>>> = Arc::default();
+        let last = stalled.clone();
         tokio::spawn(async move {
             // Held (and the session's series counted) until this task ends.
             let _permit = permit;
@@ -348,7 +353,20 @@ impl MonitorService for MonitorServiceImpl {
                 for response in responses {
                     match tokio::time::timeout(idle, tx.send(Ok(response))).await {
                         Ok(Ok(())) => {}
-                        _ => return, // the client went away or stalled
+                        Ok(Err(_)) => return, // the client went away
+                        Err(_) => {
+                            // The client stopped reading: end the stream with a status after
+                            // the answers already buffered, so it cannot mistake the end for a
+                            // clean one.
+                            let status = Status::deadline_exceeded(format!(
+                                "answers not read for {} s: monitor streams whose client stops \
+                                 reading are closed (--monitor-stream-idle-secs); points after \
+                                 the last answer were not scored",
+                                idle.as_secs()
+                            ));
+                            *stalled.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status);
+                            return;
+                        }
                     }
                 }
                 if let Some(status) = refused {
@@ -361,6 +379,12 @@ impl MonitorService for MonitorServiceImpl {
                 }
             }
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        let last = futures_util::stream::once(async move {
+            last.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        })
+        .filter_map(|status| status.map(Err));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx).chain(last))))
     }
 }
