@@ -38,7 +38,7 @@
 //! model work of all of them in one call per stage: priming ([`Stepper::prime_each`]), the step
 //! of every active and spawned state ([`Stepper::advance_many`], the states stacked along the
 //! batch and split again), renewal ([`Stepper::fresh_each`]) and the forecasts
-//! ([`Stepper::forecast_many`]), in chunks of [`STEP_CHUNK`] series. [`RecurrentSeries::push`] is
+//! ([`Stepper::forecast_many`]), in chunks of [`STEP_CHUNK`] series ([`STEP_CHUNK_ACCELERATOR`] on a GPU). [`RecurrentSeries::push`] is
 //! `push_many` of one series, so there is one code path; the monitor uses it for every series
 //! with a point queued on its stream.
 use burn::prelude::*;
@@ -150,6 +150,10 @@ impl RecurrentSeries {
 /// unmapped by the allocator on every call.
 pub const STEP_CHUNK: usize = 64;
 
+/// [`STEP_CHUNK`] on an accelerator, where a call's fixed cost (kernel launches, transfers) is
+/// what batching amortises.
+pub const STEP_CHUNK_ACCELERATOR: usize = 4096;
+
 /// What the model must do for a series' newest row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Need {
@@ -179,11 +183,16 @@ pub fn push_many(
     rows: &[&[f32]],
 ) -> Vec<Option<WindowOutput>> {
     assert_eq!(series.len(), rows.len(), "push_many: one row per series");
-    if series.len() > STEP_CHUNK {
+    let chunk = if device.clone().inner() == Device::flex() {
+        STEP_CHUNK
+    } else {
+        STEP_CHUNK_ACCELERATOR
+    };
+    if series.len() > chunk {
         // Bounded forwards: state tensors stay in the allocator's reused blocks and the cache.
         return series
-            .chunks_mut(STEP_CHUNK)
-            .zip(rows.chunks(STEP_CHUNK))
+            .chunks_mut(chunk)
+            .zip(rows.chunks(chunk))
             .flat_map(|(s, r)| push_many(model, device, s, r))
             .collect();
     }

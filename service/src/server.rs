@@ -106,6 +106,8 @@ pub struct ServerConfig {
     /// Largest artifact (all its files together) `RegisterModel` copies, in bytes; larger ones
     /// get `RESOURCE_EXHAUSTED` before any copying. Default 2 GiB.
     pub max_import_bytes: u64,
+    /// Device the served models run on (`--device`). Default the CPU.
+    pub device: statecast_models::device::DeviceSpec,
 }
 
 impl Default for ServerConfig {
@@ -136,6 +138,7 @@ impl Default for ServerConfig {
             max_finished_jobs: Retention::default().max_finished,
             import_roots: Vec::new(),
             max_import_bytes: crate::registry::DEFAULT_MAX_IMPORT_BYTES,
+            device: statecast_models::device::DeviceSpec::Cpu,
         }
     }
 }
@@ -209,6 +212,7 @@ pub async fn serve_with_metrics(
     let (what, flag) = crate::registry::IMPORT_ROOTS;
     let registry_config = RegistryConfig {
         max_import_bytes: config.max_import_bytes,
+        device: config.device,
         import_roots: AllowedRoots::new(config.import_roots.iter().cloned(), what, flag).map_err(
             |source| Error::Io {
                 context: "checking the import roots".into(),

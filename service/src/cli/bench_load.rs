@@ -56,6 +56,9 @@ pub(crate) struct LoadArgs {
     /// Upper bound on monitor rounds (one point per series each).
     #[arg(long, default_value_t = 10_000)]
     monitor_rounds: usize,
+    /// `--device` of a server the bench starts (cuda for the GPU monitor figures).
+    #[arg(long, default_value = "cpu")]
+    server_device: String,
     /// Points per second the monitor client offers (0: as fast as the stream accepts).
     #[arg(long, default_value_t = 0.0)]
     monitor_rate: f64,
@@ -99,6 +102,7 @@ fn run_self(args: &[&str]) -> anyhow::Result<()> {
 /// Start a server on a temp dir and train a tiny model for it; returns the server and the
 /// artifact directory to register.
 fn start_server(
+    device: &str,
     max_concurrent: Option<usize>,
     model: &str,
     window_scoring: bool,
@@ -133,7 +137,7 @@ fn start_server(
     run_self(&detect)?;
     let mut cmd = Command::new(std::env::current_exe()?);
     #[rustfmt::skip]
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir", &p("data"), "--import-root", &p("model")]);
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir", &p("data"), "--import-root", &p("model"), "--device", device]);
     if let Some(n) = max_concurrent {
         cmd.args(["--max-concurrent-forecasts", &n.to_string()]);
     }
@@ -312,8 +316,12 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
         Some(_) => (None, None),
         None => {
             eprintln!("starting a server and training a tiny model …");
-            let (server, artifact) =
-                start_server(args.max_concurrent_forecasts, &args.family, args.window_scoring)?;
+            let (server, artifact) = start_server(
+                &args.server_device,
+                args.max_concurrent_forecasts,
+                &args.family,
+                args.window_scoring,
+            )?;
             (Some(server), Some(artifact))
         }
     };

@@ -117,6 +117,10 @@ pub(crate) struct ServeArgs {
     /// RESOURCE_EXHAUSTED before any copying.
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=(1 << 24)))]
     max_import_mib: u64,
+    /// Device the served models run on (forecasts and the monitor): cpu, cuda, cuda:N (GPU
+    /// builds). Training jobs choose their own device.
+    #[arg(long, default_value = "cpu")]
+    device: statecast_models::device::DeviceSpec,
 }
 
 /// The configured token: from `--auth-token-file`, else `--auth-token`/`STATECAST_AUTH_TOKEN`.
@@ -185,7 +189,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_finished_jobs: args.max_finished_jobs,
         import_roots: args.import_roots,
         max_import_bytes: args.max_import_mib << 20,
+        device: args.device,
     };
+    // An unavailable device is a startup error, not a failure of every later request.
+    config.device.device()?;
     std::fs::create_dir_all(&config.data_dir)?;
     super::runtime()?.block_on(async move {
         let (listener, local) = server::bind(args.addr).await?;

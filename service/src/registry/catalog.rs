@@ -36,6 +36,8 @@ pub struct RegistryConfig {
     pub max_import_bytes: u64,
     /// Directories under which [`Registry::import`] accepts client-named artifact directories.
     pub import_roots: AllowedRoots,
+    /// Device the loaded models run on (forecasts and the monitor). Default the CPU.
+    pub device: DeviceSpec,
 }
 
 impl Default for RegistryConfig {
@@ -45,6 +47,7 @@ impl Default for RegistryConfig {
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
             import_roots: AllowedRoots::none(IMPORT_ROOTS.0, IMPORT_ROOTS.1),
+            device: DeviceSpec::Cpu,
         }
     }
 }
@@ -57,6 +60,7 @@ pub struct Registry {
     models_dir: PathBuf,
     max_import_bytes: u64,
     import_roots: AllowedRoots,
+    device: DeviceSpec,
     db: Mutex<Connection>,
     cache: Mutex<ModelCache>,
     /// Deletions so far (see [`Registry::deletions`]).
@@ -215,6 +219,7 @@ impl Registry {
             models_dir,
             max_import_bytes: config.max_import_bytes,
             import_roots: config.import_roots,
+            device: config.device,
             db: Mutex::new(conn),
             cache: Mutex::new(ModelCache::new(config.cache_capacity)),
             staging_hook: Mutex::new(None),
@@ -296,7 +301,7 @@ impl Registry {
         let info = published?;
         tracing::info!(name, version = info.version, kind = %info.kind, "registered a model version");
         // If loading the registered copy fails here, the first request loads it.
-        let device = DeviceSpec::Cpu.device()?;
+        let device = self.device.device()?;
         if let Ok((artifact, model)) = Artifact::load(&self.version_dir(name, info.version), &device) {
             lock(&self.cache).insert(
                 &info,
@@ -459,7 +464,7 @@ impl Registry {
         })
     }
 
-    /// The loaded model of `info` (from the cache, or loaded on the CPU and cached).
+    /// The loaded model of `info` (from the cache, or loaded on the registry's device and cached).
     ///
     /// # Errors
     /// [`Error::Model`] when the stored artifact no longer loads, [`Error::Device`].
@@ -467,7 +472,7 @@ impl Registry {
         if let Some(m) = lock(&self.cache).get(info) {
             return Ok(m);
         }
-        let device = DeviceSpec::Cpu.device()?;
+        let device = self.device.device()?;
         let (artifact, model) = Artifact::load(&self.version_dir(&info.name, info.version), &device)
             .map_err(|e| Error::FailedPrecondition {
                 reason: format!(
