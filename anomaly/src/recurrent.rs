@@ -148,7 +148,7 @@ impl RecurrentSeries {
 /// Series advanced per model call at most: larger batches gain little per point once the
 /// per-call overhead is amortised, and their multi-megabyte state tensors would be mapped and
 /// unmapped by the allocator on every call.
-pub const STEP_CHUNK: usize = 64;
+pub const STEP_CHUNK: usize = 128;
 
 /// [`STEP_CHUNK`] on an accelerator, where a call's fixed cost (kernel launches, transfers) is
 /// what batching amortises.

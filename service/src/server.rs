@@ -82,6 +82,8 @@ pub struct ServerConfig {
     /// A monitor stream that sends nothing for this long is closed with `DEADLINE_EXCEEDED`.
     /// Default 15 minutes.
     pub monitor_stream_idle: Duration,
+    /// Requests of one monitor stream scored together at most (1: one at a time). Default 1 024.
+    pub monitor_max_batch: usize,
     /// Directories under which training jobs may name dataset files (`--data-root`); none (the
     /// default): every job submission is refused with `FAILED_PRECONDITION`.
     pub data_roots: Vec<PathBuf>,
@@ -129,6 +131,7 @@ impl Default for ServerConfig {
             monitor_max_streams: 64,
             monitor_max_total_series: 20_000,
             monitor_stream_idle: Duration::from_secs(900),
+            monitor_max_batch: crate::grpc::monitor::MAX_BATCH,
             data_roots: Vec::new(),
             max_model_params: JobLimits::default().max_model_params,
             max_train_memory_mib: JobLimits::default().max_train_memory_mib,
@@ -289,6 +292,7 @@ pub async fn serve_with_metrics(
         max_streams: config.monitor_max_streams,
         max_total_series: config.monitor_max_total_series,
         stream_idle: config.monitor_stream_idle,
+        max_batch: config.monitor_max_batch,
     };
     let monitor = MonitorServiceServer::new(MonitorServiceImpl::with_limits(
         registry.clone(),

@@ -32,6 +32,7 @@ use super::block::EncoderBlockState;
 use super::model::{SpaceTime, unfold_variates};
 use super::norm::NormStats;
 use crate::forecaster::BatchedState;
+use crate::ssm::precise_matmul;
 
 /// A tensor as plain data: row-major `values` of the given `shape`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -430,10 +431,11 @@ impl SpaceTime {
             },
             steps: 0,
         };
-        let n = state.batch * state.variates;
-        let y_nhc = self.decoder.closed_outputs(x_ncd.take_tensor(device), horizon);
+        // Channel-major, as the batch forward: one transposition of the states, none after.
+        let x_cdn = x_ncd.take_tensor::<3>(device).permute([1, 2, 0]);
+        let y_chn = precise_matmul(self.decoder.closed_rows(horizon), x_cdn);
         let stats = Self::stats_of(&state, device);
-        let forecast_nh = stats.denormalize(self.head.forward(y_nhc).reshape([n, horizon]));
+        let forecast_nh = stats.denormalize(self.head.forward_cln(y_chn));
         unfold_variates(forecast_nh, state.batch, state.variates)
     }
 }

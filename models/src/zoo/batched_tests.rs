@@ -220,3 +220,39 @@ fn probe_step() {
         );
     }
 }
+
+/// Timing probe of the forecast stages: `cargo test -p statecast-models --lib probe_forecast -- --ignored --nocapture`.
+#[test]
+#[ignore = "timing probe"]
+fn probe_forecast() {
+    use std::time::Instant;
+    let device = Device::flex();
+    let model = SpaceTimeConfig::statecast_default(96, 24).with_dropout(0.0).init(&device);
+    let n = 256;
+    let x_ncd = Tensor::<3>::random([n, 64, 32], Distribution::Normal(0.0, 1.0), &device);
+    let time = |what: &str, f: &dyn Fn()| {
+        f();
+        let t = Instant::now();
+        for _ in 0..20 {
+            f();
+        }
+        println!("{what}: {:.2} ms", t.elapsed().as_secs_f64() / 20.0 * 1e3);
+    };
+    time("closed_rows", &|| {
+        let _ = host(model.decoder.closed_rows(24));
+    });
+    let rows = model.decoder.closed_rows(24);
+    time("permute x", &|| {
+        let _ = host(x_ncd.clone().permute([1, 2, 0]));
+    });
+    time("matmul", &|| {
+        let _ = host(rows.clone().matmul(x_ncd.clone().permute([1, 2, 0])));
+    });
+    let y = rows.clone().matmul(x_ncd.clone().permute([1, 2, 0])).permute([2, 1, 0]);
+    time("head", &|| {
+        let _ = host(model.head.forward(y.clone()));
+    });
+    time("closed_outputs", &|| {
+        let _ = host(model.decoder.closed_outputs(x_ncd.clone(), 24));
+    });
+}

@@ -59,6 +59,9 @@ pub(crate) struct LoadArgs {
     /// `--device` of a server the bench starts (cuda for the GPU monitor figures).
     #[arg(long, default_value = "cpu")]
     server_device: String,
+    /// `--monitor-max-batch` of a server the bench starts (1: score one point at a time).
+    #[arg(long, default_value_t = 1024)]
+    server_monitor_batch: usize,
     /// Points per second the monitor client offers (0: as fast as the stream accepts).
     #[arg(long, default_value_t = 0.0)]
     monitor_rate: f64,
@@ -103,6 +106,8 @@ fn run_self(args: &[&str]) -> anyhow::Result<()> {
 /// artifact directory to register.
 fn start_server(
     device: &str,
+    monitor_batch: usize,
+    monitor_series: Option<usize>,
     max_concurrent: Option<usize>,
     model: &str,
     window_scoring: bool,
@@ -138,6 +143,12 @@ fn start_server(
     let mut cmd = Command::new(std::env::current_exe()?);
     #[rustfmt::skip]
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir", &p("data"), "--import-root", &p("model"), "--device", device]);
+    cmd.args(["--monitor-max-batch", &monitor_batch.to_string()]);
+    if let Some(n) = monitor_series {
+        // Room for every series of the run on one stream.
+        let n = n.max(20_000).to_string();
+        cmd.args(["--monitor-max-series", &n, "--monitor-max-total-series", &n]);
+    }
     if let Some(n) = max_concurrent {
         cmd.args(["--max-concurrent-forecasts", &n.to_string()]);
     }
@@ -318,6 +329,8 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
             eprintln!("starting a server and training a tiny model …");
             let (server, artifact) = start_server(
                 &args.server_device,
+                args.server_monitor_batch,
+                args.monitor_series,
                 args.max_concurrent_forecasts,
                 &args.family,
                 args.window_scoring,

@@ -84,6 +84,10 @@ pub(crate) struct ServeArgs {
     /// Seconds after which a monitor stream that sent nothing is closed (DEADLINE_EXCEEDED).
     #[arg(long, default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
     monitor_stream_idle_secs: u64,
+    /// Points of one monitor stream scored together at most: the points queued on a stream
+    /// advance their series' model states in one forward per stage (1: one point at a time).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    monitor_max_batch: u64,
     /// Directory under which training jobs may name dataset files (repeatable; the env var takes
     /// a `:`-separated list). Without one, job submissions get FAILED_PRECONDITION.
     #[arg(long = "data-root", env = "STATECAST_DATA_ROOTS", value_delimiter = ':')]
@@ -180,6 +184,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         monitor_max_streams: usize::try_from(args.monitor_max_streams)?,
         monitor_max_total_series: args.monitor_max_total_series,
         monitor_stream_idle: Duration::from_secs(args.monitor_stream_idle_secs),
+        monitor_max_batch: usize::try_from(args.monitor_max_batch)?,
         data_roots: args.data_roots,
         max_model_params: args.max_model_params,
         max_train_memory_mib: args.max_train_memory_mib,

@@ -11,7 +11,7 @@
 //! without it is refused with `FAILED_PRECONDITION`.
 //!
 //! **Batched stepping.** The stream's task takes the next message and every message already
-//! received behind it (up to [`MAX_BATCH`]; it never waits for more, so a lone point is answered at
+//! received behind it (up to [`StreamLimits::max_batch`], default [`MAX_BATCH`]; it never waits for more, so a lone point is answered at
 //! once) and scores them together on tokio's blocking pool ([`MonitorSession::push_many`]: each
 //! point validated in order, the model work of all their series done in one call per stage).
 //! Responses come back in request order; a refused point ends the stream after the answers of the
@@ -54,8 +54,8 @@ pub use statecast_anomaly::fit::DETECTOR_FILE;
 /// Responses buffered per stream before the server waits for the client to read.
 const RESPONSE_BUFFER: usize = 64;
 
-/// Requests of one stream scored together at most (batched stepping).
-const MAX_BATCH: usize = 1024;
+/// Requests of one stream scored together at most, by default (batched stepping).
+pub const MAX_BATCH: usize = 1024;
 
 /// Bounds over all monitor streams of a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,15 +66,18 @@ pub struct StreamLimits {
     pub max_total_series: usize,
     /// A stream with no message for this long is closed with `DEADLINE_EXCEEDED`.
     pub stream_idle: Duration,
+    /// Requests of one stream scored together at most (batched stepping; 1 = one at a time).
+    pub max_batch: usize,
 }
 
 impl Default for StreamLimits {
-    /// 64 streams, 20 000 series, 15 minutes.
+    /// 64 streams, 20 000 series, 15 minutes, batches of [`MAX_BATCH`].
     fn default() -> Self {
         Self {
             max_streams: 64,
             max_total_series: 20_000,
             stream_idle: Duration::from_secs(900),
+            max_batch: MAX_BATCH,
         }
     }
 }
@@ -287,6 +290,7 @@ impl MonitorService for MonitorServiceImpl {
         let loader = RegistryLoader::new(self.registry.clone());
         let mut state = Some(MonitorSession::new(loader, self.config).with_budget(self.budget.clone()));
         let idle = self.limits.stream_idle;
+        let max_batch = self.limits.max_batch.max(1);
         // Set when the task gives up on a client that stopped reading: the response stream
         // ends with it after the buffered answers.
         let stalled: Arc<std::sync::Mutex<Option<Status>>> = Arc::default();
@@ -318,7 +322,7 @@ impl MonitorService for MonitorServiceImpl {
                 // bounded by HTTP/2 flow control).
                 let mut batch = vec![first];
                 let mut ended = false;
-                while batch.len() < MAX_BATCH {
+                while batch.len() < max_batch {
                     match inbound.next().now_or_never() {
                         Some(Some(Ok(req))) => batch.push(req),
                         Some(Some(Err(status))) => {
