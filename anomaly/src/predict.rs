@@ -6,7 +6,9 @@
 //! ([`super::recurrent`]): one state step per point. What a model offers is asked through the
 //! model traits, never by naming its family, so a new family gets every path it supports.
 use burn::prelude::*;
-use statecast_models::forecaster::{Forecaster, Stepper};
+use std::sync::{Arc, OnceLock};
+
+use statecast_models::forecaster::{ForecastPlan, Forecaster, Stepper};
 use statecast_models::zoo::AnyModel;
 
 use super::recurrent::RecurrentSeries;
@@ -35,6 +37,9 @@ pub enum Predictor {
         /// Score with the model's recurrent state ([`super::recurrent`], models with a
         /// [`Forecaster::stepper`] only) instead of a forward pass over each window.
         recurrent: bool,
+        /// The recurrent form's forecast plan for `steps` steps, made on first use (the model
+        /// never changes inside a predictor).
+        plan: Arc<OnceLock<ForecastPlan>>,
     },
     /// No model: the score is the scaled value itself (a per-variate z-score baseline).
     RawValue,
@@ -51,6 +56,7 @@ impl Predictor {
             steps,
             device,
             recurrent,
+            plan: Arc::default(),
         }
     }
 
@@ -59,7 +65,11 @@ impl Predictor {
     pub fn with_recurrent(self, on: bool) -> Self {
         match self {
             Self::Model {
-                model, steps, device, ..
+                model,
+                steps,
+                device,
+                plan,
+                ..
             } => {
                 let recurrent = on && model.stepper().is_some();
                 Self::Model {
@@ -67,6 +77,7 @@ impl Predictor {
                     steps,
                     device,
                     recurrent,
+                    plan,
                 }
             }
             Self::RawValue => Self::RawValue,
@@ -102,7 +113,7 @@ impl Predictor {
     /// # Panics
     /// If this predictor is not recurrent.
     pub fn push_recurrent(&self, series: &mut RecurrentSeries, x_v: &[f32]) -> Option<WindowOutput> {
-        series.push(self.stepper(), self.device(), x_v)
+        self.push_recurrent_many(&mut [series], &[x_v]).pop().flatten()
     }
 
     /// [`Self::push_recurrent`] for several distinct series at once, one model call per stage
@@ -115,7 +126,11 @@ impl Predictor {
         series: &mut [&mut RecurrentSeries],
         rows: &[&[f32]],
     ) -> Vec<Option<WindowOutput>> {
-        super::recurrent::push_many(self.stepper(), self.device(), series, rows)
+        let plan = match self {
+            Self::Model { plan, steps, .. } => plan.get_or_init(|| self.stepper().plan_forecasts(*steps)),
+            Self::RawValue => panic!("the raw-value predictor has no recurrent form"),
+        };
+        super::recurrent::push_many(self.stepper(), self.device(), plan, series, rows)
     }
 
     /// Bytes a series' recurrent state holds (see [`RecurrentSeries::memory_bytes`]).

@@ -42,7 +42,7 @@
 //! `push_many` of one series, so there is one code path; the monitor uses it for every series
 //! with a point queued on its stream.
 use burn::prelude::*;
-use statecast_models::forecaster::{StepState, Stepper};
+use statecast_models::forecaster::{ForecastPlan, StepState, Stepper};
 use statecast_models::selfcheck::to_host;
 
 use super::predict::WindowOutput;
@@ -92,7 +92,10 @@ impl RecurrentSeries {
     /// # Panics
     /// If `x_v` does not hold one value per variate or the model's look-back differs.
     pub fn push(&mut self, model: &dyn Stepper, device: &Device, x_v: &[f32]) -> Option<WindowOutput> {
-        push_many(model, device, &mut [self], &[x_v]).pop().flatten()
+        let plan = model.plan_forecasts(self.steps);
+        push_many(model, device, &plan, &mut [self], &[x_v])
+            .pop()
+            .flatten()
     }
 
     /// Write the row into the ring and say what the model must do for it.
@@ -166,7 +169,8 @@ enum Need {
 }
 
 /// Feed one scaled row to each of several series of the same model (distinct series, `rows[i]`
-/// for `series[i]`) and return each one's output (`None` while warming up), with one model call
+/// for `series[i]`; `plan` is the model's [`Stepper::plan_forecasts`] for the series' steps) and
+/// return each one's output (`None` while warming up), with one model call
 /// per stage for all of them: priming ([`Stepper::prime_each`]), the step of every active and
 /// spawned state ([`Stepper::advance_many`]), the renewal of states that reached `L` rows
 /// ([`Stepper::fresh_each`]) and the forecasts ([`Stepper::forecast_many`]). Each series ends in
@@ -179,6 +183,7 @@ enum Need {
 pub fn push_many(
     model: &dyn Stepper,
     device: &Device,
+    plan: &ForecastPlan,
     series: &mut [&mut RecurrentSeries],
     rows: &[&[f32]],
 ) -> Vec<Option<WindowOutput>> {
@@ -193,7 +198,7 @@ pub fn push_many(
         return series
             .chunks_mut(chunk)
             .zip(rows.chunks(chunk))
-            .flat_map(|(s, r)| push_many(model, device, s, r))
+            .flat_map(|(s, r)| push_many(model, device, plan, s, r))
             .collect();
     }
     let Some(first) = series.first() else {
@@ -288,7 +293,7 @@ pub fn push_many(
         .iter()
         .map(|&i| &*series[i].active.as_ref().expect("primed").state)
         .collect();
-    let forecasts = to_host(model.forecast_many(&actives, steps, device));
+    let forecasts = to_host(model.forecast_many_planned(plan, &actives, steps, device));
     let kv = steps * nv;
     for (k, &i) in scored.iter().enumerate() {
         let with_reconstruction = series[i].with_reconstruction;
@@ -551,6 +556,8 @@ mod batch_tests {
     use super::*;
     use statecast_models::spacetime::SpaceTimeConfig;
 
+    /// Five series fed together (priming, stepping, renewal after `L` more rows, forecasts from a
+    /// kept plan) get the outputs of each series fed alone, and the same reconstructions.
     #[test]
     fn push_many_equals_push() {
         let device = Device::flex();
@@ -566,7 +573,8 @@ mod batch_tests {
             .map(|_| RecurrentSeries::new(16, 2, 4, true))
             .collect();
         let mut b = a.clone();
-        for t in 0..30 {
+        let plan = Stepper::plan_forecasts(&model, 4);
+        for t in 0..40 {
             let rows: Vec<Vec<f32>> = (0..series)
                 .map(|s| {
                     vec![
@@ -582,7 +590,7 @@ mod batch_tests {
                 .collect();
             let mut refs: Vec<&mut RecurrentSeries> = b.iter_mut().collect();
             let xs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
-            let many = push_many(&model, &device, &mut refs, &xs);
+            let many = push_many(&model, &device, &plan, &mut refs, &xs);
             for (s, (x, y)) in alone.iter().zip(&many).enumerate() {
                 assert_eq!(x.is_some(), y.is_some());
                 if let (Some(x), Some(y)) = (x, y) {

@@ -116,6 +116,26 @@ pub trait StepForecaster: Forecaster {
         pred_bv
     }
 
+    /// What every forecast of `steps` steps computes regardless of the state (SpaceTime: the
+    /// closed-loop rows `cᵀM^h`), for a caller that forecasts many times with this very model
+    /// (its weights unchanged): pass it to [`Self::forecast_planned`]. Families with nothing to
+    /// share return an empty plan.
+    fn forecast_plan(&self, _steps: usize) -> ForecastPlan {
+        ForecastPlan::none()
+    }
+
+    /// [`Self::forecast_many`] with a plan from [`Self::forecast_plan`] of this model for the same
+    /// `steps` (equal results; the default ignores the plan).
+    fn forecast_planned(
+        &self,
+        _plan: &ForecastPlan,
+        states: &[&Self::State],
+        steps: usize,
+        device: &Device,
+    ) -> Tensor<3> {
+        self.forecast_many(states, steps, device)
+    }
+
     /// [`Self::forecast_from_state`] for several states in one forward, [Σ batch, steps, variates].
     fn forecast_many(&self, states: &[&Self::State], steps: usize, device: &Device) -> Tensor<3> {
         if let [one] = states {
@@ -136,6 +156,46 @@ pub trait StepForecaster: Forecaster {
     fn fresh_each(&self, anchor_blv: Tensor<3>) -> Vec<Self::State> {
         let b = anchor_blv.dims()[0];
         self.fresh_state(anchor_blv).split(&vec![1; b])
+    }
+}
+
+/// Work shared by every forecast of a given length from one model ([`StepForecaster::forecast_plan`]),
+/// opaque to the caller.
+pub struct ForecastPlan {
+    steps: usize,
+    shared: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl ForecastPlan {
+    /// A plan with nothing in it.
+    pub fn none() -> Self {
+        Self {
+            steps: 0,
+            shared: None,
+        }
+    }
+
+    /// A plan for `steps` steps holding `shared`.
+    pub fn new<T: Any + Send + Sync>(steps: usize, shared: T) -> Self {
+        Self {
+            steps,
+            shared: Some(Box::new(shared)),
+        }
+    }
+
+    /// What the family stored, if it is a `T` planned for `steps` steps.
+    pub fn get<T: Any>(&self, steps: usize) -> Option<&T> {
+        (self.steps == steps).then_some(())?;
+        self.shared.as_ref()?.downcast_ref()
+    }
+}
+
+impl Debug for ForecastPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ForecastPlan")
+            .field("steps", &self.steps)
+            .field("shared", &self.shared.is_some())
+            .finish()
     }
 }
 
@@ -237,6 +297,21 @@ pub trait Stepper {
     /// If a state was made by another family.
     fn forecast_many(&self, states: &[&dyn StepState], steps: usize, device: &Device) -> Tensor<3>;
 
+    /// [`StepForecaster::forecast_plan`].
+    fn plan_forecasts(&self, steps: usize) -> ForecastPlan;
+
+    /// [`StepForecaster::forecast_planned`].
+    ///
+    /// # Panics
+    /// If a state was made by another family.
+    fn forecast_many_planned(
+        &self,
+        plan: &ForecastPlan,
+        states: &[&dyn StepState],
+        steps: usize,
+        device: &Device,
+    ) -> Tensor<3>;
+
     /// [`StepForecaster::start_each`].
     fn prime_each(&self, context_blv: Tensor<3>) -> (Vec<Box<dyn StepState>>, Tensor<3>);
 
@@ -292,6 +367,24 @@ impl<M: StepForecaster> Stepper for M {
             .map(|s| s.as_any().downcast_ref::<M::State>().expect(FOREIGN_STATE))
             .collect();
         StepForecaster::forecast_many(self, &typed, steps, device)
+    }
+
+    fn plan_forecasts(&self, steps: usize) -> ForecastPlan {
+        StepForecaster::forecast_plan(self, steps)
+    }
+
+    fn forecast_many_planned(
+        &self,
+        plan: &ForecastPlan,
+        states: &[&dyn StepState],
+        steps: usize,
+        device: &Device,
+    ) -> Tensor<3> {
+        let typed: Vec<&M::State> = states
+            .iter()
+            .map(|s| s.as_any().downcast_ref::<M::State>().expect(FOREIGN_STATE))
+            .collect();
+        StepForecaster::forecast_planned(self, plan, &typed, steps, device)
     }
 
     fn prime_each(&self, context_blv: Tensor<3>) -> (Vec<Box<dyn StepState>>, Tensor<3>) {

@@ -231,6 +231,16 @@ impl EncoderBlock {
         (self.mlp.forward(y_nc) + z_nc, x_ncd)
     }
 
+    /// [`Self::step_after_pre`] with the SSM state on the host, updated in place (the CPU
+    /// backend's kernel, [`super::host_step`]).
+    ///
+    /// # Shapes
+    /// * `z_nc`: `[N, C]`, `x_ncd`: `[N, C, d]` row-major
+    pub fn step_after_pre_in_place(&self, z_nc: Tensor<2>, x_ncd: &mut [f32]) -> Tensor<2> {
+        let y_nc = self.ssm.step_in_place(z_nc.clone(), x_ncd);
+        self.mlp.forward(y_nc) + z_nc
+    }
+
     /// Recurrent mode, one time step (equals [`Self::forward`] from the zero state).
     ///
     /// # Shapes

@@ -333,6 +333,28 @@ impl ClosedLoopSsm {
         (y, zhat, x_ncd)
     }
 
+    /// [`Self::step`]'s open-loop output `yᵒ` on a host state, updated in place
+    /// ([`super::host_step`]: the CPU backend's kernel).
+    ///
+    /// # Shapes
+    /// * `z_nc`: `[N, C]`, `x_ncd`: `[N, C, d]` row-major; returns `[N, C]`
+    pub fn step_in_place(&self, z_nc: Tensor<2>, x_ncd: &mut [f32]) -> Tensor<2> {
+        let device = z_nc.device();
+        let [n, c] = z_nc.dims();
+        let p = self.channel_params();
+        let host = super::ssm_layer::host_values;
+        let y = super::host_step::companion_step_in_place(
+            &host(p.a_cd),
+            &host(p.b_cd),
+            &host(p.c_cd),
+            None,
+            x_ncd,
+            &host(z_nc),
+            c,
+        );
+        Tensor::from_data(TensorData::new(y, [n, c]), &device)
+    }
+
     /// Closed-loop rollout from the look-back state, one step at a time:
     /// `ŷ = cᵀ x`, `ẑ = kᵀ x`, `x ← A x + b ẑ` (the prediction is appended to the input).
     ///

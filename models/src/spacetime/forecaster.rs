@@ -3,7 +3,7 @@
 use burn::prelude::*;
 
 use super::{SpaceTime, SpaceTimeState};
-use crate::forecaster::{Forecaster, Reconstructor, StepForecaster, Stepper};
+use crate::forecaster::{ForecastPlan, Forecaster, Reconstructor, StepForecaster, Stepper};
 
 /// SpaceTime's loss weights `[forecast, look-back, next-input]` (reference `[1, 1, 1]`).
 pub const SPACETIME_LOSS_WEIGHTS: [f64; 3] = [1.0, 1.0, 1.0];
@@ -102,7 +102,22 @@ impl StepForecaster for SpaceTime {
 
     /// Only the decoder states and normalisations are stacked.
     fn forecast_many(&self, states: &[&Self::State], steps: usize, device: &Device) -> Tensor<3> {
-        self.forecast_from_states(states, steps, device)
+        self.forecast_from_states(states, steps, device, None)
+    }
+
+    /// The closed-loop rows `cᵀM^h`, `[C, steps, d]`.
+    fn forecast_plan(&self, steps: usize) -> ForecastPlan {
+        ForecastPlan::new(steps, self.decoder.closed_rows(steps))
+    }
+
+    fn forecast_planned(
+        &self,
+        plan: &ForecastPlan,
+        states: &[&Self::State],
+        steps: usize,
+        device: &Device,
+    ) -> Tensor<3> {
+        self.forecast_from_states(states, steps, device, plan.get::<Tensor<3>>(steps).cloned())
     }
 }
 

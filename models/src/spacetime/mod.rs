@@ -16,6 +16,7 @@ pub mod block;
 pub mod config;
 pub mod decoder;
 mod forecaster;
+mod host_step;
 pub mod model;
 pub mod norm;
 pub mod preprocess;

@@ -241,6 +241,34 @@ impl CompanionSsm {
     }
 }
 
+impl CompanionSsm {
+    /// [`Self::step`] on a host state, updated in place ([`super::host_step`]: the CPU
+    /// backend's kernel); returns `y`.
+    ///
+    /// # Shapes
+    /// * `u_nc`: `[N, C]`, `x_ncd`: `[N, C, d]` row-major; returns `[N, C]`
+    pub fn step_in_place(&self, u_nc: Tensor<2>, x_ncd: &mut [f32]) -> Tensor<2> {
+        let device = u_nc.device();
+        let [n, c] = u_nc.dims();
+        let p = self.channel_params();
+        let skip = self.d_skip.as_ref().map(|s| host_values(s.val()));
+        let y = super::host_step::companion_step_in_place(
+            &host_values(p.a_cd),
+            &host_values(p.b_cd),
+            &host_values(p.c_cd),
+            skip.as_deref(),
+            x_ncd,
+            &host_values(u_nc),
+            c,
+        );
+        Tensor::from_data(TensorData::new(y, [n, c]), &device)
+    }
+}
+
+pub(crate) fn host_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_into_vec_as::<f32>().expect("f32 tensor data")
+}
+
 /// One companion recursion step `x ← A x + b u` with `A = S + a e_dᵀ`, in `O(d)` per channel.
 ///
 /// # Shapes

@@ -171,6 +171,13 @@ impl SpaceTimeState {
     }
 }
 
+/// `STATECAST_STEP_TENSOR_OPS=1` runs the CPU's streaming steps with tensor operations too
+/// (the accelerators' path), for comparison.
+fn in_place_disabled() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var_os("STATECAST_STEP_TENSOR_OPS").is_some_and(|v| v == "1"))
+}
+
 impl BatchedState for SpaceTimeState {
     fn batch(&self) -> usize {
         self.batch
@@ -324,6 +331,18 @@ impl SpaceTime {
     /// # Shapes
     /// * `x_bv`: `[B, V]`; see [`StepOutput`]
     pub fn step(&self, x_bv: Tensor<2>, state: &mut SpaceTimeState) -> StepOutput {
+        let device = x_bv.device();
+        let in_place = device.inner() == Device::flex() && !in_place_disabled();
+        self.step_with(x_bv, state, in_place)
+    }
+
+    /// [`Self::step`] with tensor operations on every device (the accelerators' path; on the CPU
+    /// the companion recurrences otherwise update the host state in place).
+    pub fn step_with_tensor_ops(&self, x_bv: Tensor<2>, state: &mut SpaceTimeState) -> StepOutput {
+        self.step_with(x_bv, state, false)
+    }
+
+    fn step_with(&self, x_bv: Tensor<2>, state: &mut SpaceTimeState, in_place: bool) -> StepOutput {
         let [b, v] = x_bv.dims();
         assert_eq!(
             [b, v],
@@ -335,6 +354,7 @@ impl SpaceTime {
         let stats = Self::stats_of(state, &device);
         let u_n1 = stats.normalize(x_bv.reshape([n, 1]));
         let mut z_nc = self.embed(u_n1.clone()).reshape([n, self.width]);
+
         for (i, (block, s)) in self.encoder.iter().zip(state.encoder.iter_mut()).enumerate() {
             if let (Some(pre), Some(hist)) = (&block.pre, &s.hist_ncj)
                 && hist.shape[1] == 1
@@ -344,12 +364,30 @@ impl SpaceTime {
                 let j = hist.shape[2];
                 let hist_nj = hist.to_tensor::<3>(&device).reshape([n, j]);
                 let (pre_nc, hist_nj) = pre.step_shared(u_n1.clone(), hist_nj);
-                let (out_nc, x_ncd) = block.step_after_pre(pre_nc, s.x_ncd.take_tensor(&device));
-                *s = BlockStreamState {
-                    hist_ncj: Some(StateTensor::from_tensor(hist_nj.reshape([n, 1, j]))),
-                    x_ncd: StateTensor::from_tensor(x_ncd),
+                let out_nc = if in_place {
+                    block.step_after_pre_in_place(pre_nc, &mut s.x_ncd.values)
+                } else {
+                    let (out_nc, x_ncd) = block.step_after_pre(pre_nc, s.x_ncd.take_tensor(&device));
+                    s.x_ncd = StateTensor::from_tensor(x_ncd);
+                    out_nc
                 };
+                s.hist_ncj = Some(StateTensor::from_tensor(hist_nj.reshape([n, 1, j])));
                 z_nc = out_nc;
+                continue;
+            }
+            if in_place {
+                let pre_nc = match (&block.pre, &mut s.hist_ncj) {
+                    (Some(pre), Some(hist)) => {
+                        let (pre_nc, h) = pre.step(z_nc, hist.to_tensor(&device));
+                        *hist = StateTensor::from_tensor(h);
+                        pre_nc
+                    }
+                    (None, None) => z_nc,
+                    (Some(_), None) | (None, Some(_)) => {
+                        panic!("SpaceTime::step: state does not match the block")
+                    }
+                };
+                z_nc = block.step_after_pre_in_place(pre_nc, &mut s.x_ncd.values);
                 continue;
             }
             let st = EncoderBlockState {
@@ -363,10 +401,16 @@ impl SpaceTime {
             };
             z_nc = out_nc;
         }
-        let (y_nc, _, x_ncd) = self
-            .decoder
-            .step(z_nc.clone(), state.decoder_x_ncd.take_tensor(&device));
-        state.decoder_x_ncd = StateTensor::from_tensor(x_ncd);
+        let y_nc = if in_place {
+            self.decoder
+                .step_in_place(z_nc.clone(), &mut state.decoder_x_ncd.values)
+        } else {
+            let (y_nc, _, x_ncd) = self
+                .decoder
+                .step(z_nc.clone(), state.decoder_x_ncd.take_tensor(&device));
+            state.decoder_x_ncd = StateTensor::from_tensor(x_ncd);
+            y_nc
+        };
         state.steps += 1;
         let pred_n1 = stats.denormalize(self.head.forward(y_nc));
         StepOutput {
@@ -396,11 +440,12 @@ impl SpaceTime {
     /// # Shapes
     /// * returns `[B, H, V]`
     pub fn forecast_from_state(&self, state: &SpaceTimeState, horizon: usize, device: &Device) -> Tensor<3> {
-        self.forecast_from_states(&[state], horizon, device)
+        self.forecast_from_states(&[state], horizon, device, None)
     }
 
     /// [`Self::forecast_from_state`] of several states in one product, reading only what a
-    /// forecast needs (the decoder state and the normalisation), `[Σ B, H, V]`.
+    /// forecast needs (the decoder state and the normalisation), `[Σ B, H, V]`. `rows_chd` are
+    /// [`super::decoder::ClosedLoopSsm::closed_rows`] of this horizon when the caller kept them.
     ///
     /// # Panics
     /// If `states` is empty or their variate counts differ.
@@ -409,6 +454,7 @@ impl SpaceTime {
         states: &[&SpaceTimeState],
         horizon: usize,
         device: &Device,
+        rows_chd: Option<Tensor<3>>,
     ) -> Tensor<3> {
         let first = states.first().expect("forecast_from_states: no states");
         assert!(
@@ -433,7 +479,8 @@ impl SpaceTime {
         };
         // Channel-major, as the batch forward: one transposition of the states, none after.
         let x_cdn = x_ncd.take_tensor::<3>(device).permute([1, 2, 0]);
-        let y_chn = precise_matmul(self.decoder.closed_rows(horizon), x_cdn);
+        let rows_chd = rows_chd.unwrap_or_else(|| self.decoder.closed_rows(horizon));
+        let y_chn = precise_matmul(rows_chd, x_cdn);
         let stats = Self::stats_of(&state, device);
         let forecast_nh = stats.denormalize(self.head.forward_cln(y_chn));
         unfold_variates(forecast_nh, state.batch, state.variates)

@@ -210,7 +210,15 @@ fn probe_step() {
             let refs: Vec<&dyn StepState> = states.iter().map(|b| &**b).collect();
             let _ = host(stepper.forecast_many(&refs, 24, &device));
         }
+        let fc_unplanned = t.elapsed().as_secs_f64() / reps as f64;
+        let plan = stepper.plan_forecasts(24);
+        let t = Instant::now();
+        for _ in 0..reps {
+            let refs: Vec<&dyn StepState> = states.iter().map(|b| &**b).collect();
+            let _ = host(stepper.forecast_many_planned(&plan, &refs, 24, &device));
+        }
         let fc = t.elapsed().as_secs_f64() / reps as f64;
+        println!("  forecast without a plan {:.2} ms", fc_unplanned * 1e3);
         println!(
             "series {series:>4}: step(2 states) {:>8.2} ms, forecast {:>8.2} ms, per point {:>7.1} µs, state {} B",
             step * 1e3,
@@ -227,7 +235,9 @@ fn probe_step() {
 fn probe_forecast() {
     use std::time::Instant;
     let device = Device::flex();
-    let model = SpaceTimeConfig::statecast_default(96, 24).with_dropout(0.0).init(&device);
+    let model = SpaceTimeConfig::statecast_default(96, 24)
+        .with_dropout(0.0)
+        .init(&device);
     let n = 256;
     let x_ncd = Tensor::<3>::random([n, 64, 32], Distribution::Normal(0.0, 1.0), &device);
     let time = |what: &str, f: &dyn Fn()| {
@@ -248,11 +258,50 @@ fn probe_forecast() {
     time("matmul", &|| {
         let _ = host(rows.clone().matmul(x_ncd.clone().permute([1, 2, 0])));
     });
-    let y = rows.clone().matmul(x_ncd.clone().permute([1, 2, 0])).permute([2, 1, 0]);
+    let y = rows
+        .clone()
+        .matmul(x_ncd.clone().permute([1, 2, 0]))
+        .permute([2, 1, 0]);
     time("head", &|| {
         let _ = host(model.head.forward(y.clone()));
     });
     time("closed_outputs", &|| {
         let _ = host(model.decoder.closed_outputs(x_ncd.clone(), 24));
     });
+}
+
+/// The CPU's in-place companion kernel (`spacetime/host_step.rs`) and the tensor-operation step
+/// agree: a stream stepped both ways gives the same predictions and states.
+#[test]
+fn in_place_steps_equal_tensor_steps() {
+    let device = Device::flex();
+    for blocks in [1usize, 2] {
+        let model = SpaceTimeConfig::new(L, H)
+            .with_d_model(8)
+            .with_state_dim(4)
+            .with_first_n_kernels(2)
+            .with_first_n_heads(4)
+            .with_n_kernels(8)
+            .with_n_encoder_blocks(blocks)
+            .with_dropout(0.0)
+            .init(&device);
+        let x = Tensor::<3>::random([3, L + 6, V], Distribution::Normal(0.0, 1.0), &device);
+        let (mut state, _) = model.stream_lookback(x.clone().narrow(1, 0, L));
+        let mut reference = state.clone();
+        for t in L..L + 6 {
+            let x_bv = x.clone().narrow(1, t, 1).reshape([3, V]);
+            let got = host(model.step(x_bv.clone(), &mut state).next_pred_bv);
+            let want = host(model.step_with_tensor_ops(x_bv, &mut reference).next_pred_bv);
+            assert_close(&got, &want, 1e-5, 1e-6, &format!("{blocks} blocks, row {t}"));
+        }
+        let values = |s: &crate::spacetime::SpaceTimeState| -> Vec<f64> {
+            s.encoder
+                .iter()
+                .flat_map(|b| b.x_ncd.values.iter())
+                .chain(&s.decoder_x_ncd.values)
+                .map(|&v| f64::from(v))
+                .collect()
+        };
+        assert_close(&values(&state), &values(&reference), 1e-5, 1e-6, "states");
+    }
 }

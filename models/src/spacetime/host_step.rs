@@ -1,0 +1,77 @@
+//! The companion recurrence `x ← A x + b u`, `y = cᵀ x` of a streaming step, computed in place on
+//! the host state (CPU backend only).
+//!
+//! [`super::ssm_layer::companion_step`] runs the step as tensor operations: a shift by
+//! concatenation, two broadcast products, two sums and a readout, each one a pass over the
+//! `[N, C, d]` state, plus the state's conversions to and from a tensor. On the CPU the state is
+//! host memory already ([`super::StateTensor`]), so this kernel reads each channel's `d` values
+//! once, writes them once and accumulates the readout on the way: the same arithmetic in one
+//! pass. The monitor advances thousands of states per second this way. Accelerators keep the
+//! tensor path. Tests hold the two to float rounding.
+
+/// One step of every channel of every row, in place.
+///
+/// With `A = S + a e_dᵀ` (`S` shifts down by one), the new state is
+/// `x'_0 = a_0 x_{d−1} + b_0 u`, `x'_i = x_{i−1} + a_i x_{d−1} + b_i u`, and the output is
+/// `y = Σ_i c_i x'_i (+ D u)`.
+///
+/// # Shapes
+/// * `a_cd`, `b_cd`, `c_cd`: `[C, d]`; `d_skip_c`: `[C]`; `x_ncd`: `[N, C, d]` (updated);
+///   `u_nc`: `[N, C]`; returns `y`, `[N, C]`
+///
+/// # Panics
+/// If the lengths do not match these shapes.
+pub(crate) fn companion_step_in_place(
+    a_cd: &[f32],
+    b_cd: &[f32],
+    c_cd: &[f32],
+    d_skip_c: Option<&[f32]>,
+    x_ncd: &mut [f32],
+    u_nc: &[f32],
+    channels: usize,
+) -> Vec<f32> {
+    let c = channels;
+    let d = a_cd.len() / c;
+    assert!(
+        d >= 1 && a_cd.len() == c * d && b_cd.len() == c * d && c_cd.len() == c * d,
+        "companion_step_in_place: parameters are not [C, d]"
+    );
+    assert_eq!(u_nc.len() % c, 0, "companion_step_in_place: input is not [N, C]");
+    let n = u_nc.len() / c;
+    assert_eq!(
+        x_ncd.len(),
+        n * c * d,
+        "companion_step_in_place: state is not [N, C, d]"
+    );
+    if let Some(skip) = d_skip_c {
+        assert_eq!(skip.len(), c, "companion_step_in_place: skip is not [C]");
+    }
+    let mut y_nc = vec![0.0f32; n * c];
+    let mut next = vec![0.0f32; d];
+    for ((x_cd, u_c), y_c) in x_ncd
+        .chunks_exact_mut(c * d)
+        .zip(u_nc.chunks_exact(c))
+        .zip(y_nc.chunks_exact_mut(c))
+    {
+        for ch in 0..c {
+            let x = &mut x_cd[ch * d..(ch + 1) * d];
+            let (a, b, out) = (
+                &a_cd[ch * d..(ch + 1) * d],
+                &b_cd[ch * d..(ch + 1) * d],
+                &c_cd[ch * d..(ch + 1) * d],
+            );
+            let (last, u) = (x[d - 1], u_c[ch]);
+            next[0] = a[0] * last + b[0] * u;
+            for i in 1..d {
+                next[i] = x[i - 1] + a[i] * last + b[i] * u;
+            }
+            x.copy_from_slice(&next);
+            let mut y: f32 = x.iter().zip(out).map(|(p, q)| p * q).sum();
+            if let Some(skip) = d_skip_c {
+                y += skip[ch] * u;
+            }
+            y_c[ch] = y;
+        }
+    }
+    y_nc
+}
