@@ -418,6 +418,9 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
                 Some(p) => println!("steady-state: {}", p.line()),
                 None => println!("steady-state: not reached (raise --monitor-rounds past the look-back)"),
             }
+            if let Some(p) = &m.settled {
+                println!("steady-state, second half: {}", p.line());
+            }
         }
         Ok(())
     })

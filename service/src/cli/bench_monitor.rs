@@ -34,6 +34,8 @@ pub(crate) struct MonitorLevel {
     pub(crate) warmup: Phase,
     /// The same for the rounds after (`None` when the run ended inside the warm-up).
     pub(crate) steady: Option<Phase>,
+    /// The second half of `steady`.
+    pub(crate) settled: Option<Phase>,
 }
 
 /// Throughput and latency of a part of a run.
@@ -184,6 +186,13 @@ pub(crate) async fn run_monitor(
     let steady = boundary
         .checked_sub(1)
         .and_then(|last| Phase::of(&latencies_ms, &arrivals_s, boundary..answered, arrivals_s[last]));
+    // The second half of the steady state: clear of the backlog that queued while every series
+    // was primed at the end of the warm-up.
+    let half = boundary + (answered - boundary) / 2;
+    let settled = half
+        .checked_sub(1)
+        .filter(|_| half > boundary)
+        .and_then(|last| Phase::of(&latencies_ms, &arrivals_s, half..answered, arrivals_s[last]));
     Ok(MonitorLevel {
         series,
         sent,
@@ -194,5 +203,6 @@ pub(crate) async fn run_monitor(
         warmup_rounds: lookback,
         warmup,
         steady,
+        settled,
     })
 }
