@@ -239,7 +239,7 @@ pub fn series_features(
     let lags = cross.map_or(1, |c| c.lags);
     let mut state = FeatureState::new(features.clone(), series.n_variates(), lags);
     let mut out = vec![None; series.len()];
-    for_each_output(predictor, series, batch, |t, x, o| {
+    for_each_output(predictor, &features.needed_steps(), series, batch, |t, x, o| {
         out[t] = Some(state.update(x, o, cross));
     });
     out
@@ -288,9 +288,10 @@ pub fn usable_rows(series: &Series, margin: usize) -> Vec<bool> {
 }
 
 /// Run `predictor` over every window of `series` in batches and call `f(t, x_t, output)` for
-/// `t = L−1 ..` in order.
+/// `t = L−1 ..` in order. A recurrent predictor computes only the forecast steps `needed`.
 fn for_each_output(
     predictor: &Predictor,
+    needed: &[usize],
     series: &Series,
     batch: usize,
     mut f: impl FnMut(usize, &[f32], &WindowOutput),
@@ -303,7 +304,10 @@ fn for_each_output(
     let rows: Vec<f32> = (0..n)
         .flat_map(|t| series.values.iter().map(move |c| c[t]))
         .collect();
-    if let Some(mut state) = predictor.recurrent_series(nv) {
+    if let Some(mut state) = predictor
+        .recurrent_series(nv)
+        .map(|r| r.with_needed_steps(needed))
+    {
         // The streaming state machine, row by row (outputs from row L−1 on, as below).
         for (t, x) in rows.chunks_exact(nv).enumerate() {
             if let Some(o) = predictor.push_recurrent(&mut state, x) {
@@ -571,18 +575,24 @@ impl Detector {
         };
         let mut scorer = PointScorer::new(self, &series.id);
         let offset = self.lookback as u64 - 1;
-        for_each_output(predictor, series, batch, |t, x, o| {
-            let p = scorer.update(self, x, o);
-            r.score[t] = p.score;
-            r.flagged[t] = p.flagged;
-            r.in_alarm[t] = p.in_alarm;
-            if let Some(AlarmEvent::Closed(mut seg)) = p.event {
-                seg.start += offset;
-                seg.end += offset;
-                r.segments.push(seg);
-            }
-            r.per_variate[t] = p.per_variate;
-        });
+        for_each_output(
+            predictor,
+            &self.features.needed_steps(),
+            series,
+            batch,
+            |t, x, o| {
+                let p = scorer.update(self, x, o);
+                r.score[t] = p.score;
+                r.flagged[t] = p.flagged;
+                r.in_alarm[t] = p.in_alarm;
+                if let Some(AlarmEvent::Closed(mut seg)) = p.event {
+                    seg.start += offset;
+                    seg.end += offset;
+                    r.segments.push(seg);
+                }
+                r.per_variate[t] = p.per_variate;
+            },
+        );
         if let Some(mut seg) = scorer.finish() {
             seg.start += offset;
             seg.end += offset;

@@ -226,6 +226,16 @@ impl FeatureConfig {
         self.steps.max(self.drift_lag)
     }
 
+    /// The forecast steps the features read (1-based): `1..=K` and `D`. A recurrent predictor
+    /// computes only these.
+    pub fn needed_steps(&self) -> Vec<usize> {
+        let mut steps: Vec<usize> = (1..=self.steps).collect();
+        if self.drift_lag > self.steps {
+            steps.push(self.drift_lag);
+        }
+        steps
+    }
+
     /// Whether the features read the cross-variate residual.
     pub fn uses_cross(&self) -> bool {
         self.components.iter().any(|c| {

@@ -6,7 +6,7 @@
 //! ([`super::recurrent`]): one state step per point. What a model offers is asked through the
 //! model traits, never by naming its family, so a new family gets every path it supports.
 use burn::prelude::*;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use statecast_models::forecaster::{ForecastPlan, Forecaster, Stepper};
 use statecast_models::zoo::AnyModel;
@@ -37,9 +37,9 @@ pub enum Predictor {
         /// Score with the model's recurrent state ([`super::recurrent`], models with a
         /// [`Forecaster::stepper`] only) instead of a forward pass over each window.
         recurrent: bool,
-        /// The recurrent form's forecast plan for `steps` steps, made on first use (the model
-        /// never changes inside a predictor).
-        plan: Arc<OnceLock<ForecastPlan>>,
+        /// The recurrent form's forecast plan for the steps its series compute, made on first
+        /// use (the model never changes inside a predictor).
+        plan: Arc<Mutex<Option<Arc<ForecastPlan>>>>,
     },
     /// No model: the score is the scaled value itself (a per-variate z-score baseline).
     RawValue,
@@ -126,11 +126,22 @@ impl Predictor {
         series: &mut [&mut RecurrentSeries],
         rows: &[&[f32]],
     ) -> Vec<Option<WindowOutput>> {
-        let plan = match self {
-            Self::Model { plan, steps, .. } => plan.get_or_init(|| self.stepper().plan_forecasts(*steps)),
-            Self::RawValue => panic!("the raw-value predictor has no recurrent form"),
+        let Self::Model { plan: cache, .. } = self else {
+            panic!("the raw-value predictor has no recurrent form");
         };
-        super::recurrent::push_many(self.stepper(), self.device(), plan, series, rows)
+        let needed = series.first().map_or(&[][..], |s| s.needed_steps());
+        let plan = (!needed.is_empty()).then(|| {
+            let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match cache.as_ref() {
+                Some(plan) if plan.steps() == needed => plan.clone(),
+                _ => {
+                    let plan = Arc::new(self.stepper().plan_forecasts(needed));
+                    *cache = Some(plan.clone());
+                    plan
+                }
+            }
+        });
+        super::recurrent::push_many(self.stepper(), self.device(), plan.as_deref(), series, rows)
     }
 
     /// Bytes a series' recurrent state holds (see [`RecurrentSeries::memory_bytes`]).

@@ -60,6 +60,9 @@ pub struct RecurrentSeries {
     lookback: usize,
     n_variates: usize,
     steps: usize,
+    /// The forecast steps (1-based, ascending, ≤ `steps`) that are computed; the others of the
+    /// output are NaN (the scorer reads only these).
+    needed: Vec<usize>,
     with_reconstruction: bool,
     /// Last `L` rows, [L, variates] ring (row `filled % L` is the oldest once full).
     ring: Vec<f32>,
@@ -78,6 +81,7 @@ impl RecurrentSeries {
             lookback,
             n_variates,
             steps,
+            needed: (1..=steps).collect(),
             with_reconstruction,
             ring: vec![0.0; lookback * n_variates],
             filled: 0,
@@ -92,10 +96,30 @@ impl RecurrentSeries {
     /// # Panics
     /// If `x_v` does not hold one value per variate or the model's look-back differs.
     pub fn push(&mut self, model: &dyn Stepper, device: &Device, x_v: &[f32]) -> Option<WindowOutput> {
-        let plan = model.plan_forecasts(self.steps);
-        push_many(model, device, &plan, &mut [self], &[x_v])
+        let plan = (!self.needed.is_empty()).then(|| model.plan_forecasts(&self.needed));
+        push_many(model, device, plan.as_ref(), &mut [self], &[x_v])
             .pop()
             .flatten()
+    }
+
+    /// The same series computing only the forecast steps `needed` (1-based; those above `steps`
+    /// are dropped); the output's other steps are NaN.
+    #[must_use]
+    pub fn with_needed_steps(mut self, needed: &[usize]) -> Self {
+        let mut needed: Vec<usize> = needed
+            .iter()
+            .copied()
+            .filter(|&s| (1..=self.steps).contains(&s))
+            .collect();
+        needed.sort_unstable();
+        needed.dedup();
+        self.needed = needed;
+        self
+    }
+
+    /// The forecast steps this series computes.
+    pub fn needed_steps(&self) -> &[usize] {
+        &self.needed
     }
 
     /// Write the row into the ring and say what the model must do for it.
@@ -183,7 +207,7 @@ enum Need {
 pub fn push_many(
     model: &dyn Stepper,
     device: &Device,
-    plan: &ForecastPlan,
+    plan: Option<&ForecastPlan>,
     series: &mut [&mut RecurrentSeries],
     rows: &[&[f32]],
 ) -> Vec<Option<WindowOutput>> {
@@ -208,9 +232,17 @@ pub fn push_many(
     assert!(
         series
             .iter()
-            .all(|s| (s.lookback, s.n_variates, s.steps) == (l, nv, steps)),
+            .all(|s| (s.lookback, s.n_variates, s.steps, &s.needed) == (l, nv, steps, &first.needed)),
         "push_many: series of different shapes"
     );
+    let needed = first.needed.clone();
+    if let Some(plan) = plan {
+        assert_eq!(
+            plan.steps(),
+            needed.as_slice(),
+            "push_many: the plan is for other steps"
+        );
+    }
     let needs: Vec<Need> = series
         .iter_mut()
         .zip(rows)
@@ -289,16 +321,28 @@ pub fn push_many(
     if scored.is_empty() {
         return out;
     }
-    let actives: Vec<&dyn StepState> = scored
-        .iter()
-        .map(|&i| &*series[i].active.as_ref().expect("primed").state)
-        .collect();
-    let forecasts = to_host(model.forecast_many_planned(plan, &actives, steps, device));
     let kv = steps * nv;
+    let forecasts = match plan {
+        Some(plan) => {
+            let actives: Vec<&dyn StepState> = scored
+                .iter()
+                .map(|&i| &*series[i].active.as_ref().expect("primed").state)
+                .collect();
+            to_host(model.forecast_many_planned(plan, &actives, device))
+        }
+        None => Vec::new(),
+    };
+    let m = needed.len();
     for (k, &i) in scored.iter().enumerate() {
+        // [steps, variates], the planned steps filled in.
+        let mut forecast_kv = vec![f32::NAN; kv];
+        for (j, &step) in needed.iter().enumerate() {
+            let from = (k * m + j) * nv;
+            forecast_kv[(step - 1) * nv..step * nv].copy_from_slice(&forecasts[from..from + nv]);
+        }
         let with_reconstruction = series[i].with_reconstruction;
         out[i] = Some(WindowOutput {
-            forecast_kv: forecasts[k * kv..(k + 1) * kv].to_vec(),
+            forecast_kv,
             recon_v: if with_reconstruction {
                 recon[i].take()
             } else {
@@ -573,7 +617,7 @@ mod batch_tests {
             .map(|_| RecurrentSeries::new(16, 2, 4, true))
             .collect();
         let mut b = a.clone();
-        let plan = Stepper::plan_forecasts(&model, 4);
+        let plan = Stepper::plan_forecasts(&model, &[1, 2, 3, 4]);
         for t in 0..40 {
             let rows: Vec<Vec<f32>> = (0..series)
                 .map(|s| {
@@ -590,7 +634,7 @@ mod batch_tests {
                 .collect();
             let mut refs: Vec<&mut RecurrentSeries> = b.iter_mut().collect();
             let xs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
-            let many = push_many(&model, &device, &plan, &mut refs, &xs);
+            let many = push_many(&model, &device, Some(&plan), &mut refs, &xs);
             for (s, (x, y)) in alone.iter().zip(&many).enumerate() {
                 assert_eq!(x.is_some(), y.is_some());
                 if let (Some(x), Some(y)) = (x, y) {

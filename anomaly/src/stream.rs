@@ -90,7 +90,9 @@ impl StreamDetector {
         detector.check_mode(&predictor)?;
         let window = OnlineWindow::new(id, detector.lookback, nv, None)?;
         Ok(Self {
-            recurrent: predictor.recurrent_series(nv),
+            recurrent: predictor
+                .recurrent_series(nv)
+                .map(|r| r.with_needed_steps(&detector.features.needed_steps())),
             scorer: PointScorer::new(&detector, id),
             buf: vec![0.0; detector.lookback * nv],
             detector,

@@ -116,24 +116,32 @@ pub trait StepForecaster: Forecaster {
         pred_bv
     }
 
-    /// What every forecast of `steps` steps computes regardless of the state (SpaceTime: the
-    /// closed-loop rows `cᵀM^h`), for a caller that forecasts many times with this very model
-    /// (its weights unchanged): pass it to [`Self::forecast_planned`]. Families with nothing to
-    /// share return an empty plan.
-    fn forecast_plan(&self, _steps: usize) -> ForecastPlan {
-        ForecastPlan::none()
+    /// A plan for forecasting only the steps `steps` (1-based horizons, ascending, distinct)
+    /// from many states, for a caller that forecasts many times with this very model (its
+    /// weights unchanged): what does not depend on the state is computed once here (SpaceTime:
+    /// the closed-loop rows `cᵀM^h` of those steps). The default plan holds nothing.
+    ///
+    /// # Panics
+    /// If `steps` is empty, not ascending or holds 0.
+    fn forecast_plan(&self, steps: &[usize]) -> ForecastPlan {
+        ForecastPlan::new(steps, ())
     }
 
-    /// [`Self::forecast_many`] with a plan from [`Self::forecast_plan`] of this model for the same
-    /// `steps` (equal results; the default ignores the plan).
-    fn forecast_planned(
-        &self,
-        _plan: &ForecastPlan,
-        states: &[&Self::State],
-        steps: usize,
-        device: &Device,
-    ) -> Tensor<3> {
-        self.forecast_many(states, steps, device)
+    /// The forecasts of the plan's steps from `states`, `[Σ batch, plan.steps().len(), variates]`:
+    /// those rows of [`Self::forecast_many`] up to the last planned step (the default computes
+    /// them all and keeps the planned ones).
+    fn forecast_planned(&self, plan: &ForecastPlan, states: &[&Self::State], device: &Device) -> Tensor<3> {
+        let steps = plan.steps();
+        let last = *steps.last().expect("a plan has steps");
+        let all = self.forecast_many(states, last, device);
+        if steps.len() == last {
+            return all;
+        }
+        let idx: Vec<i64> = steps.iter().map(|&s| s as i64 - 1).collect();
+        all.select(
+            1,
+            Tensor::<1, Int>::from_data(TensorData::new(idx, [steps.len()]), device),
+        )
     }
 
     /// [`Self::forecast_from_state`] for several states in one forward, [Σ batch, steps, variates].
@@ -162,31 +170,34 @@ pub trait StepForecaster: Forecaster {
 /// Work shared by every forecast of a given length from one model ([`StepForecaster::forecast_plan`]),
 /// opaque to the caller.
 pub struct ForecastPlan {
-    steps: usize,
-    shared: Option<Box<dyn Any + Send + Sync>>,
+    steps: Vec<usize>,
+    shared: Box<dyn Any + Send + Sync>,
 }
 
 impl ForecastPlan {
-    /// A plan with nothing in it.
-    pub fn none() -> Self {
+    /// A plan for the 1-based steps `steps` holding `shared`.
+    ///
+    /// # Panics
+    /// If `steps` is empty, not strictly ascending or holds 0.
+    pub fn new<T: Any + Send + Sync>(steps: &[usize], shared: T) -> Self {
+        assert!(
+            !steps.is_empty() && steps[0] >= 1 && steps.windows(2).all(|w| w[0] < w[1]),
+            "ForecastPlan: steps must be ascending 1-based horizons, got {steps:?}"
+        );
         Self {
-            steps: 0,
-            shared: None,
+            steps: steps.to_vec(),
+            shared: Box::new(shared),
         }
     }
 
-    /// A plan for `steps` steps holding `shared`.
-    pub fn new<T: Any + Send + Sync>(steps: usize, shared: T) -> Self {
-        Self {
-            steps,
-            shared: Some(Box::new(shared)),
-        }
+    /// The planned steps (1-based, ascending).
+    pub fn steps(&self) -> &[usize] {
+        &self.steps
     }
 
-    /// What the family stored, if it is a `T` planned for `steps` steps.
-    pub fn get<T: Any>(&self, steps: usize) -> Option<&T> {
-        (self.steps == steps).then_some(())?;
-        self.shared.as_ref()?.downcast_ref()
+    /// What the family stored, if it is a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.shared.downcast_ref()
     }
 }
 
@@ -194,7 +205,7 @@ impl Debug for ForecastPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ForecastPlan")
             .field("steps", &self.steps)
-            .field("shared", &self.shared.is_some())
+            .field("shared", &"…")
             .finish()
     }
 }
@@ -298,7 +309,7 @@ pub trait Stepper {
     fn forecast_many(&self, states: &[&dyn StepState], steps: usize, device: &Device) -> Tensor<3>;
 
     /// [`StepForecaster::forecast_plan`].
-    fn plan_forecasts(&self, steps: usize) -> ForecastPlan;
+    fn plan_forecasts(&self, steps: &[usize]) -> ForecastPlan;
 
     /// [`StepForecaster::forecast_planned`].
     ///
@@ -308,7 +319,6 @@ pub trait Stepper {
         &self,
         plan: &ForecastPlan,
         states: &[&dyn StepState],
-        steps: usize,
         device: &Device,
     ) -> Tensor<3>;
 
@@ -369,7 +379,7 @@ impl<M: StepForecaster> Stepper for M {
         StepForecaster::forecast_many(self, &typed, steps, device)
     }
 
-    fn plan_forecasts(&self, steps: usize) -> ForecastPlan {
+    fn plan_forecasts(&self, steps: &[usize]) -> ForecastPlan {
         StepForecaster::forecast_plan(self, steps)
     }
 
@@ -377,14 +387,13 @@ impl<M: StepForecaster> Stepper for M {
         &self,
         plan: &ForecastPlan,
         states: &[&dyn StepState],
-        steps: usize,
         device: &Device,
     ) -> Tensor<3> {
         let typed: Vec<&M::State> = states
             .iter()
             .map(|s| s.as_any().downcast_ref::<M::State>().expect(FOREIGN_STATE))
             .collect();
-        StepForecaster::forecast_planned(self, plan, &typed, steps, device)
+        StepForecaster::forecast_planned(self, plan, &typed, device)
     }
 
     fn prime_each(&self, context_blv: Tensor<3>) -> (Vec<Box<dyn StepState>>, Tensor<3>) {

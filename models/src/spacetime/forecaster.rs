@@ -105,19 +105,22 @@ impl StepForecaster for SpaceTime {
         self.forecast_from_states(states, steps, device, None)
     }
 
-    /// The closed-loop rows `cᵀM^h`, `[C, steps, d]`.
-    fn forecast_plan(&self, steps: usize) -> ForecastPlan {
-        ForecastPlan::new(steps, self.decoder.closed_rows(steps))
+    /// The closed-loop rows `cᵀM^{h−1}` of the planned steps `h`, `[C, steps, d]`.
+    fn forecast_plan(&self, steps: &[usize]) -> ForecastPlan {
+        let last = *steps.last().expect("a plan has steps");
+        let device = self.decoder.devices()[0].clone();
+        let idx: Vec<i64> = steps.iter().map(|&s| s as i64 - 1).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [steps.len()]), &device);
+        ForecastPlan::new(steps, self.decoder.closed_rows(last).select(1, idx))
     }
 
-    fn forecast_planned(
-        &self,
-        plan: &ForecastPlan,
-        states: &[&Self::State],
-        steps: usize,
-        device: &Device,
-    ) -> Tensor<3> {
-        self.forecast_from_states(states, steps, device, plan.get::<Tensor<3>>(steps).cloned())
+    /// Only the planned steps' rows go through the product and the head.
+    fn forecast_planned(&self, plan: &ForecastPlan, states: &[&Self::State], device: &Device) -> Tensor<3> {
+        let rows = plan
+            .get::<Tensor<3>>()
+            .cloned()
+            .expect("forecast_planned: a plan made by SpaceTime::forecast_plan");
+        self.forecast_from_states(states, plan.steps().len(), device, Some(rows))
     }
 }
 

@@ -123,6 +123,15 @@ fn batched_stepping_equals_stepping_each_series_alone() {
         let got = host(stepper.forecast_many(&refs, H, &device));
         let want: Vec<f64> = alone.iter().flat_map(|s| state_json(stepper, &**s)).collect();
         assert_close(&got, &want, 1e-5, 1e-6, &format!("{name}: forecasts"));
+        // A plan of some steps gives those rows of the full forecast.
+        let steps = [1usize, 3, H];
+        let plan = stepper.plan_forecasts(&steps);
+        let planned = host(stepper.forecast_many_planned(&plan, &refs, &device));
+        let picked: Vec<f64> = (0..SERIES)
+            .flat_map(|s| steps.iter().map(move |&h| (s, h)))
+            .flat_map(|(s, h)| want[(s * H + h - 1) * V..(s * H + h) * V].to_vec())
+            .collect();
+        assert_close(&planned, &picked, 1e-5, 1e-6, &format!("{name}: planned steps"));
         // The split states are the per-series states: same serialised values, same size.
         for (a, b) in together.iter().zip(&alone) {
             assert_eq!(
@@ -211,11 +220,12 @@ fn probe_step() {
             let _ = host(stepper.forecast_many(&refs, 24, &device));
         }
         let fc_unplanned = t.elapsed().as_secs_f64() / reps as f64;
-        let plan = stepper.plan_forecasts(24);
+        // What the monitor's default detector reads: steps 1..=4 and the drift lag 24.
+        let plan = stepper.plan_forecasts(&[1, 2, 3, 4, 24]);
         let t = Instant::now();
         for _ in 0..reps {
             let refs: Vec<&dyn StepState> = states.iter().map(|b| &**b).collect();
-            let _ = host(stepper.forecast_many_planned(&plan, &refs, 24, &device));
+            let _ = host(stepper.forecast_many_planned(&plan, &refs, &device));
         }
         let fc = t.elapsed().as_secs_f64() / reps as f64;
         println!("  forecast without a plan {:.2} ms", fc_unplanned * 1e3);
