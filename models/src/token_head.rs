@@ -273,6 +273,25 @@ pub(crate) fn roll_forecast<S: Clone>(
     unfold_variates(joined, b, v)
 }
 
+/// The [`crate::forecaster::BatchedState`] counters of a state whose `head: HeadStream` holds the
+/// batch size and the points consumed (SiMBA's and Chimera's states).
+macro_rules! head_state_counters {
+    () => {
+        fn batch(&self) -> usize {
+            self.head.batch
+        }
+
+        fn points(&self) -> usize {
+            self.head.steps
+        }
+
+        fn set_points(&mut self, points: usize) {
+            self.head.steps = points;
+        }
+    };
+}
+pub(crate) use head_state_counters;
+
 /// Implements `Forecaster`, `Reconstructor` (each row's one-step prediction from the rows before
 /// it) and `StepForecaster` for a token-head family `$model` with streaming state `$state`. The
 /// family provides `forecast`, `mse`, `forward` (an output with `forecast_bhv` and

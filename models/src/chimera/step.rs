@@ -77,17 +77,7 @@ impl ChimeraState {
 }
 
 impl BatchedState for ChimeraState {
-    fn batch(&self) -> usize {
-        self.head.batch
-    }
-
-    fn points(&self) -> usize {
-        self.head.steps
-    }
-
-    fn set_points(&mut self, points: usize) {
-        self.head.steps = points;
-    }
+    crate::token_head::head_state_counters!();
 
     fn concat(parts: &[&Self]) -> Self {
         let first = parts.first().expect("ChimeraState::concat: no parts");

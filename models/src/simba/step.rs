@@ -61,17 +61,7 @@ impl SimbaState {
 }
 
 impl BatchedState for SimbaState {
-    fn batch(&self) -> usize {
-        self.head.batch
-    }
-
-    fn points(&self) -> usize {
-        self.head.steps
-    }
-
-    fn set_points(&mut self, points: usize) {
-        self.head.steps = points;
-    }
+    crate::token_head::head_state_counters!();
 
     fn concat(parts: &[&Self]) -> Self {
         let first = parts.first().expect("SimbaState::concat: no parts");
