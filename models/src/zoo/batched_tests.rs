@@ -17,20 +17,30 @@ const V: usize = 3;
 /// Series stepped together.
 const SERIES: usize = 4;
 
+/// A small SpaceTime at `L`, `H` without dropout.
+fn small_spacetime() -> SpaceTimeConfig {
+    SpaceTimeConfig::new(L, H)
+        .with_d_model(8)
+        .with_state_dim(4)
+        .with_first_n_kernels(2)
+        .with_first_n_heads(4)
+        .with_n_kernels(8)
+        .with_dropout(0.0)
+}
+
+/// Mean seconds of `reps` calls of `f`, after one untimed call (for the timing probes).
+fn mean_seconds(reps: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let t = std::time::Instant::now();
+    for _ in 0..reps {
+        f();
+    }
+    t.elapsed().as_secs_f64() / reps as f64
+}
+
 fn models(device: &Device) -> Vec<(&'static str, AnyModel)> {
     let configs = [
-        (
-            "spacetime",
-            ModelConfig::SpaceTime(
-                SpaceTimeConfig::new(L, H)
-                    .with_d_model(8)
-                    .with_state_dim(4)
-                    .with_first_n_kernels(2)
-                    .with_first_n_heads(4)
-                    .with_n_kernels(8)
-                    .with_dropout(0.0),
-            ),
-        ),
+        ("spacetime", ModelConfig::SpaceTime(small_spacetime())),
         (
             "simba",
             ModelConfig::Simba(
@@ -164,14 +174,7 @@ fn batched_stepping_equals_stepping_each_series_alone() {
 #[test]
 fn spacetime_closed_rows_equal_the_rollout() {
     let device = Device::flex();
-    let model = SpaceTimeConfig::new(L, H)
-        .with_d_model(8)
-        .with_state_dim(4)
-        .with_first_n_kernels(2)
-        .with_first_n_heads(4)
-        .with_n_kernels(8)
-        .with_dropout(0.0)
-        .init(&device);
+    let model = small_spacetime().init(&device);
     let x = Tensor::<3>::random([2, L, V], Distribution::Normal(0.0, 1.0), &device);
     let (state, _) = model.stream_lookback(x.clone());
     let x_ncd = state.decoder_x_ncd.to_tensor::<3>(&device);
@@ -192,7 +195,6 @@ fn spacetime_closed_rows_equal_the_rollout() {
 #[test]
 #[ignore = "timing probe"]
 fn probe_step() {
-    use std::time::Instant;
     let device = Device::flex();
     let model = SpaceTimeConfig::statecast_default(96, 24)
         .with_dropout(0.0)
@@ -203,34 +205,26 @@ fn probe_step() {
         let (mut states, _) = stepper.prime_each(windows.clone());
         let mut fresh = stepper.fresh_each(windows);
         let x = Tensor::<2>::random([2 * series, 4], Distribution::Normal(0.0, 1.0), &device);
-        let reps = 20;
-        let t = Instant::now();
-        for _ in 0..reps {
+        let step = mean_seconds(20, || {
             let mut all: Vec<&mut dyn StepState> = states
                 .iter_mut()
                 .chain(fresh.iter_mut())
                 .map(|b| &mut **b)
                 .collect();
             let _ = host(stepper.advance_many(&mut all, x.clone()));
-        }
-        let step = t.elapsed().as_secs_f64() / reps as f64;
-        let t = Instant::now();
-        for _ in 0..reps {
-            let refs: Vec<&dyn StepState> = states.iter().map(|b| &**b).collect();
+        });
+        let refs: Vec<&dyn StepState> = states.iter().map(|b| &**b).collect();
+        let fc_unplanned = mean_seconds(20, || {
             let _ = host(stepper.forecast_many(&refs, 24, &device));
-        }
-        let fc_unplanned = t.elapsed().as_secs_f64() / reps as f64;
+        });
         // What the monitor's default detector reads: steps 1..=4 and the drift lag 24.
         let plan = stepper.plan_forecasts(&[1, 2, 3, 4, 24]);
-        let t = Instant::now();
-        for _ in 0..reps {
-            let refs: Vec<&dyn StepState> = states.iter().map(|b| &**b).collect();
+        let fc = mean_seconds(20, || {
             let _ = host(stepper.forecast_many_planned(&plan, &refs, &device));
-        }
-        let fc = t.elapsed().as_secs_f64() / reps as f64;
+        });
         println!("  forecast without a plan {:.2} ms", fc_unplanned * 1e3);
         println!(
-            "series {series:>4}: step(2 states) {:>8.2} ms, forecast {:>8.2} ms, per point {:>7.1} µs, state {} B",
+            "series {series:>4}: step(2 states) {:>8.2} ms, planned forecast {:>8.2} ms, per point {:>7.1} µs, state {} B",
             step * 1e3,
             fc * 1e3,
             (step + fc) / series as f64 * 1e6,
@@ -243,7 +237,6 @@ fn probe_step() {
 #[test]
 #[ignore = "timing probe"]
 fn probe_forecast() {
-    use std::time::Instant;
     let device = Device::flex();
     let model = SpaceTimeConfig::statecast_default(96, 24)
         .with_dropout(0.0)
@@ -251,12 +244,7 @@ fn probe_forecast() {
     let n = 256;
     let x_ncd = Tensor::<3>::random([n, 64, 32], Distribution::Normal(0.0, 1.0), &device);
     let time = |what: &str, f: &dyn Fn()| {
-        f();
-        let t = Instant::now();
-        for _ in 0..20 {
-            f();
-        }
-        println!("{what}: {:.2} ms", t.elapsed().as_secs_f64() / 20.0 * 1e3);
+        println!("{what}: {:.2} ms", mean_seconds(20, f) * 1e3);
     };
     time("closed_rows", &|| {
         let _ = host(model.decoder.closed_rows(24));
@@ -286,15 +274,7 @@ fn probe_forecast() {
 fn in_place_steps_equal_tensor_steps() {
     let device = Device::flex();
     for blocks in [1usize, 2] {
-        let model = SpaceTimeConfig::new(L, H)
-            .with_d_model(8)
-            .with_state_dim(4)
-            .with_first_n_kernels(2)
-            .with_first_n_heads(4)
-            .with_n_kernels(8)
-            .with_n_encoder_blocks(blocks)
-            .with_dropout(0.0)
-            .init(&device);
+        let model = small_spacetime().with_n_encoder_blocks(blocks).init(&device);
         let x = Tensor::<3>::random([3, L + 6, V], Distribution::Normal(0.0, 1.0), &device);
         let (mut state, _) = model.stream_lookback(x.clone().narrow(1, 0, L));
         let mut reference = state.clone();
