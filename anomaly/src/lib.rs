@@ -36,12 +36,14 @@ pub mod output;
 pub mod pca;
 pub mod predict;
 pub mod protocol;
-pub mod recurrent;
 pub mod run;
 pub mod session;
 pub mod stream;
 pub mod threshold;
 pub mod vus;
+
+#[cfg(test)]
+mod recurrent_tests;
 
 pub use alarms::{AlarmRules, AlarmSegment, Attribution};
 pub use clock::{Clock, ManualClock, SystemClock};

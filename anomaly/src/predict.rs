@@ -3,7 +3,7 @@
 //! The batch path runs many windows per forward pass; the streaming path one window per point.
 //! Both return the same [`WindowOutput`], so the scoring state downstream is shared. Models with
 //! a recurrent form ([`Forecaster::stepper`]) are scored recurrently by default
-//! ([`super::recurrent`]): one state step per point. What a model offers is asked through the
+//! ([`statecast_models::streaming`]): one state step per point. What a model offers is asked through the
 //! model traits, never by naming its family, so a new family gets every path it supports.
 use burn::prelude::*;
 use std::sync::{Arc, Mutex};
@@ -11,17 +11,10 @@ use std::sync::{Arc, Mutex};
 use statecast_models::forecaster::{ForecastPlan, Forecaster, Stepper};
 use statecast_models::zoo::AnyModel;
 
-use super::recurrent::RecurrentSeries;
+use statecast_models::streaming::RecurrentSeries;
 
-/// The model's view of one window.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WindowOutput {
-    /// Forecast of the next `steps` rows, [steps, variates] row-major (scaled axis).
-    pub forecast_kv: Vec<f32>,
-    /// Reconstruction of the window's last row, [variates] (models with a
-    /// [`Forecaster::reconstructor`] only).
-    pub recon_v: Option<Vec<f32>>,
-}
+/// The model's view of one window (or of the recurrent state at its last row).
+pub use statecast_models::streaming::WindowOutput;
 
 /// The source of predictions: a trained forecaster, or none (the raw-value baseline).
 #[derive(Debug, Clone)]
@@ -34,7 +27,7 @@ pub enum Predictor {
         steps: usize,
         /// Device the model lives on.
         device: Device,
-        /// Score with the model's recurrent state ([`super::recurrent`], models with a
+        /// Score with the model's recurrent state ([`statecast_models::streaming`], models with a
         /// [`Forecaster::stepper`] only) instead of a forward pass over each window.
         recurrent: bool,
         /// The recurrent form's forecast plan for the steps its series compute, made on first
@@ -117,7 +110,7 @@ impl Predictor {
     }
 
     /// [`Self::push_recurrent`] for several distinct series at once, one model call per stage
-    /// (see [`super::recurrent::push_many`]).
+    /// (see [`statecast_models::streaming::push_many`]).
     ///
     /// # Panics
     /// If this predictor is not recurrent.
@@ -141,7 +134,7 @@ impl Predictor {
                 }
             }
         });
-        super::recurrent::push_many(self.stepper(), self.device(), plan.as_deref(), series, rows)
+        statecast_models::streaming::push_many(self.stepper(), self.device(), plan.as_deref(), series, rows)
     }
 
     /// Bytes a series' recurrent state holds (see [`RecurrentSeries::memory_bytes`]).

@@ -1,7 +1,7 @@
 //! Streaming detection of one series, one point at a time: raw values in, the artifact's scaler,
 //! a ring buffer of the last `L` rows ([`OnlineWindow`]: validated, strictly increasing
 //! timestamps), the model's output for the point — one recurrent state step for SpaceTime
-//! ([`super::recurrent`], constant work per point), a forward pass over the fixed window for
+//! ([`statecast_models::streaming`], constant work per point), a forward pass over the fixed window for
 //! other models — then the same [`PointScorer`] as the batch path. Work per point does not grow
 //! with the stream; memory per series is fixed ([`StreamDetector::memory_bytes`]).
 use std::sync::Arc;
@@ -12,8 +12,8 @@ use statecast_pipelines::online::OnlineWindow;
 use super::alarms::AlarmSegment;
 use super::detector::{Detector, PointResult, PointScorer};
 use super::predict::{Predictor, WindowOutput};
-use super::recurrent::RecurrentSeries;
 use crate::{Error, Result};
+use statecast_models::streaming::RecurrentSeries;
 
 /// Per-series streaming state.
 #[derive(Debug, Clone)]
@@ -176,7 +176,7 @@ impl StreamDetector {
 
 /// Score rows accepted by distinct streams ([`StreamDetector::accept`]; at most one row per
 /// stream), with one model call per model and stage for all of them: recurrent streams of one
-/// predictor advance together ([`super::recurrent::push_many`]), windowed ones run their windows
+/// predictor advance together ([`statecast_models::streaming::push_many`]), windowed ones run their windows
 /// as one batch ([`Predictor::run`]). Each stream ends as [`StreamDetector::push`] alone would
 /// leave it, and its output is the same up to float rounding of the batched products.
 pub fn score_many(rows: &mut [(&mut StreamDetector, AcceptedRow)]) -> Vec<StreamOutput> {

@@ -15,6 +15,7 @@ pub mod scan2d;
 pub mod simba;
 pub mod spacetime;
 pub mod ssm;
+pub mod streaming;
 mod token_head;
 pub mod train;
 pub mod zoo;

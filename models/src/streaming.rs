@@ -1,7 +1,7 @@
-//! Recurrent scoring outputs for any model with a recurrent form ([`Stepper`]): constant work per
+//! Streaming outputs (forecasts and reconstructions) for any model with a recurrent form ([`Stepper`]): constant work per
 //! point, whatever the look-back.
 //!
-//! The window path ([`super::predict::Predictor::run`]) re-runs the model over the last `L` rows
+//! A window path re-runs the model over the last `L` rows
 //! at every point (`O(L)` work per point). Here each series keeps the model's recurrent state and
 //! advances it by one step per point; the `K`-step forecast comes from that state
 //! ([`Stepper::forecast_state`], a closed-loop rollout for SpaceTime).
@@ -27,25 +27,36 @@
 //! than the window path's `L·V` floats: that is the price of constant time. Families without
 //! per-window statistics renew the same way; for them the renewal changes nothing.
 //!
-//! **Reconstruction.** When the model reconstructs ([`super::predict::Predictor::has_reconstruction`]),
+//! **Reconstruction.** When the model reconstructs ([`crate::forecaster::Forecaster::reconstructor`]),
 //! the reconstruction of row `t` here is the state's one-step prediction made after row `t − 1`
 //! (for SpaceTime exactly what its window reconstruction holds).
 //!
-//! Batch scoring ([`super::detector::Detector::score_series`]) runs this same state machine row
-//! by row, so batch and streaming scores stay identical.
+//! Users: the anomaly crate's batch and streaming scoring (one state machine, so their scores are
+//! identical) and the server's live forecasts (`StreamForecast`).
 //!
 //! **Many series at once.** [`push_many`] feeds one row to each of several series and does the
 //! model work of all of them in one call per stage: priming ([`Stepper::prime_each`]), the step
 //! of every active and spawned state ([`Stepper::advance_many`], the states stacked along the
 //! batch and split again), renewal ([`Stepper::fresh_each`]) and the forecasts
 //! ([`Stepper::forecast_many`]), in chunks of [`STEP_CHUNK`] series ([`STEP_CHUNK_ACCELERATOR`] on a GPU). [`RecurrentSeries::push`] is
-//! `push_many` of one series, so there is one code path; the monitor uses it for every series
-//! with a point queued on its stream.
+//! `push_many` of one series, so there is one code path; the monitor and the live forecasts use
+//! it for every series with a point queued on a stream.
 use burn::prelude::*;
-use statecast_models::forecaster::{ForecastPlan, StepState, Stepper};
-use statecast_models::selfcheck::to_host;
 
-use super::predict::WindowOutput;
+use crate::forecaster::{ForecastPlan, StepState, Stepper};
+use crate::selfcheck::to_host;
+
+/// What a model gives for the window that ends at a point (the window path) or for the state
+/// that has consumed it (the recurrent path): the same fields either way, so what consumes
+/// them (an anomaly scorer, a live forecast) does not care which path produced them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowOutput {
+    /// Forecast of the next `steps` rows, [steps, variates] row-major (scaled axis).
+    pub forecast_kv: Vec<f32>,
+    /// Reconstruction of the window's last row, [variates] (models with a
+    /// [`crate::forecaster::Forecaster::reconstructor`] only).
+    pub recon_v: Option<Vec<f32>>,
+}
 
 /// A recurrent state and the rows it has consumed.
 #[derive(Debug, Clone)]
@@ -368,15 +379,9 @@ fn spawn_each(model: &dyn Stepper, device: &Device, series: &mut [&mut Recurrent
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use statecast_models::baseline::RepeatConfig;
-    use statecast_models::spacetime::{SpaceTime, SpaceTimeConfig};
-    use statecast_models::zoo::AnyModel;
-    use statecast_pipelines::Series;
-
     use super::*;
-    use crate::{Detector, DetectorSettings, Predictor, StreamDetector, StreamOutput};
+    use crate::forecaster::{Forecaster, StepForecaster};
+    use crate::spacetime::{SpaceTime, SpaceTimeConfig};
 
     const L: usize = 16;
     const NV: usize = 2;
@@ -421,17 +426,20 @@ mod tests {
         let outs: Vec<_> = data.chunks(NV).map(|x| series.push(&m, &dev, x)).collect();
         assert!(outs[..L - 1].iter().all(Option::is_none), "warm-up");
         let rec = outs[L - 1].clone().expect("output at row L−1");
-        let window = Predictor::model(AnyModel::SpaceTime(m), 3, dev)
-            .with_recurrent(false)
-            .run(&data, 1, NV)
-            .remove(0);
+        let x_blv = Tensor::<3>::from_data(TensorData::new(data, [1, L, NV]), &dev);
+        let (forecast, recon) = m
+            .reconstructor()
+            .expect("SpaceTime reconstructs")
+            .forecast_and_reconstruct(x_blv);
+        let window_forecast = to_host(forecast.narrow(1, 0, 3));
+        let window_recon = to_host(recon.narrow(1, L - 1, 1));
         assert!(
-            close(&rec.forecast_kv, &window.forecast_kv, 1e-4),
+            close(&rec.forecast_kv, &window_forecast, 1e-4),
             "{:?} vs {:?}",
             rec.forecast_kv,
-            window.forecast_kv
+            window_forecast
         );
-        let (r, w) = (rec.recon_v.unwrap(), window.recon_v.unwrap());
+        let (r, w) = (rec.recon_v.unwrap(), window_recon);
         assert!(close(&r, &w, 1e-4), "{r:?} vs {w:?}");
     }
 
@@ -498,107 +506,11 @@ mod tests {
             "a stale state should not match: {stale_f:?}"
         );
     }
-
-    fn series_of(n: usize) -> (Series, Vec<String>) {
-        let data = rows(n);
-        let series = Series {
-            id: "s".into(),
-            timestamps: (0..n as i64).map(|t| t * 60_000_000).collect(),
-            values: (0..NV)
-                .map(|v| data.iter().skip(v).step_by(NV).copied().collect())
-                .collect(),
-            labels: None,
-        };
-        (series, vec!["a".to_string(), "b".to_string()])
-    }
-
-    /// Stream every row of `series` through a [`StreamDetector`] and compare each score with
-    /// the batch score of the same row; returns the rows scored.
-    fn stream_equals_batch(det: &Detector, pred: &Predictor, series: &Series) -> usize {
-        let batch = det.score_series(pred, series, 64).unwrap();
-        let mut stream = StreamDetector::new(
-            "s",
-            Arc::new(det.clone()),
-            Arc::new(pred.clone()),
-            vec![0.0; NV],
-            vec![1.0; NV],
-        )
-        .unwrap();
-        let mut scored = 0;
-        for t in 0..series.timestamps.len() {
-            let row: Vec<f32> = series.values.iter().map(|c| c[t]).collect();
-            if let StreamOutput::Scored(p) = stream.push(series.timestamps[t], &row).unwrap() {
-                let b = batch.score[t];
-                assert!(
-                    (p.score.is_nan() && b.is_nan()) || (p.score - b).abs() <= 1e-9 * (1.0 + b.abs()),
-                    "row {t}: stream {} batch {b}",
-                    p.score
-                );
-                scored += 1;
-            }
-        }
-        scored
-    }
-
-    /// The generic recurrent path with a family other than SpaceTime: Repeat's recurrent form
-    /// (state = the last row) through the detector's batch path and the stream, row by row;
-    /// its windowed outputs are the same as its recurrent ones.
-    #[test]
-    fn batch_and_stream_agree_with_a_recurrent_repeat_detector() {
-        let dev = Device::flex();
-        let n = 10 * L;
-        let (series, columns) = series_of(n);
-        let repeat = AnyModel::Repeat(RepeatConfig::new(L, 3).init(&dev));
-        let pred = Predictor::model(repeat, 3, dev);
-        assert!(pred.is_recurrent() && !pred.has_reconstruction());
-        let det = Detector::fit(&pred, &DetectorSettings::default(), &columns, &[(&series, 5 * L)]).unwrap();
-        assert!(det.recurrent);
-        assert_eq!(stream_equals_batch(&det, &pred, &series), n - L + 1);
-        // Recurrent and windowed outputs agree exactly for Repeat, row by row.
-        let windowed = pred.clone().with_recurrent(false);
-        let mut state = pred.recurrent_series(NV).unwrap();
-        let data = rows(n);
-        for t in 0..n {
-            let out = pred.push_recurrent(&mut state, &data[t * NV..(t + 1) * NV]);
-            if t + 1 >= L {
-                let w = windowed
-                    .run(&data[(t + 1 - L) * NV..(t + 1) * NV], 1, NV)
-                    .remove(0);
-                assert_eq!(out, Some(w), "row {t}");
-            }
-        }
-    }
-
-    #[test]
-    fn batch_and_stream_agree_with_a_recurrent_spacetime_detector() {
-        let m = model();
-        let dev = Device::flex();
-        let n = 10 * L;
-        let (series, columns) = series_of(n);
-        let pred = Predictor::model(AnyModel::SpaceTime(m), 2, dev);
-        assert!(pred.is_recurrent() && pred.has_reconstruction());
-        let det = Detector::fit(&pred, &DetectorSettings::default(), &columns, &[(&series, 5 * L)]).unwrap();
-        assert!(det.recurrent);
-        assert_eq!(stream_equals_batch(&det, &pred, &series), n - L + 1);
-        // A detector fitted on windows is refused by a recurrent predictor, and vice versa.
-        let windowed = pred.clone().with_recurrent(false);
-        assert!(det.score_series(&windowed, &series, 64).is_err());
-        assert!(
-            StreamDetector::new(
-                "s",
-                Arc::new(det),
-                Arc::new(windowed),
-                vec![0.0; NV],
-                vec![1.0; NV]
-            )
-            .is_err()
-        );
-    }
 }
 #[cfg(test)]
 mod batch_tests {
     use super::*;
-    use statecast_models::spacetime::SpaceTimeConfig;
+    use crate::spacetime::SpaceTimeConfig;
 
     /// Five series fed together (priming, stepping, renewal after `L` more rows, forecasts from a
     /// kept plan) get the outputs of each series fed alone, and the same reconstructions.
