@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use statecast_pipelines::Frequency;
+use statecast_pipelines::live::{PointRefusal, SeriesSoFar, check_point, check_series_id};
 use statecast_pipelines::scale::Scaler;
 
 use crate::alarms::{AlarmEvent, AlarmSegment};
@@ -50,10 +51,7 @@ impl Default for MonitorConfig {
     }
 }
 
-/// Largest accepted magnitude of a scaled value (in the model's training standard deviations).
-/// Anything farther is no measurement a model can score, and its squared residuals would
-/// overflow `f32` into infinite scores.
-pub const MAX_SCALED_MAGNITUDE: f32 = 1e12;
+pub use statecast_pipelines::live::MAX_SCALED_MAGNITUDE;
 
 /// Series tracked by all sessions that share it, bounded by a limit: each session takes one
 /// unit per series it starts tracking and gives it back when the series is dropped (idle,
@@ -84,7 +82,7 @@ impl SeriesBudget {
     }
 
     /// Take one unit; `false` when the budget is spent.
-    fn try_take(&self) -> bool {
+    pub fn try_take(&self) -> bool {
         self.used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
                 (u < self.limit).then_some(u + 1)
@@ -93,7 +91,7 @@ impl SeriesBudget {
     }
 
     /// Give `n` units back.
-    fn give(&self, n: usize) {
+    pub fn give(&self, n: usize) {
         if n > 0 {
             self.used.fetch_sub(n, Ordering::AcqRel);
         }
@@ -265,6 +263,13 @@ pub enum SessionError<E> {
     /// Detection refused the point or the model (scaler without this series, mismatched sizes).
     #[error(transparent)]
     Detection(#[from] crate::Error),
+}
+
+fn refused<E>(r: PointRefusal) -> SessionError<E> {
+    SessionError::InvalidPoint {
+        field: r.field,
+        reason: r.reason,
+    }
 }
 
 fn invalid<E>(field: impl Into<String>, reason: impl Into<String>) -> SessionError<E> {
@@ -563,19 +568,7 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
             self.flush(wave, reports);
             self.sweep(now);
         }
-        if point.series_id.is_empty() {
-            return Err(invalid("series_id", "must not be empty"));
-        }
-        if point.series_id.len() > self.config.max_series_id_bytes {
-            return Err(invalid(
-                "series_id",
-                format!(
-                    "{} bytes long; at most {} are allowed",
-                    point.series_id.len(),
-                    self.config.max_series_id_bytes
-                ),
-            ));
-        }
+        check_series_id(point.series_id, self.config.max_series_id_bytes).map_err(refused)?;
         if !self.series.contains_key(point.series_id) {
             if self.series.len() >= self.config.max_series {
                 self.flush(wave, reports);
@@ -595,63 +588,16 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
                 ),
             ));
         }
-        let det = &s.model.detector;
-        let nv = det.columns.len();
-        if point.values.len() != nv {
-            return Err(invalid(
-                "values",
-                format!(
-                    "{} values, the model has {nv} variates ({})",
-                    point.values.len(),
-                    det.columns.join(", ")
-                ),
-            ));
-        }
-        if let Some(i) = point.values.iter().position(|v| !v.is_finite()) {
-            return Err(invalid(
-                format!("values[{i}]"),
-                format!("{} ({}) is not finite", point.values[i], det.columns[i]),
-            ));
-        }
-        if let Some(last) = s.stream.last_timestamp()
-            && point.timestamp <= last
-        {
-            return Err(invalid(
-                "timestamp",
-                format!(
-                    "{} is not after the previous point of series `{}` ({last}); timestamps \
-                     must be strictly increasing",
-                    point.timestamp, point.series_id
-                ),
-            ));
-        }
-        if let Some(period) = s.model.frequency
-            && period.steps_between(s.origin, point.timestamp).is_none()
-        {
-            return Err(invalid(
-                "timestamp",
-                format!(
-                    "{} is not on the model's {period} grid: series `{}` started at {}, so its \
-                     points must be a whole number of periods after it",
-                    point.timestamp, point.series_id, s.origin
-                ),
-            ));
-        }
-        #[allow(clippy::cast_possible_truncation)]
-        let raw: Vec<f32> = point.values.iter().map(|&v| v as f32).collect();
-        for (i, (r, (c, sc))) in raw.iter().zip(s.center.iter().zip(&s.scale)).enumerate() {
-            let scaled = (r - c) / sc;
-            if !r.is_finite() || scaled.is_nan() || scaled.abs() > MAX_SCALED_MAGNITUDE {
-                return Err(invalid(
-                    format!("values[{i}]"),
-                    format!(
-                        "{} ({}) is too large: it lies more than {MAX_SCALED_MAGNITUDE:e} training \
-                         standard deviations from the mean",
-                        point.values[i], det.columns[i]
-                    ),
-                ));
-            }
-        }
+        let so_far = SeriesSoFar {
+            id: point.series_id,
+            columns: &s.model.detector.columns,
+            center: &s.center,
+            scale: &s.scale,
+            frequency: s.model.frequency,
+            origin: s.origin,
+            last: s.stream.last_timestamp(),
+        };
+        let raw = check_point(&so_far, point.timestamp, point.values).map_err(refused)?;
         let row = s.stream.accept(point.timestamp, &raw)?;
         s.last_seen = now;
         Ok(row)

@@ -380,7 +380,7 @@ fn spawn_each(model: &dyn Stepper, device: &Device, series: &mut [&mut Recurrent
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::forecaster::{Forecaster, StepForecaster};
+    use crate::forecaster::Forecaster;
     use crate::spacetime::{SpaceTime, SpaceTimeConfig};
 
     const L: usize = 16;

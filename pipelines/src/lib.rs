@@ -19,6 +19,7 @@
 pub mod error;
 pub mod frame;
 pub mod frequency;
+pub mod live;
 pub mod missing;
 pub mod online;
 pub mod resample;

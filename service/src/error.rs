@@ -146,6 +146,16 @@ impl From<statecast_anomaly::Error> for Error {
     }
 }
 
+impl From<statecast_pipelines::live::PointRefusal> for Error {
+    /// A refused live point is `INVALID_ARGUMENT` on its field.
+    fn from(r: statecast_pipelines::live::PointRefusal) -> Self {
+        Error::InvalidArgument {
+            field: r.field,
+            reason: r.reason,
+        }
+    }
+}
+
 impl From<statecast_anomaly::session::SessionError<Error>> for Error {
     /// A refused monitor point: malformed points are `INVALID_ARGUMENT`, a full session
     /// `RESOURCE_EXHAUSTED`; model loading errors stay as the loader raised them.

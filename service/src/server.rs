@@ -294,11 +294,10 @@ pub async fn serve_with_metrics(
         stream_idle: config.monitor_stream_idle,
         max_batch: config.monitor_max_batch,
     };
-    let monitor = MonitorServiceServer::new(MonitorServiceImpl::with_limits(
-        registry.clone(),
-        monitor_config,
-        stream_limits,
-    ))
+    let monitor_service = MonitorServiceImpl::with_limits(registry.clone(), monitor_config, stream_limits);
+    // Live forecasts count their series against the monitor's budget: one server-wide bound.
+    let series_budget = monitor_service.budget();
+    let monitor = MonitorServiceServer::new(monitor_service)
     .max_decoding_message_size(config.max_message_bytes)
     .max_encoding_message_size(config.max_message_bytes);
     health_reporter
@@ -306,7 +305,9 @@ pub async fn serve_with_metrics(
         .await;
     crate::model_health::spawn(registry.clone(), health_reporter.clone(), Duration::from_secs(1));
     let forecasts = ForecastServiceServer::new(
-        ForecastServiceImpl::new(registry).with_max_message_bytes(config.max_message_bytes),
+        ForecastServiceImpl::new(registry)
+            .with_max_message_bytes(config.max_message_bytes)
+            .with_live_limits(monitor_config, stream_limits, series_budget),
     )
     .max_decoding_message_size(config.max_message_bytes)
     .max_encoding_message_size(config.max_message_bytes);

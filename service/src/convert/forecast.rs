@@ -1,6 +1,7 @@
 //! `statecast.v1.ForecastService` messages ↔ [`crate::forecast`] types.
 use statecast_proto::v1 as pb;
 
+use crate::forecast::live::{LiveAnswer, LiveMode, LiveOptions};
 use crate::forecast::{ForecastOptions, SeriesForecast, SeriesInput};
 use crate::registry::{ModelRef, VersionInfo};
 use crate::{Error, Result};
@@ -91,6 +92,45 @@ impl From<SeriesForecast> for pb::SeriesForecast {
                     values: Some(matrix(values, variates)),
                 })
                 .collect(),
+        }
+    }
+}
+
+/// What a live point asks for besides its values: horizon, quantiles, levels and mode.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] on `mode` for a value the API does not define.
+pub fn live_options(req: &pb::StreamForecastRequest) -> Result<LiveOptions> {
+    let mode = match pb::LiveForecastMode::try_from(req.mode) {
+        Ok(pb::LiveForecastMode::Unspecified) => None,
+        Ok(pb::LiveForecastMode::Recurrent) => Some(LiveMode::Recurrent),
+        Ok(pb::LiveForecastMode::Window) => Some(LiveMode::Window),
+        Err(_) => {
+            return Err(Error::InvalidArgument {
+                field: "mode".into(),
+                reason: format!("{} is not a LiveForecastMode", req.mode),
+            });
+        }
+    };
+    Ok(LiveOptions {
+        forecast: ForecastOptions {
+            horizon: (req.horizon > 0).then_some(req.horizon as usize),
+            quantiles: req.quantiles.clone(),
+            levels: req.levels.clone(),
+        },
+        mode,
+    })
+}
+
+impl From<LiveAnswer> for pb::StreamForecastResponse {
+    fn from(a: LiveAnswer) -> Self {
+        Self {
+            series_id: a.series_id,
+            timestamp: a.timestamp,
+            model: a.model,
+            warming_up: a.forecast.is_none(),
+            forecast: a.forecast.map(Into::into),
+            exact: a.exact,
         }
     }
 }

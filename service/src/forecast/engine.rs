@@ -89,22 +89,138 @@ pub fn run(
     let scaler = &loaded.artifact.scaler;
     let (l, v, h_model) = (info.lookback, info.columns.len(), loaded.model.horizon());
     let batch = &request.series[range.clone()];
-    let b = batch.len();
+    let windows: Vec<(&str, &[f32])> = batch
+        .iter()
+        .map(|s| (s.id.as_str(), &s.values[(s.rows - l) * v..]))
+        .collect();
+    let y = forecast_windows(loaded, info, &windows, |i| {
+        (Fields::of_series(range.start + i), batch[i].rows - l)
+    })?;
+    let h = request.horizon;
+    batch
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let fields = Fields::of_series(range.start + i);
+            finish(
+                scaler,
+                info,
+                &s.id,
+                &y[i * h_model * v..(i * h_model + h) * v],
+                &request.quantiles,
+                request.frequency,
+                s.timestamps[s.rows - 1],
+                &fields,
+            )
+        })
+        .collect()
+}
+
+/// The request fields that [`finish`]'s errors name.
+#[derive(Debug, Clone)]
+pub struct Fields {
+    /// The series id (per-series scalers).
+    pub id: String,
+    /// The values (a forecast that is not finite).
+    pub values: String,
+    /// The timestamps (forecast times that overflow).
+    pub timestamps: String,
+}
+
+impl Fields {
+    /// `series[i].series_id`, `series[i].values`, `series[i].timestamps`.
+    pub fn of_series(i: usize) -> Self {
+        Self {
+            id: format!("series[{i}].series_id"),
+            values: format!("series[{i}].values"),
+            timestamps: format!("series[{i}].timestamps"),
+        }
+    }
+}
+
+/// One series' forecast from the model's scaled output `scaled_hv` ([horizon, variates], the
+/// horizon already cut to the steps asked for): unscaled with the artifact's scaler, the
+/// `quantiles` added from the version's residual statistics, and dated `last + k · frequency`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] on `fields.id` when a per-series scaler does not know the series,
+/// on `fields.values` when the forecast or a quantile is not finite, on `fields.timestamps` when
+/// a forecast time does not fit in `i64` microseconds.
+#[allow(clippy::too_many_arguments)]
+pub fn finish(
+    scaler: &statecast_pipelines::scale::Scaler,
+    info: &VersionInfo,
+    id: &str,
+    scaled_hv: &[f32],
+    quantiles: &[f64],
+    frequency: statecast_pipelines::Frequency,
+    last: i64,
+    fields: &Fields,
+) -> Result<SeriesForecast> {
+    let v = info.columns.len();
+    let h = scaled_hv.len() / v.max(1);
+    let mut point = scaled_hv.to_vec();
+    scaler
+        .inverse_rows(id, &mut point)
+        .map_err(|e| invalid(fields.id.clone(), e.to_string()))?;
+    let quantiles: Vec<(f64, Vec<f32>)> = match &info.intervals {
+        Some(stats) => quantiles.iter().map(|&q| (q, stats.quantile(&point, q))).collect(),
+        None => Vec::new(),
+    };
+    let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+    if !finite(&point) || !quantiles.iter().all(|(_, v)| finite(v)) {
+        return Err(invalid(
+            fields.values.clone(),
+            "the forecast of these values is not finite in f32 (they lie far outside the range the model was trained on)",
+        ));
+    }
+    let timestamps = (1..=h as i64)
+        .map(|k| frequency.checked_offset(last, k))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| invalid(fields.timestamps.clone(), "the forecast times do not fit in i64 microseconds"))?;
+    Ok(SeriesForecast {
+        id: id.to_string(),
+        timestamps,
+        variates: v,
+        point,
+        quantiles,
+    })
+}
+
+/// The model's scaled forecasts of raw look-back `windows` (`(series id, [lookback, variates])`),
+/// in one model call: [windows, model horizon, variates], row-major. Each window is scaled with
+/// the artifact's scaler first; `fields(i)` names window `i`'s request fields and the row of its
+/// first value in the request (for messages).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] on the id field when a per-series scaler does not know a series,
+/// on the values field when a scaled input lies beyond [`MAX_SCALED_MAGNITUDE`];
+/// [`Error::Internal`] when the model output has an unexpected size.
+pub fn forecast_windows(
+    loaded: &LoadedModel,
+    info: &VersionInfo,
+    windows: &[(&str, &[f32])],
+    fields: impl Fn(usize) -> (Fields, usize),
+) -> Result<Vec<f32>> {
+    let scaler = &loaded.artifact.scaler;
+    let (l, v, h_model) = (info.lookback, info.columns.len(), loaded.model.horizon());
+    let b = windows.len();
     let mut x = Vec::with_capacity(b * l * v);
-    for (i, s) in batch.iter().enumerate() {
-        let mut window = s.values[(s.rows - l) * v..].to_vec();
+    for (i, (id, raw)) in windows.iter().enumerate() {
+        let mut window = raw.to_vec();
         scaler
-            .transform_rows(&s.id, &mut window)
-            .map_err(|e| invalid(format!("series[{}].series_id", range.start + i), e.to_string()))?;
+            .transform_rows(id, &mut window)
+            .map_err(|e| invalid(fields(i).0.id, e.to_string()))?;
         if let Some(k) = window
             .iter()
             .position(|x| x.is_nan() || x.abs() > MAX_SCALED_MAGNITUDE)
         {
+            let (f, first_row) = fields(i);
             return Err(invalid(
-                format!("series[{}].values", range.start + i),
+                f.values,
                 format!(
                     "the value at row {}, column {} is too large for the model: it lies more than {MAX_SCALED_MAGNITUDE:e} training standard deviations from the mean",
-                    s.rows - l + k / v,
+                    first_row + k / v,
                     k % v
                 ),
             ));
@@ -124,50 +240,7 @@ pub fn run(
             y.len()
         )));
     }
-    let h = request.horizon;
-    batch
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let mut point = y[i * h_model * v..(i * h_model + h) * v].to_vec();
-            scaler
-                .inverse_rows(&s.id, &mut point)
-                .map_err(|e| invalid(format!("series[{}].series_id", range.start + i), e.to_string()))?;
-            let quantiles: Vec<(f64, Vec<f32>)> = match &info.intervals {
-                Some(stats) => request
-                    .quantiles
-                    .iter()
-                    .map(|&q| (q, stats.quantile(&point, q)))
-                    .collect(),
-                None => Vec::new(),
-            };
-            let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
-            if !finite(&point) || !quantiles.iter().all(|(_, v)| finite(v)) {
-                return Err(invalid(
-                    format!("series[{}].values", range.start + i),
-                    "the forecast of these values is not finite in f32 (they lie far outside the range the model was trained on)",
-                ));
-            }
-            let last = s.timestamps[s.rows - 1];
-            // `validate` checked that `last + h · frequency` fits.
-            let timestamps = (1..=h as i64)
-                .map(|k| request.frequency.checked_offset(last, k))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    invalid(
-                        format!("series[{}].timestamps", range.start + i),
-                        "the forecast times do not fit in i64 microseconds",
-                    )
-                })?;
-            Ok(SeriesForecast {
-                id: s.id.clone(),
-                timestamps,
-                variates: v,
-                point,
-                quantiles,
-            })
-        })
-        .collect()
+    Ok(y)
 }
 
 /// Batches of at most [`MAX_BATCH`] series covering `0..n`.

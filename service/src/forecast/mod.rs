@@ -5,12 +5,13 @@
 //! Errors name the request field in the proto's terms, e.g. `series[2].values`.
 mod engine;
 pub mod intervals;
+pub mod live;
 mod request;
 pub mod size;
 
-pub use engine::{Prepared, batches, prepare, run};
+pub use engine::{Fields, Prepared, batches, finish, forecast_windows, prepare, run};
 pub use request::{
     ForecastOptions, MAX_BATCH, MAX_QUANTILES, MAX_SCALED_MAGNITUDE, SeriesForecast, SeriesInput,
-    ValidRequest, validate,
+    ValidRequest, validate, validate_options,
 };
 pub use size::Delivery;

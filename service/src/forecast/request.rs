@@ -9,9 +9,9 @@ use crate::{Error, Result};
 pub const MAX_BATCH: usize = 256;
 
 /// Largest accepted magnitude of a look-back value once scaled by the model's training
-/// statistics (in training standard deviations). Farther values are no measurement the model
-/// can extrapolate from, and their forecasts and quantiles overflow `f32` into infinities.
-pub const MAX_SCALED_MAGNITUDE: f32 = 1e12;
+/// statistics (in training standard deviations): farther values are no measurement the model can
+/// extrapolate from, and their forecasts and quantiles overflow `f32` into infinities.
+pub use statecast_pipelines::live::MAX_SCALED_MAGNITUDE;
 
 /// Quantiles one request may ask for, counting each interval level as its two quantiles and
 /// counting duplicates (so the bound holds before any deduplication work).
@@ -87,24 +87,16 @@ pub(super) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Er
     }
 }
 
-/// Check a request against the model version it names, without touching burn.
+/// Check what a request asks for besides its series: the horizon (`None` or 0: the model's) and
+/// the quantiles, levels turned into their two quantiles; returns the horizon and the
+/// quantiles, ascending and deduplicated.
 ///
 /// # Errors
-/// [`Error::InvalidArgument`] naming the field: no series, a horizon above the model's, a
-/// quantile outside (0, 1), a level outside (0, 100), a values matrix whose size is not
-/// rows × cols, a wrong variate count, fewer rows than the look-back, a timestamp count that
-/// differs from the rows, NaN/∞ values, timestamps not strictly increasing or off the
-/// model's frequency grid, more than [`MAX_QUANTILES`] quantiles (levels counting two).
+/// [`Error::InvalidArgument`] for a horizon above the model's, a quantile outside (0, 1), a
+/// level outside (0, 100), more than [`MAX_QUANTILES`] quantiles (levels counting two);
 /// [`Error::FailedPrecondition`] when quantiles are asked of a version without residual
 /// statistics.
-pub fn validate(
-    info: &VersionInfo,
-    series: Vec<SeriesInput>,
-    options: &ForecastOptions,
-) -> Result<ValidRequest> {
-    if series.is_empty() {
-        return Err(invalid("series", "at least one series is required"));
-    }
+pub fn validate_options(info: &VersionInfo, options: &ForecastOptions) -> Result<(usize, Vec<f64>)> {
     let asked = options
         .quantiles
         .len()
@@ -162,6 +154,28 @@ pub fn validate(
             ),
         });
     }
+    Ok((horizon, quantiles))
+}
+
+/// Check a request against the model version it names, without touching burn.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the field: no series, a horizon above the model's, a
+/// quantile outside (0, 1), a level outside (0, 100), a values matrix whose size is not
+/// rows × cols, a wrong variate count, fewer rows than the look-back, a timestamp count that
+/// differs from the rows, NaN/∞ values, timestamps not strictly increasing or off the
+/// model's frequency grid, more than [`MAX_QUANTILES`] quantiles (levels counting two).
+/// [`Error::FailedPrecondition`] when quantiles are asked of a version without residual
+/// statistics.
+pub fn validate(
+    info: &VersionInfo,
+    series: Vec<SeriesInput>,
+    options: &ForecastOptions,
+) -> Result<ValidRequest> {
+    if series.is_empty() {
+        return Err(invalid("series", "at least one series is required"));
+    }
+    let (horizon, quantiles) = validate_options(info, options)?;
     let model_freq = info.frequency.as_deref().and_then(|f| Frequency::parse(f).ok());
     let (l, v) = (info.lookback, info.columns.len());
     let mut frequency = model_freq;

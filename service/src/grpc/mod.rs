@@ -3,6 +3,7 @@
 pub mod forecast;
 pub mod models;
 pub mod monitor;
+pub mod point_stream;
 pub mod training;
 
 use crate::{Error, Result};

@@ -10,15 +10,13 @@
 //! --save-detector DIR/detector.json` before `statecast models register NAME DIR`. A model version
 //! without it is refused with `FAILED_PRECONDITION`.
 //!
-//! **Batched stepping.** The stream's task takes the next message and every message already
-//! received behind it (up to [`StreamLimits::max_batch`], default [`MAX_BATCH`]; it never waits for more, so a lone point is answered at
-//! once) and scores them together on tokio's blocking pool ([`MonitorSession::push_many`]: each
-//! point validated in order, the model work of all their series done in one call per stage).
-//! Responses come back in request order; a refused point ends the stream after the answers of the
-//! points before it. Back-pressure: the task reads no further message until the batch's responses
-//! are in the bounded response channel, so a client that sends faster than the server scores
-//! fills only HTTP/2's flow-control window and then waits; a slow reader slows its own stream
-//! instead of growing memory.
+//! **Batched stepping.** The stream loop ([`super::point_stream::serve`], shared with live
+//! forecasts) takes the next message and every message already received behind it (up to
+//! [`StreamLimits::max_batch`], default [`MAX_BATCH`]) and scores them together on tokio's
+//! blocking pool ([`MonitorSession::push_many`]: each point validated in order, the model work
+//! of all their series done in one call per stage). Responses come back in request order; a
+//! refused point ends the stream after the answers of the points before it. Back-pressure comes
+//! from HTTP/2 flow control and a bounded response channel (see `point_stream`).
 //!
 //! Server-wide bounds ([`StreamLimits`]): at most `max_streams` streams open at once (one more
 //! is refused with `RESOURCE_EXHAUSTED`), at most `max_total_series` series tracked over all
@@ -30,7 +28,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use statecast_anomaly::session::{
     AlarmEventKind, ModelLoader, MonitorPoint, MonitoredModel, PointReport, SeriesBudget, SessionError,
 };
@@ -39,9 +36,9 @@ use statecast_pipelines::Frequency;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::monitor_service_server::MonitorService;
 use tokio::sync::Semaphore;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
+
+use super::point_stream::{AnswerStream, StreamBounds, serve};
 
 use crate::registry::{ModelRef, Registry, Selector};
 use crate::{Error, Result};
@@ -50,9 +47,6 @@ use crate::{Error, Result};
 pub use statecast_anomaly::MonitorConfig;
 /// File name of the saved detector inside a registered artifact directory.
 pub use statecast_anomaly::fit::DETECTOR_FILE;
-
-/// Responses buffered per stream before the server waits for the client to read.
-const RESPONSE_BUFFER: usize = 64;
 
 /// Requests of one stream scored together at most, by default (batched stepping).
 pub const MAX_BATCH: usize = 1024;
@@ -107,6 +101,11 @@ impl MonitorServiceImpl {
             streams: Arc::new(Semaphore::new(limits.max_streams.min(Semaphore::MAX_PERMITS))),
             budget: SeriesBudget::new(limits.max_total_series),
         }
+    }
+
+    /// The server-wide series budget its streams draw on (to share with other point streams).
+    pub fn budget(&self) -> SeriesBudget {
+        self.budget.clone()
     }
 
     /// Series tracked now over all streams.
@@ -272,8 +271,7 @@ fn encode(report: PointReport) -> pb::MonitorResponse {
 
 #[tonic::async_trait]
 impl MonitorService for MonitorServiceImpl {
-    type StreamMonitorStream =
-        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::MonitorResponse, Status>> + Send>>;
+    type StreamMonitorStream = AnswerStream<pb::MonitorResponse>;
 
     async fn stream_monitor(
         &self,
@@ -285,110 +283,13 @@ impl MonitorService for MonitorServiceImpl {
                 self.limits.max_streams
             )));
         };
-        let mut inbound = request.into_inner();
-        let (tx, rx) = tokio::sync::mpsc::channel(RESPONSE_BUFFER);
         let loader = RegistryLoader::new(self.registry.clone());
-        let mut state = Some(MonitorSession::new(loader, self.config).with_budget(self.budget.clone()));
-        let idle = self.limits.stream_idle;
-        let max_batch = self.limits.max_batch.max(1);
-        // Set when the task gives up on a client that stopped reading: the response stream
-        // ends with it after the buffered answers.
-        let stalled: Arc<std::sync::Mutex<Option<Status>>> = Arc::default();
-        let last = stalled.clone();
-        tokio::spawn(async move {
-            // Held (and the session's series counted) until this task ends.
-            let _permit = permit;
-            loop {
-                let first = match tokio::time::timeout(idle, inbound.next()).await {
-                    Err(_) => {
-                        let status = Status::deadline_exceeded(format!(
-                            "no point for {} s: idle monitor streams are closed \
-                             (--monitor-stream-idle-secs); reconnect to resume",
-                            idle.as_secs()
-                        ));
-                        let _ = tokio::time::timeout(idle, tx.send(Err(status))).await;
-                        return;
-                    }
-                    Ok(None) => return,
-                    Ok(Some(Ok(req))) => req,
-                    Ok(Some(Err(status))) => {
-                        tracing::debug!(%status, "monitor stream ended by the client");
-                        return;
-                    }
-                };
-                // Batched stepping: the requests already received join this one, up to
-                // MAX_BATCH; nothing waits for more, so a lone point is scored at once and a
-                // busy stream scores in large batches (its backlog is what queued meanwhile,
-                // bounded by HTTP/2 flow control).
-                let mut batch = vec![first];
-                let mut ended = false;
-                while batch.len() < max_batch {
-                    match inbound.next().now_or_never() {
-                        Some(Some(Ok(req))) => batch.push(req),
-                        Some(Some(Err(status))) => {
-                            tracing::debug!(%status, "monitor stream ended by the client");
-                            ended = true;
-                            break;
-                        }
-                        Some(None) => {
-                            ended = true;
-                            break;
-                        }
-                        None => break,
-                    }
-                }
-                let Some(mut st) = state.take() else { return };
-                let joined = tokio::task::spawn_blocking(move || {
-                    let r = handle(&mut st, &batch);
-                    (st, r)
-                })
-                .await;
-                let (st, (responses, refused)) = match joined {
-                    Ok(x) => x,
-                    Err(e) => {
-                        let status = Error::Internal(format!("a monitor task failed: {e}")).into();
-                        let _ = tokio::time::timeout(idle, tx.send(Err(status))).await;
-                        return;
-                    }
-                };
-                state = Some(st);
-                // A client that stops reading is dropped after the idle time, like one that
-                // stops sending.
-                for response in responses {
-                    match tokio::time::timeout(idle, tx.send(Ok(response))).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return, // the client went away
-                        Err(_) => {
-                            // The client stopped reading: end the stream with a status after
-                            // the answers already buffered, so it cannot mistake the end for a
-                            // clean one.
-                            let status = Status::deadline_exceeded(format!(
-                                "answers not read for {} s: monitor streams whose client stops \
-                                 reading are closed (--monitor-stream-idle-secs); points after \
-                                 the last answer were not scored",
-                                idle.as_secs()
-                            ));
-                            *stalled.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status);
-                            return;
-                        }
-                    }
-                }
-                if let Some(status) = refused {
-                    // An error ends the stream.
-                    let _ = tokio::time::timeout(idle, tx.send(Err(status))).await;
-                    return;
-                }
-                if ended {
-                    return;
-                }
-            }
-        });
-        let last = futures_util::stream::once(async move {
-            last.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take()
-        })
-        .filter_map(|status| status.map(Err));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx).chain(last))))
+        let session = MonitorSession::new(loader, self.config).with_budget(self.budget.clone());
+        let bounds = StreamBounds {
+            idle: self.limits.stream_idle,
+            max_batch: self.limits.max_batch,
+            idle_flag: "--monitor-stream-idle-secs",
+        };
+        Ok(Response::new(serve(request.into_inner(), permit, session, bounds, handle)))
     }
 }
