@@ -73,7 +73,11 @@ pub struct SeriesSoFar<'a> {
 ///
 /// # Errors
 /// [`PointRefusal`] naming `values`, `values[i]` or `timestamp`.
-pub fn check_point(series: &SeriesSoFar<'_>, timestamp: i64, values: &[f64]) -> Result<Vec<f32>, PointRefusal> {
+pub fn check_point(
+    series: &SeriesSoFar<'_>,
+    timestamp: i64,
+    values: &[f64],
+) -> Result<Vec<f32>, PointRefusal> {
     let nv = series.columns.len();
     if values.len() != nv {
         return Err(refuse(

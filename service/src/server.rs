@@ -298,8 +298,8 @@ pub async fn serve_with_metrics(
     // Live forecasts count their series against the monitor's budget: one server-wide bound.
     let series_budget = monitor_service.budget();
     let monitor = MonitorServiceServer::new(monitor_service)
-    .max_decoding_message_size(config.max_message_bytes)
-    .max_encoding_message_size(config.max_message_bytes);
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     health_reporter
         .set_serving::<MonitorServiceServer<MonitorServiceImpl>>()
         .await;

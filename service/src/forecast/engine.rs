@@ -164,7 +164,10 @@ pub fn finish(
         .inverse_rows(id, &mut point)
         .map_err(|e| invalid(fields.id.clone(), e.to_string()))?;
     let quantiles: Vec<(f64, Vec<f32>)> = match &info.intervals {
-        Some(stats) => quantiles.iter().map(|&q| (q, stats.quantile(&point, q))).collect(),
+        Some(stats) => quantiles
+            .iter()
+            .map(|&q| (q, stats.quantile(&point, q)))
+            .collect(),
         None => Vec::new(),
     };
     let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
@@ -177,7 +180,12 @@ pub fn finish(
     let timestamps = (1..=h as i64)
         .map(|k| frequency.checked_offset(last, k))
         .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| invalid(fields.timestamps.clone(), "the forecast times do not fit in i64 microseconds"))?;
+        .ok_or_else(|| {
+            invalid(
+                fields.timestamps.clone(),
+                "the forecast times do not fit in i64 microseconds",
+            )
+        })?;
     Ok(SeriesForecast {
         id: id.to_string(),
         timestamps,

@@ -233,12 +233,7 @@ impl LiveSession {
         self.series
             .values()
             .map(|s| match &s.path {
-                Path::Recurrent(r) => s
-                    .model
-                    .loaded
-                    .model
-                    .stepper()
-                    .map_or(0, |m| r.memory_bytes(m)),
+                Path::Recurrent(r) => s.model.loaded.model.stepper().map_or(0, |m| r.memory_bytes(m)),
                 Path::Window(ring) => ring.len() * std::mem::size_of::<f32>(),
             })
             .sum()
@@ -408,7 +403,12 @@ impl LiveSession {
 
     /// Validate one point; it waits in the wave. Anything that may drop series answers the
     /// wave first.
-    fn accept(&mut self, point: &LivePoint<'_>, wave: &mut Vec<Pending>, answers: &mut Vec<LiveAnswer>) -> Result<Pending> {
+    fn accept(
+        &mut self,
+        point: &LivePoint<'_>,
+        wave: &mut Vec<Pending>,
+        answers: &mut Vec<LiveAnswer>,
+    ) -> Result<Pending> {
         if self.registry.deletions() != self.generation {
             self.flush(wave, answers)?;
             self.revalidate()?;
@@ -482,7 +482,11 @@ impl LiveSession {
         let pending: Vec<Pending> = std::mem::take(wave);
         let mut taken: Vec<LiveSeries> = pending
             .iter()
-            .map(|p| self.series.remove(&p.id).expect("a pending point's series is tracked"))
+            .map(|p| {
+                self.series
+                    .remove(&p.id)
+                    .expect("a pending point's series is tracked")
+            })
             .collect();
         let results = self.forecast_wave(&pending, &mut taken);
         let mut first_error = None;
@@ -510,7 +514,11 @@ impl LiveSession {
     }
 
     /// The forecast (or `None` while warming up) of each pending row's series.
-    fn forecast_wave(&mut self, pending: &[Pending], series: &mut [LiveSeries]) -> Vec<Result<Option<SeriesForecast>>> {
+    fn forecast_wave(
+        &mut self,
+        pending: &[Pending],
+        series: &mut [LiveSeries],
+    ) -> Vec<Result<Option<SeriesForecast>>> {
         let mut out: Vec<Result<Option<SeriesForecast>>> = (0..pending.len()).map(|_| Ok(None)).collect();
         // Groups of series answered by one model call: same model, horizon and path.
         let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -518,7 +526,8 @@ impl LiveSession {
             let same = |j: usize| {
                 Arc::ptr_eq(&series[i].model, &series[j].model)
                     && series[i].horizon == series[j].horizon
-                    && matches!(series[i].path, Path::Recurrent(_)) == matches!(series[j].path, Path::Recurrent(_))
+                    && matches!(series[i].path, Path::Recurrent(_))
+                        == matches!(series[j].path, Path::Recurrent(_))
             };
             match groups.iter_mut().find(|g| same(g[0])) {
                 Some(g) => g.push(i),
@@ -547,7 +556,9 @@ impl LiveSession {
         let (model, horizon) = (first.model.clone(), first.horizon);
         let Some(stepper) = model.loaded.model.stepper() else {
             for &i in group {
-                out[i] = Err(Error::Internal("a recurrent series' model has no recurrent form".into()));
+                out[i] = Err(Error::Internal(
+                    "a recurrent series' model has no recurrent form".into(),
+                ));
             }
             return;
         };

@@ -6,6 +6,8 @@
 mod engine;
 pub mod intervals;
 pub mod live;
+#[cfg(test)]
+mod live_tests;
 mod request;
 pub mod size;
 

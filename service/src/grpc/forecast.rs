@@ -5,12 +5,12 @@
 //! server-wide series budget, so monitored and live series together stay under it.
 use std::sync::Arc;
 
-use statecast_proto::v1 as pb;
-use statecast_proto::v1::forecast_service_server::ForecastService;
-use tokio_stream::wrappers::ReceiverStream;
 use statecast_anomaly::MonitorConfig;
 use statecast_anomaly::session::SeriesBudget;
+use statecast_proto::v1 as pb;
+use statecast_proto::v1::forecast_service_server::ForecastService;
 use tokio::sync::Semaphore;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::blocking;
@@ -71,7 +71,12 @@ impl ForecastServiceImpl {
     /// time), their series counted against `budget` (the monitor's, to share one server-wide
     /// bound).
     #[must_use]
-    pub fn with_live_limits(mut self, config: MonitorConfig, limits: StreamLimits, budget: SeriesBudget) -> Self {
+    pub fn with_live_limits(
+        mut self,
+        config: MonitorConfig,
+        limits: StreamLimits,
+        budget: SeriesBudget,
+    ) -> Self {
         self.live = LiveLimits::new(config, limits, budget);
         self
     }
@@ -167,7 +172,13 @@ impl ForecastService for ForecastServiceImpl {
             max_batch: live.limits.max_batch,
             idle_flag: "--monitor-stream-idle-secs",
         };
-        Ok(Response::new(serve(request.into_inner(), permit, session, bounds, handle_live)))
+        Ok(Response::new(serve(
+            request.into_inner(),
+            permit,
+            session,
+            bounds,
+            handle_live,
+        )))
     }
 }
 
@@ -203,4 +214,3 @@ fn handle_live(
     let status = refused.map(Status::from).or(undecodable);
     (answers.into_iter().map(Into::into).collect(), status)
 }
-

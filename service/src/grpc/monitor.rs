@@ -290,6 +290,12 @@ impl MonitorService for MonitorServiceImpl {
             max_batch: self.limits.max_batch,
             idle_flag: "--monitor-stream-idle-secs",
         };
-        Ok(Response::new(serve(request.into_inner(), permit, session, bounds, handle)))
+        Ok(Response::new(serve(
+            request.into_inner(),
+            permit,
+            session,
+            bounds,
+            handle,
+        )))
     }
 }

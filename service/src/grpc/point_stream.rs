@@ -146,7 +146,8 @@ where
             }
         }
     });
-    let last = futures_util::stream::once(async move { last.lock().unwrap_or_else(PoisonError::into_inner).take() })
-        .filter_map(|status| status.map(Err));
+    let last =
+        futures_util::stream::once(async move { last.lock().unwrap_or_else(PoisonError::into_inner).take() })
+            .filter_map(|status| status.map(Err));
     Box::pin(ReceiverStream::new(rx).chain(last))
 }
