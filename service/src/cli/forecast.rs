@@ -37,28 +37,10 @@ pub(crate) fn run(args: ForecastArgs) -> anyhow::Result<()> {
     let (frame, _) = args.data.load()?;
     super::runtime()?.block_on(async move {
         let channel = args.server.connect().await?;
-        let detail = ModelServiceClient::new(channel.clone())
-            .get_model(pb::GetModelRequest {
-                model: Some(to_pb(&args.model)),
-            })
-            .await
-            .map_err(status)?
-            .into_inner();
-        let version = detail.versions.last().context("the model has no version")?;
+        let version = model_version(channel.clone(), &args.model).await?;
         let schema = version.schema.clone().unwrap_or_default();
         let lookback = schema.lookback as usize;
-        // Model column order; the file may order its columns differently.
-        let order: Vec<usize> = schema
-            .columns
-            .iter()
-            .map(|c| {
-                frame
-                    .columns
-                    .iter()
-                    .position(|f| f == c)
-                    .with_context(|| format!("the file has no column `{c}` (model reads {})", schema.columns.join(",")))
-            })
-            .collect::<anyhow::Result<_>>()?;
+        let order = column_order(&schema.columns, &frame)?;
         let series: Vec<pb::SeriesInput> = frame
             .series
             .iter()
@@ -148,4 +130,39 @@ pub(crate) fn run(args: ForecastArgs) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Where each of the model's columns is in the file (the file may order them differently).
+///
+/// # Errors
+/// When the file lacks one of them.
+pub(crate) fn column_order(model_columns: &[String], frame: &statecast_pipelines::TimeFrame) -> anyhow::Result<Vec<usize>> {
+    model_columns
+        .iter()
+        .map(|c| {
+            frame
+                .columns
+                .iter()
+                .position(|f| f == c)
+                .with_context(|| format!("the file has no column `{c}` (model reads {})", model_columns.join(",")))
+        })
+        .collect()
+}
+
+/// The latest (or named) version of `model` on the server.
+///
+/// # Errors
+/// When the server cannot be asked or the model has no version.
+pub(crate) async fn model_version(
+    channel: super::client::AuthChannel,
+    model: &ModelRef,
+) -> anyhow::Result<pb::ModelVersion> {
+    let detail = ModelServiceClient::new(channel)
+        .get_model(pb::GetModelRequest {
+            model: Some(to_pb(model)),
+        })
+        .await
+        .map_err(status)?
+        .into_inner();
+    detail.versions.last().cloned().context("the model has no version")
 }

@@ -16,6 +16,7 @@ mod forecast;
 mod info;
 mod inspect;
 mod jobs;
+mod live;
 mod models;
 mod monitor;
 mod plot;
@@ -65,6 +66,8 @@ enum Command {
     Monitor(Box<monitor::MonitorArgs>),
     /// Forecast the next steps of every series of a file with a registered model.
     Forecast(forecast::ForecastArgs),
+    /// Stream a file's rows to a server's live forecasts; print the forecast after each point.
+    ForecastLive(Box<live::LiveArgs>),
     /// Ask a running server for its version, devices and health.
     Info(info::InfoArgs),
     /// List compute devices; `--check DEVICE` runs a numerical self-check against the CPU.
@@ -88,6 +91,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs(c) => jobs::run(c),
         Command::Monitor(a) => monitor::run(*a),
         Command::Forecast(a) => forecast::run(a),
+        Command::ForecastLive(a) => live::run(*a),
         Command::Info(a) => info::run(a),
         Command::Devices(a) => devices::run(a),
         Command::Bench(c) => bench::run(c),

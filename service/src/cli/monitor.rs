@@ -26,12 +26,9 @@ pub(crate) struct MonitorArgs {
     limit: Option<usize>,
 }
 
-/// Every row of every series as one request, merged in time order (ties: file order).
-fn requests(
-    frame: &statecast_pipelines::TimeFrame,
-    model: &str,
-    limit: Option<usize>,
-) -> Vec<pb::MonitorRequest> {
+/// Every row of every series as `(series, row, first of its series)`, merged in time order
+/// (ties: file order), at most `limit` of them.
+pub(crate) fn time_order(frame: &statecast_pipelines::TimeFrame, limit: Option<usize>) -> Vec<(usize, usize, bool)> {
     let mut rows: Vec<(i64, usize, usize)> = frame
         .series
         .iter()
@@ -48,17 +45,24 @@ fn requests(
     let mut first = vec![true; frame.series.len()];
     rows.into_iter()
         .take(limit.unwrap_or(usize::MAX))
-        .map(|(ts, s, t)| {
+        .map(|(_, s, t)| (s, t, std::mem::take(&mut first[s])))
+        .collect()
+}
+
+/// Every row of every series as one request, merged in time order (ties: file order).
+fn requests(
+    frame: &statecast_pipelines::TimeFrame,
+    model: &str,
+    limit: Option<usize>,
+) -> Vec<pb::MonitorRequest> {
+    time_order(frame, limit)
+        .into_iter()
+        .map(|(s, t, first)| {
             let series = &frame.series[s];
-            let model = if std::mem::take(&mut first[s]) {
-                model.to_string()
-            } else {
-                String::new()
-            };
             pb::MonitorRequest {
                 series_id: series.id.clone(),
-                model,
-                timestamp: ts,
+                model: if first { model.to_string() } else { String::new() },
+                timestamp: series.timestamps[t],
                 values: series.values.iter().map(|c| f64::from(c[t])).collect(),
             }
         })

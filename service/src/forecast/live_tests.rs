@@ -271,9 +271,10 @@ fn refusal(live: &mut LiveSession, point: LivePoint<'_>) -> Error {
 }
 
 fn field(e: Error) -> String {
-    match e {
-        Error::InvalidArgument { field, .. } => field,
-        other => panic!("not INVALID_ARGUMENT: {other:?}"),
+    if let Error::InvalidArgument { field, .. } = e {
+        field
+    } else {
+        panic!("not INVALID_ARGUMENT: {e:?}")
     }
 }
 
