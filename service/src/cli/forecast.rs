@@ -136,15 +136,19 @@ pub(crate) fn run(args: ForecastArgs) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// When the file lacks one of them.
-pub(crate) fn column_order(model_columns: &[String], frame: &statecast_pipelines::TimeFrame) -> anyhow::Result<Vec<usize>> {
+pub(crate) fn column_order(
+    model_columns: &[String],
+    frame: &statecast_pipelines::TimeFrame,
+) -> anyhow::Result<Vec<usize>> {
     model_columns
         .iter()
         .map(|c| {
-            frame
-                .columns
-                .iter()
-                .position(|f| f == c)
-                .with_context(|| format!("the file has no column `{c}` (model reads {})", model_columns.join(",")))
+            frame.columns.iter().position(|f| f == c).with_context(|| {
+                format!(
+                    "the file has no column `{c}` (model reads {})",
+                    model_columns.join(",")
+                )
+            })
         })
         .collect()
 }
@@ -164,5 +168,9 @@ pub(crate) async fn model_version(
         .await
         .map_err(status)?
         .into_inner();
-    detail.versions.last().cloned().context("the model has no version")
+    detail
+        .versions
+        .last()
+        .cloned()
+        .context("the model has no version")
 }

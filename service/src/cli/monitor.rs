@@ -28,7 +28,10 @@ pub(crate) struct MonitorArgs {
 
 /// Every row of every series as `(series, row, first of its series)`, merged in time order
 /// (ties: file order), at most `limit` of them.
-pub(crate) fn time_order(frame: &statecast_pipelines::TimeFrame, limit: Option<usize>) -> Vec<(usize, usize, bool)> {
+pub(crate) fn time_order(
+    frame: &statecast_pipelines::TimeFrame,
+    limit: Option<usize>,
+) -> Vec<(usize, usize, bool)> {
     let mut rows: Vec<(i64, usize, usize)> = frame
         .series
         .iter()
