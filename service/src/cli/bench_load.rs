@@ -53,7 +53,11 @@ pub(crate) struct LoadArgs {
     /// (the model needs a saved detector; the bench fits one for the model it trains).
     #[arg(long)]
     monitor_series: Option<usize>,
-    /// Upper bound on monitor rounds (one point per series each).
+    /// Also measure live forecasts (`StreamForecast`, recurrent mode) with this many concurrent
+    /// series on one stream; rounds and rate as for the monitor.
+    #[arg(long)]
+    live_series: Option<usize>,
+    /// Upper bound on monitor (and live-forecast) rounds (one point per series each).
     #[arg(long, default_value_t = 10_000)]
     monitor_rounds: usize,
     /// `--device` of a server the bench starts (cuda for the GPU monitor figures).
@@ -330,7 +334,7 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
             let (server, artifact) = start_server(
                 &args.server_device,
                 args.server_monitor_batch,
-                args.monitor_series,
+                args.monitor_series.max(args.live_series),
                 args.max_concurrent_forecasts,
                 &args.family,
                 args.window_scoring,
@@ -386,12 +390,17 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
             );
         }
         println!("server RSS after:  {}", fmt_rss(rss_mib(pid)));
-        if let Some(series) = args.monitor_series {
-            let (variates, lookback) = req.series.first().map_or((0, 0), |s| {
-                s.values
-                    .as_ref()
-                    .map_or((0, 0), |m| (m.cols as usize, m.rows as usize))
-            });
+        let (variates, lookback) = req.series.first().map_or((0, 0), |s| {
+            s.values
+                .as_ref()
+                .map_or((0, 0), |m| (m.cols as usize, m.rows as usize))
+        });
+        use super::bench_monitor::Target;
+        for (series, target) in [
+            (args.monitor_series, Target::Monitor),
+            (args.live_series, Target::LiveForecast),
+        ] {
+            let Some(series) = series else { continue };
             let load = super::bench_monitor::MonitorLoad {
                 variates,
                 lookback,
@@ -399,10 +408,15 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
                 duration,
                 max_rounds: args.monitor_rounds,
                 rate: args.monitor_rate,
+                target,
             };
             let m = super::bench_monitor::run_monitor(&options, &args.model, &load).await?;
+            let what = match target {
+                Target::Monitor => "monitor",
+                Target::LiveForecast => "live forecasts",
+            };
             println!(
-                "monitor: {} series on one stream, {} points sent, {} answered ({} warming up), {} alarms, \
+                "{what}: {} series on one stream, {} points sent, {} answered ({} warming up), {} alarms, \
                  {:.1} s: {:.0} points/s; server RSS after: {}",
                 m.series,
                 m.sent,

@@ -1,5 +1,6 @@
-//! `statecast bench load --monitor-series N`: streaming-monitor throughput. `N` series share
-//! one bidirectional `StreamMonitor` stream per client; every series gets one point per round
+//! `statecast bench load --monitor-series N` (and `--live-series N`): streaming-monitor (and
+//! live-forecast) throughput. `N` series share one bidirectional `StreamMonitor`
+//! (`StreamForecast`) stream; every series gets one point per round
 //! (a random walk per variate, 5-minute timestamps), for a bounded time and number of rounds.
 //! Prints points/s (sent and answered), alarms, warm-up answers and server RSS, and splits the
 //! run in two: **warm-up** (the first `L` rounds: windows filling, then every series primed on its
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::client::ClientOptions;
 use anyhow::Context;
 use statecast_proto::v1 as pb;
+use statecast_proto::v1::forecast_service_client::ForecastServiceClient;
 use statecast_proto::v1::monitor_service_client::MonitorServiceClient;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -94,6 +96,18 @@ pub(crate) struct MonitorLoad {
     pub(crate) max_rounds: usize,
     /// Points per second offered (0: as fast as the stream accepts).
     pub(crate) rate: f64,
+    /// Which point stream to load.
+    pub(crate) target: Target,
+}
+
+/// The point stream a run loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `MonitorService.StreamMonitor`.
+    Monitor,
+    /// `ForecastService.StreamForecast`, recurrent mode, the model's horizon, quantiles 0.1
+    /// and 0.9.
+    LiveForecast,
 }
 
 /// Stream rounds of one point per series through one stream until `duration` or `max_rounds`.
@@ -102,6 +116,65 @@ pub(crate) async fn run_monitor(
     model: &str,
     load: &MonitorLoad,
 ) -> anyhow::Result<MonitorLevel> {
+    let channel = options.connect().await?;
+    match load.target {
+        Target::Monitor => {
+            let (tx, rx) = tokio::sync::mpsc::channel::<pb::MonitorRequest>(4096);
+            let responses = MonitorServiceClient::new(channel)
+                .stream_monitor(ReceiverStream::new(rx))
+                .await
+                .map_err(status)?
+                .into_inner();
+            let request = |series_id, model, timestamp, values| pb::MonitorRequest {
+                series_id,
+                model,
+                timestamp,
+                values,
+            };
+            let flags = |r: &pb::MonitorResponse| (r.fired.is_some(), r.warming_up);
+            drive(load, model, tx, responses, request, flags).await
+        }
+        Target::LiveForecast => {
+            let (tx, rx) = tokio::sync::mpsc::channel::<pb::StreamForecastRequest>(4096);
+            let responses = ForecastServiceClient::new(channel)
+                .max_decoding_message_size(64 << 20)
+                .stream_forecast(ReceiverStream::new(rx))
+                .await
+                .map_err(status)?
+                .into_inner();
+            let request = |series_id, model: String, timestamp, values| {
+                let first = !model.is_empty();
+                pb::StreamForecastRequest {
+                    series_id,
+                    model,
+                    timestamp,
+                    values,
+                    horizon: 0,
+                    quantiles: if first { vec![0.1, 0.9] } else { Vec::new() },
+                    levels: Vec::new(),
+                    mode: if first {
+                        pb::LiveForecastMode::Recurrent as i32
+                    } else {
+                        0
+                    },
+                }
+            };
+            let flags = |r: &pb::StreamForecastResponse| (false, r.warming_up);
+            drive(load, model, tx, responses, request, flags).await
+        }
+    }
+}
+
+/// The run over an open stream: `request(series, model on a series' first point, timestamp,
+/// values)` builds a point, `flags(answer)` says (alarm fired, warming up).
+async fn drive<R: Send + 'static, A>(
+    load: &MonitorLoad,
+    model: &str,
+    tx: tokio::sync::mpsc::Sender<R>,
+    mut responses: tonic::Streaming<A>,
+    request: fn(String, String, i64, Vec<f64>) -> R,
+    flags: fn(&A) -> (bool, bool),
+) -> anyhow::Result<MonitorLevel> {
     let MonitorLoad {
         variates,
         lookback,
@@ -109,14 +182,8 @@ pub(crate) async fn run_monitor(
         duration,
         max_rounds,
         rate,
+        target: _,
     } = *load;
-    let mut client = MonitorServiceClient::new(options.connect().await?);
-    let (tx, rx) = tokio::sync::mpsc::channel::<pb::MonitorRequest>(4096);
-    let mut responses = client
-        .stream_monitor(ReceiverStream::new(rx))
-        .await
-        .map_err(status)?
-        .into_inner();
     let model = model.to_string();
     let start = Instant::now();
     // Send time of every point, by position in the stream (answers come back in order).
@@ -142,12 +209,12 @@ pub(crate) async fn run_monitor(
                         *x
                     })
                     .collect();
-                let req = pb::MonitorRequest {
-                    series_id: format!("s{s}"),
-                    model: if round == 0 { model.clone() } else { String::new() },
-                    timestamp: 1_700_000_000_000_000 + round as i64 * 300_000_000,
+                let req = request(
+                    format!("s{s}"),
+                    if round == 0 { model.clone() } else { String::new() },
+                    1_700_000_000_000_000 + round as i64 * 300_000_000,
                     values,
-                };
+                );
                 if rate > 0.0 {
                     // Paced: point `sent` leaves at sent / rate seconds.
                     let due = start + Duration::from_secs_f64(sent as f64 / rate);
@@ -171,8 +238,9 @@ pub(crate) async fn run_monitor(
         let msg = msg.map_err(status)?;
         arrivals_s.push(start.elapsed().as_secs_f64());
         answered += 1;
-        alarms += usize::from(msg.fired.is_some());
-        warming += usize::from(msg.warming_up);
+        let (fired, warming_up) = flags(&msg);
+        alarms += usize::from(fired);
+        warming += usize::from(warming_up);
     }
     let sent = sender.await.context("monitor sender")?;
     let sent_at = sent_at.lock().expect("send log").clone();
