@@ -101,19 +101,7 @@ pub trait StepForecaster: Forecaster {
     /// the batch, stepped together and split back. `x_bv` holds the states' rows in order
     /// (`Σ batch` rows); so does the returned prediction. Each state ends as if stepped alone.
     fn step_many(&self, states: &mut [&mut Self::State], x_bv: Tensor<2>) -> Tensor<2> {
-        if let [one] = states {
-            return self.step(one, x_bv);
-        }
-        let parts: Vec<&Self::State> = states.iter().map(|s| &**s).collect();
-        let mut stacked = Self::State::concat(&parts);
-        let pred_bv = self.step(&mut stacked, x_bv);
-        let batches: Vec<usize> = states.iter().map(|s| s.batch()).collect();
-        let consumed = stacked.points();
-        for (state, mut piece) in states.iter_mut().zip(stacked.split(&batches)) {
-            piece.set_points(state.points() + consumed);
-            **state = piece;
-        }
-        pred_bv
+        step_stacked(self, states, x_bv)
     }
 
     /// A plan for forecasting only the steps `steps` (1-based horizons, ascending, distinct)
@@ -165,6 +153,29 @@ pub trait StepForecaster: Forecaster {
         let b = anchor_blv.dims()[0];
         self.fresh_state(anchor_blv).split(&vec![1; b])
     }
+}
+
+/// [`StepForecaster::step_many`] by stacking: the states are concatenated along the batch,
+/// stepped together with [`StepForecaster::step`] and split back (the default; a family that can
+/// step its states where they lie overrides `step_many` and falls back to this).
+pub fn step_stacked<F: StepForecaster + ?Sized>(
+    model: &F,
+    states: &mut [&mut F::State],
+    x_bv: Tensor<2>,
+) -> Tensor<2> {
+    if let [one] = states {
+        return model.step(one, x_bv);
+    }
+    let parts: Vec<&F::State> = states.iter().map(|s| &**s).collect();
+    let mut stacked = F::State::concat(&parts);
+    let pred_bv = model.step(&mut stacked, x_bv);
+    let batches: Vec<usize> = states.iter().map(|s| s.batch()).collect();
+    let consumed = stacked.points();
+    for (state, mut piece) in states.iter_mut().zip(stacked.split(&batches)) {
+        piece.set_points(state.points() + consumed);
+        **state = piece;
+    }
+    pred_bv
 }
 
 /// Work shared by every forecast of a given length from one model ([`StepForecaster::forecast_plan`]),

@@ -237,7 +237,13 @@ impl EncoderBlock {
     /// # Shapes
     /// * `z_nc`: `[N, C]`, `x_ncd`: `[N, C, d]` row-major
     pub fn step_after_pre_in_place(&self, z_nc: Tensor<2>, x_ncd: &mut [f32]) -> Tensor<2> {
-        let y_nc = self.ssm.step_in_place(z_nc.clone(), x_ncd);
+        self.step_after_pre_in_place_many(z_nc, &mut [x_ncd])
+    }
+
+    /// [`Self::step_after_pre_in_place`] of several host states, each in its own buffer
+    /// (`xs[i]`: `[N_i, C, d]`; `z_nc` holds their rows in order).
+    pub fn step_after_pre_in_place_many(&self, z_nc: Tensor<2>, xs: &mut [&mut [f32]]) -> Tensor<2> {
+        let y_nc = self.ssm.step_in_place_many(z_nc.clone(), xs);
         self.mlp.forward(y_nc) + z_nc
     }
 

@@ -339,16 +339,22 @@ impl ClosedLoopSsm {
     /// # Shapes
     /// * `z_nc`: `[N, C]`, `x_ncd`: `[N, C, d]` row-major; returns `[N, C]`
     pub fn step_in_place(&self, z_nc: Tensor<2>, x_ncd: &mut [f32]) -> Tensor<2> {
+        self.step_in_place_many(z_nc, &mut [x_ncd])
+    }
+
+    /// [`Self::step_in_place`] of several host states, each in its own buffer (`xs[i]`:
+    /// `[N_i, C, d]`; `z_nc` holds their rows in order); returns `[Σ N_i, C]`.
+    pub fn step_in_place_many(&self, z_nc: Tensor<2>, xs: &mut [&mut [f32]]) -> Tensor<2> {
         let device = z_nc.device();
         let [n, c] = z_nc.dims();
         let p = self.channel_params();
         let host = super::ssm_layer::host_values;
-        let y = super::host_step::companion_step_in_place(
+        let y = super::host_step::companion_step_in_place_many(
             &host(p.a_cd),
             &host(p.b_cd),
             &host(p.c_cd),
             None,
-            x_ncd,
+            xs,
             &host(z_nc),
             c,
         );

@@ -96,6 +96,18 @@ impl StepForecaster for SpaceTime {
         SpaceTime::forecast_from_state(self, state, steps, device)
     }
 
+    /// On the CPU, the states are stepped where they lie ([`SpaceTime::step_many_in_place`]);
+    /// elsewhere (or for mixed layouts) stacked.
+    fn step_many(&self, states: &mut [&mut Self::State], x_bv: Tensor<2>) -> Tensor<2> {
+        if states.len() > 1
+            && Self::steps_in_place(&x_bv.device())
+            && let Some(pred_bv) = self.step_many_in_place(x_bv.clone(), states)
+        {
+            return pred_bv;
+        }
+        crate::forecaster::step_stacked(self, states, x_bv)
+    }
+
     fn state_bytes(&self, state: &Self::State) -> usize {
         state.value_bytes()
     }

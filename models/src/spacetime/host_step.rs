@@ -61,12 +61,13 @@ pub(crate) fn companion_step_in_place(
                 &c_cd[ch * d..(ch + 1) * d],
             );
             let (last, u) = (x[d - 1], u_c[ch]);
+            // Iterators rather than indices: no bounds checks, so the loop vectorises.
             next[0] = a[0] * last + b[0] * u;
-            for i in 1..d {
-                next[i] = x[i - 1] + a[i] * last + b[i] * u;
+            for (((n, xp), ai), bi) in next[1..].iter_mut().zip(&x[..d - 1]).zip(&a[1..]).zip(&b[1..]) {
+                *n = xp + ai * last + bi * u;
             }
             x.copy_from_slice(&next);
-            let mut y: f32 = x.iter().zip(out).map(|(p, q)| p * q).sum();
+            let mut y = dot(x, out);
             if let Some(skip) = d_skip_c {
                 y += skip[ch] * u;
             }
@@ -74,4 +75,63 @@ pub(crate) fn companion_step_in_place(
         }
     }
     y_nc
+}
+
+/// `Σ p_i q_i` in eight independent partial sums, which the compiler turns into SIMD lanes (a
+/// single running sum is one long chain of dependent additions: the kernel's bottleneck).
+fn dot(p: &[f32], q: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f32; LANES];
+    let (pc, qc) = (p.chunks_exact(LANES), q.chunks_exact(LANES));
+    let (pr, qr) = (pc.remainder(), qc.remainder());
+    for (a, b) in pc.zip(qc) {
+        let (a, b): (&[f32; LANES], &[f32; LANES]) = (
+            a.try_into().expect("a lane chunk"),
+            b.try_into().expect("a lane chunk"),
+        );
+        for l in 0..LANES {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    let tail: f32 = pr.iter().zip(qr).map(|(a, b)| a * b).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// [`companion_step_in_place`] of several states, each in its own buffer (`xs[i]`: `[N_i, C, d]`,
+/// its rows of `u_nc` in order), without stacking them; returns `y` of all rows, `[Σ N_i, C]`.
+///
+/// # Panics
+/// If the states' rows do not add up to the rows of `u_nc`, or as [`companion_step_in_place`].
+pub(crate) fn companion_step_in_place_many(
+    a_cd: &[f32],
+    b_cd: &[f32],
+    c_cd: &[f32],
+    d_skip_c: Option<&[f32]>,
+    xs: &mut [&mut [f32]],
+    u_nc: &[f32],
+    channels: usize,
+) -> Vec<f32> {
+    let per_row = a_cd.len();
+    let mut y = Vec::with_capacity(u_nc.len());
+    let mut from = 0;
+    for x in xs.iter_mut() {
+        let rows = x.len() / per_row.max(1);
+        let to = from + rows * channels;
+        assert!(
+            to <= u_nc.len(),
+            "companion_step_in_place_many: more state rows than inputs"
+        );
+        y.extend(companion_step_in_place(
+            a_cd,
+            b_cd,
+            c_cd,
+            d_skip_c,
+            x,
+            &u_nc[from..to],
+            channels,
+        ));
+        from = to;
+    }
+    assert_eq!(from, u_nc.len(), "companion_step_in_place_many: inputs left over");
+    y
 }

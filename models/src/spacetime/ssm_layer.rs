@@ -248,16 +248,22 @@ impl CompanionSsm {
     /// # Shapes
     /// * `u_nc`: `[N, C]`, `x_ncd`: `[N, C, d]` row-major; returns `[N, C]`
     pub fn step_in_place(&self, u_nc: Tensor<2>, x_ncd: &mut [f32]) -> Tensor<2> {
+        self.step_in_place_many(u_nc, &mut [x_ncd])
+    }
+
+    /// [`Self::step_in_place`] of several host states, each in its own buffer (`xs[i]`:
+    /// `[N_i, C, d]`; `u_nc` holds their rows in order); returns `[Σ N_i, C]`.
+    pub fn step_in_place_many(&self, u_nc: Tensor<2>, xs: &mut [&mut [f32]]) -> Tensor<2> {
         let device = u_nc.device();
         let [n, c] = u_nc.dims();
         let p = self.channel_params();
         let skip = self.d_skip.as_ref().map(|s| host_values(s.val()));
-        let y = super::host_step::companion_step_in_place(
+        let y = super::host_step::companion_step_in_place_many(
             &host_values(p.a_cd),
             &host_values(p.b_cd),
             &host_values(p.c_cd),
             skip.as_deref(),
-            x_ncd,
+            xs,
             &host_values(u_nc),
             c,
         );

@@ -419,6 +419,106 @@ impl SpaceTime {
         }
     }
 
+    /// [`Self::step`] of several states at once on the CPU, without stacking them: the
+    /// per-point vectors of all their series go through each layer's tensor operations together,
+    /// while every companion recurrence updates its state in place, in the state's own buffers
+    /// ([`super::host_step`]). Stacking would copy every state (tens of kilobytes per series)
+    /// in and out on each step. `None` (nothing stepped) when the states' layouts differ (a
+    /// state stored with a per-channel preprocessing history among shared ones): step them
+    /// stacked then.
+    ///
+    /// # Shapes
+    /// * `x_bv`: `[Σ B_i, V]`, the states' rows in order; returns the next-point predictions,
+    ///   `[Σ B_i, V]`
+    pub fn step_many_in_place(
+        &self,
+        x_bv: Tensor<2>,
+        states: &mut [&mut SpaceTimeState],
+    ) -> Option<Tensor<2>> {
+        let first = states.first()?;
+        let [b, v] = x_bv.dims();
+        let layout = |s: &SpaceTimeState| -> Vec<Option<Vec<usize>>> {
+            s.encoder
+                .iter()
+                .map(|e| e.hist_ncj.as_ref().map(|h| h.shape[1..].to_vec()))
+                .collect()
+        };
+        let first_layout = layout(first);
+        if states
+            .iter()
+            .any(|s| s.variates != v || s.encoder.len() != self.encoder.len() || layout(s) != first_layout)
+        {
+            return None;
+        }
+        assert_eq!(
+            states.iter().map(|s| s.batch).sum::<usize>(),
+            b,
+            "step_many_in_place: input rows do not match the states"
+        );
+        let device = x_bv.device();
+        let n = b * v;
+        let batches: Vec<usize> = states.iter().map(|s| s.batch).collect();
+        let cat = |f: &dyn Fn(&SpaceTimeState) -> &StateTensor| {
+            StateTensor::concat(&states.iter().map(|s| f(s)).collect::<Vec<_>>()).to_tensor::<2>(&device)
+        };
+        let stats = NormStats {
+            shift_n1: cat(&|s| &s.norm_shift_n1),
+            scale_n1: cat(&|s| &s.norm_scale_n1),
+        };
+        let u_n1 = stats.normalize(x_bv.reshape([n, 1]));
+        let mut z_nc = self.embed(u_n1.clone()).reshape([n, self.width]);
+        for (i, block) in self.encoder.iter().enumerate() {
+            let pre_nc = match (&block.pre, &first_layout[i]) {
+                (Some(pre), Some(shape)) => {
+                    let hist = StateTensor::concat(
+                        &states
+                            .iter()
+                            .map(|s| s.encoder[i].hist_ncj.as_ref().expect("same layout"))
+                            .collect::<Vec<_>>(),
+                    );
+                    let (pre_nc, hist) = if shape[0] == 1 && self.shared_history(i) {
+                        // The input is `u` on every channel: filter the one history.
+                        let j = shape[1];
+                        let (pre_nc, hist_nj) =
+                            pre.step_shared(u_n1.clone(), hist.to_tensor::<3>(&device).reshape([n, j]));
+                        (pre_nc, hist_nj.reshape([n, 1, j]))
+                    } else {
+                        pre.step(z_nc, hist.to_tensor(&device))
+                    };
+                    let pieces = StateTensor::from_tensor(hist).split_batches(&batches, b);
+                    for (s, piece) in states.iter_mut().zip(pieces) {
+                        s.encoder[i].hist_ncj = Some(piece);
+                    }
+                    pre_nc
+                }
+                (None, None) => z_nc,
+                (Some(_), None) | (None, Some(_)) => {
+                    panic!("SpaceTime::step_many_in_place: state does not match the block")
+                }
+            };
+            let mut xs: Vec<&mut [f32]> = states
+                .iter_mut()
+                .map(|s| s.encoder[i].x_ncd.values.as_mut_slice())
+                .collect();
+            z_nc = block.step_after_pre_in_place_many(pre_nc, &mut xs);
+        }
+        let mut xs: Vec<&mut [f32]> = states
+            .iter_mut()
+            .map(|s| s.decoder_x_ncd.values.as_mut_slice())
+            .collect();
+        let y_nc = self.decoder.step_in_place_many(z_nc, &mut xs);
+        for s in states.iter_mut() {
+            s.steps += 1;
+        }
+        Some(stats.denormalize(self.head.forward(y_nc)).reshape([b, v]))
+    }
+
+    /// Whether this device steps host states in place (the CPU, unless
+    /// `STATECAST_STEP_TENSOR_OPS=1`).
+    pub(crate) fn steps_in_place(device: &Device) -> bool {
+        device.clone().inner() == Device::flex() && !in_place_disabled()
+    }
+
     /// Feeds a whole look-back window point by point from a fresh state whose normalisation
     /// statistics are those of the window (so it matches [`Self::forward`]).
     ///

@@ -222,7 +222,17 @@ fn probe_step() {
         let fc = mean_seconds(20, || {
             let _ = host(stepper.forecast_many_planned(&plan, &refs, &device));
         });
-        println!("  forecast without a plan {:.2} ms", fc_unplanned * 1e3);
+        let windows = Tensor::<3>::random([series, 96, 4], Distribution::Normal(0.0, 1.0), &device);
+        let prime = mean_seconds(5, || {
+            let (_, p) = stepper.prime_each(windows.clone());
+            let _ = host(p);
+        });
+        println!(
+            "  forecast without a plan {:.2} ms, priming {series} windows {:.2} ms ({:.1} µs per series and point over a look-back)",
+            fc_unplanned * 1e3,
+            prime * 1e3,
+            prime / series as f64 / 96.0 * 1e6
+        );
         println!(
             "series {series:>4}: step(2 states) {:>8.2} ms, planned forecast {:>8.2} ms, per point {:>7.1} µs, state {} B",
             step * 1e3,
