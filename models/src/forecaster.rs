@@ -158,7 +158,7 @@ pub trait StepForecaster: Forecaster {
 /// [`StepForecaster::step_many`] by stacking: the states are concatenated along the batch,
 /// stepped together with [`StepForecaster::step`] and split back (the default; a family that can
 /// step its states where they lie overrides `step_many` and falls back to this).
-pub fn step_stacked<F: StepForecaster + ?Sized>(
+pub fn step_stacked<F: StepForecaster>(
     model: &F,
     states: &mut [&mut F::State],
     x_bv: Tensor<2>,
