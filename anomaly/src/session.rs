@@ -504,12 +504,20 @@ impl<L: ModelLoader, C: Clock> MonitorSession<L, C> {
     ) -> (Vec<PointReport>, Option<SessionError<L::Error>>) {
         let mut reports = Vec::with_capacity(points.len());
         let mut wave: Vec<(String, AcceptedRow)> = Vec::new();
+        // The wave's series ids (a wave only grows by a push or empties by a flush).
+        let mut in_wave: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for point in points {
-            if wave.iter().any(|(id, _)| id == point.series_id) {
+            if !wave.is_empty() && in_wave.contains(point.series_id) {
                 self.flush(&mut wave, &mut reports);
             }
             match self.accept(point, &mut wave, &mut reports) {
-                Ok(row) => wave.push((point.series_id.to_string(), row)),
+                Ok(row) => {
+                    wave.push((point.series_id.to_string(), row));
+                    if wave.len() == 1 {
+                        in_wave.clear();
+                    }
+                    in_wave.insert(point.series_id);
+                }
                 Err(e) => {
                     self.flush(&mut wave, &mut reports);
                     return (reports, Some(e));

@@ -383,14 +383,23 @@ impl LiveSession {
     pub fn push_many(&mut self, points: &[LivePoint<'_>]) -> (Vec<LiveAnswer>, Option<Error>) {
         let mut answers = Vec::with_capacity(points.len());
         let mut wave: Vec<Pending> = Vec::new();
+        // The wave's series ids (a wave only grows by a push or empties by a flush).
+        let mut in_wave: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for point in points {
-            if wave.iter().any(|p| p.id == point.series_id)
+            if !wave.is_empty()
+                && in_wave.contains(point.series_id)
                 && let Err(e) = self.flush(&mut wave, &mut answers)
             {
                 return (answers, Some(e));
             }
             match self.accept(point, &mut wave, &mut answers) {
-                Ok(row) => wave.push(row),
+                Ok(row) => {
+                    wave.push(row);
+                    if wave.len() == 1 {
+                        in_wave.clear();
+                    }
+                    in_wave.insert(point.series_id);
+                }
                 Err(e) => {
                     let flushed = self.flush(&mut wave, &mut answers);
                     return (answers, Some(flushed.err().unwrap_or(e)));
