@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::hostile::{assert_survived, connect, registry_snapshot, rss_bytes};
+use common::hostile::{Flood, assert_survived, connect, flood, registry_snapshot, rss_bytes};
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::model_service_client::ModelServiceClient;
 use statecast_proto::v1::monitor_service_client::MonitorServiceClient;
@@ -250,24 +250,24 @@ async fn hostile_monitor_streams_are_bounded() {
     // idle time (2 s here) without the client reading, the stream is closed.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (tx, rx) = tokio::sync::mpsc::channel(1);
-    let mut flood = client
+    let mut flood_answers = client
         .stream_monitor(ReceiverStream::new(rx))
         .await
         .unwrap()
         .into_inner();
-    let handed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = handed.clone();
-    let sender = tokio::spawn(async move {
-        for i in 0..2_000_000i64 {
-            let model = if i == 0 { "sensors" } else { "" };
-            if tx.send(point("flood", model, t0 + i * STEP, ok())).await.is_err() {
-                break;
-            }
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    });
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let held = handed.load(std::sync::atomic::Ordering::Relaxed);
+    let message = move |i: i64| {
+        point(
+            "flood",
+            if i == 0 { "sensors" } else { "" },
+            t0 + i * STEP,
+            vec![1.0; V],
+        )
+    };
+    let Flood {
+        held,
+        answered,
+        ended,
+    } = flood(tx, message, &mut flood_answers).await;
     eprintln!(
         "a client that never reads got {held} points onto the wire in 4 s, RSS {} MiB",
         rss_bytes(&server) >> 20
@@ -276,20 +276,11 @@ async fn hostile_monitor_streams_are_bounded() {
     // answers (~30 bytes per request, ~70 per answer on the wire), one batch of 1 024, 64
     // buffered answers; far below the two million the client tried to send.
     assert!(held < 200_000, "{held} points sent past flow control");
-    sender.abort();
-    let mut answered = 0usize;
-    let ended = loop {
-        match tokio::time::timeout(Duration::from_secs(10), flood.next()).await {
-            Ok(Some(Ok(_))) => answered += 1,
-            Ok(Some(Err(status))) => break status,
-            Ok(None) => panic!("the flooding stream ended without a status after {answered} answers"),
-            Err(_) => panic!("no answer within 10 s after {answered}"),
-        }
-    };
     assert!(
         answered > 1000 && answered <= held,
         "{answered} answers for {held} points"
     );
+    let ended = ended.expect("the server closes a stream whose client stops reading");
     expect::<()>(Err(ended), Code::DeadlineExceeded, &["idle"]);
     assert_survived(&mut server, bound, &after).await;
 }

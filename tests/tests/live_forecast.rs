@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::hostile::{assert_survived, connect, registry_snapshot, rss_bytes};
+use common::hostile::{Flood, assert_survived, connect, flood, registry_snapshot, rss_bytes};
 use statecast_pipelines::missing::MissingPolicy;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::forecast_service_client::ForecastServiceClient;
@@ -446,47 +446,29 @@ async fn live_forecasts_follow_a_stream_and_hostile_clients_are_bounded() {
 
     // A client that floods one stream and never reads: held back by flow control, then closed.
     let (tx, rx) = tokio::sync::mpsc::channel(1);
-    let mut flood = client
+    let mut flood_answers = client
         .stream_forecast(ReceiverStream::new(rx))
         .await
         .unwrap()
         .into_inner();
-    let handed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counter = handed.clone();
     let values = ok.clone();
-    let sender = tokio::spawn(async move {
-        for i in 0..2_000_000i64 {
-            let model = if i == 0 { "st" } else { "" };
-            if tx
-                .send(point("flood", model, t0 + i * step, values.clone(), mode))
-                .await
-                .is_err()
-            {
-                break;
-            }
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    });
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let held = handed.load(std::sync::atomic::Ordering::Relaxed);
+    let message = move |i: i64| {
+        let model = if i == 0 { "st" } else { "" };
+        point("flood", model, t0 + i * step, values.clone(), mode)
+    };
+    let Flood {
+        held,
+        answered,
+        ended,
+    } = flood(tx, message, &mut flood_answers).await;
     eprintln!(
         "a live client that never reads got {held} points onto the wire in 4 s, RSS {} MiB",
         rss_bytes(&server) >> 20
     );
     assert!(held < 200_000, "{held} points sent past flow control");
-    sender.abort();
     // Either the server stalled on the unread answers and closed the stream after the idle
     // time, or it answered every point the client got onto the wire (its sends held back by
     // flow control meanwhile) and the stream ended with the client's.
-    let mut answered = 0usize;
-    let ended = loop {
-        match tokio::time::timeout(Duration::from_secs(10), flood.next()).await {
-            Ok(Some(Ok(_))) => answered += 1,
-            Ok(Some(Err(status))) => break Some(status),
-            Ok(None) => break None,
-            Err(_) => panic!("no answer within 10 s after {answered}"),
-        }
-    };
     match ended {
         Some(status) => {
             assert!(answered <= held, "{answered} answers for {held} points");

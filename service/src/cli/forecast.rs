@@ -19,18 +19,25 @@ pub(crate) struct ForecastArgs {
     model: ModelRef,
     #[command(flatten)]
     data: DataArgs,
-    /// Steps to forecast (default: the model's horizon).
-    #[arg(long)]
-    horizon: Option<u32>,
-    /// Quantiles as fractions, comma-separated (e.g. 0.1,0.5,0.9).
-    #[arg(long, value_delimiter = ',')]
-    quantiles: Vec<f64>,
-    /// Central interval levels in percent, comma-separated (80 adds 0.1 and 0.9).
-    #[arg(long, value_delimiter = ',')]
-    levels: Vec<f64>,
+    #[command(flatten)]
+    settings: ForecastSettings,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// What to forecast: steps and quantiles (the `forecast` and `forecast-live` clients).
+#[derive(Debug, clap::Args)]
+pub(crate) struct ForecastSettings {
+    /// Steps to forecast (default: the model's horizon).
+    #[arg(long)]
+    pub(crate) horizon: Option<u32>,
+    /// Quantiles as fractions, comma-separated (e.g. 0.1,0.5,0.9).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) quantiles: Vec<f64>,
+    /// Central interval levels in percent, comma-separated (80 adds 0.1 and 0.9).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) levels: Vec<f64>,
 }
 
 pub(crate) fn run(args: ForecastArgs) -> anyhow::Result<()> {
@@ -69,9 +76,9 @@ pub(crate) fn run(args: ForecastArgs) -> anyhow::Result<()> {
                     selector: Some(pb::model_ref::Selector::Version(version.version)),
                 }),
                 series,
-                horizon: args.horizon.unwrap_or(0),
-                quantiles: args.quantiles,
-                levels: args.levels,
+                horizon: args.settings.horizon.unwrap_or(0),
+                quantiles: args.settings.quantiles,
+                levels: args.settings.levels,
             })
             .await
             .map_err(status)?

@@ -11,7 +11,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::data_args::DataArgs;
-use super::forecast::{column_order, model_version};
+use super::forecast::{ForecastSettings, column_order, model_version};
 use super::models::{ServerArg, status};
 use super::monitor::time_order;
 
@@ -33,15 +33,8 @@ pub(crate) struct LiveArgs {
     model: ModelRef,
     #[command(flatten)]
     data: DataArgs,
-    /// Steps to forecast (default: the model's horizon).
-    #[arg(long)]
-    horizon: Option<u32>,
-    /// Quantiles as fractions, comma-separated (e.g. 0.1,0.9).
-    #[arg(long, value_delimiter = ',')]
-    quantiles: Vec<f64>,
-    /// Central interval levels in percent, comma-separated (80 adds 0.1 and 0.9).
-    #[arg(long, value_delimiter = ',')]
-    levels: Vec<f64>,
+    #[command(flatten)]
+    settings: ForecastSettings,
     #[arg(long, value_enum, default_value = "recurrent")]
     mode: Mode,
     /// Send at most this many points (all series together).
@@ -74,9 +67,9 @@ pub(crate) fn run(args: LiveArgs) -> anyhow::Result<()> {
                     model: if first { model.clone() } else { String::new() },
                     timestamp: series.timestamps[t],
                     values: order.iter().map(|&c| f64::from(series.values[c][t])).collect(),
-                    horizon: if first { args.horizon.unwrap_or(0) } else { 0 },
-                    quantiles: if first { args.quantiles.clone() } else { Vec::new() },
-                    levels: if first { args.levels.clone() } else { Vec::new() },
+                    horizon: if first { args.settings.horizon.unwrap_or(0) } else { 0 },
+                    quantiles: if first { args.settings.quantiles.clone() } else { Vec::new() },
+                    levels: if first { args.settings.levels.clone() } else { Vec::new() },
                     mode: if first { mode } else { 0 },
                 }
             })

@@ -106,3 +106,51 @@ pub async fn assert_survived(server: &mut Server, rss_bound_bytes: u64, registry
         "the registry changed under attack"
     );
 }
+
+/// What a flooding client saw: points it got onto the wire while not reading, the answers it
+/// read afterwards, and the status that ended the stream (`None`: a clean end).
+#[derive(Debug)]
+pub struct Flood {
+    pub held: usize,
+    pub answered: usize,
+    pub ended: Option<tonic::Status>,
+}
+
+/// A client that sends `message(i)` for i = 0, 1, … (up to two million) on a stream as fast as
+/// the stream takes them and reads no answer for 4 s; then stops sending and drains `answers`
+/// (each within 10 s).
+pub async fn flood<Req: Send + 'static, Resp>(
+    tx: tokio::sync::mpsc::Sender<Req>,
+    message: impl Fn(i64) -> Req + Send + 'static,
+    answers: &mut tonic::Streaming<Resp>,
+) -> Flood {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let handed = Arc::new(AtomicUsize::new(0));
+    let counter = handed.clone();
+    let sender = tokio::spawn(async move {
+        for i in 0..2_000_000i64 {
+            if tx.send(message(i)).await.is_err() {
+                break;
+            }
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let held = handed.load(Ordering::Relaxed);
+    sender.abort();
+    let mut answered = 0usize;
+    let ended = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), answers.message()).await {
+            Ok(Ok(Some(_))) => answered += 1,
+            Ok(Err(status)) => break Some(status),
+            Ok(Ok(None)) => break None,
+            Err(_) => panic!("no answer within 10 s after {answered}"),
+        }
+    };
+    Flood {
+        held,
+        answered,
+        ended,
+    }
+}
