@@ -1,7 +1,7 @@
 //! Live forecasts (`ForecastService.StreamForecast`) against the real binary: a tiny SpaceTime
 //! model trained on the simulator, registered, and one series streamed point by point. In
 //! window mode every answer equals what `Forecast` returns for the same last look-back rows; in
-//! recurrent mode the first answer does, and the later ones stay within a bound of it. Then the
+//! recurrent mode the first answer does, and the later ones, flagged not exact, differ. Then the
 //! `statecast forecast-live` client, and the hostile cases: refusals with their status codes,
 //! oversized ids, more streams than allowed, a budget shared with monitor streams, and a client
 //! that floods a stream without reading, after each of which the server still serves within
@@ -215,7 +215,7 @@ async fn live_forecasts_follow_a_stream_and_hostile_clients_are_bounded() {
     }
     drop(s);
 
-    // Recurrent mode: exact on the first answer, close after it.
+    // Recurrent mode: exact on the first answer only.
     let mut s = Open::new(&mut client).await.unwrap();
     let mut worst = 0.0f32;
     let rows = 4 * L;
@@ -247,9 +247,12 @@ async fn live_forecasts_follow_a_stream_and_hostile_clients_are_bounded() {
     eprintln!(
         "recurrent live forecasts over {rows} rows: largest relative gap to the window forecast {worst:.4}"
     );
+    // No bound is promised after the first answer: the state keeps the statistics it was
+    // anchored to (BENCHMARKS.md §15b measures the gap on a trained model). It is not the window
+    // forecast, and the answers say so (`exact` false).
     assert!(
-        worst < 0.5,
-        "recurrent forecasts drifted from the window forecasts: {worst}"
+        worst > 1e-4,
+        "recurrent answers after the first equal the window forecast: {worst}"
     );
     drop(s);
     tokio::time::sleep(Duration::from_millis(200)).await;

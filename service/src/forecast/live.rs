@@ -10,16 +10,19 @@
 //! same checks as a monitored one ([`statecast_pipelines::live`]).
 //!
 //! Two ways to follow a series ([`LiveMode`]):
-//! - **Recurrent** (default): the series keeps the model's recurrent state
+//! - **Window** (default): the series keeps its last `lookback` raw rows and each answer is
+//!   exactly what `Forecast` returns for them ([`forecast_windows`] and [`finish`], the code
+//!   `Forecast` runs): the forecast the model was validated for; work per point grows with the
+//!   look-back.
+//! - **Recurrent** (opt-in, for scale): the series keeps the model's recurrent state
 //!   ([`statecast_models::streaming::RecurrentSeries`]) and each point advances it by one step:
 //!   constant work per point. The first answer equals the window forecast of the series' first
 //!   look-back (`exact`); later states are re-anchored every look-back, so a model that
-//!   normalises each window by its own statistics (SpaceTime) forecasts close to, not equal to,
-//!   the window forecast between renewals. A model without a recurrent form is followed as a
+//!   normalises each window by its own statistics (SpaceTime) drifts from the window forecast
+//!   between renewals. On the quickstart's trained model the median gap was 1.2 standard
+//!   deviations of the forecasts, most where the level moved (BENCHMARKS.md §15b): not a
+//!   substitute for the window forecast. A model without a recurrent form is followed as a
 //!   window.
-//! - **Window**: the series keeps its last `lookback` raw rows and each answer is exactly what
-//!   `Forecast` returns for them ([`forecast_windows`] and [`finish`], the code `Forecast` runs):
-//!   work per point grows with the look-back.
 //!
 //! **Batched.** [`LiveSession::push_many`] validates points one by one and answers waves of
 //! distinct series together: one model call per stage for all recurrent series of a model and
@@ -46,9 +49,9 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LiveMode {
     /// The model's recurrent state, one step per point.
-    #[default]
     Recurrent,
     /// The forecast of the last look-back rows at every point.
+    #[default]
     Window,
 }
 
