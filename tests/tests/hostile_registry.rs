@@ -216,7 +216,10 @@ async fn an_artifact_over_the_import_limit_is_refused_before_copying() {
     assert_survived(&mut server, RSS_BOUND, &before).await;
 }
 
-#[tokio::test]
+// Multi-threaded: the client connection dropped before `terminate` must be able to close while
+// this thread waits for the server to exit (a current-thread runtime would not poll it, and the
+// server's graceful shutdown would then wait out its whole grace period).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_registry_database_at_restart_keeps_the_artifacts() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
@@ -259,7 +262,10 @@ async fn a_missing_registry_database_at_restart_keeps_the_artifacts() {
     assert_eq!(v.version.unwrap().version, 3);
 }
 
-#[tokio::test]
+// Multi-threaded: the client connection dropped before `terminate` must be able to close while
+// this thread waits for the server to exit (a current-thread runtime would not poll it, and the
+// server's graceful shutdown would then wait out its whole grace period).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_every_version_never_frees_its_number() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
