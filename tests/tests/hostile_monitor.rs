@@ -9,7 +9,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::hostile::{Flood, assert_survived, connect, flood, registry_snapshot, rss_bytes};
+use common::hostile::{
+    Flood, assert_survived, connect, expect_refusal as expect, flood, registry_snapshot, rss_bytes,
+};
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::model_service_client::ModelServiceClient;
 use statecast_proto::v1::monitor_service_client::MonitorServiceClient;
@@ -68,18 +70,6 @@ impl Open {
             Ok(None) => Err(tonic::Status::unavailable("stream ended without an answer")),
             Err(_) => panic!("no answer within 30 s"),
         }
-    }
-}
-
-fn expect<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: Code, needles: &[&str]) {
-    let status = r.expect_err("a refusal");
-    assert_eq!(status.code(), code, "{status:?}");
-    for n in needles {
-        assert!(
-            status.message().contains(n),
-            "`{n}` not in {:?}",
-            status.message()
-        );
     }
 }
 

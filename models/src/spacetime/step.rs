@@ -437,17 +437,16 @@ impl SpaceTime {
     ) -> Option<Tensor<2>> {
         let first = states.first()?;
         let [b, v] = x_bv.dims();
-        let layout = |s: &SpaceTimeState| -> Vec<Option<Vec<usize>>> {
-            s.encoder
-                .iter()
-                .map(|e| e.hist_ncj.as_ref().map(|h| h.shape[1..].to_vec()))
-                .collect()
-        };
-        let first_layout = layout(first);
-        if states
-            .iter()
-            .any(|s| s.variates != v || s.encoder.len() != self.encoder.len() || layout(s) != first_layout)
-        {
+        // Per block, the trailing shape of its preprocessing history (read, not copied: this
+        // runs for every state of every step).
+        fn hist_shape(s: &SpaceTimeState, i: usize) -> Option<&[usize]> {
+            s.encoder[i].hist_ncj.as_ref().map(|h| &h.shape[1..])
+        }
+        if states.iter().any(|s| {
+            s.variates != v
+                || s.encoder.len() != self.encoder.len()
+                || (0..self.encoder.len()).any(|i| hist_shape(s, i) != hist_shape(first, i))
+        }) {
             return None;
         }
         assert_eq!(
@@ -468,17 +467,18 @@ impl SpaceTime {
         let u_n1 = stats.normalize(x_bv.reshape([n, 1]));
         let mut z_nc = self.embed(u_n1.clone()).reshape([n, self.width]);
         for (i, block) in self.encoder.iter().enumerate() {
-            let pre_nc = match (&block.pre, &first_layout[i]) {
-                (Some(pre), Some(shape)) => {
+            // [channels or 1, history length] of this block's history (the same for all states).
+            let shape = hist_shape(states[0], i).map(|h| (h[0], h[1]));
+            let pre_nc = match (&block.pre, shape) {
+                (Some(pre), Some((rows, j))) => {
                     let hist = StateTensor::concat(
                         &states
                             .iter()
                             .map(|s| s.encoder[i].hist_ncj.as_ref().expect("same layout"))
                             .collect::<Vec<_>>(),
                     );
-                    let (pre_nc, hist) = if shape[0] == 1 && self.shared_history(i) {
+                    let (pre_nc, hist) = if rows == 1 && self.shared_history(i) {
                         // The input is `u` on every channel: filter the one history.
-                        let j = shape[1];
                         let (pre_nc, hist_nj) =
                             pre.step_shared(u_n1.clone(), hist.to_tensor::<3>(&device).reshape([n, j]));
                         (pre_nc, hist_nj.reshape([n, 1, j]))

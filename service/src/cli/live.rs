@@ -8,12 +8,11 @@ use statecast_proto::v1 as pb;
 use statecast_proto::v1::forecast_service_client::ForecastServiceClient;
 use statecast_service::registry::ModelRef;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::data_args::DataArgs;
 use super::forecast::{ForecastSettings, column_order, model_version};
 use super::models::{ServerArg, status};
-use super::monitor::time_order;
+use super::monitor::{outbound, time_order};
 
 /// How the server follows each series.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -76,17 +75,10 @@ pub(crate) fn run(args: LiveArgs) -> anyhow::Result<()> {
             })
             .collect();
         let total = reqs.len();
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let producer = tokio::spawn(async move {
-            for r in reqs {
-                if tx.send(r).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let (outbound, producer) = outbound(reqs);
         let start = Instant::now();
         let mut answers = ForecastServiceClient::new(channel)
-            .stream_forecast(ReceiverStream::new(rx))
+            .stream_forecast(outbound)
             .await
             .map_err(status)
             .context("starting the live forecast stream")?

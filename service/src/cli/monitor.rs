@@ -52,6 +52,19 @@ pub(crate) fn time_order(
         .collect()
 }
 
+/// `reqs` as a client stream, fed by a task (abort it once the answers are read).
+pub(crate) fn outbound<T: Send + 'static>(reqs: Vec<T>) -> (ReceiverStream<T>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    let producer = tokio::spawn(async move {
+        for r in reqs {
+            if tx.send(r).await.is_err() {
+                return;
+            }
+        }
+    });
+    (ReceiverStream::new(rx), producer)
+}
+
 /// Every row of every series as one request, merged in time order (ties: file order).
 fn requests(
     frame: &statecast_pipelines::TimeFrame,
@@ -83,17 +96,10 @@ pub(crate) fn run(args: MonitorArgs) -> anyhow::Result<()> {
     let total = reqs.len();
     super::runtime()?.block_on(async move {
         let mut client = MonitorServiceClient::new(args.server.connect().await?);
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let producer = tokio::spawn(async move {
-            for r in reqs {
-                if tx.send(r).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let (outbound, producer) = outbound(reqs);
         let start = Instant::now();
         let mut responses = client
-            .stream_monitor(ReceiverStream::new(rx))
+            .stream_monitor(outbound)
             .await
             .context("starting the monitor stream")?
             .into_inner();

@@ -154,3 +154,16 @@ pub async fn flood<Req: Send + 'static, Resp>(
         ended,
     }
 }
+
+/// `r` is a refusal with `code` whose message contains every one of `needles`.
+pub fn expect_refusal<T: std::fmt::Debug>(r: Result<T, tonic::Status>, code: tonic::Code, needles: &[&str]) {
+    let status = r.expect_err("a refusal");
+    assert_eq!(status.code(), code, "{status:?}");
+    for n in needles {
+        assert!(
+            status.message().contains(n),
+            "`{n}` not in {:?}",
+            status.message()
+        );
+    }
+}
