@@ -8,7 +8,7 @@
 use burn::prelude::*;
 use std::sync::{Arc, Mutex};
 
-use statecast_models::forecaster::{ForecastPlan, Forecaster, Stepper};
+use statecast_models::forecaster::{Forecaster, Stepper, StreamPlan};
 use statecast_models::zoo::AnyModel;
 
 use statecast_models::streaming::RecurrentSeries;
@@ -30,9 +30,9 @@ pub enum Predictor {
         /// Score with the model's recurrent state ([`statecast_models::streaming`], models with a
         /// [`Forecaster::stepper`] only) instead of a forward pass over each window.
         recurrent: bool,
-        /// The recurrent form's forecast plan for the steps its series compute, made on first
-        /// use (the model never changes inside a predictor).
-        plan: Arc<Mutex<Option<Arc<ForecastPlan>>>>,
+        /// The recurrent form's stream plan (forecasts of the steps its series compute, priming),
+        /// made on first use (the model never changes inside a predictor).
+        plan: Arc<Mutex<Option<Arc<StreamPlan>>>>,
     },
     /// No model: the score is the scaled value itself (a per-variate z-score baseline).
     RawValue,
@@ -122,19 +122,22 @@ impl Predictor {
         let Self::Model { plan: cache, .. } = self else {
             panic!("the raw-value predictor has no recurrent form");
         };
-        let needed = series.first().map_or(&[][..], |s| s.needed_steps());
-        let plan = (!needed.is_empty()).then(|| {
+        let Some(first) = series.first() else {
+            return Vec::new();
+        };
+        let needed = first.needed_steps();
+        let plan = {
             let mut cache = cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             match cache.as_ref() {
                 Some(plan) if plan.steps() == needed => plan.clone(),
                 _ => {
-                    let plan = Arc::new(self.stepper().plan_forecasts(needed));
+                    let plan = Arc::new(self.stepper().plan_stream(needed));
                     *cache = Some(plan.clone());
                     plan
                 }
             }
-        });
-        statecast_models::streaming::push_many(self.stepper(), self.device(), plan.as_deref(), series, rows)
+        };
+        statecast_models::streaming::push_many(self.stepper(), self.device(), &plan, series, rows)
     }
 
     /// Bytes a series' recurrent state holds (see [`RecurrentSeries::memory_bytes`]).

@@ -104,23 +104,27 @@ pub trait StepForecaster: Forecaster {
         step_stacked(self, states, x_bv)
     }
 
-    /// A plan for forecasting only the steps `steps` (1-based horizons, ascending, distinct)
-    /// from many states, for a caller that forecasts many times with this very model (its
-    /// weights unchanged): what does not depend on the state is computed once here (SpaceTime:
-    /// the closed-loop rows `cᵀM^h` of those steps). The default plan holds nothing.
+    /// A plan for streaming many series with this very model (its weights unchanged): what does
+    /// not depend on the series is computed once here, for the forecasts of the 1-based steps
+    /// `steps` (ascending, distinct; empty when no forecast is wanted) and for priming states on
+    /// windows (SpaceTime: the closed-loop rows `cᵀM^h` of those steps, and every layer's kernel
+    /// and state map). The default plan holds nothing.
     ///
     /// # Panics
-    /// If `steps` is empty, not ascending or holds 0.
-    fn forecast_plan(&self, steps: &[usize]) -> ForecastPlan {
-        ForecastPlan::new(steps, ())
+    /// If `steps` is not ascending or holds 0.
+    fn stream_plan(&self, steps: &[usize]) -> StreamPlan {
+        StreamPlan::new(steps, (), ())
     }
 
     /// The forecasts of the plan's steps from `states`, `[Σ batch, plan.steps().len(), variates]`:
     /// those rows of [`Self::forecast_many`] up to the last planned step (the default computes
     /// them all and keeps the planned ones).
-    fn forecast_planned(&self, plan: &ForecastPlan, states: &[&Self::State], device: &Device) -> Tensor<3> {
+    ///
+    /// # Panics
+    /// If the plan has no steps.
+    fn forecast_planned(&self, plan: &StreamPlan, states: &[&Self::State], device: &Device) -> Tensor<3> {
         let steps = plan.steps();
-        let last = *steps.last().expect("a plan has steps");
+        let last = *steps.last().expect("forecast_planned: a plan without steps");
         let all = self.forecast_many(states, last, device);
         if steps.len() == last {
             return all;
@@ -148,10 +152,10 @@ pub trait StepForecaster: Forecaster {
         (state.split(&vec![1; b]), preds_blv)
     }
 
-    /// [`Self::fresh_state`] on a batch of anchors, one state per anchor window.
-    fn fresh_each(&self, anchor_blv: Tensor<3>) -> Vec<Self::State> {
-        let b = anchor_blv.dims()[0];
-        self.fresh_state(anchor_blv).split(&vec![1; b])
+    /// [`Self::start_each`] with the plan's shared work (the default ignores the plan).
+    fn start_planned(&self, plan: &StreamPlan, context_blv: Tensor<3>) -> (Vec<Self::State>, Tensor<3>) {
+        let _ = plan;
+        self.start_each(context_blv)
     }
 }
 
@@ -178,43 +182,51 @@ pub fn step_stacked<F: StepForecaster>(
     pred_bv
 }
 
-/// Work shared by every forecast of a given length from one model ([`StepForecaster::forecast_plan`]),
-/// opaque to the caller.
-pub struct ForecastPlan {
+/// Work shared by every series streamed through one model ([`StepForecaster::stream_plan`]):
+/// the forecasts of some steps and the priming of states on windows; opaque to the caller.
+pub struct StreamPlan {
     steps: Vec<usize>,
-    shared: Box<dyn Any + Send + Sync>,
+    forecast: Box<dyn Any + Send + Sync>,
+    prime: Box<dyn Any + Send + Sync>,
 }
 
-impl ForecastPlan {
-    /// A plan for the 1-based steps `steps` holding `shared`.
+impl StreamPlan {
+    /// A plan for the 1-based steps `steps` (empty: no forecasts) holding the family's shared
+    /// forecast and priming work.
     ///
     /// # Panics
-    /// If `steps` is empty, not strictly ascending or holds 0.
-    pub fn new<T: Any + Send + Sync>(steps: &[usize], shared: T) -> Self {
+    /// If `steps` is not strictly ascending or holds 0.
+    pub fn new<F: Any + Send + Sync, P: Any + Send + Sync>(steps: &[usize], forecast: F, prime: P) -> Self {
         assert!(
-            !steps.is_empty() && steps[0] >= 1 && steps.windows(2).all(|w| w[0] < w[1]),
-            "ForecastPlan: steps must be ascending 1-based horizons, got {steps:?}"
+            steps.first().is_none_or(|&s| s >= 1) && steps.windows(2).all(|w| w[0] < w[1]),
+            "StreamPlan: steps must be ascending 1-based horizons, got {steps:?}"
         );
         Self {
             steps: steps.to_vec(),
-            shared: Box::new(shared),
+            forecast: Box::new(forecast),
+            prime: Box::new(prime),
         }
     }
 
-    /// The planned steps (1-based, ascending).
+    /// The planned forecast steps (1-based, ascending; empty when none).
     pub fn steps(&self) -> &[usize] {
         &self.steps
     }
 
-    /// What the family stored, if it is a `T`.
-    pub fn get<T: Any>(&self) -> Option<&T> {
-        self.shared.downcast_ref()
+    /// The family's forecast work, if it is a `T`.
+    pub fn forecast<T: Any>(&self) -> Option<&T> {
+        self.forecast.downcast_ref()
+    }
+
+    /// The family's priming work, if it is a `T`.
+    pub fn prime<T: Any>(&self) -> Option<&T> {
+        self.prime.downcast_ref()
     }
 }
 
-impl Debug for ForecastPlan {
+impl Debug for StreamPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ForecastPlan")
+        f.debug_struct("StreamPlan")
             .field("steps", &self.steps)
             .field("shared", &"…")
             .finish()
@@ -283,9 +295,6 @@ pub trait Stepper {
     /// Look-back `L` of the model.
     fn step_lookback(&self) -> usize;
 
-    /// [`StepForecaster::fresh_state`].
-    fn fresh(&self, anchor_blv: Tensor<3>) -> Box<dyn StepState>;
-
     /// [`StepForecaster::start`].
     fn prime(&self, context_blv: Tensor<3>) -> (Box<dyn StepState>, Tensor<3>);
 
@@ -319,8 +328,8 @@ pub trait Stepper {
     /// If a state was made by another family.
     fn forecast_many(&self, states: &[&dyn StepState], steps: usize, device: &Device) -> Tensor<3>;
 
-    /// [`StepForecaster::forecast_plan`].
-    fn plan_forecasts(&self, steps: &[usize]) -> ForecastPlan;
+    /// [`StepForecaster::stream_plan`].
+    fn plan_stream(&self, steps: &[usize]) -> StreamPlan;
 
     /// [`StepForecaster::forecast_planned`].
     ///
@@ -328,16 +337,13 @@ pub trait Stepper {
     /// If a state was made by another family.
     fn forecast_many_planned(
         &self,
-        plan: &ForecastPlan,
+        plan: &StreamPlan,
         states: &[&dyn StepState],
         device: &Device,
     ) -> Tensor<3>;
 
-    /// [`StepForecaster::start_each`].
-    fn prime_each(&self, context_blv: Tensor<3>) -> (Vec<Box<dyn StepState>>, Tensor<3>);
-
-    /// [`StepForecaster::fresh_each`].
-    fn fresh_each(&self, anchor_blv: Tensor<3>) -> Vec<Box<dyn StepState>>;
+    /// [`StepForecaster::start_planned`].
+    fn prime_each(&self, plan: &StreamPlan, context_blv: Tensor<3>) -> (Vec<Box<dyn StepState>>, Tensor<3>);
 }
 
 const FOREIGN_STATE: &str = "Stepper: the state was made by another model family";
@@ -345,10 +351,6 @@ const FOREIGN_STATE: &str = "Stepper: the state was made by another model family
 impl<M: StepForecaster> Stepper for M {
     fn step_lookback(&self) -> usize {
         Forecaster::lookback(self)
-    }
-
-    fn fresh(&self, anchor_blv: Tensor<3>) -> Box<dyn StepState> {
-        Box::new(StepForecaster::fresh_state(self, anchor_blv))
     }
 
     fn prime(&self, context_blv: Tensor<3>) -> (Box<dyn StepState>, Tensor<3>) {
@@ -390,13 +392,13 @@ impl<M: StepForecaster> Stepper for M {
         StepForecaster::forecast_many(self, &typed, steps, device)
     }
 
-    fn plan_forecasts(&self, steps: &[usize]) -> ForecastPlan {
-        StepForecaster::forecast_plan(self, steps)
+    fn plan_stream(&self, steps: &[usize]) -> StreamPlan {
+        StepForecaster::stream_plan(self, steps)
     }
 
     fn forecast_many_planned(
         &self,
-        plan: &ForecastPlan,
+        plan: &StreamPlan,
         states: &[&dyn StepState],
         device: &Device,
     ) -> Tensor<3> {
@@ -407,19 +409,12 @@ impl<M: StepForecaster> Stepper for M {
         StepForecaster::forecast_planned(self, plan, &typed, device)
     }
 
-    fn prime_each(&self, context_blv: Tensor<3>) -> (Vec<Box<dyn StepState>>, Tensor<3>) {
-        let (states, preds) = StepForecaster::start_each(self, context_blv);
+    fn prime_each(&self, plan: &StreamPlan, context_blv: Tensor<3>) -> (Vec<Box<dyn StepState>>, Tensor<3>) {
+        let (states, preds) = StepForecaster::start_planned(self, plan, context_blv);
         let boxed = states
             .into_iter()
             .map(|s| Box::new(s) as Box<dyn StepState>)
             .collect();
         (boxed, preds)
-    }
-
-    fn fresh_each(&self, anchor_blv: Tensor<3>) -> Vec<Box<dyn StepState>> {
-        StepForecaster::fresh_each(self, anchor_blv)
-            .into_iter()
-            .map(|s| Box::new(s) as Box<dyn StepState>)
-            .collect()
     }
 }

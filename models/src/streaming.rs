@@ -6,26 +6,27 @@
 //! advances it by one step per point; the `K`-step forecast comes from that state
 //! ([`Stepper::forecast_state`], a closed-loop rollout for SpaceTime).
 //!
-//! **Re-anchoring.** A model may normalise each window by its own statistics (SpaceTime
-//! subtracts the window mean), which a running state cannot update: its statistics are fixed when
-//! it starts. A stream that runs for days would drift away from them, so the series keeps two
-//! states:
+//! **Renewal.** A model may normalise each window by its own statistics (SpaceTime subtracts
+//! the window mean), which a running state cannot update: its statistics are fixed when it is
+//! primed. A stream that runs for days would drift away from them, and even within a few dozen
+//! points a state anchored to an older window's level forecasts something else than the model
+//! does for the current window. So every `R` points (`R` = [`RecurrentSeries::renew_every`],
+//! the look-back `L` by default) the series' state is primed again on its last `L` rows:
 //!
 //! ```text
-//! rows:      0 ........ L−1 | L ......... 2L−1 | 2L ........ 3L−1 | …
-//! active:    A₀ primed on rows 0..L−1 (their stats; this first output equals the window path)
-//! spawned:                    A₁: fresh state, stats of rows 0..L−1, fed rows L.. → active at 2L−1
-//!                                                A₂: stats of rows L..2L−1, fed rows 2L.. → …
+//! rows:   0 ........ L−1 | L ....... L+R−2 | L+R−1 | L+R ..... L+2R−2 | L+2R−1 | …
+//! state:  primed on rows   stepped           primed on rows             primed on rows
+//!         0..L−1           (one row each)    R..L+R−1       stepped      2R..L+2R−1
 //! ```
 //!
-//! Every `L` points a fresh state ([`Stepper::fresh`]) is anchored on the last `L` rows (a
-//! causal window: it ends at the row before the state's first input) and is fed alongside the
-//! active one; after `L` rows it replaces it and the next one is spawned. The active state has
-//! therefore always seen between `L` and `2L` rows and normalises with statistics at most `2L`
-//! rows old. Per point: two model steps and a `K`-step forecast; the only `O(L)` work is priming
-//! the very first state of a series. Memory per series is two states plus the last `L` rows, more
-//! than the window path's `L·V` floats: that is the price of constant time. Families without
-//! per-window statistics renew the same way; for them the renewal changes nothing.
+//! At each priming the output equals the window path's for that window exactly (up to float
+//! rounding); in between, the state has consumed fewer than `R` rows more than its window and
+//! normalises with statistics fewer than `R` rows old. `R = 1` is the window path itself.
+//! Priming is one pass of the model over the window in convolution form ([`Stepper::prime_each`],
+//! its weight-only work kept in the [`StreamPlan`]), so per point the model does one step, a
+//! `K`-step forecast and `1/R` of a window pass. Memory per series is one state plus the last `L`
+//! rows. Families without per-window statistics renew the same way; for them the renewal only
+//! forgets rows older than the window, as the window path does.
 //!
 //! **Reconstruction.** When the model reconstructs ([`crate::forecaster::Forecaster::reconstructor`]),
 //! the reconstruction of row `t` here is the state's one-step prediction made after row `t − 1`
@@ -35,15 +36,14 @@
 //! identical) and the server's live forecasts (`StreamForecast`).
 //!
 //! **Many series at once.** [`push_many`] feeds one row to each of several series and does the
-//! model work of all of them in one call per stage: priming ([`Stepper::prime_each`]), the step
-//! of every active and spawned state ([`Stepper::advance_many`], the states stacked along the
-//! batch and split again), renewal ([`Stepper::fresh_each`]) and the forecasts
-//! ([`Stepper::forecast_many`]), in chunks of [`STEP_CHUNK`] series ([`STEP_CHUNK_ACCELERATOR`] on a GPU). [`RecurrentSeries::push`] is
+//! model work of all of them in one call per stage: the step of every state that is not due for
+//! priming ([`Stepper::advance_many`]), the priming of the others ([`Stepper::prime_each`]) and
+//! the forecasts ([`Stepper::forecast_many_planned`]), in chunks of [`STEP_CHUNK`] series ([`STEP_CHUNK_ACCELERATOR`] on a GPU). [`RecurrentSeries::push`] is
 //! `push_many` of one series, so there is one code path; the monitor and the live forecasts use
 //! it for every series with a point queued on a stream.
 use burn::prelude::*;
 
-use crate::forecaster::{ForecastPlan, StepState, Stepper};
+use crate::forecaster::{StepState, Stepper, StreamPlan};
 use crate::selfcheck::to_host;
 
 /// What a model gives for the window that ends at a point (the window path) or for the state
@@ -71,6 +71,8 @@ pub struct RecurrentSeries {
     lookback: usize,
     n_variates: usize,
     steps: usize,
+    /// Rows between primings (`1 ..= L`).
+    renew_every: usize,
     /// The forecast steps (1-based, ascending, ≤ `steps`) that are computed; the others of the
     /// output are NaN (the scorer reads only these).
     needed: Vec<usize>,
@@ -78,37 +80,52 @@ pub struct RecurrentSeries {
     /// Last `L` rows, [L, variates] ring (row `filled % L` is the oldest once full).
     ring: Vec<f32>,
     filled: u64,
-    active: Option<Counted>,
-    spawned: Option<Counted>,
-    /// The active state's prediction of the next row, [variates] (the next point's reconstruction).
+    state: Option<Counted>,
+    /// The state's prediction of the next row, [variates] (the next point's reconstruction).
     next_pred: Vec<f32>,
 }
 
 impl RecurrentSeries {
     /// An empty series: `lookback` rows of warm-up, then outputs with `steps` forecast steps and,
-    /// if `with_reconstruction`, a reconstruction of each row.
+    /// if `with_reconstruction`, a reconstruction of each row; primed again every `lookback`
+    /// rows ([`Self::with_renewal`] changes that).
     pub fn new(lookback: usize, n_variates: usize, steps: usize, with_reconstruction: bool) -> Self {
         Self {
             lookback,
             n_variates,
             steps,
+            renew_every: lookback.max(1),
             needed: (1..=steps).collect(),
             with_reconstruction,
             ring: vec![0.0; lookback * n_variates],
             filled: 0,
-            active: None,
-            spawned: None,
+            state: None,
             next_pred: Vec::new(),
         }
     }
 
-    /// Consume one scaled row `x_v`; `None` while fewer than `L` rows have been seen.
+    /// The same series primed again on its latest window every `every` rows (clamped to
+    /// `1 ..= L`; 1 is the window path).
+    #[must_use]
+    pub fn with_renewal(mut self, every: usize) -> Self {
+        self.renew_every = every.clamp(1, self.lookback.max(1));
+        self
+    }
+
+    /// Rows between primings.
+    pub fn renew_every(&self) -> usize {
+        self.renew_every
+    }
+
+    /// Consume one scaled row `x_v`; `None` while fewer than `L` rows have been seen. Makes a
+    /// [`StreamPlan`] for this one row: a caller streaming many rows keeps one and calls
+    /// [`push_many`].
     ///
     /// # Panics
     /// If `x_v` does not hold one value per variate or the model's look-back differs.
     pub fn push(&mut self, model: &dyn Stepper, device: &Device, x_v: &[f32]) -> Option<WindowOutput> {
-        let plan = (!self.needed.is_empty()).then(|| model.plan_forecasts(&self.needed));
-        push_many(model, device, plan.as_ref(), &mut [self], &[x_v])
+        let plan = model.plan_stream(&self.needed);
+        push_many(model, device, &plan, &mut [self], &[x_v])
             .pop()
             .flatten()
     }
@@ -150,12 +167,12 @@ impl RecurrentSeries {
         let slot = (self.filled % l as u64) as usize;
         self.ring[slot * nv..(slot + 1) * nv].copy_from_slice(x_v);
         self.filled += 1;
-        if self.active.is_some() {
-            Need::Step
-        } else if self.filled < l as u64 {
-            Need::Nothing
-        } else {
-            Need::Prime
+        match &self.state {
+            // Primed `rows − L` rows ago; this row is the `R`-th since.
+            Some(s) if s.rows + 1 - l >= self.renew_every => Need::Renew,
+            Some(_) => Need::Step,
+            None if self.filled < l as u64 => Need::Nothing,
+            None => Need::Prime,
         }
     }
 
@@ -169,17 +186,15 @@ impl RecurrentSeries {
         out
     }
 
-    /// Rows the active state has consumed (`L ..= 2L` once primed, 0 before).
-    pub fn active_history(&self) -> usize {
-        self.active.as_ref().map_or(0, |s| s.rows)
+    /// Rows the state has consumed (`L ..= L + R − 1` once primed, 0 before).
+    pub fn state_history(&self) -> usize {
+        self.state.as_ref().map_or(0, |s| s.rows)
     }
 
-    /// Bytes held: ring, both states, the pending prediction.
+    /// Bytes held: ring, state, the pending prediction.
     pub fn memory_bytes(&self, model: &dyn Stepper) -> usize {
-        let state = |s: &Option<Counted>| s.as_ref().map_or(0, |c| model.state_size(&*c.state));
         (self.ring.len() + self.next_pred.len()) * std::mem::size_of::<f32>()
-            + state(&self.active)
-            + state(&self.spawned)
+            + self.state.as_ref().map_or(0, |c| model.state_size(&*c.state))
     }
 }
 
@@ -199,26 +214,29 @@ enum Need {
     Nothing,
     /// The `L`-th row: prime the first state on the window.
     Prime,
-    /// Advance the states by the row.
+    /// The `R`-th row since the last priming: prime a state on the latest window.
+    Renew,
+    /// Advance the state by the row.
     Step,
 }
 
 /// Feed one scaled row to each of several series of the same model (distinct series, `rows[i]`
-/// for `series[i]`; `plan` is the model's [`Stepper::plan_forecasts`] for the series' steps) and
-/// return each one's output (`None` while warming up), with one model call
-/// per stage for all of them: priming ([`Stepper::prime_each`]), the step of every active and
-/// spawned state ([`Stepper::advance_many`]), the renewal of states that reached `L` rows
-/// ([`Stepper::fresh_each`]) and the forecasts ([`Stepper::forecast_many`]). Each series ends in
-/// the state [`RecurrentSeries::push`] alone would leave it in, and gets the same output up to
-/// float rounding of the batched products.
+/// for `series[i]`; `plan` is the model's [`Stepper::plan_stream`] for the series' steps) and
+/// return each one's output (`None` while warming up), with one model call per stage for all of
+/// them: the step of every state not due for priming ([`Stepper::advance_many`]), the priming of
+/// the others on their latest windows ([`Stepper::prime_each`]) and the forecasts
+/// ([`Stepper::forecast_many_planned`]). Each series ends in the state [`RecurrentSeries::push`]
+/// alone would leave it in, and gets the same output up to float rounding of the batched
+/// products.
 ///
 /// # Panics
 /// If the lengths differ, or a row does not hold one value per variate, or the series were made
-/// for another look-back, variate count or step count than the first one.
+/// for another look-back, variate count, step count or renewal than the first one, or the plan
+/// is for other steps.
 pub fn push_many(
     model: &dyn Stepper,
     device: &Device,
-    plan: Option<&ForecastPlan>,
+    plan: &StreamPlan,
     series: &mut [&mut RecurrentSeries],
     rows: &[&[f32]],
 ) -> Vec<Option<WindowOutput>> {
@@ -243,105 +261,84 @@ pub fn push_many(
     assert!(
         series
             .iter()
-            .all(|s| (s.lookback, s.n_variates, s.steps, &s.needed) == (l, nv, steps, &first.needed)),
+            .all(|s| (s.lookback, s.n_variates, s.steps, s.renew_every, &s.needed)
+                == (l, nv, steps, first.renew_every, &first.needed)),
         "push_many: series of different shapes"
     );
     let needed = first.needed.clone();
-    if let Some(plan) = plan {
-        assert_eq!(
-            plan.steps(),
-            needed.as_slice(),
-            "push_many: the plan is for other steps"
-        );
-    }
+    assert_eq!(
+        plan.steps(),
+        needed.as_slice(),
+        "push_many: the plan is for other steps"
+    );
     let needs: Vec<Need> = series
         .iter_mut()
         .zip(rows)
         .map(|(s, x)| s.accept(model, x))
         .collect();
-    let of = |need: Need| -> Vec<usize> { (0..series.len()).filter(|&i| needs[i] == need).collect() };
-    let (priming, stepping) = (of(Need::Prime), of(Need::Step));
+    let stepping: Vec<usize> = (0..series.len()).filter(|&i| needs[i] == Need::Step).collect();
+    let priming: Vec<usize> = (0..series.len())
+        .filter(|&i| matches!(needs[i], Need::Prime | Need::Renew))
+        .collect();
     let mut recon: Vec<Option<Vec<f32>>> = vec![None; series.len()];
 
-    // The step of every active and spawned state, in one forward: actives first, then spawned.
+    // The step of every state that is not due for priming, in one forward.
     if !stepping.is_empty() {
         let x: Vec<f32> = stepping.iter().flat_map(|&i| rows[i].iter().copied()).collect();
         let x_bv = Tensor::<2>::from_data(TensorData::new(x, [stepping.len(), nv]), device);
-        let x2_bv = Tensor::cat(vec![x_bv.clone(), x_bv], 0);
-        let mut states: Vec<&mut dyn StepState> = Vec::with_capacity(2 * stepping.len());
-        let mut spawned: Vec<&mut dyn StepState> = Vec::with_capacity(stepping.len());
-        for (i, s) in series.iter_mut().enumerate() {
-            if needs[i] != Need::Step {
-                continue;
-            }
-            let RecurrentSeries {
-                active: Some(active),
-                spawned: Some(next),
-                ..
-            } = &mut **s
-            else {
-                unreachable!("a primed series has an active and a spawned state");
-            };
-            states.push(&mut *active.state);
-            spawned.push(&mut *next.state);
-        }
-        states.extend(spawned);
-        let preds = to_host(model.advance_many(&mut states, x2_bv));
-        let n = stepping.len();
-        let mut renew = Vec::new();
+        let mut states: Vec<&mut dyn StepState> = series
+            .iter_mut()
+            .zip(&needs)
+            .filter(|(_, need)| **need == Need::Step)
+            .map(|(s, _)| &mut *s.state.as_mut().expect("a stepped series is primed").state)
+            .collect();
+        let preds = to_host(model.advance_many(&mut states, x_bv));
         for (k, &i) in stepping.iter().enumerate() {
             let s = &mut *series[i];
-            recon[i] = Some(std::mem::take(&mut s.next_pred));
-            let (active, next) = (
-                s.active.as_mut().expect("primed"),
-                s.spawned.as_mut().expect("primed"),
-            );
-            active.rows += 1;
-            next.rows += 1;
-            let mut pred = &preds[k * nv..(k + 1) * nv];
-            if next.rows >= l {
-                s.active = s.spawned.take();
-                pred = &preds[(n + k) * nv..(n + k + 1) * nv];
-                renew.push(i);
-            }
-            s.next_pred = pred.to_vec();
+            recon[i] = Some(std::mem::replace(
+                &mut s.next_pred,
+                preds[k * nv..(k + 1) * nv].to_vec(),
+            ));
+            s.state.as_mut().expect("primed").rows += 1;
         }
-        spawn_each(model, device, series, &renew);
     }
 
-    // First states of the series that reached `L` rows, primed together.
+    // States primed on the latest windows, together: first states, and renewals.
     if !priming.is_empty() {
         let windows: Vec<f32> = priming.iter().flat_map(|&i| series[i].window()).collect();
         let windows_blv = Tensor::<3>::from_data(TensorData::new(windows, [priming.len(), l, nv]), device);
-        let (states, preds_blv) = model.prime_each(windows_blv);
+        let (states, preds_blv) = model.prime_each(plan, windows_blv);
         let preds = to_host(preds_blv);
         for ((k, &i), state) in priming.iter().enumerate().zip(states) {
             let s = &mut *series[i];
             let p = &preds[k * l * nv..(k + 1) * l * nv];
-            // Row L−2 of the predictions is the estimate of the window's last row.
-            recon[i] = (s.with_reconstruction && l >= 2).then(|| p[(l - 2) * nv..(l - 1) * nv].to_vec());
+            recon[i] = if needs[i] == Need::Renew {
+                // The running state's prediction of this row, made before it was seen.
+                Some(std::mem::take(&mut s.next_pred))
+            } else {
+                // Row L−2 of the predictions is the estimate of the window's last row.
+                (s.with_reconstruction && l >= 2).then(|| p[(l - 2) * nv..(l - 1) * nv].to_vec())
+            };
             s.next_pred = p[(l - 1) * nv..].to_vec();
-            s.active = Some(Counted { state, rows: l });
+            s.state = Some(Counted { state, rows: l });
         }
-        spawn_each(model, device, series, &priming);
     }
 
-    // Forecasts of every series that produced an output, from the active states.
+    // Forecasts of every series that produced an output.
     let scored: Vec<usize> = (0..series.len()).filter(|&i| needs[i] != Need::Nothing).collect();
     let mut out: Vec<Option<WindowOutput>> = vec![None; series.len()];
     if scored.is_empty() {
         return out;
     }
     let kv = steps * nv;
-    let forecasts = match plan {
-        Some(plan) => {
-            let actives: Vec<&dyn StepState> = scored
-                .iter()
-                .map(|&i| &*series[i].active.as_ref().expect("primed").state)
-                .collect();
-            to_host(model.forecast_many_planned(plan, &actives, device))
-        }
-        None => Vec::new(),
+    let forecasts = if needed.is_empty() {
+        Vec::new()
+    } else {
+        let states: Vec<&dyn StepState> = scored
+            .iter()
+            .map(|&i| &*series[i].state.as_ref().expect("primed").state)
+            .collect();
+        to_host(model.forecast_many_planned(plan, &states, device))
     };
     let m = needed.len();
     for (k, &i) in scored.iter().enumerate() {
@@ -362,19 +359,6 @@ pub fn push_many(
         });
     }
     out
-}
-
-/// Start the next state of each series in `which`, anchored on its last `L` rows, in one call.
-fn spawn_each(model: &dyn Stepper, device: &Device, series: &mut [&mut RecurrentSeries], which: &[usize]) {
-    let Some(&first) = which.first() else {
-        return;
-    };
-    let (l, nv) = (series[first].lookback, series[first].n_variates);
-    let windows: Vec<f32> = which.iter().flat_map(|&i| series[i].window()).collect();
-    let anchors_blv = Tensor::<3>::from_data(TensorData::new(windows, [which.len(), l, nv]), device);
-    for (&i, state) in which.iter().zip(model.fresh_each(anchors_blv)) {
-        series[i].spawned = Some(Counted { state, rows: 0 });
-    }
 }
 
 #[cfg(test)]
@@ -443,34 +427,89 @@ mod tests {
         assert!(close(&r, &w, 1e-4), "{r:?} vs {w:?}");
     }
 
+    /// The window path's outputs at every row from `L − 1` on: forecast `[rows, 3, NV]` and
+    /// reconstruction of each row, from one forward per window.
+    fn window_outputs(m: &SpaceTime, data: &[f32], dev: &Device) -> Vec<(Vec<f32>, Vec<f32>)> {
+        let rows = data.len() / NV;
+        (L - 1..rows)
+            .map(|t| {
+                let window = data[(t + 1 - L) * NV..(t + 1) * NV].to_vec();
+                let x_blv = Tensor::<3>::from_data(TensorData::new(window, [1, L, NV]), dev);
+                let (forecast, recon) = m
+                    .reconstructor()
+                    .expect("SpaceTime reconstructs")
+                    .forecast_and_reconstruct(x_blv);
+                (
+                    to_host(forecast.narrow(1, 0, 3)),
+                    to_host(recon.narrow(1, L - 1, 1)),
+                )
+            })
+            .collect()
+    }
+
+    /// The state is primed again every `R` rows: its history stays within `L ..= L + R − 1`,
+    /// memory is fixed, and at every priming the forecast is the window path's for that window.
     #[test]
-    fn states_are_renewed_every_lookback_and_memory_is_fixed() {
+    fn states_are_primed_every_r_rows_and_then_equal_the_window_path() {
         let m = model();
         let dev = Device::flex();
-        let mut series = RecurrentSeries::new(L, NV, 2, true);
-        let mut memory = None;
-        for (t, x) in rows(8 * L).chunks(NV).enumerate() {
-            let out = series.push(&m, &dev, x);
-            if t + 1 < L {
-                assert!(out.is_none());
-                continue;
+        let data = rows(6 * L);
+        let window = window_outputs(&m, &data, &dev);
+        for r in [L, 5, 1] {
+            let mut series = RecurrentSeries::new(L, NV, 3, true).with_renewal(r);
+            assert_eq!(series.renew_every(), r);
+            let mut memory = None;
+            for (t, x) in data.chunks(NV).enumerate() {
+                let out = series.push(&m, &dev, x);
+                if t + 1 < L {
+                    assert!(out.is_none());
+                    continue;
+                }
+                let out = out.expect("scored");
+                assert!(out.forecast_kv.iter().all(|v| v.is_finite()));
+                let h = series.state_history();
+                assert!(
+                    (L..L + r).contains(&h),
+                    "R {r}, row {t}: the state has seen {h} rows"
+                );
+                let bytes = series.memory_bytes(&m);
+                assert_eq!(*memory.get_or_insert(bytes), bytes, "row {t}: memory changed");
+                let (forecast, _) = &window[t + 1 - L];
+                if (t + 1 - L) % r == 0 {
+                    assert!(
+                        close(&out.forecast_kv, forecast, 1e-4),
+                        "R {r}, row {t}: primed {:?} vs window {forecast:?}",
+                        out.forecast_kv
+                    );
+                }
             }
-            let out = out.expect("scored");
-            assert_eq!(out.forecast_kv.len(), 2 * NV);
-            assert!(out.forecast_kv.iter().all(|v| v.is_finite()));
-            let h = series.active_history();
-            assert!(
-                (L..=2 * L).contains(&h),
-                "row {t}: active state has seen {h} rows"
-            );
-            let bytes = series.memory_bytes(&m);
-            assert_eq!(*memory.get_or_insert(bytes), bytes, "row {t}: memory changed");
         }
     }
 
-    /// A level shift: once the states have been renewed, the model sees the new level exactly as
-    /// it saw the old one (mean normalisation), so its forecast is the old forecast plus the shift.
-    /// A state anchored to the old level (no renewal) forecasts something else.
+    /// With `R = 1` every row is primed on its window: every forecast is the window path's.
+    #[test]
+    fn renewal_every_row_is_the_window_path() {
+        let m = model();
+        let dev = Device::flex();
+        let data = rows(3 * L);
+        let window = window_outputs(&m, &data, &dev);
+        let mut series = RecurrentSeries::new(L, NV, 3, true).with_renewal(1);
+        for (t, x) in data.chunks(NV).enumerate() {
+            let Some(out) = series.push(&m, &dev, x) else {
+                continue;
+            };
+            let (forecast, _) = &window[t + 1 - L];
+            assert!(
+                close(&out.forecast_kv, forecast, 1e-4),
+                "row {t}: {:?} vs {forecast:?}",
+                out.forecast_kv
+            );
+        }
+    }
+
+    /// A level shift: once the state has been primed on the new level, the model sees it exactly
+    /// as it saw the old one (mean normalisation), so its forecast is the old forecast plus the
+    /// shift. A state anchored to the old level (never primed again) forecasts something else.
     #[test]
     fn renewal_follows_a_level_shift() {
         let m = model();
@@ -482,8 +521,7 @@ mod tests {
             let level = if t < 3 * L { 0.0 } else { shift };
             forecasts.push(series.push(&m, &dev, &[level + 1.0, level - 1.0]));
         }
-        // States are renewed at rows 2L−1, 3L−1, …: at 2L−1 the active state has stats of rows
-        // 0..L−1 and has seen rows L..2L−1 (old level); at 6L−1, stats of rows 4L..5L−1 and rows
+        // Primed at rows L−1, 2L−1, …: at 2L−1 on rows L..2L−1 (old level), at 6L−1 on rows
         // 5L..6L−1 (new level only). Same inputs relative to the shift, so the same forecast.
         let before = forecasts[2 * L - 1].clone().unwrap().forecast_kv;
         let after = forecasts[6 * L - 1].clone().unwrap().forecast_kv;
@@ -512,8 +550,9 @@ mod batch_tests {
     use super::*;
     use crate::spacetime::SpaceTimeConfig;
 
-    /// Five series fed together (priming, stepping, renewal after `L` more rows, forecasts from a
-    /// kept plan) get the outputs of each series fed alone, and the same reconstructions.
+    /// Five series that join the stream at different rows, fed together (first primings,
+    /// steps and renewals in the same calls, forecasts from a kept plan), get the outputs of
+    /// each series fed alone, and the same reconstructions.
     #[test]
     fn push_many_equals_push() {
         let device = Device::flex();
@@ -526,28 +565,36 @@ mod batch_tests {
             .init(&device);
         let series = 5;
         let mut a: Vec<RecurrentSeries> = (0..series)
-            .map(|_| RecurrentSeries::new(16, 2, 4, true))
+            .map(|_| RecurrentSeries::new(16, 2, 4, true).with_renewal(6))
             .collect();
         let mut b = a.clone();
-        let plan = Stepper::plan_forecasts(&model, &[1, 2, 3, 4]);
-        for t in 0..40 {
-            let rows: Vec<Vec<f32>> = (0..series)
-                .map(|s| {
+        let plan = Stepper::plan_stream(&model, &[1, 2, 3, 4]);
+        for t in 0..60 {
+            // Series `s` joins at row 3s, so their primings fall on different rows.
+            let live: Vec<usize> = (0..series).filter(|&s| t >= 3 * s).collect();
+            let rows: Vec<Vec<f32>> = live
+                .iter()
+                .map(|&s| {
                     vec![
                         ((t + 7 * s) as f32 * 0.3).sin(),
                         (t as f32 * 0.1 + s as f32).cos(),
                     ]
                 })
                 .collect();
-            let alone: Vec<_> = a
-                .iter_mut()
+            let alone: Vec<_> = live
+                .iter()
                 .zip(&rows)
-                .map(|(r, x)| r.push(&model, &device, x))
+                .map(|(&s, x)| a[s].push(&model, &device, x))
                 .collect();
-            let mut refs: Vec<&mut RecurrentSeries> = b.iter_mut().collect();
+            let mut refs: Vec<&mut RecurrentSeries> = b
+                .iter_mut()
+                .enumerate()
+                .filter(|(s, _)| t >= 3 * s)
+                .map(|(_, r)| r)
+                .collect();
             let xs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
-            let many = push_many(&model, &device, Some(&plan), &mut refs, &xs);
-            for (s, (x, y)) in alone.iter().zip(&many).enumerate() {
+            let many = push_many(&model, &device, &plan, &mut refs, &xs);
+            for (s, (x, y)) in live.iter().zip(alone.iter().zip(&many)) {
                 assert_eq!(x.is_some(), y.is_some());
                 if let (Some(x), Some(y)) = (x, y) {
                     for (p, q) in x.forecast_kv.iter().zip(&y.forecast_kv) {
@@ -558,7 +605,11 @@ mod batch_tests {
                             y.forecast_kv
                         );
                     }
-                    assert_eq!(x.recon_v, y.recon_v, "t {t} s {s}");
+                    let (rx, ry) = (x.recon_v.as_ref().unwrap(), y.recon_v.as_ref().unwrap());
+                    assert!(
+                        rx.iter().zip(ry).all(|(p, q)| (p - q).abs() < 1e-4),
+                        "t {t} s {s}: {rx:?} vs {ry:?}"
+                    );
                 }
             }
         }

@@ -206,6 +206,17 @@ impl EncoderBlock {
         out_cln
     }
 
+    /// The part of [`Self::forward_cln`] after the preprocessing, with the SSM's kernels given
+    /// ([`CompanionSsm::forward_cln_with_kernel`]): `z_cln` is the preprocessed input (the input
+    /// itself without preprocessing).
+    ///
+    /// # Shapes
+    /// * `z_cln`: `[C, L, N]`, `k_cl`: `[C, L]`; returns `[C, L, N]`
+    pub fn after_pre_cln(&self, z_cln: Tensor<3>, k_cl: Tensor<2>) -> Tensor<3> {
+        let y_cln = self.ssm.forward_cln_with_kernel(z_cln.clone(), k_cl);
+        self.mlp.forward_cln(y_cln) + z_cln
+    }
+
     /// Zero state for `n` series.
     ///
     /// # Shapes

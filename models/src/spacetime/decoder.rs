@@ -201,6 +201,20 @@ impl ClosedLoopSsm {
         rows_kdh.swap_dims(1, 2).select(0, idx)
     }
 
+    /// What priming a state on a window of `len` inputs needs from the weights, per channel:
+    /// the open-loop output kernel `cᵀAʲb`, `[C, len]` (the look-back predictions), and the map
+    /// from the window to the state after it, `[C, d, len]` (column `i` is `A^{len−1−i} b`), as
+    /// [`Self::forward_cln`] computes them.
+    pub fn prime_kernels(&self, len: usize) -> (Tensor<2>, Tensor<3>) {
+        let d = self.state_dim;
+        let nk = self.n_kernels;
+        let idx = channel_kernel_index(self.width, self.n_kernels, self.n_heads, &self.device());
+        let [a_kd, b_kd, c_kd, _] = self.bank();
+        let x_kdl = krylov(companion_matrix(a_kd), b_kd.reshape([nk, d, 1]), len);
+        let open_kl = precise_matmul(c_kd.reshape([nk, 1, d]), x_kdl.clone()).reshape([nk, len]);
+        (open_kl.select(0, idx.clone()), x_kdl.flip([2]).select(0, idx))
+    }
+
     /// Closed-loop outputs `ŷ` of `horizon` steps from states `x`, one batched product with
     /// [`Self::closed_rows`] (equal to [`Self::rollout`]'s `ŷ` up to float rounding).
     ///

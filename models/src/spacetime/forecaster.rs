@@ -2,8 +2,8 @@
 //! one-step predictions over the look-back) and [`StepForecaster`] (its recurrent mode, `step.rs`).
 use burn::prelude::*;
 
-use super::{SpaceTime, SpaceTimeState};
-use crate::forecaster::{ForecastPlan, Forecaster, Reconstructor, StepForecaster, Stepper};
+use super::{PrimeKernels, SpaceTime, SpaceTimeState};
+use crate::forecaster::{BatchedState, Forecaster, Reconstructor, StepForecaster, Stepper, StreamPlan};
 
 /// SpaceTime's loss weights `[forecast, look-back, next-input]` (reference `[1, 1, 1]`).
 pub const SPACETIME_LOSS_WEIGHTS: [f64; 3] = [1.0, 1.0, 1.0];
@@ -82,10 +82,10 @@ impl StepForecaster for SpaceTime {
         self.init_state(b, v, &self.norm_stats(anchor_blv))
     }
 
+    /// In convolution form ([`SpaceTime::prime`]): the state streaming the window would leave,
+    /// from one pass.
     fn start(&self, context_blv: Tensor<3>) -> (Self::State, Tensor<3>) {
-        let (state, outputs) = self.stream_lookback(context_blv);
-        let preds_blv = Tensor::stack(outputs.into_iter().map(|o| o.next_pred_bv).collect(), 1);
-        (state, preds_blv)
+        self.prime(context_blv)
     }
 
     fn step(&self, state: &mut Self::State, x_bv: Tensor<2>) -> Tensor<2> {
@@ -117,22 +117,36 @@ impl StepForecaster for SpaceTime {
         self.forecast_from_states(states, steps, device, None)
     }
 
-    /// The closed-loop rows `cᵀM^{h−1}` of the planned steps `h`, `[C, steps, d]`.
-    fn forecast_plan(&self, steps: &[usize]) -> ForecastPlan {
-        let last = *steps.last().expect("a plan has steps");
-        let device = self.decoder.devices()[0].clone();
-        let idx: Vec<i64> = steps.iter().map(|&s| s as i64 - 1).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [steps.len()]), &device);
-        ForecastPlan::new(steps, self.decoder.closed_rows(last).select(1, idx))
+    /// The closed-loop rows `cᵀM^{h−1}` of the planned steps `h`, `[C, steps, d]` (none without
+    /// steps), and the priming kernels of the look-back ([`SpaceTime::prime_kernels`]).
+    fn stream_plan(&self, steps: &[usize]) -> StreamPlan {
+        let rows = steps.last().map(|&last| {
+            let device = self.decoder.devices()[0].clone();
+            let idx: Vec<i64> = steps.iter().map(|&s| s as i64 - 1).collect();
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [steps.len()]), &device);
+            self.decoder.closed_rows(last).select(1, idx)
+        });
+        StreamPlan::new(steps, rows, self.prime_kernels(self.lookback))
     }
 
     /// Only the planned steps' rows go through the product and the head.
-    fn forecast_planned(&self, plan: &ForecastPlan, states: &[&Self::State], device: &Device) -> Tensor<3> {
+    fn forecast_planned(&self, plan: &StreamPlan, states: &[&Self::State], device: &Device) -> Tensor<3> {
         let rows = plan
-            .get::<Tensor<3>>()
-            .cloned()
-            .expect("forecast_planned: a plan made by SpaceTime::forecast_plan");
+            .forecast::<Option<Tensor<3>>>()
+            .expect("forecast_planned: a plan made by SpaceTime::stream_plan")
+            .clone()
+            .expect("forecast_planned: a plan without steps");
         self.forecast_from_states(states, plan.steps().len(), device, Some(rows))
+    }
+
+    /// All windows primed in one pass with the plan's kernels.
+    fn start_planned(&self, plan: &StreamPlan, context_blv: Tensor<3>) -> (Vec<Self::State>, Tensor<3>) {
+        let b = context_blv.dims()[0];
+        let kernels = plan
+            .prime::<PrimeKernels>()
+            .expect("start_planned: a plan made by SpaceTime::stream_plan");
+        let (state, preds_blv) = self.prime_with(kernels, context_blv);
+        (state.split(&vec![1; b]), preds_blv)
     }
 }
 

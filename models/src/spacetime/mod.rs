@@ -9,6 +9,7 @@
 //! * [`norm`]: per-window normalisation (docs/spacetime.md §2.10).
 //! * [`model`]: the network, forward pass and loss (docs/spacetime.md §2.1, §2.9, §2.11).
 //! * [`step`]: streaming mode with a serialisable state.
+//! * [`prime`]: a streaming state from a window in one pass (convolution form).
 //! * `forecaster`: SpaceTime behind the common `Forecaster` / `Reconstructor` / `StepForecaster` traits.
 //! * [`trace`]: named intermediates of a forward pass, for device comparisons.
 
@@ -20,6 +21,7 @@ mod host_step;
 pub mod model;
 pub mod norm;
 pub mod preprocess;
+pub mod prime;
 pub mod ssm_layer;
 pub mod step;
 pub mod trace;
@@ -34,6 +36,7 @@ pub use forecaster::SPACETIME_LOSS_WEIGHTS;
 pub use model::{LossTerms, OutputHead, SpaceTime, SpaceTimeOutput, fold_variates, unfold_variates};
 pub use norm::{NormStats, Normalization};
 pub use preprocess::{Preprocess, PreprocessConfig};
+pub use prime::PrimeKernels;
 pub use ssm_layer::{ChannelParams, CompanionSsm, CompanionSsmConfig, SsmKind};
 pub use step::{BlockStreamState, SpaceTimeState, StateTensor, StepOutput};
 pub use trace::{Stage, Trace};

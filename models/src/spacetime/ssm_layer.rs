@@ -13,7 +13,8 @@ use burn::nn::Initializer;
 use burn::prelude::*;
 
 use crate::ssm::{
-    ConvPath, causal_conv_cln, channel_kernel_index, companion_kernel, l1_project, shift_kernel,
+    ConvPath, causal_conv_cln, channel_kernel_index, companion_kernel, companion_matrix, krylov, l1_project,
+    shift_kernel,
 };
 
 /// Which SSM parameterisation a layer uses.
@@ -192,6 +193,22 @@ impl CompanionSsm {
         k_kl.select(0, idx)
     }
 
+    /// The map from a window of inputs to the state after it, per channel: column `i` is
+    /// `A^{len−1−i} b`, so the state after `u_0..u_{len−1}` (from `x_{−1} = 0`) is
+    /// `x = Σ_i A^{len−1−i} b u_i`, one product with the window (the Krylov matrix of `(A, b)`
+    /// read backwards in time).
+    ///
+    /// # Shapes
+    /// * returns `[C, d, len]`
+    pub fn state_map(&self, len: usize) -> Tensor<3> {
+        let idx = channel_kernel_index(self.width, self.n_kernels, self.n_heads, &self.device());
+        let (a_kd, b_kd, _) = self.bank();
+        let [nk, d] = a_kd.dims();
+        krylov(companion_matrix(a_kd), b_kd.reshape([nk, d, 1]), len)
+            .flip([2])
+            .select(0, idx)
+    }
+
     /// Convolution mode: `y = k ∗ u + D ⊙ u`.
     ///
     /// # Shapes
@@ -205,13 +222,23 @@ impl CompanionSsm {
     /// # Shapes
     /// * `u_cln`: `[C, L, N]`, returns `[C, L, N]`
     pub fn forward_cln(&self, u_cln: Tensor<3>) -> Tensor<3> {
-        let [c, l, _] = u_cln.dims();
+        let [_, l, _] = u_cln.dims();
+        self.forward_cln_with_kernel(u_cln, self.kernel(l))
+    }
+
+    /// [`Self::forward_cln`] with the kernels given (those of [`Self::kernel`] for this length,
+    /// computed once by a caller that runs many windows through the same weights).
+    ///
+    /// # Shapes
+    /// * `u_cln`: `[C, L, N]`, `k_cl`: `[C, L]`; returns `[C, L, N]`
+    pub fn forward_cln_with_kernel(&self, u_cln: Tensor<3>, k_cl: Tensor<2>) -> Tensor<3> {
+        let [c, _, _] = u_cln.dims();
         assert_eq!(
             c, self.width,
             "CompanionSsm: expected {} channels, got {c}",
             self.width
         );
-        let y_cln = causal_conv_cln(u_cln.clone(), self.kernel(l), self.conv_path);
+        let y_cln = causal_conv_cln(u_cln.clone(), k_cl, self.conv_path);
         match &self.d_skip {
             Some(d) => y_cln + u_cln * d.val().reshape([c, 1, 1]),
             None => y_cln,

@@ -315,7 +315,7 @@ impl SpaceTime {
     /// channel: true for the first block under the repeat embedding, whose `C` channels all carry
     /// the normalised input (a state `C` times smaller there; states stored with a per-channel
     /// history still step the general way).
-    fn shared_history(&self, i: usize) -> bool {
+    pub(super) fn shared_history(&self, i: usize) -> bool {
         i == 0 && self.embedding.is_none() && self.width > 1
     }
 

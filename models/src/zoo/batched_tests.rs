@@ -88,7 +88,8 @@ fn batched_stepping_equals_stepping_each_series_alone() {
         let windows = Tensor::<3>::random([SERIES, L, V], Distribution::Normal(0.0, 1.0), &device);
         let rows = Tensor::<3>::random([SERIES, 6, V], Distribution::Normal(0.0, 1.0), &device);
 
-        let (mut together, preds_together) = stepper.prime_each(windows.clone());
+        let plan = stepper.plan_stream(&[1, 3, H]);
+        let (mut together, preds_together) = stepper.prime_each(&plan, windows.clone());
         let mut alone: Vec<Box<dyn StepState>> = Vec::new();
         let mut preds_alone = Vec::new();
         for s in 0..SERIES {
@@ -104,27 +105,12 @@ fn batched_stepping_equals_stepping_each_series_alone() {
             &format!("{name}: primed predictions"),
         );
 
-        // Anchored fresh states, stepped alongside (the monitor's renewal).
-        let mut fresh_together = stepper.fresh_each(windows.clone());
-        let mut fresh_alone: Vec<Box<dyn StepState>> = (0..SERIES)
-            .map(|s| stepper.fresh(windows.clone().narrow(0, s, 1)))
-            .collect();
-
         for t in 0..6 {
             let x_bv = rows.clone().narrow(1, t, 1).reshape([SERIES, V]);
-            // Both kinds of state in one forward, as the monitor steps them.
-            let mut all: Vec<&mut dyn StepState> = together
-                .iter_mut()
-                .chain(fresh_together.iter_mut())
-                .map(|b| &mut **b)
-                .collect();
-            let x2 = Tensor::cat(vec![x_bv.clone(), x_bv.clone()], 0);
-            let got = host(stepper.advance_many(&mut all, x2));
+            let mut all: Vec<&mut dyn StepState> = together.iter_mut().map(|b| &mut **b).collect();
+            let got = host(stepper.advance_many(&mut all, x_bv.clone()));
             let mut want = Vec::new();
             for (s, state) in alone.iter_mut().enumerate() {
-                want.extend(host(stepper.advance(&mut **state, x_bv.clone().narrow(0, s, 1))));
-            }
-            for (s, state) in fresh_alone.iter_mut().enumerate() {
                 want.extend(host(stepper.advance(&mut **state, x_bv.clone().narrow(0, s, 1))));
             }
             assert_close(&got, &want, 1e-5, 1e-6, &format!("{name}: step {t} predictions"));
@@ -135,7 +121,6 @@ fn batched_stepping_equals_stepping_each_series_alone() {
         assert_close(&got, &want, 1e-5, 1e-6, &format!("{name}: forecasts"));
         // A plan of some steps gives those rows of the full forecast.
         let steps = [1usize, 3, H];
-        let plan = stepper.plan_forecasts(&steps);
         let planned = host(stepper.forecast_many_planned(&plan, &refs, &device));
         let picked: Vec<f64> = (0..SERIES)
             .flat_map(|s| steps.iter().map(move |&h| (s, h)))
@@ -149,15 +134,6 @@ fn batched_stepping_equals_stepping_each_series_alone() {
                 stepper.state_size(&**b),
                 "{name}: state size"
             );
-            assert_close(
-                &state_json(stepper, &**a),
-                &state_json(stepper, &**b),
-                1e-5,
-                1e-6,
-                name,
-            );
-        }
-        for (a, b) in fresh_together.iter().zip(&fresh_alone) {
             assert_close(
                 &state_json(stepper, &**a),
                 &state_json(stepper, &**b),
@@ -200,44 +176,35 @@ fn probe_step() {
         .with_dropout(0.0)
         .init(&device);
     let stepper: &dyn Stepper = &model;
-    for series in [1usize, 16, 64, 256] {
+    // What the monitor's default detector reads: steps 1..=4 and the drift lag 24.
+    let plan = stepper.plan_stream(&[1, 2, 3, 4, 24]);
+    for series in [1usize, 16, 64, 128] {
         let windows = Tensor::<3>::random([series, 96, 4], Distribution::Normal(0.0, 1.0), &device);
-        let (mut states, _) = stepper.prime_each(windows.clone());
-        let mut fresh = stepper.fresh_each(windows);
-        let x = Tensor::<2>::random([2 * series, 4], Distribution::Normal(0.0, 1.0), &device);
+        let (mut states, _) = stepper.prime_each(&plan, windows.clone());
+        let x = Tensor::<2>::random([series, 4], Distribution::Normal(0.0, 1.0), &device);
         let step = mean_seconds(20, || {
-            let mut all: Vec<&mut dyn StepState> = states
-                .iter_mut()
-                .chain(fresh.iter_mut())
-                .map(|b| &mut **b)
-                .collect();
+            let mut all: Vec<&mut dyn StepState> = states.iter_mut().map(|b| &mut **b).collect();
             let _ = host(stepper.advance_many(&mut all, x.clone()));
         });
         let refs: Vec<&dyn StepState> = states.iter().map(|b| &**b).collect();
-        let fc_unplanned = mean_seconds(20, || {
-            let _ = host(stepper.forecast_many(&refs, 24, &device));
-        });
-        // What the monitor's default detector reads: steps 1..=4 and the drift lag 24.
-        let plan = stepper.plan_forecasts(&[1, 2, 3, 4, 24]);
         let fc = mean_seconds(20, || {
             let _ = host(stepper.forecast_many_planned(&plan, &refs, &device));
         });
-        let windows = Tensor::<3>::random([series, 96, 4], Distribution::Normal(0.0, 1.0), &device);
         let prime = mean_seconds(5, || {
-            let (_, p) = stepper.prime_each(windows.clone());
+            let (_, p) = stepper.prime_each(&plan, windows.clone());
             let _ = host(p);
         });
+        let by_steps = mean_seconds(2, || {
+            let _ = model.stream_lookback(windows.clone());
+        });
         println!(
-            "  forecast without a plan {:.2} ms, priming {series} windows {:.2} ms ({:.1} µs per series and point over a look-back)",
-            fc_unplanned * 1e3,
-            prime * 1e3,
-            prime / series as f64 / 96.0 * 1e6
-        );
-        println!(
-            "series {series:>4}: step(2 states) {:>8.2} ms, planned forecast {:>8.2} ms, per point {:>7.1} µs, state {} B",
+            "series {series:>4}: step {:>7.2} ms, planned forecast {:>6.2} ms, priming {:>7.2} ms \
+             (streaming the windows {:>8.1} ms); per point with priming every 96 rows {:>6.1} µs; state {} B",
             step * 1e3,
             fc * 1e3,
-            (step + fc) / series as f64 * 1e6,
+            prime * 1e3,
+            by_steps * 1e3,
+            (step + fc + prime / 96.0) / series as f64 * 1e6,
             stepper.state_size(&*states[0])
         );
     }

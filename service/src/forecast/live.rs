@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use statecast_anomaly::MonitorConfig;
 use statecast_anomaly::session::SeriesBudget;
-use statecast_models::forecaster::{ForecastPlan, Forecaster};
+use statecast_models::forecaster::{Forecaster, StreamPlan};
 use statecast_models::streaming::{RecurrentSeries, push_many};
 use statecast_pipelines::Frequency;
 use statecast_pipelines::live::{SeriesSoFar, check_point, check_series_id};
@@ -178,8 +178,8 @@ pub struct LiveSession {
     budget: Option<SeriesBudget>,
     models: HashMap<String, Arc<LiveModel>>,
     series: HashMap<String, LiveSeries>,
-    /// Forecast plans of recurrent models, by (resolved model, horizon).
-    plans: HashMap<(String, usize), ForecastPlan>,
+    /// Stream plans of recurrent models, by (resolved model, horizon).
+    plans: HashMap<(String, usize), StreamPlan>,
     last_sweep: Instant,
     /// The registry's deletion counter when every cached model was last known to exist.
     generation: u64,
@@ -577,7 +577,7 @@ impl LiveSession {
         let plan = self
             .plans
             .entry((model.resolved.clone(), horizon))
-            .or_insert_with(|| stepper.plan_forecasts(&(1..=horizon).collect::<Vec<_>>()));
+            .or_insert_with(|| stepper.plan_stream(&(1..=horizon).collect::<Vec<_>>()));
         let scaler = &model.loaded.artifact.scaler;
         let mut rows: Vec<Vec<f32>> = Vec::with_capacity(group.len());
         for &i in group {
@@ -597,7 +597,7 @@ impl LiveSession {
             }
         }
         let row_refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
-        let outputs = push_many(stepper, &model.loaded.device, Some(plan), &mut states, &row_refs);
+        let outputs = push_many(stepper, &model.loaded.device, plan, &mut states, &row_refs);
         drop(states);
         for (&k, output) in group.iter().zip(outputs) {
             if out[k].is_err() {
