@@ -191,6 +191,12 @@ impl RecurrentSeries {
         self.state.as_ref().map_or(0, |s| s.rows)
     }
 
+    /// Whether the state was primed on the window ending at the last row pushed, so that the
+    /// last output is the window path's for that window (up to float rounding).
+    pub fn primed_on_last_row(&self) -> bool {
+        self.state.as_ref().is_some_and(|s| s.rows == self.lookback)
+    }
+
     /// Bytes held: ring, state, the pending prediction.
     pub fn memory_bytes(&self, model: &dyn Stepper) -> usize {
         (self.ring.len() + self.next_pred.len()) * std::mem::size_of::<f32>()
@@ -475,7 +481,12 @@ mod tests {
                 let bytes = series.memory_bytes(&m);
                 assert_eq!(*memory.get_or_insert(bytes), bytes, "row {t}: memory changed");
                 let (forecast, _) = &window[t + 1 - L];
-                if (t + 1 - L) % r == 0 {
+                assert_eq!(
+                    series.primed_on_last_row(),
+                    (t + 1 - L) % r == 0,
+                    "R {r}, row {t}"
+                );
+                if series.primed_on_last_row() {
                     assert!(
                         close(&out.forecast_kv, forecast, 1e-4),
                         "R {r}, row {t}: primed {:?} vs window {forecast:?}",

@@ -16,13 +16,13 @@
 //!   look-back.
 //! - **Recurrent** (opt-in, for scale): the series keeps the model's recurrent state
 //!   ([`statecast_models::streaming::RecurrentSeries`]) and each point advances it by one step:
-//!   constant work per point. The first answer equals the window forecast of the series' first
-//!   look-back (`exact`); later states are re-anchored every look-back, so a model that
-//!   normalises each window by its own statistics (SpaceTime) drifts from the window forecast
-//!   between renewals. On the quickstart's trained model the median gap was 1.2 standard
-//!   deviations of the forecasts, most where the level moved (BENCHMARKS.md §15b): not a
-//!   substitute for the window forecast. A model without a recurrent form is followed as a
-//!   window.
+//!   constant work per point. Every `lookback` points the state is primed again on the series'
+//!   last look-back rows, and that answer equals the window forecast (`exact`, as is the first).
+//!   In between, a model that normalises each window by its own statistics (SpaceTime) keeps
+//!   the statistics of the window it was primed on, so its forecasts drift from the window
+//!   forecast: on the quickstart's trained model a median 0.5 standard deviations of the
+//!   forecasts, most where the level moved (BENCHMARKS.md §15c). A model without a recurrent
+//!   form is followed as a window.
 //!
 //! **Batched.** [`LiveSession::push_many`] validates points one by one and answers waves of
 //! distinct series together: one model call per stage for all recurrent series of a model and
@@ -149,7 +149,6 @@ struct LiveSeries {
     last: Option<i64>,
     before_last: Option<i64>,
     last_seen: Instant,
-    answered: bool,
     path: Path,
 }
 
@@ -340,7 +339,6 @@ impl LiveSession {
                 last: None,
                 before_last: None,
                 last_seen: now,
-                answered: false,
                 path,
             },
         );
@@ -502,11 +500,14 @@ impl LiveSession {
             .collect();
         let results = self.forecast_wave(&pending, &mut taken);
         let mut first_error = None;
-        for ((p, mut s), result) in pending.into_iter().zip(taken).zip(results) {
+        for ((p, s), result) in pending.into_iter().zip(taken).zip(results) {
             match result {
                 Ok(forecast) if first_error.is_none() => {
-                    let exact = forecast.is_some() && (!s.answered || matches!(s.path, Path::Window(_)));
-                    s.answered |= forecast.is_some();
+                    let exact = forecast.is_some()
+                        && match &s.path {
+                            Path::Window(_) => true,
+                            Path::Recurrent(r) => r.primed_on_last_row(),
+                        };
                     answers.push(LiveAnswer {
                         series_id: p.id.clone(),
                         timestamp: p.timestamp,
