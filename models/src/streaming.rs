@@ -483,7 +483,7 @@ mod tests {
                 let (forecast, _) = &window[t + 1 - L];
                 assert_eq!(
                     series.primed_on_last_row(),
-                    (t + 1 - L) % r == 0,
+                    (t + 1 - L).is_multiple_of(r),
                     "R {r}, row {t}"
                 );
                 if series.primed_on_last_row() {

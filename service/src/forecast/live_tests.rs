@@ -204,7 +204,7 @@ fn recurrent_mode_is_exact_after_each_priming_and_follows_the_window_between() {
         }
         let got = answer.forecast.unwrap();
         let want = window_forecast(&reg, "st", 0, t, &opts);
-        assert_eq!(answer.exact, (t + 1 - L) % L == 0, "row {t}");
+        assert_eq!(answer.exact, (t + 1 - L).is_multiple_of(L), "row {t}");
         if answer.exact {
             assert!(close(&got, &want, 1e-4), "row {t}: {got:?} vs {want:?}");
         } else {
