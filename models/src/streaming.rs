@@ -186,7 +186,8 @@ impl RecurrentSeries {
         out
     }
 
-    /// Rows the state has consumed (`L ..= L + R − 1` once primed, 0 before).
+    /// Rows the state has consumed (`L ..= L + R − 1` once primed, 0 before; a few more when
+    /// [`push_many`] put a priming off, see [`RENEWALS_PER_CHUNK`]).
     pub fn state_history(&self) -> usize {
         self.state.as_ref().map_or(0, |s| s.rows)
     }
@@ -213,6 +214,13 @@ pub const STEP_CHUNK: usize = 128;
 /// what batching amortises.
 pub const STEP_CHUNK_ACCELERATOR: usize = 4096;
 
+/// A call of [`push_many`] primes at most `chunk / RENEWALS_PER_CHUNK` running states again
+/// (16 of 128 on the CPU): a priming costs about a window pass, so a fleet whose series all fall
+/// due in the same row (they started together) would otherwise stall that row's answers. The
+/// states left over step on and are primed on the following rows. A series' first priming is
+/// never put off (it has no state yet).
+pub const RENEWALS_PER_CHUNK: usize = 8;
+
 /// What the model must do for a series' newest row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Need {
@@ -233,7 +241,8 @@ enum Need {
 /// the others on their latest windows ([`Stepper::prime_each`]) and the forecasts
 /// ([`Stepper::forecast_many_planned`]). Each series ends in the state [`RecurrentSeries::push`]
 /// alone would leave it in, and gets the same output up to float rounding of the batched
-/// products.
+/// products, unless more running states fall due for priming in one call than
+/// [`RENEWALS_PER_CHUNK`] allows: those beyond it step once more and are primed on a later row.
 ///
 /// # Panics
 /// If the lengths differ, or a row does not hold one value per variate, or the series were made
@@ -277,11 +286,23 @@ pub fn push_many(
         needed.as_slice(),
         "push_many: the plan is for other steps"
     );
-    let needs: Vec<Need> = series
+    let mut needs: Vec<Need> = series
         .iter_mut()
         .zip(rows)
         .map(|(s, x)| s.accept(model, x))
         .collect();
+    // At most `chunk / RENEWALS_PER_CHUNK` renewals per call; the others step once more and are
+    // due again on their next row, so series that fall due together are primed over a few rows.
+    let mut renewals = chunk / RENEWALS_PER_CHUNK;
+    for need in &mut needs {
+        if *need == Need::Renew {
+            if renewals == 0 {
+                *need = Need::Step;
+            } else {
+                renewals -= 1;
+            }
+        }
+    }
     let stepping: Vec<usize> = (0..series.len()).filter(|&i| needs[i] == Need::Step).collect();
     let priming: Vec<usize> = (0..series.len())
         .filter(|&i| matches!(needs[i], Need::Prime | Need::Renew))
@@ -560,6 +581,50 @@ mod tests {
 mod batch_tests {
     use super::*;
     use crate::spacetime::SpaceTimeConfig;
+
+    /// Series that all fall due in the same row are primed over the next rows, at most
+    /// `STEP_CHUNK / RENEWALS_PER_CHUNK` per call, and each one's history stays bounded.
+    #[test]
+    fn renewals_due_together_are_spread_over_rows() {
+        let device = Device::flex();
+        let model = SpaceTimeConfig::new(16, 2)
+            .with_d_model(4)
+            .with_state_dim(2)
+            .with_first_n_kernels(2)
+            .with_first_n_heads(2)
+            .with_n_kernels(4)
+            .init(&device);
+        let n = STEP_CHUNK;
+        let cap = STEP_CHUNK / RENEWALS_PER_CHUNK;
+        let mut all: Vec<RecurrentSeries> = (0..n).map(|_| RecurrentSeries::new(16, 1, 1, false)).collect();
+        let plan = Stepper::plan_stream(&model, &[1]);
+        let mut primed_at: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for t in 0..16 * 4 {
+            let rows: Vec<Vec<f32>> = (0..n).map(|s| vec![((t * 3 + s) as f32 * 0.2).sin()]).collect();
+            let xs: Vec<&[f32]> = rows.iter().map(|r| r.as_slice()).collect();
+            let mut refs: Vec<&mut RecurrentSeries> = all.iter_mut().collect();
+            push_many(&model, &device, &plan, &mut refs, &xs);
+            let now: Vec<usize> = (0..n).filter(|&s| all[s].primed_on_last_row()).collect();
+            if t > 15 {
+                assert!(now.len() <= cap, "row {t}: {} renewals in one call", now.len());
+            }
+            for s in now {
+                primed_at[s].push(t);
+            }
+            for s in &all {
+                assert!(
+                    s.state_history() < 16 + 16 + n / cap,
+                    "row {t}: history {}",
+                    s.state_history()
+                );
+            }
+        }
+        // Everyone was primed first at row 15, and again within `n / cap` rows of each due row.
+        for (s, rows) in primed_at.iter().enumerate() {
+            assert_eq!(rows[0], 15, "series {s}");
+            assert!(rows.len() >= 3, "series {s} primed at {rows:?}");
+        }
+    }
 
     /// Five series that join the stream at different rows, fed together (first primings,
     /// steps and renewals in the same calls, forecasts from a kept plan), get the outputs of
