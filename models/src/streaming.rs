@@ -454,34 +454,28 @@ mod tests {
         assert!(close(&r, &w, 1e-4), "{r:?} vs {w:?}");
     }
 
-    /// The window path's outputs at every row from `L − 1` on: forecast `[rows, 3, NV]` and
-    /// reconstruction of each row, from one forward per window.
-    fn window_outputs(m: &SpaceTime, data: &[f32], dev: &Device) -> Vec<(Vec<f32>, Vec<f32>)> {
+    /// The window path's forecast of 3 steps at every row from `L − 1` on, `[3, NV]` each, from
+    /// one forward per window.
+    fn window_forecasts(m: &SpaceTime, data: &[f32], dev: &Device) -> Vec<Vec<f32>> {
         let rows = data.len() / NV;
         (L - 1..rows)
             .map(|t| {
                 let window = data[(t + 1 - L) * NV..(t + 1) * NV].to_vec();
                 let x_blv = Tensor::<3>::from_data(TensorData::new(window, [1, L, NV]), dev);
-                let (forecast, recon) = m
-                    .reconstructor()
-                    .expect("SpaceTime reconstructs")
-                    .forecast_and_reconstruct(x_blv);
-                (
-                    to_host(forecast.narrow(1, 0, 3)),
-                    to_host(recon.narrow(1, L - 1, 1)),
-                )
+                to_host(m.forecast(x_blv).narrow(1, 0, 3))
             })
             .collect()
     }
 
     /// The state is primed again every `R` rows: its history stays within `L ..= L + R − 1`,
-    /// memory is fixed, and at every priming the forecast is the window path's for that window.
+    /// memory is fixed, and at every priming the forecast is the window path's for that window
+    /// (with `R = 1`, at every row: the window path itself).
     #[test]
     fn states_are_primed_every_r_rows_and_then_equal_the_window_path() {
         let m = model();
         let dev = Device::flex();
         let data = rows(6 * L);
-        let window = window_outputs(&m, &data, &dev);
+        let window = window_forecasts(&m, &data, &dev);
         for r in [L, 5, 1] {
             let mut series = RecurrentSeries::new(L, NV, 3, true).with_renewal(r);
             assert_eq!(series.renew_every(), r);
@@ -501,7 +495,7 @@ mod tests {
                 );
                 let bytes = series.memory_bytes(&m);
                 assert_eq!(*memory.get_or_insert(bytes), bytes, "row {t}: memory changed");
-                let (forecast, _) = &window[t + 1 - L];
+                let forecast = &window[t + 1 - L];
                 assert_eq!(
                     series.primed_on_last_row(),
                     (t + 1 - L).is_multiple_of(r),
@@ -515,27 +509,6 @@ mod tests {
                     );
                 }
             }
-        }
-    }
-
-    /// With `R = 1` every row is primed on its window: every forecast is the window path's.
-    #[test]
-    fn renewal_every_row_is_the_window_path() {
-        let m = model();
-        let dev = Device::flex();
-        let data = rows(3 * L);
-        let window = window_outputs(&m, &data, &dev);
-        let mut series = RecurrentSeries::new(L, NV, 3, true).with_renewal(1);
-        for (t, x) in data.chunks(NV).enumerate() {
-            let Some(out) = series.push(&m, &dev, x) else {
-                continue;
-            };
-            let (forecast, _) = &window[t + 1 - L];
-            assert!(
-                close(&out.forecast_kv, forecast, 1e-4),
-                "row {t}: {:?} vs {forecast:?}",
-                out.forecast_kv
-            );
         }
     }
 
