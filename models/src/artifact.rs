@@ -149,6 +149,10 @@ pub struct Artifact {
     /// Residual scale per horizon step and variate on the validation split, when it has one.
     #[serde(default)]
     pub residuals: Option<ResidualStats>,
+    /// Split-conformal residual quantiles on the validation split (asymmetric forecast
+    /// intervals), when it has one; artifacts written before they existed have none.
+    #[serde(default)]
+    pub residual_quantiles: Option<crate::conformal::ResidualQuantiles>,
     /// File name (inside the artifact directory) of the anomaly detector fitted for the model.
     #[serde(default)]
     pub detector_file: Option<String>,
@@ -214,6 +218,7 @@ impl Artifact {
             training: None,
             evaluation: Evaluation::default(),
             residuals: None,
+            residual_quantiles: None,
             detector_file: None,
             created_at: Utc::now(),
         }

@@ -6,6 +6,7 @@
 pub mod artifact;
 pub mod baseline;
 pub mod chimera;
+pub mod conformal;
 pub mod device;
 pub mod error;
 pub mod forecaster;

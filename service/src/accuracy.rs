@@ -1,10 +1,17 @@
 //! Forecast accuracy: errors on the scaled axis as the long-term forecasting literature reports
 //! them ([`forecast_errors`]), and the residual scale per horizon step in original units that the
-//! server's forecast quantiles come from ([`residual_stats`]).
+//! server's forecast quantiles come from ([`interval_fit`]: the residual RMS for Gaussian intervals
+//! and the split-conformal residual quantiles).
+use std::collections::HashMap;
+
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 use statecast_models::artifact::{ForecastErrors, ResidualStats};
+use statecast_models::conformal::{self, ResidualQuantiles, ResidualSample};
 use statecast_models::forecaster::Forecaster;
 use statecast_pipelines::window::{WindowBatch, WindowDataset};
+
+use crate::forecast::intervals::IntervalStats;
 
 /// MSE and MAE of `model` averaged over variates, horizon steps and windows (observed targets
 /// only), on every window of `data` in order, in batches of `batch_size`; with
@@ -37,43 +44,76 @@ pub fn forecast_errors<M: Forecaster>(
     }
 }
 
-/// [`ResidualStats`] of `model` on every window of `data` (a split of a frame scaled with
-/// `scaler`); `None` when `data` has no window.
+/// The most residuals (windows × horizon × variates) held to fit conformal quantiles: 32 MB of
+/// `f32`. Larger validation splits are subsampled to evenly spaced windows.
+pub const MAX_CALIBRATION_VALUES: usize = 8 << 20;
+
+/// What the forecast intervals of a model version are fitted from: the root-mean-square residual
+/// per step and variate over every window (Gaussian intervals) and the split-conformal residual
+/// quantiles of at most [`MAX_CALIBRATION_VALUES`] residuals.
+#[derive(Debug, Clone)]
+pub struct IntervalFit {
+    /// Residual RMS per horizon step and variate, original units.
+    pub stats: ResidualStats,
+    /// Conformal quantiles at [`conformal::LEVELS`]; `None` when some step or variate has no
+    /// observed target.
+    pub quantiles: Option<ResidualQuantiles>,
+}
+
+/// Residuals `actual − forecast` of `model` on the windows of `data` (a split of a frame scaled
+/// with `scaler`): every window's in original units for [`ResidualStats`], and a sample of evenly
+/// spaced windows of at most `max_values` residuals on the scaled axis for the conformal grid.
+/// `None` when `data` has no window.
 ///
 /// # Errors
 /// [`statecast_pipelines::Error`] when `scaler` does not know a series of `data`.
-pub fn residual_stats<M: Forecaster>(
+pub fn interval_fit<M: Forecaster>(
     model: &M,
     data: &WindowDataset,
     scaler: &statecast_pipelines::scale::Scaler,
     split: &str,
+    max_values: usize,
     device: &Device,
-) -> statecast_pipelines::Result<Option<ResidualStats>> {
+) -> statecast_pipelines::Result<Option<IntervalFit>> {
     let spec = data.index().spec();
     let (h, v) = (spec.horizon, data.index().n_variates());
-    let (mut se, mut count) = (vec![0f64; h * v], vec![0f64; h * v]);
+    let hv = h * v;
+    let total = data.index().len();
+    if total == 0 || hv == 0 {
+        return Ok(None);
+    }
+    let keep = total.min((max_values / hv).max(1));
+    let kept = |i: usize| (i + 1) * keep / total > i * keep / total;
+    let (mut se, mut count) = (vec![0f64; hv], vec![0f64; hv]);
+    let mut sample = Vec::with_capacity(keep * hv);
     let mut windows = 0;
     for range in data.index().batches(32, false) {
-        windows += range.len();
+        let first = range.start;
         let WindowBatch {
             x, y, y_mask, series, ..
         } = data.batch(range, device);
-        let err = (model.forecast(x) - y) * y_mask.clone();
+        let err = (y - model.forecast(x)) * y_mask.clone();
         let err = err.into_data().try_into_vec_as::<f32>().unwrap_or_default();
         let mask = y_mask.into_data().try_into_vec_as::<f32>().unwrap_or_default();
         for (b, s) in series.iter().enumerate() {
             let (_, scale) = scaler.stats(&data.frame().series[*s].id)?;
-            for i in 0..h * v {
-                let e = f64::from(err[b * h * v + i]) * f64::from(scale[i % v]);
-                se[i] += e * e;
-                count[i] += f64::from(mask[b * h * v + i]);
+            let keep_window = kept(first + b);
+            for i in 0..hv {
+                let observed = mask[b * hv + i] > 0.0;
+                let scaled = err[b * hv + i];
+                let e = f64::from(scaled) * f64::from(scale[i % v]);
+                if observed {
+                    se[i] += e * e;
+                    count[i] += 1.0;
+                }
+                if keep_window {
+                    sample.push(if observed { scaled } else { f32::NAN });
+                }
             }
+            windows += 1;
         }
     }
-    if windows == 0 {
-        return Ok(None);
-    }
-    let std = (0..h)
+    let std: Vec<Vec<f32>> = (0..h)
         .map(|t| {
             (0..v)
                 .map(|c| {
@@ -87,10 +127,133 @@ pub fn residual_stats<M: Forecaster>(
                 .collect()
         })
         .collect();
-    Ok(Some(ResidualStats {
-        method: "rms of forecast residuals per horizon step and variate, original units".into(),
-        split: split.into(),
-        windows,
-        std,
+    let sample = ResidualSample {
+        horizon: h,
+        variates: v,
+        values: sample,
+    };
+    let quantiles = sample.quantiles(&conformal::LEVELS, split);
+    Ok(Some(IntervalFit {
+        stats: ResidualStats {
+            method: "rms of forecast residuals per horizon step and variate, original units".into(),
+            split: split.into(),
+            windows,
+            std,
+        },
+        quantiles,
     }))
+}
+
+/// Central interval levels whose test coverage `statecast eval` reports.
+pub const COVERAGE_LEVELS: [f64; 3] = [0.8, 0.9, 0.95];
+
+/// Quantile levels of the weighted quantile loss (GluonTS's `mean_wQuantileLoss` default grid).
+pub const WQL_LEVELS: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+
+/// The quantile offsets of one series: the coverage bands and the WQL levels, `[H × V]` each.
+struct SeriesOffsets {
+    bands: Vec<(Vec<f64>, Vec<f64>)>,
+    wql: Vec<Vec<f64>>,
+}
+
+/// How one interval method did on a split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalScores {
+    /// The interval method ([`crate::forecast::intervals`]).
+    pub method: String,
+    /// `(nominal, empirical)` coverage of the central intervals at [`COVERAGE_LEVELS`]: the share
+    /// of observed targets inside `[q_(1−c)/2, q_(1+c)/2]`, over windows, steps and variates.
+    pub coverage: Vec<(f64, f64)>,
+    /// Mean width of the 90 % interval in original units, averaged over windows, steps and
+    /// variates (variates with larger units weigh more).
+    pub width90: f64,
+    /// Weighted quantile loss over [`WQL_LEVELS`]: the mean over levels of
+    /// `2 Σ pinball_q(y − ŷ_q) / Σ |y|`, original units.
+    pub wql: f64,
+    /// Windows scored.
+    pub windows: usize,
+}
+
+/// Coverage, 90 % width and weighted quantile loss of `intervals` on every window of `data` (a
+/// split of a frame scaled with `scaler`), in original units.
+///
+/// # Errors
+/// [`statecast_pipelines::Error`] when `scaler` does not know a series of `data`.
+pub fn interval_scores<M: Forecaster>(
+    model: &M,
+    data: &WindowDataset,
+    scaler: &statecast_pipelines::scale::Scaler,
+    intervals: &IntervalStats,
+    device: &Device,
+) -> statecast_pipelines::Result<IntervalScores> {
+    let spec = data.index().spec();
+    let (h, v) = (spec.horizon, data.index().n_variates());
+    let hv = h * v;
+    // Quantile offsets from the point forecast depend only on (level, step, variate) and the
+    // series' scale: computed once per series.
+    let zeros = vec![0f32; hv];
+    let mut per_series: HashMap<usize, SeriesOffsets> = HashMap::new();
+    let mut width90 = (0f64, 0usize);
+    let mut inside = vec![0usize; COVERAGE_LEVELS.len()];
+    let mut pinball = vec![0f64; WQL_LEVELS.len()];
+    let (mut abs_y, mut observed, mut windows) = (0f64, 0usize, 0usize);
+    for range in data.index().batches(32, false) {
+        let WindowBatch {
+            x, y, y_mask, series, ..
+        } = data.batch(range, device);
+        let forecast = model.forecast(x).into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        let actual = y.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        let mask = y_mask.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        for (b, s) in series.iter().enumerate() {
+            let (mean, scale) = scaler.stats(&data.frame().series[*s].id)?;
+            let SeriesOffsets { bands, wql: wql_offsets } = per_series.entry(*s).or_insert_with(|| {
+                let offsets = |q: f64| -> Vec<f64> {
+                    intervals.quantile(&zeros, q, scale).into_iter().map(f64::from).collect()
+                };
+                SeriesOffsets {
+                    bands: COVERAGE_LEVELS
+                        .iter()
+                        .map(|c| (offsets((1.0 - c) / 2.0), offsets((1.0 + c) / 2.0)))
+                        .collect(),
+                    wql: WQL_LEVELS.iter().map(|q| offsets(*q)).collect(),
+                }
+            });
+            let (lo90, hi90) = &bands[1];
+            width90.0 += hi90.iter().zip(lo90).map(|(a, b)| a - b).sum::<f64>() / hv.max(1) as f64;
+            width90.1 += 1;
+            windows += 1;
+            for i in 0..hv {
+                let j = b * hv + i;
+                if mask[j] <= 0.0 {
+                    continue;
+                }
+                let (m, sc) = (f64::from(mean[i % v]), f64::from(scale[i % v]));
+                let y_orig = f64::from(actual[j]) * sc + m;
+                let r = (f64::from(actual[j]) - f64::from(forecast[j])) * sc;
+                observed += 1;
+                abs_y += y_orig.abs();
+                for (k, (lo, hi)) in bands.iter().enumerate() {
+                    if r >= lo[i] && r <= hi[i] {
+                        inside[k] += 1;
+                    }
+                }
+                for (k, q) in WQL_LEVELS.iter().enumerate() {
+                    let e = r - wql_offsets[k][i];
+                    pinball[k] += if e >= 0.0 { q * e } else { (q - 1.0) * e };
+                }
+            }
+        }
+    }
+    let n = observed.max(1) as f64;
+    Ok(IntervalScores {
+        method: intervals.method.clone(),
+        coverage: COVERAGE_LEVELS
+            .iter()
+            .zip(&inside)
+            .map(|(c, k)| (*c, *k as f64 / n))
+            .collect(),
+        width90: width90.0 / width90.1.max(1) as f64,
+        wql: pinball.iter().map(|p| 2.0 * p / abs_y.max(f64::MIN_POSITIVE)).sum::<f64>() / WQL_LEVELS.len() as f64,
+        windows,
+    })
 }

@@ -13,7 +13,8 @@ use statecast_models::zoo::{AnyModel, ModelFamily};
 use statecast_pipelines::source::DatasetSpec;
 use statecast_pipelines::split::SplitSpec;
 
-use crate::accuracy::forecast_errors;
+use crate::accuracy::{IntervalScores, MAX_CALIBRATION_VALUES, forecast_errors, interval_fit, interval_scores};
+use crate::forecast::intervals::IntervalStats;
 use crate::data::{PreparedData, prepare};
 use crate::{Error, Result};
 use statecast_models::artifact::ForecastErrors;
@@ -74,6 +75,10 @@ pub struct EvalRow {
     pub val_mse: Option<f64>,
     /// Mean seconds per training epoch.
     pub seconds_per_epoch: f64,
+    /// Forecast intervals fitted on the validation windows, scored on the test windows: the
+    /// Gaussian method, then split-conformal. Empty without a validation split.
+    #[serde(default)]
+    pub intervals: Vec<IntervalScores>,
 }
 
 /// Train (when the family is trainable) and test `model` for one horizon.
@@ -126,6 +131,18 @@ pub fn evaluate_horizon(
         0.0
     };
     let ForecastErrors { mse, mae, windows } = forecast_errors(&model, test, 32, req.drop_last, &device);
+    let mut intervals = Vec::new();
+    if let Some(val) = sets.val.as_ref()
+        && let Some(fit) = interval_fit(&model, val, &prepared.scaler, "val", MAX_CALIBRATION_VALUES, &device)?
+    {
+        let mut methods = vec![IntervalStats::gaussian(&fit.stats.std)];
+        if let Some(grid) = fit.quantiles {
+            methods.push(IntervalStats::conformal(&fit.stats.std, grid));
+        }
+        for stats in &methods {
+            intervals.push(interval_scores(&model, test, &prepared.scaler, stats, &device)?);
+        }
+    }
     let row = EvalRow {
         dataset: req.dataset_name.clone(),
         model: config.kind().to_string(),
@@ -140,6 +157,7 @@ pub fn evaluate_horizon(
         best_epoch,
         seconds_per_epoch,
         val_mse,
+        intervals,
     };
     Ok((row, model))
 }

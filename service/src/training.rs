@@ -11,7 +11,7 @@ use statecast_pipelines::source::{DatasetSpec, Layout};
 use statecast_pipelines::split::SplitSpec;
 
 use crate::Result;
-use crate::accuracy::{forecast_errors, residual_stats};
+use crate::accuracy::{MAX_CALIBRATION_VALUES, forecast_errors, interval_fit};
 use crate::data::prepare;
 
 /// Everything a training run needs.
@@ -133,9 +133,13 @@ pub fn train_to_artifact_checked(
         req.device.to_string(),
     ));
     artifact.evaluation = Evaluation { test, val };
-    // Per-step residual scale on the validation windows, for the server's forecast quantiles.
-    if let Some(v) = sets.val.as_ref() {
-        artifact.residuals = residual_stats(&outcome.model, v, &prepared.scaler, "val", &device)?;
+    // The validation residuals the server's forecast quantiles come from: their RMS per step and
+    // variate (Gaussian) and their split-conformal quantiles.
+    if let Some(v) = sets.val.as_ref()
+        && let Some(fit) = interval_fit(&outcome.model, v, &prepared.scaler, "val", MAX_CALIBRATION_VALUES, &device)?
+    {
+        artifact.residuals = Some(fit.stats);
+        artifact.residual_quantiles = fit.quantiles;
     }
     artifact.save(&outcome.model, &req.out)?;
     Ok(TrainSummary {

@@ -152,6 +152,7 @@ fn run_forecast(args: ForecastEvalArgs) -> anyhow::Result<()> {
         }
     }
     print_table(&rows);
+    print_intervals(&rows);
     if let Some(path) = &args.json {
         println!("wrote {}", path.display());
     }
@@ -193,5 +194,44 @@ fn print_table(rows: &[EvalRow]) {
             rows.iter().map(|r| r.mse).sum::<f64>() / n,
             rows.iter().map(|r| r.mae).sum::<f64>() / n
         );
+    }
+}
+
+/// Test coverage of the central 80/90/95 % intervals, the 90 % interval's mean width and the
+/// weighted quantile loss, per interval method (fitted on the validation windows).
+fn print_intervals(rows: &[EvalRow]) {
+    if rows.iter().all(|r| r.intervals.is_empty()) {
+        return;
+    }
+    println!();
+    println!(
+        "| {:<14} | {:<9} | {:>4} | {:<26} | {:>6} | {:>6} | {:>6} | {:>9} | {:>6} |",
+        "dataset", "model", "H", "intervals (fitted on val)", "cov80", "cov90", "cov95", "width90", "WQL"
+    );
+    println!(
+        "|{:-<16}|{:-<11}|{:-<6}|{:-<28}|{:-<8}|{:-<8}|{:-<8}|{:-<11}|{:-<8}|",
+        "", "", "", "", "", "", "", "", ""
+    );
+    for r in rows {
+        for i in &r.intervals {
+            let cov = |c: f64| {
+                i.coverage
+                    .iter()
+                    .find(|(n, _)| (n - c).abs() < 1e-9)
+                    .map_or(f64::NAN, |(_, e)| 100.0 * e)
+            };
+            println!(
+                "| {:<14} | {:<9} | {:>4} | {:<26} | {:>6.1} | {:>6.1} | {:>6.1} | {:>9.3} | {:>6.3} |",
+                r.dataset,
+                r.model,
+                r.horizon,
+                i.method,
+                cov(0.8),
+                cov(0.9),
+                cov(0.95),
+                i.width90,
+                i.wql
+            );
+        }
     }
 }

@@ -86,7 +86,6 @@ pub fn run(
     request: &ValidRequest,
     range: std::ops::Range<usize>,
 ) -> Result<Vec<SeriesForecast>> {
-    let scaler = &loaded.artifact.scaler;
     let (l, v, h_model) = (info.lookback, info.columns.len(), loaded.model.horizon());
     let batch = &request.series[range.clone()];
     let windows: Vec<(&str, &[f32])> = batch
@@ -103,7 +102,7 @@ pub fn run(
         .map(|(i, s)| {
             let fields = Fields::of_series(range.start + i);
             finish(
-                scaler,
+                loaded,
                 info,
                 &s.id,
                 &y[i * h_model * v..(i * h_model + h) * v],
@@ -140,7 +139,8 @@ impl Fields {
 
 /// One series' forecast from the model's scaled output `scaled_hv` ([horizon, variates], the
 /// horizon already cut to the steps asked for): unscaled with the artifact's scaler, the
-/// `quantiles` added from the version's residual statistics, and dated `last + k · frequency`.
+/// `quantiles` added from the loaded model's interval statistics, and dated `last + k ·
+/// frequency`.
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] on `fields.id` when a per-series scaler does not know the series,
@@ -148,7 +148,7 @@ impl Fields {
 /// a forecast time does not fit in `i64` microseconds.
 #[allow(clippy::too_many_arguments)]
 pub fn finish(
-    scaler: &statecast_pipelines::scale::Scaler,
+    loaded: &LoadedModel,
     info: &VersionInfo,
     id: &str,
     scaled_hv: &[f32],
@@ -160,15 +160,24 @@ pub fn finish(
     let v = info.columns.len();
     let h = scaled_hv.len() / v.max(1);
     let mut point = scaled_hv.to_vec();
-    scaler
+    loaded
+        .artifact
+        .scaler
         .inverse_rows(id, &mut point)
         .map_err(|e| invalid(fields.id.clone(), e.to_string()))?;
-    let quantiles: Vec<(f64, Vec<f32>)> = match &info.intervals {
-        Some(stats) => quantiles
-            .iter()
-            .map(|&q| (q, stats.quantile(&point, q)))
-            .collect(),
-        None => Vec::new(),
+    let quantiles: Vec<(f64, Vec<f32>)> = match &loaded.intervals {
+        Some(stats) if !quantiles.is_empty() => {
+            let (_, scale) = loaded
+                .artifact
+                .scaler
+                .stats(id)
+                .map_err(|e| invalid(fields.id.clone(), e.to_string()))?;
+            quantiles
+                .iter()
+                .map(|&q| (q, stats.quantile(&point, q, scale)))
+                .collect()
+        }
+        _ => Vec::new(),
     };
     let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
     if !finite(&point) || !quantiles.iter().all(|(_, v)| finite(v)) {

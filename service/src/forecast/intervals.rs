@@ -1,25 +1,39 @@
-//! Forecast quantiles: Gaussian intervals around the point forecast.
+//! Forecast quantiles from a model version's validation residuals.
 //!
-//! The `q`-quantile of step `h`, variate `v` is `point[h, v] + z(q) · σ[h, v]`, with `z` the
-//! standard normal quantile and `σ[h, v]` the root-mean-square residual of the model on its
-//! validation windows at that step and variate, in original units. `statecast train` stores
-//! `σ` in the artifact ([`Artifact::residuals`], a
-//! [`statecast_models::artifact::ResidualStats`]). For artifacts without it, σ is one value per variate, `sqrt(val MSE) · scale[v]`
-//! (the validation MSE is on the scaled axis). Intervals are symmetric and assume unbiased,
-//! normally distributed errors; they are as honest as the validation split is representative.
+//! Two methods, chosen by what the artifact holds ([`IntervalStats::from_artifact`]):
+//!
+//! - **Split-conformal** ([`METHOD_CONFORMAL`], artifacts written since it exists): the
+//!   `q`-quantile of step `h`, variate `v` is `point[h, v] + r_q[h, v] · scale[v]`, with `r_q` the
+//!   conformal quantile of the validation residuals `actual − forecast` at that step and variate
+//!   on the scaled axis and `scale` the series' scaler
+//!   ([`statecast_models::conformal`]: finite-sample order statistics, each tail from its own, so
+//!   intervals are asymmetric when the residuals are; levels between the stored grid
+//!   interpolated in normal scores).
+//! - **Gaussian** ([`METHOD_RESIDUAL_RMS`]): `point[h, v] + z(q) · σ[h, v]`, `z` the standard
+//!   normal quantile and `σ[h, v]` the root-mean-square validation residual in original units;
+//!   for artifacts without per-step statistics one σ per variate, `sqrt(val MSE) · scale[v]`
+//!   ([`METHOD_VAL_MSE`], the validation MSE being on the scaled axis). Symmetric, and assuming
+//!   normal, unbiased errors.
+//!
+//! Either is as honest as the validation split is representative of what follows it; `statecast
+//! eval` measures both on the test split (coverage and weighted quantile loss).
 use serde::{Deserialize, Serialize};
 use statecast_models::artifact::Artifact;
+use statecast_models::conformal::ResidualQuantiles;
+pub use statecast_models::conformal::normal_quantile;
 use statecast_pipelines::scale::ScalerScope;
 
+/// Split-conformal quantiles of the validation residuals per horizon step and variate.
+pub const METHOD_CONFORMAL: &str = "split-conformal-val";
 /// σ per horizon step and variate from validation residuals.
 pub const METHOD_RESIDUAL_RMS: &str = "gaussian-val-residual-rms";
 /// One σ per variate from the validation MSE.
 pub const METHOD_VAL_MSE: &str = "gaussian-val-mse";
 
-/// The residual scale a model version's quantiles are computed from.
+/// What a model version's quantiles are computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntervalStats {
-    /// [`METHOD_RESIDUAL_RMS`] or [`METHOD_VAL_MSE`].
+    /// [`METHOD_CONFORMAL`], [`METHOD_RESIDUAL_RMS`] or [`METHOD_VAL_MSE`].
     pub method: String,
     /// Horizon steps H of `sigma`.
     pub horizon: usize,
@@ -27,11 +41,17 @@ pub struct IntervalStats {
     pub variates: usize,
     /// σ, [horizon × variates] row-major, original units, every entry finite and ≥ 0.
     pub sigma: Vec<f32>,
+    /// The conformal grid ([`METHOD_CONFORMAL`] only). The registry's version rows keep the
+    /// method and σ without it (the grid is read from the artifact when the model loads), so
+    /// quantiles are computed from the loaded model's statistics, never from a version row's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<ResidualQuantiles>,
 }
 
 impl IntervalStats {
-    /// The statistics an artifact supports: its per-step residual RMS when present, else its
-    /// validation MSE (global scaler only), else `None` (no quantiles).
+    /// The statistics an artifact supports: its conformal grid with per-step residual RMS when
+    /// both are present and consistent, else the RMS alone (Gaussian), else its validation MSE
+    /// (global scaler only), else `None` (no quantiles).
     pub fn from_artifact(artifact: &Artifact) -> Option<Self> {
         let (h, v) = (artifact.schema.horizon, artifact.schema.columns.len());
         let per_step = artifact
@@ -41,11 +61,16 @@ impl IntervalStats {
         if let Some(stats) = per_step {
             let sigma: Vec<f32> = stats.std.iter().flatten().copied().collect();
             if sigma.iter().all(|s| s.is_finite() && *s >= 0.0) {
+                let grid = artifact
+                    .residual_quantiles
+                    .as_ref()
+                    .filter(|g| g.horizon == h && g.variates == v && g.is_valid());
                 return Some(Self {
-                    method: METHOD_RESIDUAL_RMS.into(),
+                    method: if grid.is_some() { METHOD_CONFORMAL } else { METHOD_RESIDUAL_RMS }.into(),
                     horizon: h,
                     variates: v,
                     sigma,
+                    grid: grid.cloned(),
                 });
             }
         }
@@ -64,72 +89,61 @@ impl IntervalStats {
             horizon: h,
             variates: v,
             sigma: row.repeat(h),
+            grid: None,
         })
     }
 
-    /// The `q`-quantile of the first `horizon` rows of `point` ([horizon × variates]).
-    pub fn quantile(&self, point: &[f32], q: f64) -> Vec<f32> {
-        let z = normal_quantile(q);
-        point
-            .iter()
-            .zip(&self.sigma)
-            .map(|(p, s)| (f64::from(*p) + z * f64::from(*s)) as f32)
-            .collect()
+    /// Gaussian statistics with σ `[H][V]` (e.g. a [`statecast_models::artifact::ResidualStats`]'s).
+    pub fn gaussian(std: &[Vec<f32>]) -> Self {
+        Self {
+            method: METHOD_RESIDUAL_RMS.into(),
+            horizon: std.len(),
+            variates: std.first().map_or(0, Vec::len),
+            sigma: std.iter().flatten().copied().collect(),
+            grid: None,
+        }
     }
-}
 
-/// The standard normal quantile Φ⁻¹(p) for p in (0, 1) (P. J. Acklam's rational
-/// approximation, relative error below 1.2e-9); ±∞ at 0 and 1.
-pub fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969683028665376e1,
-        2.209460984245205e2,
-        -2.759285104469687e2,
-        1.38357751867269e2,
-        -3.066479806614716e1,
-        2.506628277459239,
-    ];
-    const B: [f64; 5] = [
-        -5.447609879822406e1,
-        1.615858368580409e2,
-        -1.556989798598866e2,
-        6.680131188771972e1,
-        -1.328068155288572e1,
-    ];
-    const C: [f64; 6] = [
-        -7.784894002430293e-3,
-        -3.223964580411365e-1,
-        -2.400758277161838,
-        -2.549732539343734,
-        4.374664141464968,
-        2.938163982698783,
-    ];
-    const D: [f64; 4] = [
-        7.784695709041462e-3,
-        3.224671290700398e-1,
-        2.445134137142996,
-        3.754408661907416,
-    ];
-    const P_LOW: f64 = 0.02425;
-    if p <= 0.0 {
-        return f64::NEG_INFINITY;
+    /// Conformal statistics from σ `[H][V]` and a grid of the same shape.
+    pub fn conformal(std: &[Vec<f32>], grid: ResidualQuantiles) -> Self {
+        Self {
+            method: METHOD_CONFORMAL.into(),
+            grid: Some(grid),
+            ..Self::gaussian(std)
+        }
     }
-    if p >= 1.0 {
-        return f64::INFINITY;
+
+    /// The same method and σ without the grid: what a registry version row stores.
+    pub fn summary(&self) -> Self {
+        Self {
+            grid: None,
+            ..self.clone()
+        }
     }
-    if p < P_LOW {
-        let q = (-2.0 * p.ln()).sqrt();
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    } else if p <= 1.0 - P_LOW {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    } else {
-        let q = (-2.0 * (1.0 - p).ln()).sqrt();
-        -(((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+
+    /// The `q`-quantile of the first `horizon` rows of `point` ([horizon × variates], original
+    /// units) of a series whose scaler has `scale` ([variates]; the conformal grid is on the
+    /// scaled axis, σ in original units).
+    pub fn quantile(&self, point: &[f32], q: f64, scale: &[f32]) -> Vec<f32> {
+        match &self.grid {
+            Some(grid) => point
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let (h, v) = (i / self.variates.max(1), i % self.variates.max(1));
+                    let unit = scale.get(v).copied().unwrap_or(1.0);
+                    (f64::from(*p) + grid.offset(h, v, q) * f64::from(unit)) as f32
+                })
+                .collect(),
+            None => {
+                let z = normal_quantile(q);
+                point
+                    .iter()
+                    .zip(&self.sigma)
+                    .map(|(p, s)| (f64::from(*p) + z * f64::from(*s)) as f32)
+                    .collect()
+            }
+        }
     }
 }
 
@@ -138,35 +152,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normal_quantiles_match_tables() {
-        for (p, z) in [
-            (0.5, 0.0),
-            (0.9, 1.281_551_565_5),
-            (0.975, 1.959_963_985),
-            (0.1, -1.281_551_565_5),
-            (0.001, -3.090_232_306),
-        ] {
-            assert!(
-                (normal_quantile(p) - z).abs() < 1e-6,
-                "{p}: {}",
-                normal_quantile(p)
-            );
-        }
-    }
-
-    #[test]
     fn quantiles_are_ordered_and_centred() {
         let stats = IntervalStats {
             method: METHOD_RESIDUAL_RMS.into(),
             horizon: 2,
             variates: 2,
             sigma: vec![1.0, 2.0, 0.0, 3.0],
+            grid: None,
         };
         let point = [10.0, 20.0, 30.0, 40.0];
         let (lo, mid, hi) = (
-            stats.quantile(&point, 0.1),
-            stats.quantile(&point, 0.5),
-            stats.quantile(&point, 0.9),
+            stats.quantile(&point, 0.1, &[1.0, 1.0]),
+            stats.quantile(&point, 0.5, &[1.0, 1.0]),
+            stats.quantile(&point, 0.9, &[1.0, 1.0]),
         );
         for i in 0..4 {
             assert!(lo[i] <= mid[i] && mid[i] <= hi[i]);

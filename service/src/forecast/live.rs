@@ -682,7 +682,7 @@ fn answer(s: &LiveSeries, p: &Pending, scaled_hv: &[f32]) -> Result<SeriesForeca
         )
     })?;
     finish(
-        &s.model.loaded.artifact.scaler,
+        &s.model.loaded,
         &s.model.info,
         &p.id,
         scaled_hv,

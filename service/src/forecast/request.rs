@@ -312,6 +312,7 @@ mod tests {
                 horizon: 3,
                 variates: 2,
                 sigma: vec![1.0; 6],
+                grid: None,
             }),
         }
     }

@@ -129,6 +129,7 @@ mod tests {
                 horizon: 24,
                 variates: 3,
                 sigma: vec![1.0; 72],
+                grid: None,
             }),
         }
     }

@@ -305,11 +305,7 @@ impl Registry {
         if let Ok((artifact, model)) = Artifact::load(&self.version_dir(name, info.version), &device) {
             lock(&self.cache).insert(
                 &info,
-                Arc::new(LoadedModel {
-                    artifact,
-                    model,
-                    device,
-                }),
+                Arc::new(LoadedModel::new(artifact, model, device)),
             );
         }
         Ok(info)
@@ -353,7 +349,7 @@ impl Registry {
             registered_at: now,
             labels: labels.to_vec(),
             metrics: error_table(&artifact.evaluation),
-            intervals: IntervalStats::from_artifact(artifact),
+            intervals: IntervalStats::from_artifact(artifact).map(|i| i.summary()),
         };
         let committed = (|| {
             store::insert_version(&tx, &info, source)?;
@@ -480,11 +476,7 @@ impl Registry {
                     info.name, info.version
                 ),
             })?;
-        let loaded = Arc::new(LoadedModel {
-            artifact,
-            model,
-            device,
-        });
+        let loaded = Arc::new(LoadedModel::new(artifact, model, device));
         lock(&self.cache).insert(info, loaded.clone());
         Ok(loaded)
     }

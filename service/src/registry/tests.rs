@@ -11,7 +11,7 @@ use statecast_pipelines::scale::{Scaler, ScalerKind, ScalerScope};
 
 use super::{ModelRef, Registry, RegistryConfig, Selector};
 use crate::Error;
-use crate::forecast::intervals::METHOD_RESIDUAL_RMS;
+use crate::forecast::intervals::{METHOD_CONFORMAL, METHOD_RESIDUAL_RMS};
 use crate::roots::AllowedRoots;
 
 const L: usize = 8;
@@ -529,4 +529,47 @@ fn a_schema_1_database_keeps_its_version_counters() {
     let reg = Registry::open(&data).unwrap();
     reg.delete("m", None).unwrap();
     assert_eq!(reg.register("m", &src, &[]).unwrap().version, 4);
+}
+
+/// A version with conformal residual quantiles: the version row names the method and keeps σ
+/// without the grid; the loaded model holds the grid, and its quantiles are the grid's scaled
+/// residuals times the scaler's scale, asymmetric as the grid is.
+#[test]
+fn conformal_grid_lives_in_the_loaded_model_not_the_version_row() {
+    use statecast_models::conformal::{LEVELS, ResidualSample};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = artifact(tmp.path(), "art");
+    let (mut art, _) = Artifact::load(&src, &Device::flex()).unwrap();
+    // Skewed scaled residuals: 0 … 99 squared, over 100 windows, every step and variate.
+    let values = (0..100)
+        .flat_map(|w| std::iter::repeat_n((w * w) as f32 / 1000.0, H * 2))
+        .collect();
+    let sample = ResidualSample {
+        horizon: H,
+        variates: 2,
+        values,
+    };
+    art.residual_quantiles = sample.quantiles(&LEVELS, "val");
+    let config = art.model.clone();
+    art.save(&config.init(&Device::flex()).unwrap(), &src).unwrap();
+
+    let reg = Registry::open(&tmp.path().join("data")).unwrap();
+    let info = reg.register("m", &src, &[]).unwrap();
+    let row = reg.resolve(&ModelRef::latest("m")).unwrap().intervals.unwrap();
+    assert_eq!(row.method, METHOD_CONFORMAL);
+    assert!(row.grid.is_none(), "the version row stays small");
+    assert_eq!(row.sigma, vec![1.0, 2.0, 1.5, 2.5, 2.0, 3.0]);
+    let loaded = reg.load(&info).unwrap();
+    let stats = loaded.intervals.as_ref().unwrap();
+    assert_eq!(stats.method, METHOD_CONFORMAL);
+    let point = vec![0.0; H * 2];
+    let (lo, hi) = (
+        stats.quantile(&point, 0.1, &[2.0, 4.0]),
+        stats.quantile(&point, 0.9, &[2.0, 4.0]),
+    );
+    // n = 100: the 0.9 level is the ⌈101·0.9⌉ = 91st value (90² / 1000 = 8.1), the 0.1 level the
+    // ⌊10.1⌋ = 10th (9² / 1000 = 0.081); variate b's scale is 4.
+    assert!((hi[1] - 8.1 * 4.0).abs() < 1e-4, "{hi:?}");
+    assert!((lo[1] - 0.081 * 4.0).abs() < 1e-4, "{lo:?}");
+    assert!((hi[0] - 8.1 * 2.0).abs() < 1e-4, "{hi:?}");
 }

@@ -133,7 +133,7 @@ pub struct ModelDetail {
     pub labels: BTreeMap<String, u32>,
 }
 
-/// A version loaded for inference on the CPU.
+/// A version loaded for inference.
 #[derive(Debug)]
 pub struct LoadedModel {
     /// The artifact's metadata (scaler, schema).
@@ -142,4 +142,19 @@ pub struct LoadedModel {
     pub model: AnyModel,
     /// Where the model lives.
     pub device: Device,
+    /// What forecast quantiles are computed from (the conformal grid included), `None` when
+    /// the artifact supports none.
+    pub intervals: Option<IntervalStats>,
+}
+
+impl LoadedModel {
+    /// A loaded model with its interval statistics read from `artifact`.
+    pub fn new(artifact: Artifact, model: AnyModel, device: Device) -> Self {
+        Self {
+            intervals: IntervalStats::from_artifact(&artifact),
+            artifact,
+            model,
+            device,
+        }
+    }
 }
