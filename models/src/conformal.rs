@@ -66,7 +66,41 @@ pub struct ResidualQuantiles {
     /// empty for [`GridLayout::PerVariate`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sigma: Vec<f32>,
+    /// Locally adaptive grids: the residuals were divided by their window's volatility
+    /// ([`window_volatility`], at least this floor per variate, `[V]`), and a forecast's offsets
+    /// are multiplied by its own window's. `None`: plain residuals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volatility_floor: Option<Vec<f32>>,
 }
+
+/// The volatility of each variate of a look-back window `[L × V]` (row-major, any units):
+/// the root-mean-square difference between consecutive observed values (non-finite values are
+/// skipped, and so are the differences that touch them); 0 where fewer than two consecutive
+/// values were observed.
+pub fn window_volatility(window: &[f32], variates: usize) -> Vec<f32> {
+    let rows = window.len() / variates.max(1);
+    (0..variates)
+        .map(|v| {
+            let (mut sum, mut n) = (0f64, 0usize);
+            for t in 1..rows {
+                let (a, b) = (window[(t - 1) * variates + v], window[t * variates + v]);
+                if a.is_finite() && b.is_finite() {
+                    sum += f64::from(b - a).powi(2);
+                    n += 1;
+                }
+            }
+            if n == 0 {
+                0.0
+            } else {
+                (sum / n as f64).sqrt() as f32
+            }
+        })
+        .collect()
+}
+
+/// The share of the calibration windows' mean volatility below which a window's volatility is
+/// raised (a stuck or constant window would otherwise get a zero-width interval).
+pub const VOLATILITY_FLOOR_SHARE: f32 = 0.1;
 
 /// The order statistic of `sorted` (ascending, non-empty) that is the conformal `q`-quantile.
 pub fn conformal_order_statistic(sorted: &[f32], q: f64) -> f32 {
@@ -95,6 +129,44 @@ pub struct ResidualSample {
 }
 
 impl ResidualSample {
+    /// The sample divided by each window's volatility (`[windows × V]`, see
+    /// [`window_volatility`]) raised to a floor of [`VOLATILITY_FLOOR_SHARE`] of the variate's
+    /// mean volatility; returns the standardised sample and the floor `[V]`.
+    pub fn standardised(&self, volatility: &[f32]) -> (Self, Vec<f32>) {
+        let (h, v) = (self.horizon, self.variates);
+        let windows = self.windows();
+        let floor: Vec<f32> = (0..v)
+            .map(|c| {
+                let (sum, n) = (0..windows)
+                    .map(|w| volatility[w * v + c])
+                    .filter(|x| x.is_finite())
+                    .fold((0f64, 0usize), |(s, n), x| (s + f64::from(x), n + 1));
+                let mean = if n == 0 { 0.0 } else { (sum / n as f64) as f32 };
+                (VOLATILITY_FLOOR_SHARE * mean).max(f32::MIN_POSITIVE)
+            })
+            .collect();
+        let values = self
+            .values
+            .chunks_exact((h * v).max(1))
+            .enumerate()
+            .flat_map(|(w, window)| {
+                let floor = &floor;
+                window
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, r)| r / volatility[w * v + i % v].max(floor[i % v]))
+            })
+            .collect();
+        (
+            Self {
+                horizon: h,
+                variates: v,
+                values,
+            },
+            floor,
+        )
+    }
+
     /// Windows held.
     pub fn windows(&self) -> usize {
         self.values.len() / (self.horizon * self.variates).max(1)
@@ -117,7 +189,11 @@ impl ResidualSample {
                 (0..self.variates)
                     .map(|v| {
                         let i = h * self.variates + v;
-                        if n[i] == 0 { 0.0 } else { (se[i] / n[i] as f64).sqrt() as f32 }
+                        if n[i] == 0 {
+                            0.0
+                        } else {
+                            (se[i] / n[i] as f64).sqrt() as f32
+                        }
                     })
                     .collect()
             })
@@ -171,6 +247,7 @@ impl ResidualSample {
             },
             values,
             sigma: sigma.into_iter().flatten().collect(),
+            volatility_floor: None,
         })
     }
 }
@@ -184,11 +261,16 @@ impl ResidualQuantiles {
             GridLayout::PooledStandardised => (self.horizon, self.horizon * self.variates),
         };
         let sigma_ok = self.sigma.len() == sigma_len && self.sigma.iter().all(|s| s.is_finite() && *s >= 0.0);
+        let floor_ok = self
+            .volatility_floor
+            .as_ref()
+            .is_none_or(|f| f.len() == self.variates && f.iter().all(|x| x.is_finite() && *x > 0.0));
         let levels_ok = self.levels.len() >= 2
             && self.levels.iter().all(|q| *q > 0.0 && *q < 1.0)
             && self.levels.windows(2).all(|w| w[0] < w[1]);
         levels_ok
             && sigma_ok
+            && floor_ok
             && groups > 0
             && self.values.len() == self.levels.len() * groups
             && self.values.iter().all(|v| v.is_finite())
@@ -198,16 +280,19 @@ impl ResidualQuantiles {
     }
 
     /// The scaled residual quantile at level `q` ∈ (0, 1) for step `h`, variate `v` (a
-    /// forecast's quantile is `point + offset · scale[v]` in original units). The grid must be
-    /// [`Self::is_valid`] and `h`, `v` inside it.
+    /// forecast's quantile is `point + offset · unit[v]` in original units, with
+    /// [`Self::unit`]). The grid must be [`Self::is_valid`] and `h`, `v` inside it.
     pub fn offset(&self, h: usize, v: usize, q: f64) -> f64 {
         let (groups, g, unit) = match self.layout {
             GridLayout::PerVariate => (self.horizon * self.variates, h * self.variates + v, 1.0),
-            GridLayout::PooledStandardised => {
-                (self.horizon, h, f64::from(self.sigma[h * self.variates + v]))
-            }
+            GridLayout::PooledStandardised => (self.horizon, h, f64::from(self.sigma[h * self.variates + v])),
         };
-        let knot = |l: usize| (normal_quantile(self.levels[l]), f64::from(self.values[l * groups + g]));
+        let knot = |l: usize| {
+            (
+                normal_quantile(self.levels[l]),
+                f64::from(self.values[l * groups + g]),
+            )
+        };
         let z = normal_quantile(q);
         let last = self.levels.len() - 1;
         // The segment holding z, or the outermost one on z's side.
@@ -215,8 +300,22 @@ impl ResidualQuantiles {
             .find(|&l| z <= normal_quantile(self.levels[l]))
             .unwrap_or(last);
         let ((z0, y0), (z1, y1)) = (knot(upper - 1), knot(upper));
-        let value = if z1 > z0 { y0 + (z - z0) * (y1 - y0) / (z1 - z0) } else { y1 };
+        let value = if z1 > z0 {
+            y0 + (z - z0) * (y1 - y0) / (z1 - z0)
+        } else {
+            y1
+        };
         value * unit
+    }
+
+    /// What variate `v`'s offsets are multiplied by for a series with scaler scale `scale` and
+    /// look-back volatility `volatility` (on the scaled axis, [`window_volatility`] of the scaled
+    /// window; read only by a locally adaptive grid).
+    pub fn unit(&self, v: usize, scale: f32, volatility: Option<f32>) -> f32 {
+        match &self.volatility_floor {
+            Some(floor) => scale * volatility.unwrap_or(floor[v]).max(floor[v]),
+            None => scale,
+        }
     }
 }
 
@@ -290,7 +389,11 @@ mod tests {
             (0.1, -1.281_551_565_5),
             (0.001, -3.090_232_306),
         ] {
-            assert!((normal_quantile(p) - z).abs() < 1e-6, "{p}: {}", normal_quantile(p));
+            assert!(
+                (normal_quantile(p) - z).abs() < 1e-6,
+                "{p}: {}",
+                normal_quantile(p)
+            );
         }
     }
 
@@ -300,10 +403,18 @@ mod tests {
         // n = 19: (n+1)q = 20q.
         assert_eq!(conformal_order_statistic(&sorted, 0.9), 18.0);
         assert_eq!(conformal_order_statistic(&sorted, 0.95), 19.0);
-        assert_eq!(conformal_order_statistic(&sorted, 0.99), 19.0, "clamped to the maximum");
+        assert_eq!(
+            conformal_order_statistic(&sorted, 0.99),
+            19.0,
+            "clamped to the maximum"
+        );
         assert_eq!(conformal_order_statistic(&sorted, 0.1), 2.0);
         assert_eq!(conformal_order_statistic(&sorted, 0.05), 1.0);
-        assert_eq!(conformal_order_statistic(&sorted, 0.01), 1.0, "clamped to the minimum");
+        assert_eq!(
+            conformal_order_statistic(&sorted, 0.01),
+            1.0,
+            "clamped to the minimum"
+        );
         assert_eq!(conformal_order_statistic(&sorted, 0.5), 10.0);
         assert_eq!(conformal_order_statistic(&[3.0], 0.9), 3.0);
     }
@@ -322,7 +433,11 @@ mod tests {
                     ((e - 1.0) * (1.0 + (i % v) as f64)) as f32
                 })
                 .collect();
-            ResidualSample { horizon: h, variates: v, values }
+            ResidualSample {
+                horizon: h,
+                variates: v,
+                values,
+            }
         };
         let calibration = draw(2000);
         let grid = calibration.quantiles(&LEVELS, "val").unwrap();
@@ -332,10 +447,7 @@ mod tests {
         for nominal in [0.8, 0.9, 0.95] {
             let (lo_q, hi_q) = ((1.0 - nominal) / 2.0, (1.0 + nominal) / 2.0);
             for (hh, vv) in [(0, 0), (2, 1)] {
-                let (lo, hi) = (
-                    grid.offset(hh, vv, lo_q),
-                    grid.offset(hh, vv, hi_q),
-                );
+                let (lo, hi) = (grid.offset(hh, vv, lo_q), grid.offset(hh, vv, hi_q));
                 let column: Vec<f64> = fresh
                     .values
                     .chunks_exact(h * v)
@@ -362,7 +474,11 @@ mod tests {
                 (u * (1.0 + (i % v) as f64)) as f32
             })
             .collect();
-        let sample = ResidualSample { horizon: h, variates: v, values };
+        let sample = ResidualSample {
+            horizon: h,
+            variates: v,
+            values,
+        };
         let grid = sample.quantiles(&LEVELS, "val").unwrap();
         assert_eq!(grid.layout, GridLayout::PooledStandardised);
         assert_eq!(grid.values.len(), LEVELS.len() * h);

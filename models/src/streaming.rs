@@ -186,6 +186,15 @@ impl RecurrentSeries {
         out
     }
 
+    /// The volatility of each variate over the last `L` rows, in the units rows were pushed in
+    /// ([`crate::conformal::window_volatility`]); zeros before `L` rows were pushed.
+    pub fn window_volatility(&self) -> Vec<f32> {
+        if self.filled < self.lookback as u64 {
+            return vec![0.0; self.n_variates];
+        }
+        crate::conformal::window_volatility(&self.window(), self.n_variates)
+    }
+
     /// Rows the state has consumed (`L ..= L + R − 1` once primed, 0 before; a few more when
     /// [`push_many`] put a priming off, see [`RENEWALS_PER_CHUNK`]).
     pub fn state_history(&self) -> usize {

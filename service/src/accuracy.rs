@@ -2,8 +2,6 @@
 //! them ([`forecast_errors`]), and the residual scale per horizon step in original units that the
 //! server's forecast quantiles come from ([`interval_fit`]: the residual RMS for Gaussian intervals
 //! and the split-conformal residual quantiles).
-use std::collections::HashMap;
-
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use statecast_models::artifact::{ForecastErrors, ResidualStats};
@@ -58,6 +56,24 @@ pub struct IntervalFit {
     /// Conformal quantiles at [`conformal::LEVELS`]; `None` when some step or variate has no
     /// observed target.
     pub quantiles: Option<ResidualQuantiles>,
+    /// The same, locally adaptive: residuals divided by their look-back window's volatility.
+    pub local_quantiles: Option<ResidualQuantiles>,
+}
+
+/// The volatility of each variate of each window of a batch on the scaled axis, `[batch × V]`
+/// ([`conformal::window_volatility`]; missing look-back values skipped).
+fn batch_volatility(x: Tensor<3>, x_mask: Tensor<3>) -> Vec<f32> {
+    let [b, l, v] = x.dims();
+    let x = x.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+    let mask = x_mask.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+    let masked: Vec<f32> = x
+        .iter()
+        .zip(&mask)
+        .map(|(x, m)| if *m > 0.0 { *x } else { f32::NAN })
+        .collect();
+    (0..b)
+        .flat_map(|i| conformal::window_volatility(&masked[i * l * v..(i + 1) * l * v], v))
+        .collect()
 }
 
 /// Residuals `actual − forecast` of `model` on the windows of `data` (a split of a frame scaled
@@ -86,18 +102,28 @@ pub fn interval_fit<M: Forecaster>(
     let kept = |i: usize| (i + 1) * keep / total > i * keep / total;
     let (mut se, mut count) = (vec![0f64; hv], vec![0f64; hv]);
     let mut sample = Vec::with_capacity(keep * hv);
+    let mut volatility = Vec::with_capacity(keep * v);
     let mut windows = 0;
     for range in data.index().batches(32, false) {
         let first = range.start;
         let WindowBatch {
-            x, y, y_mask, series, ..
+            x,
+            y,
+            x_mask,
+            y_mask,
+            series,
+            ..
         } = data.batch(range, device);
+        let batch_vol = batch_volatility(x.clone(), x_mask);
         let err = (y - model.forecast(x)) * y_mask.clone();
         let err = err.into_data().try_into_vec_as::<f32>().unwrap_or_default();
         let mask = y_mask.into_data().try_into_vec_as::<f32>().unwrap_or_default();
         for (b, s) in series.iter().enumerate() {
             let (_, scale) = scaler.stats(&data.frame().series[*s].id)?;
             let keep_window = kept(first + b);
+            if keep_window {
+                volatility.extend_from_slice(&batch_vol[b * v..(b + 1) * v]);
+            }
             for i in 0..hv {
                 let observed = mask[b * hv + i] > 0.0;
                 let scaled = err[b * hv + i];
@@ -133,6 +159,11 @@ pub fn interval_fit<M: Forecaster>(
         values: sample,
     };
     let quantiles = sample.quantiles(&conformal::LEVELS, split);
+    let (standardised, floor) = sample.standardised(&volatility);
+    let local_quantiles = standardised.quantiles(&conformal::LEVELS, split).map(|mut g| {
+        g.volatility_floor = Some(floor);
+        g
+    });
     Ok(Some(IntervalFit {
         stats: ResidualStats {
             method: "rms of forecast residuals per horizon step and variate, original units".into(),
@@ -141,6 +172,7 @@ pub fn interval_fit<M: Forecaster>(
             std,
         },
         quantiles,
+        local_quantiles,
     }))
 }
 
@@ -149,12 +181,6 @@ pub const COVERAGE_LEVELS: [f64; 3] = [0.8, 0.9, 0.95];
 
 /// Quantile levels of the weighted quantile loss (GluonTS's `mean_wQuantileLoss` default grid).
 pub const WQL_LEVELS: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-
-/// The quantile offsets of one series: the coverage bands and the WQL levels, `[H × V]` each.
-struct SeriesOffsets {
-    bands: Vec<(Vec<f64>, Vec<f64>)>,
-    wql: Vec<Vec<f64>>,
-}
 
 /// How one interval method did on a split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,56 +215,65 @@ pub fn interval_scores<M: Forecaster>(
     let spec = data.index().spec();
     let (h, v) = (spec.horizon, data.index().n_variates());
     let hv = h * v;
-    // Quantile offsets from the point forecast depend only on (level, step, variate) and the
-    // series' scale: computed once per series.
-    let zeros = vec![0f32; hv];
-    let mut per_series: HashMap<usize, SeriesOffsets> = HashMap::new();
-    let mut width90 = (0f64, 0usize);
+    // Offsets from the point forecast in the method's units, per (level, step, variate); each
+    // window multiplies them by its own units (its series' scale, its look-back's volatility).
+    let bands: Vec<(Vec<f64>, Vec<f64>)> = COVERAGE_LEVELS
+        .iter()
+        .map(|c| {
+            (
+                intervals.offsets((1.0 - c) / 2.0),
+                intervals.offsets((1.0 + c) / 2.0),
+            )
+        })
+        .collect();
+    let wql_offsets: Vec<Vec<f64>> = WQL_LEVELS.iter().map(|q| intervals.offsets(*q)).collect();
+    let mut width90 = 0f64;
     let mut inside = vec![0usize; COVERAGE_LEVELS.len()];
     let mut pinball = vec![0f64; WQL_LEVELS.len()];
     let (mut abs_y, mut observed, mut windows) = (0f64, 0usize, 0usize);
     for range in data.index().batches(32, false) {
         let WindowBatch {
-            x, y, y_mask, series, ..
+            x,
+            y,
+            x_mask,
+            y_mask,
+            series,
+            ..
         } = data.batch(range, device);
-        let forecast = model.forecast(x).into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        let batch_vol = intervals
+            .needs_volatility()
+            .then(|| batch_volatility(x.clone(), x_mask));
+        let forecast = model
+            .forecast(x)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap_or_default();
         let actual = y.into_data().try_into_vec_as::<f32>().unwrap_or_default();
         let mask = y_mask.into_data().try_into_vec_as::<f32>().unwrap_or_default();
         for (b, s) in series.iter().enumerate() {
             let (mean, scale) = scaler.stats(&data.frame().series[*s].id)?;
-            let SeriesOffsets { bands, wql: wql_offsets } = per_series.entry(*s).or_insert_with(|| {
-                let offsets = |q: f64| -> Vec<f64> {
-                    intervals.quantile(&zeros, q, scale).into_iter().map(f64::from).collect()
-                };
-                SeriesOffsets {
-                    bands: COVERAGE_LEVELS
-                        .iter()
-                        .map(|c| (offsets((1.0 - c) / 2.0), offsets((1.0 + c) / 2.0)))
-                        .collect(),
-                    wql: WQL_LEVELS.iter().map(|q| offsets(*q)).collect(),
-                }
-            });
+            let vol = batch_vol.as_ref().map(|bv| &bv[b * v..(b + 1) * v]);
+            let units: Vec<f64> = intervals.units(scale, vol).into_iter().map(f64::from).collect();
             let (lo90, hi90) = &bands[1];
-            width90.0 += hi90.iter().zip(lo90).map(|(a, b)| a - b).sum::<f64>() / hv.max(1) as f64;
-            width90.1 += 1;
+            width90 += (0..hv).map(|i| (hi90[i] - lo90[i]) * units[i % v]).sum::<f64>() / hv.max(1) as f64;
             windows += 1;
             for i in 0..hv {
                 let j = b * hv + i;
                 if mask[j] <= 0.0 {
                     continue;
                 }
-                let (m, sc) = (f64::from(mean[i % v]), f64::from(scale[i % v]));
+                let (m, sc, unit) = (f64::from(mean[i % v]), f64::from(scale[i % v]), units[i % v]);
                 let y_orig = f64::from(actual[j]) * sc + m;
                 let r = (f64::from(actual[j]) - f64::from(forecast[j])) * sc;
                 observed += 1;
                 abs_y += y_orig.abs();
                 for (k, (lo, hi)) in bands.iter().enumerate() {
-                    if r >= lo[i] && r <= hi[i] {
+                    if r >= lo[i] * unit && r <= hi[i] * unit {
                         inside[k] += 1;
                     }
                 }
                 for (k, q) in WQL_LEVELS.iter().enumerate() {
-                    let e = r - wql_offsets[k][i];
+                    let e = r - wql_offsets[k][i] * unit;
                     pinball[k] += if e >= 0.0 { q * e } else { (q - 1.0) * e };
                 }
             }
@@ -252,8 +287,12 @@ pub fn interval_scores<M: Forecaster>(
             .zip(&inside)
             .map(|(c, k)| (*c, *k as f64 / n))
             .collect(),
-        width90: width90.0 / width90.1.max(1) as f64,
-        wql: pinball.iter().map(|p| 2.0 * p / abs_y.max(f64::MIN_POSITIVE)).sum::<f64>() / WQL_LEVELS.len() as f64,
+        width90: width90 / windows.max(1) as f64,
+        wql: pinball
+            .iter()
+            .map(|p| 2.0 * p / abs_y.max(f64::MIN_POSITIVE))
+            .sum::<f64>()
+            / WQL_LEVELS.len() as f64,
         windows,
     })
 }

@@ -13,9 +13,11 @@ use statecast_models::zoo::{AnyModel, ModelFamily};
 use statecast_pipelines::source::DatasetSpec;
 use statecast_pipelines::split::SplitSpec;
 
-use crate::accuracy::{IntervalScores, MAX_CALIBRATION_VALUES, forecast_errors, interval_fit, interval_scores};
-use crate::forecast::intervals::IntervalStats;
+use crate::accuracy::{
+    IntervalScores, MAX_CALIBRATION_VALUES, forecast_errors, interval_fit, interval_scores,
+};
 use crate::data::{PreparedData, prepare};
+use crate::forecast::intervals::IntervalStats;
 use crate::{Error, Result};
 use statecast_models::artifact::ForecastErrors;
 
@@ -133,10 +135,17 @@ pub fn evaluate_horizon(
     let ForecastErrors { mse, mae, windows } = forecast_errors(&model, test, 32, req.drop_last, &device);
     let mut intervals = Vec::new();
     if let Some(val) = sets.val.as_ref()
-        && let Some(fit) = interval_fit(&model, val, &prepared.scaler, "val", MAX_CALIBRATION_VALUES, &device)?
+        && let Some(fit) = interval_fit(
+            &model,
+            val,
+            &prepared.scaler,
+            "val",
+            MAX_CALIBRATION_VALUES,
+            &device,
+        )?
     {
         let mut methods = vec![IntervalStats::gaussian(&fit.stats.std)];
-        if let Some(grid) = fit.quantiles {
+        for grid in [fit.quantiles, fit.local_quantiles].into_iter().flatten() {
             methods.push(IntervalStats::conformal(&fit.stats.std, grid));
         }
         for stats in &methods {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use burn::prelude::*;
 use statecast_models::forecaster::Forecaster;
 
+use super::intervals::scaled_volatility;
 use super::request::{
     ForecastOptions, MAX_BATCH, MAX_SCALED_MAGNITUDE, SeriesForecast, SeriesInput, ValidRequest, invalid,
     validate,
@@ -101,10 +102,12 @@ pub fn run(
         .enumerate()
         .map(|(i, s)| {
             let fields = Fields::of_series(range.start + i);
+            let window = &s.values[(s.rows - l) * v..s.rows * v];
             finish(
                 loaded,
                 info,
                 &s.id,
+                Volatility::Raw(window),
                 &y[i * h_model * v..(i * h_model + h) * v],
                 &request.quantiles,
                 request.frequency,
@@ -113,6 +116,24 @@ pub fn run(
             )
         })
         .collect()
+}
+
+/// Where a forecast's look-back volatility comes from, for intervals that scale with it
+/// ([`IntervalStats::needs_volatility`]); computed only when they do.
+pub enum Volatility<'a> {
+    /// The raw look-back window, `[L × V]`, original units.
+    Raw(&'a [f32]),
+    /// Computes the volatility on the scaled axis, `[V]`.
+    Scaled(&'a dyn Fn() -> Vec<f32>),
+}
+
+impl std::fmt::Debug for Volatility<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Raw(w) => f.debug_tuple("Raw").field(&w.len()).finish(),
+            Self::Scaled(_) => f.write_str("Scaled(..)"),
+        }
+    }
 }
 
 /// The request fields that [`finish`]'s errors name.
@@ -151,6 +172,7 @@ pub fn finish(
     loaded: &LoadedModel,
     info: &VersionInfo,
     id: &str,
+    volatility: Volatility<'_>,
     scaled_hv: &[f32],
     quantiles: &[f64],
     frequency: statecast_pipelines::Frequency,
@@ -172,9 +194,14 @@ pub fn finish(
                 .scaler
                 .stats(id)
                 .map_err(|e| invalid(fields.id.clone(), e.to_string()))?;
+            let vol = stats.needs_volatility().then(|| match volatility {
+                Volatility::Raw(window) => scaled_volatility(window, scale),
+                Volatility::Scaled(f) => f(),
+            });
+            let units = stats.units(scale, vol.as_deref());
             quantiles
                 .iter()
-                .map(|&q| (q, stats.quantile(&point, q, scale)))
+                .map(|&q| (q, stats.quantile(&point, q, &units)))
                 .collect()
         }
         _ => Vec::new(),

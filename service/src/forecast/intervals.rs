@@ -25,6 +25,9 @@ use statecast_pipelines::scale::ScalerScope;
 
 /// Split-conformal quantiles of the validation residuals per horizon step and variate.
 pub const METHOD_CONFORMAL: &str = "split-conformal-val";
+/// Split-conformal quantiles of the validation residuals divided by their look-back window's
+/// volatility, multiplied back by the forecast window's.
+pub const METHOD_CONFORMAL_LOCAL: &str = "split-conformal-val-local";
 /// σ per horizon step and variate from validation residuals.
 pub const METHOD_RESIDUAL_RMS: &str = "gaussian-val-residual-rms";
 /// One σ per variate from the validation MSE.
@@ -66,7 +69,7 @@ impl IntervalStats {
                     .as_ref()
                     .filter(|g| g.horizon == h && g.variates == v && g.is_valid());
                 return Some(Self {
-                    method: if grid.is_some() { METHOD_CONFORMAL } else { METHOD_RESIDUAL_RMS }.into(),
+                    method: grid.map_or(METHOD_RESIDUAL_RMS, conformal_method).into(),
                     horizon: h,
                     variates: v,
                     sigma,
@@ -104,13 +107,19 @@ impl IntervalStats {
         }
     }
 
-    /// Conformal statistics from σ `[H][V]` and a grid of the same shape.
+    /// Conformal statistics from σ `[H][V]` and a grid of the same shape (locally adaptive
+    /// when the grid has a volatility floor).
     pub fn conformal(std: &[Vec<f32>], grid: ResidualQuantiles) -> Self {
         Self {
-            method: METHOD_CONFORMAL.into(),
+            method: conformal_method(&grid).into(),
             grid: Some(grid),
             ..Self::gaussian(std)
         }
+    }
+
+    /// Whether quantiles depend on the forecast window's volatility ([`Self::units`]).
+    pub fn needs_volatility(&self) -> bool {
+        self.grid.as_ref().is_some_and(|g| g.volatility_floor.is_some())
     }
 
     /// The same method and σ without the grid: what a registry version row stores.
@@ -121,29 +130,68 @@ impl IntervalStats {
         }
     }
 
-    /// The `q`-quantile of the first `horizon` rows of `point` ([horizon × variates], original
-    /// units) of a series whose scaler has `scale` ([variates]; the conformal grid is on the
-    /// scaled axis, σ in original units).
-    pub fn quantile(&self, point: &[f32], q: f64, scale: &[f32]) -> Vec<f32> {
+    /// The offsets of the `q`-quantiles from the point forecast, `[horizon × variates]`, in
+    /// units that [`Self::units`] turns into original ones (Gaussian: already original units).
+    pub fn offsets(&self, q: f64) -> Vec<f64> {
+        let v_n = self.variates.max(1);
         match &self.grid {
-            Some(grid) => point
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    let (h, v) = (i / self.variates.max(1), i % self.variates.max(1));
-                    let unit = scale.get(v).copied().unwrap_or(1.0);
-                    (f64::from(*p) + grid.offset(h, v, q) * f64::from(unit)) as f32
-                })
+            Some(grid) => (0..self.horizon * self.variates)
+                .map(|i| grid.offset(i / v_n, i % v_n, q))
                 .collect(),
             None => {
                 let z = normal_quantile(q);
-                point
-                    .iter()
-                    .zip(&self.sigma)
-                    .map(|(p, s)| (f64::from(*p) + z * f64::from(*s)) as f32)
-                    .collect()
+                self.sigma.iter().map(|s| z * f64::from(*s)).collect()
             }
         }
+    }
+
+    /// What each variate's [`Self::offsets`] are multiplied by for a series whose scaler has
+    /// `scale` ([variates]) and whose look-back window has `volatility` on the scaled axis
+    /// ([variates], [`statecast_models::conformal::window_volatility`]; read only when
+    /// [`Self::needs_volatility`]).
+    pub fn units(&self, scale: &[f32], volatility: Option<&[f32]>) -> Vec<f32> {
+        match &self.grid {
+            Some(grid) => (0..self.variates)
+                .map(|v| {
+                    let s = scale.get(v).copied().unwrap_or(1.0);
+                    grid.unit(v, s, volatility.and_then(|vol| vol.get(v).copied()))
+                })
+                .collect(),
+            None => vec![1.0; self.variates],
+        }
+    }
+
+    /// The `q`-quantile of the first `horizon` rows of `point` ([horizon × variates], original
+    /// units), with `units` from [`Self::units`].
+    pub fn quantile(&self, point: &[f32], q: f64, units: &[f32]) -> Vec<f32> {
+        let v_n = self.variates.max(1);
+        point
+            .iter()
+            .zip(self.offsets(q))
+            .enumerate()
+            .map(|(i, (p, o))| {
+                (f64::from(*p) + o * f64::from(units.get(i % v_n).copied().unwrap_or(1.0))) as f32
+            })
+            .collect()
+    }
+}
+
+/// The volatility of each variate of a raw look-back window (`[L × V]`, original units) on the
+/// scaled axis: [`statecast_models::conformal::window_volatility`] divided by the scaler's scale.
+pub fn scaled_volatility(raw_window: &[f32], scale: &[f32]) -> Vec<f32> {
+    statecast_models::conformal::window_volatility(raw_window, scale.len())
+        .into_iter()
+        .zip(scale)
+        .map(|(vol, s)| if *s > 0.0 { vol / s } else { vol })
+        .collect()
+}
+
+/// The method name of a conformal grid.
+fn conformal_method(grid: &ResidualQuantiles) -> &'static str {
+    if grid.volatility_floor.is_some() {
+        METHOD_CONFORMAL_LOCAL
+    } else {
+        METHOD_CONFORMAL
     }
 }
 
@@ -171,5 +219,33 @@ mod tests {
             assert!((mid[i] - point[i]).abs() < 1e-5);
         }
         assert_eq!(lo[2], 30.0);
+    }
+
+    /// A locally adaptive grid: offsets scale with the window's volatility, raised to the floor.
+    #[test]
+    fn local_grid_units_follow_the_window_volatility() {
+        use statecast_models::conformal::{LEVELS, ResidualSample};
+        let sample = ResidualSample {
+            horizon: 1,
+            variates: 2,
+            values: (0..200).map(|i| (i % 100) as f32 / 100.0 - 0.5).collect(),
+        };
+        let (standardised, floor) = sample.standardised(&vec![1.0; 200]);
+        assert_eq!(floor, vec![0.1, 0.1]);
+        let mut grid = standardised.quantiles(&LEVELS, "val").unwrap();
+        grid.volatility_floor = Some(floor);
+        let stats = IntervalStats::conformal(&[vec![1.0, 1.0]], grid);
+        assert_eq!(stats.method, METHOD_CONFORMAL_LOCAL);
+        assert!(stats.needs_volatility());
+        // Scale 2 and 3; volatility 0.5 on the first variate, below the floor on the second.
+        let units = stats.units(&[2.0, 3.0], Some(&[0.5, 0.01]));
+        assert_eq!(units, vec![1.0, 3.0 * 0.1]);
+        let offsets = stats.offsets(0.9);
+        let q = stats.quantile(&[10.0, 20.0], 0.9, &units);
+        assert!((q[0] - (10.0 + offsets[0] as f32)).abs() < 1e-5);
+        assert!((q[1] - (20.0 + 0.3 * offsets[1] as f32)).abs() < 1e-5);
+        // A raw window's volatility on the scaled axis: differences of 2 with scale 4.
+        let raw = [0.0, 5.0, 2.0, 5.0, 4.0, 5.0];
+        assert_eq!(scaled_volatility(&raw, &[4.0, 1.0]), vec![0.5, 0.0]);
     }
 }

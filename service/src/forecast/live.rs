@@ -40,7 +40,8 @@ use statecast_models::streaming::{RecurrentSeries, push_many};
 use statecast_pipelines::Frequency;
 use statecast_pipelines::live::{SeriesSoFar, check_point, check_series_id};
 
-use super::engine::{Fields, finish, forecast_windows};
+use super::engine::{Fields, Volatility, finish, forecast_windows};
+use super::intervals::scaled_volatility;
 use super::request::{ForecastOptions, MAX_BATCH, SeriesForecast, invalid, validate_options};
 use crate::registry::{LoadedModel, ModelRef, Registry, Selector, VersionInfo};
 use crate::{Error, Result};
@@ -681,10 +682,19 @@ fn answer(s: &LiveSeries, p: &Pending, scaled_hv: &[f32]) -> Result<SeriesForeca
             "the model has no sampling period and the series has one point: its forecast times are unknown",
         )
     })?;
+    let scaled = || match &s.path {
+        Path::Recurrent(r) => r.window_volatility(),
+        Path::Window(ring) => {
+            let (a, b) = ring.as_slices();
+            let raw: Vec<f32> = a.iter().chain(b).copied().collect();
+            scaled_volatility(&raw, &s.scale)
+        }
+    };
     finish(
         &s.model.loaded,
         &s.model.info,
         &p.id,
+        Volatility::Scaled(&scaled),
         scaled_hv,
         &s.quantiles,
         period,

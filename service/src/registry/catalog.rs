@@ -303,10 +303,7 @@ impl Registry {
         // If loading the registered copy fails here, the first request loads it.
         let device = self.device.device()?;
         if let Ok((artifact, model)) = Artifact::load(&self.version_dir(name, info.version), &device) {
-            lock(&self.cache).insert(
-                &info,
-                Arc::new(LoadedModel::new(artifact, model, device)),
-            );
+            lock(&self.cache).insert(&info, Arc::new(LoadedModel::new(artifact, model, device)));
         }
         Ok(info)
     }

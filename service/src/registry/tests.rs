@@ -563,9 +563,11 @@ fn conformal_grid_lives_in_the_loaded_model_not_the_version_row() {
     let stats = loaded.intervals.as_ref().unwrap();
     assert_eq!(stats.method, METHOD_CONFORMAL);
     let point = vec![0.0; H * 2];
+    let units = stats.units(&[2.0, 4.0], None);
+    assert_eq!(units, vec![2.0, 4.0]);
     let (lo, hi) = (
-        stats.quantile(&point, 0.1, &[2.0, 4.0]),
-        stats.quantile(&point, 0.9, &[2.0, 4.0]),
+        stats.quantile(&point, 0.1, &units),
+        stats.quantile(&point, 0.9, &units),
     );
     // n = 100: the 0.9 level is the ⌈101·0.9⌉ = 91st value (90² / 1000 = 8.1), the 0.1 level the
     // ⌊10.1⌋ = 10th (9² / 1000 = 0.081); variate b's scale is 4.
