@@ -103,6 +103,8 @@ pub fn evaluate_horizon(
         .family
         .default_config(req.lookback, horizon)
         .with_overrides(req.model_overrides.as_ref())?;
+    // Initial weights from the run's seed, so that a seed names one model.
+    device.seed(req.train.seed);
     let model = config.init(&device)?;
     let params = model.num_params();
     let started = Instant::now();

@@ -88,6 +88,8 @@ pub fn train_to_artifact_checked(
         .default_config(req.lookback, req.horizon)
         .with_overrides(req.model_overrides.as_ref())?;
     admit(&config, prepared.scaled.columns.len())?;
+    // Initial weights from the run's seed, so that a seed names one model.
+    device.seed(req.train.seed);
     let model = config.init(&device)?;
     let outcome = train::fit(
         model,

@@ -1,4 +1,5 @@
 //! Command-line interface: one module per subcommand, each calling library functions.
+mod backtest;
 mod bench;
 mod bench_load;
 mod bench_monitor;
@@ -52,6 +53,9 @@ enum Command {
     Score(score::ScoreArgs),
     /// Long-term forecasting evaluation (published protocol) of a model family on a dataset.
     Eval(Box<eval::EvalArgs>),
+    /// Rolling-origin backtest: forecasts from several past cut-offs, refitted every k, scored
+    /// per cut-off, series and step (MSE, MAE, sMAPE, MASE, interval coverage, WQL).
+    Backtest(Box<backtest::BacktestArgs>),
     /// Anomaly scores, labels and alarm segments for a dataset (Parquet/CSV out).
     Detect(Box<detect::DetectArgs>),
     /// Run the gRPC server.
@@ -84,6 +88,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(*a),
+        Command::Backtest(a) => backtest::run(*a),
         Command::Score(a) => score::run(a),
         Command::Detect(a) => detect::run(*a),
         Command::Serve(a) => serve::run(a),

@@ -488,6 +488,119 @@ where
     Ok(())
 }
 
+/// One panel of [`plot_lines`]: named lines over a shared x axis.
+#[derive(Debug, Clone)]
+pub(crate) struct LinePanel {
+    /// Panel caption.
+    pub title: String,
+    /// x axis label.
+    pub x_desc: String,
+    /// y axis label.
+    pub y_desc: String,
+    /// x values, ascending.
+    pub x: Vec<f64>,
+    /// `(name, y values, colour)`; non-finite values are skipped.
+    pub lines: Vec<(String, Vec<f64>, RGBColor)>,
+}
+
+/// Draw line `panels` in a grid under `title` and write the PNG to `path` atomically (e.g. a
+/// backtest's errors by cut-off).
+///
+/// # Errors
+/// Empty or mismatched panels, font registration, drawing, encoding and I/O errors.
+pub(crate) fn plot_lines(path: &Path, title: &str, panels: &[LinePanel]) -> Result<(), PlotError> {
+    if panels.is_empty() {
+        return Err(PlotError::Invalid("no panels to plot".into()));
+    }
+    for p in panels {
+        if p.x.is_empty() || p.lines.iter().any(|(_, y, _)| y.len() != p.x.len()) {
+            return Err(PlotError::Invalid(format!(
+                "panel {}: every line needs one value per x",
+                p.title
+            )));
+        }
+    }
+    ensure_font()?;
+    let (width, height) = figure_size(panels.len());
+    let mut rgb = vec![255u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(draw_err)?;
+        let (header, body) = root.split_vertically(TITLE_HEIGHT);
+        header
+            .titled(title, (FONT_FAMILY, 26).into_font().style(FontStyle::Bold))
+            .map_err(draw_err)?;
+        let rows = panels.len().div_ceil(COLUMNS);
+        let cols = panels.len().min(COLUMNS);
+        let cells = body.split_evenly((rows, cols));
+        for (panel, cell) in panels.iter().zip(cells.iter()) {
+            draw_line_panel(cell, panel)?;
+        }
+        root.present().map_err(draw_err)?;
+    }
+    write_png_atomic(path, width, height, &rgb)
+}
+
+fn draw_line_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    p: &LinePanel,
+) -> Result<(), PlotError>
+where
+    DB::ErrorType: 'static,
+{
+    let (x0, x1) = (p.x[0], p.x[p.x.len() - 1]);
+    let (x0, x1) = if x1 > x0 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
+    let (lo, hi) = padded_range(p.lines.iter().flat_map(|(_, y, _)| y.iter().copied()));
+    let area = area.margin(6, 10, 8, 14);
+    let mut chart = ChartBuilder::on(&area)
+        .caption(&p.title, (FONT_FAMILY, 18).into_font().style(FontStyle::Bold))
+        .x_label_area_size(38)
+        .y_label_area_size(58)
+        .build_cartesian_2d(x0..x1, lo..hi)
+        .map_err(draw_err)?;
+    chart
+        .configure_mesh()
+        .max_light_lines(1)
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .x_desc(p.x_desc.as_str())
+        .y_desc(p.y_desc.as_str())
+        .label_style((FONT_FAMILY, 13))
+        .axis_desc_style((FONT_FAMILY, 14))
+        .y_label_formatter(&|v| format_tick(*v as f32))
+        .x_label_formatter(&|v| format_tick(*v as f32))
+        .x_labels(8)
+        .y_labels(6)
+        .draw()
+        .map_err(draw_err)?;
+    for (name, y, colour) in &p.lines {
+        let points: Vec<(f64, f64)> =
+            p.x.iter()
+                .zip(y)
+                .filter(|(_, v)| v.is_finite())
+                .map(|(x, v)| (*x, *v))
+                .collect();
+        let colour = *colour;
+        chart
+            .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
+            .map_err(draw_err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+        chart
+            .draw_series(points.into_iter().map(|pt| Circle::new(pt, 3, colour.filled())))
+            .map_err(draw_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT_FAMILY, 13))
+        .draw()
+        .map_err(draw_err)?;
+    Ok(())
+}
+
 /// Short tick labels: at most ~4 significant digits, no trailing zeros.
 fn format_tick(v: f32) -> String {
     let a = v.abs();
