@@ -32,8 +32,9 @@ echo "== 5/7 train SpaceTime (L=96, H=24, CPU) as a job on the server, watching 
 "$BIN" jobs submit --server "$addr" "${DATA[@]}" --model spacetime --lookback 96 --horizon 24 \
   --epochs 3 --max-batches-per-epoch 60 --name sensors --label stable --watch
 
-echo "== 6/7 forecast the next 24 steps of every machine over gRPC"
-"$BIN" forecast --server "$addr" --model sensors:stable "${DATA[@]}" --quantiles 0.1,0.5,0.9
+echo "== 6/7 forecast the next 24 steps of every machine over gRPC (summary; all steps in $WORK/forecast.csv)"
+"$BIN" forecast --server "$addr" --model sensors:stable "${DATA[@]}" --levels 80 \
+  --out "$WORK/forecast.csv" --plot "$WORK/forecast.png"
 
 echo "== 7/7 stream the next 3.5 days of the same machines, with fresh incidents, through the monitor"
 "$BIN" simulate --out "$WORK/live" --series 3 --variates 6 --length 1000 --seed 42 --offset 8064 \

@@ -73,6 +73,26 @@ fn offline(artifact_dir: &Path, input: &pb::SeriesInput) -> Vec<f32> {
     y
 }
 
+/// The `q`-quantile the server should answer for `input` (its last `L` rows): the point plus
+/// the artifact's split-conformal offset, times the scale and the window's volatility.
+fn offline_quantile(artifact_dir: &Path, input: &pb::SeriesInput, q: f64) -> Vec<f32> {
+    let point = offline(artifact_dir, input);
+    let (artifact, _) = Artifact::load(artifact_dir, &Device::flex()).unwrap();
+    let grid = artifact.residual_quantiles.clone().expect("a conformal grid");
+    let mut x = input.values.clone().unwrap().values;
+    artifact.scaler.transform_rows(&input.series_id, &mut x).unwrap();
+    let volatility = statecast_models::conformal::window_volatility(&x, V);
+    point
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let (h, v) = (i / V, i % V);
+            let unit = grid.unit(v, artifact.scaler.scale[v], Some(volatility[v]));
+            (f64::from(*p) + grid.offset(h, v, q) * f64::from(unit)) as f32
+        })
+        .collect()
+}
+
 async fn connect(addr: &str) -> (ModelServiceClient<Channel>, ForecastServiceClient<Channel>) {
     let channel = tonic::transport::Endpoint::from_shared(addr.to_string())
         .unwrap()
@@ -138,7 +158,7 @@ async fn register_forecast_label_restart_delete() {
         (v.name.as_str(), v.version, v.kind.as_str()),
         ("sensors", 1, "Linear")
     );
-    assert_eq!(v.interval_method, "gaussian-val-residual-rms");
+    assert_eq!(v.interval_method, "split-conformal-val-local");
     let schema = v.schema.clone().unwrap();
     assert_eq!(
         (schema.lookback, schema.horizon, schema.columns.len()),
@@ -200,11 +220,10 @@ async fn register_forecast_label_restart_delete() {
             .map(|q| q.values.clone().unwrap().values)
             .collect();
         assert!(q.iter().all(|v| v.len() == H * V));
-        for (i, p) in point.values.iter().enumerate() {
+        for i in 0..point.values.len() {
             let (lo, mid, hi) = (q[0][i], q[1][i], q[2][i]);
             assert!(lo <= mid && mid <= hi, "quantiles out of order at {i}");
             assert!(lo < hi, "zero-width interval at {i}");
-            assert!((mid - p).abs() < 1e-4);
         }
         let mut last_l = input.clone();
         let m = last_l.values.as_mut().unwrap();
@@ -212,6 +231,12 @@ async fn register_forecast_label_restart_delete() {
         let expected = offline(Path::new(&d("m1")), &last_l);
         for (a, b) in point.values.iter().zip(&expected) {
             assert!((a - b).abs() < 1e-4, "server {a} vs offline {b}");
+        }
+        for (k, level) in [0.1, 0.5, 0.9].into_iter().enumerate() {
+            let expected = offline_quantile(Path::new(&d("m1")), &last_l, level);
+            for (a, b) in q[k].iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()), "q{level}: server {a} vs offline {b}");
+            }
         }
     }
 
@@ -368,6 +393,29 @@ async fn register_forecast_label_restart_delete() {
         let y = cli_point[i / V][i % V].as_f64().unwrap() as f32;
         assert!((x - y).abs() < 1e-5, "CLI {y} vs gRPC {x}");
     }
+
+    // The summary, the long-format file and the plot.
+    let csv_out = d("forecast.csv");
+    let png_out = d("forecast.png");
+    #[rustfmt::skip]
+    let out = common::run_ok(&[
+        "forecast", "--server", &server.addr, "--model", "sensors:stable", "--data", &data,
+        "--series-column", "series_id", "--label-column", "label", "--missing", "linear",
+        "--levels", "80", "--out", &csv_out, "--plot", &png_out,
+    ]);
+    assert!(out.contains("interval q0.1–q0.9"), "{out}");
+    for s in &response.series {
+        assert!(out.contains(&s.series_id), "{out}");
+    }
+    let text = std::fs::read_to_string(&csv_out).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("series_id,timestamp,step,variable,point,q0.1,q0.9")
+    );
+    let h = response.series[0].timestamps.len();
+    assert_eq!(lines.count(), response.series.len() * h * V);
+    assert!(std::fs::metadata(&png_out).unwrap().len() > 10_000);
 
     // Restart on the same data directory: the model and its label are still there.
     drop((models, forecasts));

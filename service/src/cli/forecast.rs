@@ -1,13 +1,14 @@
 //! `statecast forecast`: forecast the next steps of every series of a file with a registered
 //! model on a running server.
 use anyhow::Context;
-use statecast_pipelines::frame::format_micros;
 use statecast_proto::v1 as pb;
 use statecast_proto::v1::forecast_service_client::ForecastServiceClient;
 use statecast_proto::v1::model_service_client::ModelServiceClient;
 use statecast_service::registry::ModelRef;
 
 use super::data_args::DataArgs;
+
+mod output;
 use super::models::{ServerArg, status, to_pb};
 
 #[derive(Debug, clap::Args)]
@@ -21,9 +22,23 @@ pub(crate) struct ForecastArgs {
     data: DataArgs,
     #[command(flatten)]
     settings: ForecastSettings,
-    /// Print JSON instead of a table.
+    /// Print JSON instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Print every step of every series and variable instead of the summary.
+    #[arg(long)]
+    table: bool,
+    /// Series shown in the summary (the rest are counted; `--out` has them all).
+    #[arg(long, default_value_t = 10)]
+    show: usize,
+    /// Write the whole forecast (point and every quantile, one row per series, step and
+    /// variable) here: Parquet, or CSV when the name ends in .csv.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Write a PNG of the first series' history and forecast with the outermost quantiles as a
+    /// band (up to three series, two variables each).
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
 }
 
 /// What to forecast: steps and quantiles (the `forecast` and `forecast-live` clients).
@@ -107,33 +122,21 @@ pub(crate) fn run(args: ForecastArgs) -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        println!("model {}@{}", model.name, model.version);
-        let mut header = format!("{:<16} {:<20} {:<16} {:>12}", "series", "time", "variable", "point");
-        if let Some(first) = response.series.first() {
-            for q in &first.quantiles {
-                header.push_str(&format!(" {:>12}", format!("q{}", q.quantile)));
-            }
+        if let Some(path) = &args.out {
+            output::write_forecasts(path, &model.columns, &response.series)?;
+            println!("wrote {} ({} series)", path.display(), response.series.len());
         }
-        println!("{header}");
-        for f in &response.series {
-            let point = f.point.clone().unwrap_or_default();
-            let cols = point.cols as usize;
-            for (h, t) in f.timestamps.iter().enumerate() {
-                for (c, name) in model.columns.iter().enumerate() {
-                    let mut line = format!(
-                        "{:<16} {:<20} {:<16} {:>12.4}",
-                        f.series_id,
-                        format_micros(*t),
-                        name,
-                        point.values[h * cols + c]
-                    );
-                    for q in &f.quantiles {
-                        let m = q.values.clone().unwrap_or_default();
-                        line.push_str(&format!(" {:>12.4}", m.values[h * cols + c]));
-                    }
-                    println!("{line}");
-                }
-            }
+        if let Some(path) = &args.plot {
+            let panels = output::forecast_panels(&frame, &order, lookback, &model.columns, &response.series);
+            let title = format!("{}@{}: forecast", model.name, model.version);
+            super::plot::plot_forecasts(path, &title, &panels)
+                .with_context(|| format!("plotting {}", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+        if args.table {
+            output::print_table(&model, &response.series);
+        } else {
+            output::print_summary(&model, &response.series, args.show);
         }
         Ok(())
     })

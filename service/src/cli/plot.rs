@@ -46,6 +46,8 @@ pub(crate) struct ForecastPanel {
     pub(crate) actual: Vec<f32>,
     /// Forecast values `[H]`, plotted at steps `0..H`.
     pub(crate) forecast: Vec<f32>,
+    /// A forecast interval `(lower [H], upper [H], legend label)` shaded behind the forecast.
+    pub(crate) band: Option<(Vec<f32>, Vec<f32>, String)>,
 }
 
 /// Why a plot could not be drawn or written.
@@ -112,6 +114,14 @@ fn validate(panels: &[ForecastPanel]) -> Result<(), PlotError> {
                 p.forecast.len()
             )));
         }
+        if let Some((lo, hi, _)) = &p.band
+            && (lo.len() != p.forecast.len() || hi.len() != p.forecast.len())
+        {
+            return Err(PlotError::Invalid(format!(
+                "panel {i} ({}): the interval needs one lower and upper value per forecast step",
+                p.title
+            )));
+        }
     }
     Ok(())
 }
@@ -155,11 +165,13 @@ where
 {
     let l = p.history.len() as i64;
     let h = p.actual.len() as i64;
+    let band_values = p.band.iter().flat_map(|(lo, hi, _)| lo.iter().chain(hi));
     let (lo, hi) = padded_range(
         p.history
             .iter()
             .chain(&p.actual)
             .chain(&p.forecast)
+            .chain(band_values)
             .map(|&v| f64::from(v)),
     );
     let (lo, hi) = (lo as f32, hi as f32);
@@ -194,6 +206,24 @@ where
             .map(|(i, &v)| (start + i as i64, v))
             .collect()
     };
+    if let Some((lower, upper, label)) = &p.band {
+        let outline: Vec<(i64, f32)> = points(upper, 0)
+            .into_iter()
+            .chain(points(lower, 0).into_iter().rev())
+            .collect();
+        if !outline.is_empty() {
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    BAND_COLOUR.mix(0.35).filled(),
+                )))
+                .map_err(draw_err)?
+                .label(label.as_str())
+                .legend(|(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 20, y + 5)], BAND_COLOUR.mix(0.35).filled())
+                });
+        }
+    }
     // Join the history to the first actual value so the two lines read as one series.
     let mut history = points(&p.history, -l);
     if let Some(&first) = p.actual.first().filter(|v| v.is_finite()) {
@@ -206,14 +236,15 @@ where
             .label("history")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], HISTORY_COLOUR.stroke_width(2)));
     }
-    chart
-        .draw_series(LineSeries::new(
-            points(&p.actual, 0),
-            ACTUAL_COLOUR.stroke_width(2),
-        ))
-        .map_err(draw_err)?
-        .label("actual")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ACTUAL_COLOUR.stroke_width(2)));
+    // Forecasts of the future have no actual values yet (all NaN): no line, no legend entry.
+    let actual = points(&p.actual, 0);
+    if !actual.is_empty() {
+        chart
+            .draw_series(LineSeries::new(actual, ACTUAL_COLOUR.stroke_width(2)))
+            .map_err(draw_err)?
+            .label("actual")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ACTUAL_COLOUR.stroke_width(2)));
+    }
     chart
         .draw_series(LineSeries::new(
             points(&p.forecast, 0),
@@ -274,12 +305,15 @@ pub(crate) fn forecast_panels<M: Forecaster>(
                 history: column(&x, v),
                 actual: column(&y, v),
                 forecast: column(&forecast, v),
+                band: None,
             });
         }
     }
     panels
 }
 
+/// Colour of a shaded forecast interval.
+pub(crate) const BAND_COLOUR: RGBColor = RGBColor(214, 39, 40);
 /// Colour of the calibrated score line.
 pub(crate) const SCORE_COLOUR: RGBColor = RGBColor(31, 119, 180);
 /// Colour of the threshold line and the shaded alarm segments.

@@ -141,8 +141,9 @@ pub fn validate_options(info: &VersionInfo, options: &ForecastOptions) -> Result
                 format!("{level} is not a percentage in (0, 100)"),
             ));
         }
-        let tail = (1.0 - level / 100.0) / 2.0;
-        quantiles.extend([tail, 1.0 - tail]);
+        // (100 − level) / 200 keeps round levels round: 80 → 0.1 and 0.9 exactly.
+        let tail = (100.0 - level) / 200.0;
+        quantiles.extend([tail, (100.0 + level) / 200.0]);
     }
     quantiles.sort_by(f64::total_cmp);
     quantiles.dedup_by(|a, b| (*a - *b).abs() < 1e-12);

@@ -90,6 +90,7 @@ fn synthetic_panels_render_to_a_legible_png() {
                 history: (0..l).map(f).collect(),
                 actual: (l..l + h).map(f).collect(),
                 forecast: (l..l + h).map(|t| f(t) * 0.9 + 0.3).collect(),
+                band: None,
             }
         })
         .collect();
@@ -116,6 +117,7 @@ fn invalid_panels_are_rejected() {
         history: vec![1.0; 4],
         actual: vec![1.0; 3],
         forecast: vec![1.0; 2],
+        band: None,
     };
     assert!(plot_forecasts(&path, "mismatch", &[panel]).is_err());
     assert!(!path.exists());
