@@ -23,6 +23,7 @@ pub mod roots;
 pub mod server;
 pub mod train_defaults;
 pub mod training;
+pub mod tune;
 
 pub use error::{Error, Result};
 

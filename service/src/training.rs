@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use statecast_models::artifact::{Artifact, DataSchema, Evaluation, ForecastErrors, TrainingRecord};
-use statecast_models::device::DeviceSpec;
+use statecast_models::device::{DeviceSpec, seeded};
 use statecast_models::train::{self, TrainConfig, TrainObserver};
 use statecast_models::zoo::{ModelConfig, ModelFamily};
 use statecast_pipelines::source::{DatasetSpec, Layout};
@@ -89,8 +89,7 @@ pub fn train_to_artifact_checked(
         .with_overrides(req.model_overrides.as_ref())?;
     admit(&config, prepared.scaled.columns.len())?;
     // Initial weights from the run's seed, so that a seed names one model.
-    device.seed(req.train.seed);
-    let model = config.init(&device)?;
+    let model = seeded(&device, req.train.seed, || config.init(&device))?;
     let outcome = train::fit(
         model,
         &sets.train,
@@ -104,11 +103,50 @@ pub fn train_to_artifact_checked(
         .test
         .as_ref()
         .map(|t| forecast_errors(&outcome.model, t, 32, false, &device));
-    let val = sets
-        .val
-        .as_ref()
-        .map(|v| forecast_errors(&outcome.model, v, 32, false, &device));
-    let (time_column, series_column) = match &req.data.layout {
+    let artifact = build_artifact(
+        &req.data,
+        &prepared,
+        sets.val.as_ref(),
+        config,
+        &req.train,
+        &req.device,
+        &outcome,
+        test,
+        &device,
+    )?;
+    let val = artifact.evaluation.val;
+    artifact.save(&outcome.model, &req.out)?;
+    Ok(TrainSummary {
+        artifact: req.out.clone(),
+        test,
+        val,
+        epochs: outcome.history.len(),
+        best_epoch: outcome.best_epoch,
+        resumed_from: outcome.resumed_from,
+        seconds: outcome.seconds,
+    })
+}
+
+/// The artifact of a finished run: schema from the dataset spec and the prepared data, the
+/// training record, validation errors (and `test` when given), and the validation residuals'
+/// RMS and conformal quantiles for forecast intervals.
+///
+/// # Errors
+/// Scaler errors while computing the residual statistics.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_artifact(
+    data: &DatasetSpec,
+    prepared: &crate::data::PreparedData,
+    val_set: Option<&statecast_pipelines::window::WindowDataset>,
+    config: ModelConfig,
+    train_config: &TrainConfig,
+    device_spec: &DeviceSpec,
+    outcome: &train::TrainOutcome<statecast_models::zoo::AnyModel>,
+    test: Option<ForecastErrors>,
+    device: &burn::prelude::Device,
+) -> Result<Artifact> {
+    let val = val_set.map(|v| forecast_errors(&outcome.model, v, 32, false, device));
+    let (time_column, series_column) = match &data.layout {
         Layout::Wide {
             time_column,
             series_column,
@@ -123,28 +161,28 @@ pub fn train_to_artifact_checked(
     let schema = DataSchema {
         columns: prepared.scaled.columns.clone(),
         frequency: Some(prepared.report.frequency.to_string()),
-        lookback: req.lookback,
-        horizon: req.horizon,
+        lookback: prepared.lookback,
+        horizon: statecast_models::forecaster::Forecaster::horizon(&outcome.model),
         time_column,
         series_column,
     };
     let mut artifact = Artifact::new(config, prepared.scaler.clone(), schema);
     artifact.training = Some(TrainingRecord::from_outcome(
-        &req.train,
-        &outcome,
-        req.device.to_string(),
+        train_config,
+        outcome,
+        device_spec.to_string(),
     ));
     artifact.evaluation = Evaluation { test, val };
     // The validation residuals the server's forecast quantiles come from: their RMS per step and
     // variate (Gaussian) and their split-conformal quantiles.
-    if let Some(v) = sets.val.as_ref()
+    if let Some(v) = val_set
         && let Some(fit) = interval_fit(
             &outcome.model,
             v,
             &prepared.scaler,
             "val",
             MAX_CALIBRATION_VALUES,
-            &device,
+            device,
         )?
     {
         artifact.residuals = Some(fit.stats);
@@ -152,16 +190,7 @@ pub fn train_to_artifact_checked(
         // plain one (BENCHMARKS.md §16), which remains the fallback.
         artifact.residual_quantiles = fit.local_quantiles.or(fit.quantiles);
     }
-    artifact.save(&outcome.model, &req.out)?;
-    Ok(TrainSummary {
-        artifact: req.out.clone(),
-        test,
-        val,
-        epochs: outcome.history.len(),
-        best_epoch: outcome.best_epoch,
-        resumed_from: outcome.resumed_from,
-        seconds: outcome.seconds,
-    })
+    Ok(artifact)
 }
 
 /// The default checkpoint directory for an artifact directory: `<out>.ckpt`.

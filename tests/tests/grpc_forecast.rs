@@ -235,7 +235,10 @@ async fn register_forecast_label_restart_delete() {
         for (k, level) in [0.1, 0.5, 0.9].into_iter().enumerate() {
             let expected = offline_quantile(Path::new(&d("m1")), &last_l, level);
             for (a, b) in q[k].iter().zip(&expected) {
-                assert!((a - b).abs() < 1e-3 * (1.0 + b.abs()), "q{level}: server {a} vs offline {b}");
+                assert!(
+                    (a - b).abs() < 1e-3 * (1.0 + b.abs()),
+                    "q{level}: server {a} vs offline {b}"
+                );
             }
         }
     }

@@ -26,6 +26,7 @@ mod serve;
 mod simulate;
 mod train;
 mod train_args;
+mod tune;
 
 use clap::{Parser, Subcommand};
 
@@ -56,6 +57,9 @@ enum Command {
     /// Rolling-origin backtest: forecasts from several past cut-offs, refitted every k, scored
     /// per cut-off, series and step (MSE, MAE, sMAPE, MASE, interval coverage, WQL).
     Backtest(Box<backtest::BacktestArgs>),
+    /// Hyper-parameter search on the validation split only: seeded, resumable, pruned by the
+    /// median rule, trials in parallel; writes the trials table, the best settings and model.
+    Tune(Box<tune::TuneArgs>),
     /// Anomaly scores, labels and alarm segments for a dataset (Parquet/CSV out).
     Detect(Box<detect::DetectArgs>),
     /// Run the gRPC server.
@@ -89,6 +93,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(*a),
         Command::Backtest(a) => backtest::run(*a),
+        Command::Tune(a) => tune::run_tune(*a),
         Command::Score(a) => score::run(a),
         Command::Detect(a) => detect::run(*a),
         Command::Serve(a) => serve::run(a),
