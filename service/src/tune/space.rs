@@ -127,7 +127,8 @@ impl SearchSpace {
         let mut model = BTreeMap::new();
         match family {
             ModelFamily::Spacetime => {
-                model.insert("d_model".into(), choice(&[32.into(), 64.into(), 128.into()]));
+                // Widths are multiples of the kernels × heads of the first block (8 × 8).
+                model.insert("d_model".into(), choice(&[64.into(), 128.into(), 192.into()]));
                 model.insert("state_dim".into(), choice(&[16.into(), 32.into(), 64.into()]));
                 model.insert("n_encoder_blocks".into(), Domain::Int([1, 3]));
                 model.insert("dropout".into(), Domain::Uniform([0.0, 0.3]));
@@ -307,17 +308,27 @@ mod tests {
         assert_eq!(field(check(r#"{"modle": {}}"#)), "space");
     }
 
+    /// Every draw of a built-in space is a valid configuration (no trial fails by construction).
     #[test]
-    fn builtin_spaces_validate() {
+    fn builtin_spaces_draw_valid_configurations() {
         for family in [
             ModelFamily::Spacetime,
             ModelFamily::Simba,
             ModelFamily::Chimera,
             ModelFamily::Linear,
         ] {
-            SearchSpace::builtin(family)
+            let space = SearchSpace::builtin(family);
+            space
                 .validate(family, 96, 24, &TrainConfig::default())
                 .unwrap_or_else(|e| panic!("{family}: {e}"));
+            for trial in 0..40 {
+                let draw = space.draw(0, trial);
+                family
+                    .default_config(96, 24)
+                    .with_overrides(Some(&Value::Object(draw.model.clone())))
+                    .unwrap_or_else(|e| panic!("{family} trial {trial} {draw:?}: {e}"));
+                train_config(&TrainConfig::default(), &draw.train).unwrap();
+            }
         }
     }
 }
