@@ -80,6 +80,22 @@ impl DeviceSpec {
     }
 }
 
+/// Held while a device's random stream is seeded and drawn from (see [`seeded`]).
+static SEEDED_DRAWS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Seed `device`'s random stream with `seed` and run `draw` (e.g. a model's initialisation)
+/// while holding a process-wide lock, so that initialisations on other threads cannot take
+/// values from the stream in between: the same seed gives the same weights however many
+/// models are being built at once. The stream is global to the backend, so random draws made
+/// outside this function (dropout during training) can still interleave across threads.
+pub fn seeded<T>(device: &Device, seed: u64, draw: impl FnOnce() -> T) -> T {
+    let _guard = SEEDED_DRAWS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    draw()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,20 +128,4 @@ mod tests {
             DeviceError::CudaNotCompiled
         );
     }
-}
-
-/// Held while a device's random stream is seeded and drawn from (see [`seeded`]).
-static SEEDED_DRAWS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Seed `device`'s random stream with `seed` and run `draw` (e.g. a model's initialisation)
-/// while holding a process-wide lock, so that initialisations on other threads cannot take
-/// values from the stream in between: the same seed gives the same weights however many
-/// models are being built at once. The stream is global to the backend, so random draws made
-/// outside this function (dropout during training) can still interleave across threads.
-pub fn seeded<T>(device: &Device, seed: u64, draw: impl FnOnce() -> T) -> T {
-    let _guard = SEEDED_DRAWS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    device.seed(seed);
-    draw()
 }

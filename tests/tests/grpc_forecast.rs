@@ -220,8 +220,8 @@ async fn register_forecast_label_restart_delete() {
             .map(|q| q.values.clone().unwrap().values)
             .collect();
         assert!(q.iter().all(|v| v.len() == H * V));
-        for i in 0..point.values.len() {
-            let (lo, mid, hi) = (q[0][i], q[1][i], q[2][i]);
+        for (i, ((lo, mid), hi)) in q[0].iter().zip(&q[1]).zip(&q[2]).enumerate() {
+            let (lo, mid, hi) = (*lo, *mid, *hi);
             assert!(lo <= mid && mid <= hi, "quantiles out of order at {i}");
             assert!(lo < hi, "zero-width interval at {i}");
         }

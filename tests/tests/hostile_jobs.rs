@@ -462,3 +462,102 @@ async fn the_worker_checks_the_size_again_with_the_datasets_variates() {
     );
     assert_survived(&mut server, RSS_BOUND, &before).await;
 }
+
+/// Backtest and tune jobs: every setting bounded and named before anything is queued, a
+/// drawn trial too large for the server refused by the size limits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backtest_and_tune_settings_are_bounded_at_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate(dir.path(), 600);
+    let mut server = start(&dir.path().join("data"), dir.path(), &[]);
+    let before = registry_snapshot(&server).await;
+    let mut jobs = client(&server).await;
+    let backtest = |edit: &dyn Fn(&mut pb::BacktestSettings)| {
+        let mut req = sim_request(&data, 2);
+        req.kind = pb::JobKind::Backtest.into();
+        let mut b = pb::BacktestSettings {
+            cutoffs: 3,
+            ..Default::default()
+        };
+        edit(&mut b);
+        req.backtest = Some(b);
+        req
+    };
+    let tune = |edit: &dyn Fn(&mut pb::TuneSettings)| {
+        let mut req = sim_request(&data, 2);
+        req.kind = pb::JobKind::Tune.into();
+        let mut t = pb::TuneSettings {
+            trials: 3,
+            ..Default::default()
+        };
+        edit(&mut t);
+        req.tune = Some(t);
+        req
+    };
+    let mut no_settings = sim_request(&data, 2);
+    no_settings.kind = pb::JobKind::Backtest.into();
+    let mut train_with_tune = sim_request(&data, 2);
+    train_with_tune.tune = Some(pb::TuneSettings::default());
+    let mut unknown_kind = sim_request(&data, 2);
+    unknown_kind.kind = 7;
+    let huge_space = format!(
+        r#"{{"train": {{"lr": {{"choice": [{}]}}}}}}"#,
+        vec!["0.001"; 20_000].join(",")
+    );
+    let cases: Vec<(&str, pb::SubmitJobRequest)> = vec![
+        ("backtest", no_settings),
+        ("tune", train_with_tune),
+        ("kind", unknown_kind),
+        ("backtest.cutoffs", backtest(&|b| b.cutoffs = u32::MAX)),
+        ("backtest.cutoffs", backtest(&|b| b.cutoffs = 0)),
+        (
+            "backtest.refit_every",
+            backtest(&|b| (b.cutoffs, b.refit_every) = (1000, 1)),
+        ),
+        ("backtest.val_fraction", backtest(&|b| b.val_fraction = f64::NAN)),
+        ("tune.trials", tune(&|t| t.trials = u32::MAX)),
+        ("tune.trials", tune(&|t| t.trials = 0)),
+        ("tune.concurrency", tune(&|t| t.concurrency = 1000)),
+        ("tune.space_json", tune(&|t| t.space_json = huge_space.clone())),
+        ("tune.space_json", tune(&|t| t.space_json = "{not json".into())),
+        (
+            "tune.space_json",
+            tune(&|t| t.space_json = r#"{"model": {"d_modle": {"int": [1, 2]}}}"#.into()),
+        ),
+        (
+            "tune.space_json",
+            tune(&|t| t.space_json = r#"{"train": {"lr": {"log_uniform": [-1, 1]}}}"#.into()),
+        ),
+    ];
+    for (field, req) in cases {
+        let err = jobs.submit_job(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err:?}");
+        assert!(
+            err.message().contains(&format!("`{field}")),
+            "{field}: {}",
+            err.message()
+        );
+    }
+    // A space whose draws include a model far over the parameter limit.
+    let mut wide = tune(&|t| {
+        t.space_json =
+            r#"{"model": {"d_model": {"choice": [64, 65536]}, "n_kernels": {"choice": [65536]}}}"#.into()
+    });
+    wide.model_kind = "spacetime".into();
+    (wide.lookback, wide.horizon) = (96, 24);
+    let err = jobs.submit_job(wide).await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    assert!(
+        err.message().contains("tune.space_json") && err.message().contains("--max-model-params"),
+        "{}",
+        err.message()
+    );
+    let listed = jobs
+        .list_jobs(pb::ListJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs;
+    assert!(listed.is_empty(), "{listed:?}");
+    assert_survived(&mut server, RSS_BOUND, &before).await;
+}

@@ -382,6 +382,18 @@ fn hostile_submit() -> impl Strategy<Value = pb::SubmitJobRequest> {
                     model_name,
                     labels,
                     model_family: family % 4,
+                    // Kinds 0–2 and a few that are none; settings of any kind, or none.
+                    kind: family % 5,
+                    backtest: (family % 3 == 1).then(|| pb::BacktestSettings {
+                        cutoffs: family.unsigned_abs(),
+                        step: family.unsigned_abs() / 2,
+                        ..Default::default()
+                    }),
+                    tune: (family % 3 == 2).then(|| pb::TuneSettings {
+                        trials: family.unsigned_abs(),
+                        space_json: "{\"train\": {\"lr\": {\"uniform\": [0.0001, 0.01]}}}".into(),
+                        ..Default::default()
+                    }),
                 }
             },
         )

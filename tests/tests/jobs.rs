@@ -66,6 +66,7 @@ fn request(
         model_name: name.into(),
         labels: vec!["stable".into()],
         model_family: pb::ModelFamily::Unspecified.into(),
+        ..Default::default()
     }
 }
 
@@ -592,4 +593,110 @@ async fn a_job_resamples_an_irregular_file_and_bad_dataset_options_are_refused()
         "{}",
         err.message()
     );
+}
+
+/// A backtest job and a tune job through the server: the backtest's summary is the job's
+/// result and its rows a Parquet file in the job's directory; the tune job registers its best
+/// trial's model, which then forecasts. Submitted with the CLI, read back over gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backtest_and_tune_jobs_run_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate(dir.path());
+    let data_dir = dir.path().join("server");
+    let server = start(&data_dir, dir.path(), &[]);
+    let mut client = training(&server.addr).await;
+
+    let data_s = data.to_string_lossy().into_owned();
+    #[rustfmt::skip]
+    let common_flags = [
+        "--server", &server.addr, "--data", &data_s, "--series-column", "series_id",
+        "--label-column", "label", "--missing", "linear", "--model", "linear",
+        "--lookback", "48", "--horizon", "12", "--epochs", "2", "--warmup-epochs", "0",
+    ];
+    let mut args = vec![
+        "jobs",
+        "submit",
+        "--kind",
+        "backtest",
+        "--cutoffs",
+        "4",
+        "--refit-every",
+        "2",
+        "--watch",
+    ];
+    args.extend_from_slice(&common_flags);
+    let out = common::run_ok(&args);
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted job "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let job = get(&mut client, &id).await;
+    assert_eq!(job.state, state(pb::JobState::Succeeded), "{job:?}");
+    assert_eq!(job.kind, i32::from(pb::JobKind::Backtest));
+    assert!(job.message.starts_with("backtest: 4 cut-offs"), "{}", job.message);
+    let result: serde_json::Value = serde_json::from_str(&job.result_json).unwrap();
+    assert_eq!(result["rows"].as_u64(), Some(4 * 12), "{result}");
+    assert_eq!(result["by_cutoff"].as_array().unwrap().len(), 4);
+    assert_eq!(result["fits"].as_array().unwrap().len(), 2);
+    let mase = result["overall"]["mase"].as_f64().unwrap();
+    assert!(mase.is_finite() && mase > 0.0, "{result}");
+    let rows_file = data_dir.join("jobs").join(&id).join("backtest.parquet");
+    assert!(std::fs::metadata(&rows_file).unwrap().len() > 0);
+    assert_eq!(job.model_version, 0, "a backtest registers nothing");
+
+    let mut args = vec![
+        "jobs",
+        "submit",
+        "--kind",
+        "tune",
+        "--name",
+        "tuned",
+        "--label",
+        "best",
+        "--trials",
+        "3",
+        "--prune-after",
+        "0",
+        "--watch",
+    ];
+    args.extend_from_slice(&common_flags);
+    let out = common::run_ok(&args);
+    let id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted job "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let job = get(&mut client, &id).await;
+    assert_eq!(job.state, state(pb::JobState::Succeeded), "{job:?}");
+    assert_eq!(job.model_version, 1, "{job:?}");
+    let result: serde_json::Value = serde_json::from_str(&job.result_json).unwrap();
+    let trials = result["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 3);
+    let best = result["best"]["val_loss"].as_f64().unwrap();
+    assert!(
+        trials.iter().all(|t| t["val_loss"].as_f64().unwrap() >= best),
+        "{result}"
+    );
+    let json = common::run_ok(&["jobs", "get", "--server", &server.addr, &id, "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["kind"], "tune");
+    assert_eq!(json["result"]["best"]["trial"], result["best"]["trial"]);
+    // The registered best model forecasts.
+    let mut forecasts = ForecastServiceClient::connect(server.addr.clone()).await.unwrap();
+    let answer = forecasts
+        .forecast(pb::ForecastRequest {
+            model: Some(pb::ModelRef {
+                name: "tuned".into(),
+                selector: Some(pb::model_ref::Selector::Label("best".into())),
+            }),
+            series: vec![forecast_input(&data)],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.series[0].point.as_ref().unwrap().rows, H);
 }

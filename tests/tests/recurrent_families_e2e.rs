@@ -76,6 +76,7 @@ fn job(family: &Family, data: &Path) -> pb::SubmitJobRequest {
         model_name: family.name.into(),
         labels: vec![],
         model_family: family.proto.into(),
+        ..Default::default()
     }
 }
 

@@ -17,7 +17,9 @@ use super::train_args::TrainArgs;
 /// Training job commands.
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum JobsCommand {
-    /// Queue a training job; the result is registered as the next version of --name.
+    /// Queue a job: training (the default; the result is registered as the next version of
+    /// --name), a backtest (`--kind backtest`, the summary is the job's result) or a tuning
+    /// search (`--kind tune`, the best model is registered under --name).
     Submit(Box<SubmitArgs>),
     /// Show one job.
     Get {
@@ -66,9 +68,42 @@ pub(crate) struct SubmitArgs {
     server: ServerArg,
     #[command(flatten)]
     data: DataArgs,
-    /// Registry name of the trained model.
-    #[arg(long)]
+    /// What the job does: train, backtest or tune.
+    #[arg(long, default_value = "train")]
+    kind: String,
+    /// Registry name of the trained (or best tuned) model; not used by a backtest.
+    #[arg(long, default_value = "")]
     name: String,
+    /// Backtest: cut-offs.
+    #[arg(long, default_value_t = 5)]
+    cutoffs: u32,
+    /// Backtest: rows between cut-offs (0: the horizon).
+    #[arg(long, default_value_t = 0)]
+    step: u32,
+    /// Backtest: refit every this many cut-offs (0: once).
+    #[arg(long, default_value_t = 0)]
+    refit_every: u32,
+    /// Backtest: validation share of a fit's history (0: 0.2).
+    #[arg(long, default_value_t = 0.0)]
+    val_fraction: f64,
+    /// Backtest: MASE season in rows (0: 1).
+    #[arg(long, default_value_t = 0)]
+    season: u32,
+    /// Tune: the search space JSON file (default: the family's built-in space).
+    #[arg(long)]
+    space: Option<PathBuf>,
+    /// Tune: trials.
+    #[arg(long, default_value_t = 20)]
+    trials: u32,
+    /// Tune: seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    search_seed: u64,
+    /// Tune: trials training at once.
+    #[arg(long, default_value_t = 1)]
+    concurrency: u32,
+    /// Tune: median-rule pruning after this many epochs (0: off).
+    #[arg(long, default_value_t = 2)]
+    prune_after: u32,
     /// Labels to point at the new version (repeatable).
     #[arg(long = "label")]
     labels: Vec<String>,
@@ -112,7 +147,40 @@ impl SubmitArgs {
             None => String::new(),
         };
         let t = &self.train;
+        let kind = match self.kind.to_ascii_lowercase().as_str() {
+            "train" => pb::JobKind::Train,
+            "backtest" => pb::JobKind::Backtest,
+            "tune" => pb::JobKind::Tune,
+            other => anyhow::bail!("--kind {other:?}: expected train, backtest or tune"),
+        };
+        let backtest = (kind == pb::JobKind::Backtest).then_some(pb::BacktestSettings {
+            cutoffs: self.cutoffs,
+            step: self.step,
+            refit_every: self.refit_every,
+            val_fraction: self.val_fraction,
+            season: self.season,
+        });
+        let tune = if kind == pb::JobKind::Tune {
+            Some(pb::TuneSettings {
+                space_json: match &self.space {
+                    Some(p) => {
+                        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
+                    }
+                    None => String::new(),
+                },
+                trials: self.trials,
+                search_seed: self.search_seed,
+                concurrency: self.concurrency,
+                prune_after: self.prune_after,
+                prune_min_trials: 0,
+            })
+        } else {
+            None
+        };
         Ok(pb::SubmitJobRequest {
+            kind: kind.into(),
+            backtest,
+            tune,
             dataset: Some(dataset),
             model_kind: String::new(),
             model_family: statecast_service::convert::family::to_proto(self.model).into(),
@@ -255,6 +323,14 @@ pub(crate) fn run(command: JobsCommand) -> anyhow::Result<()> {
                     println!("{}", job_json(&job));
                 } else {
                     println!("{}", job_line(&job));
+                    if !job.result_json.is_empty() {
+                        let result: serde_json::Value =
+                            serde_json::from_str(&job.result_json).unwrap_or_default();
+                        println!(
+                            "result: {}",
+                            serde_json::to_string_pretty(&result).unwrap_or_default()
+                        );
+                    }
                     for h in &job.history {
                         let val = h.val_loss.map(|v| format!("  val {v:.5}")).unwrap_or_default();
                         println!(
@@ -325,6 +401,12 @@ fn job_json(job: &pb::Job) -> String {
         "attempts": job.attempts,
         "epochs_done": job.history.len(),
         "spec": serde_json::from_str::<serde_json::Value>(&job.spec_json).unwrap_or_default(),
+        "kind": match pb::JobKind::try_from(job.kind) {
+            Ok(pb::JobKind::Backtest) => "backtest",
+            Ok(pb::JobKind::Tune) => "tune",
+            _ => "train",
+        },
+        "result": serde_json::from_str::<serde_json::Value>(&job.result_json).unwrap_or_default(),
     });
     serde_json::to_string_pretty(&value).unwrap_or_default()
 }

@@ -112,6 +112,8 @@ pub(crate) fn run_tune(args: TuneArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         device: args.device,
         out_dir: out_dir.clone(),
+        cancel: None,
+        admit: None,
     };
     let report = run(&req, &|r| {
         let loss = r.val_loss.map_or("—".to_string(), |v| format!("{v:.5}"));

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use super::failure::client_message;
 use super::limits::JobLimits;
 use super::observer::JobObserver;
-use super::spec::{JobSpec, Submission};
+use super::spec::{JobKind, JobSpec, Submission};
 use super::store;
 use super::types::{JobId, JobPage, JobRecord, JobState, JobStateCounts, Progress};
 use crate::registry::{DB_FILE, Registry};
@@ -386,6 +386,23 @@ impl Inner {
                 return;
             }
         }
+        match job.spec.kind {
+            JobKind::Train => self.run_training(id, job, request, &dir, progress, cancel),
+            JobKind::Backtest => self.run_backtest(id, job, &request.data.path, &dir, progress, cancel),
+            JobKind::Tune => self.run_tune(id, job, &request.data.path, &dir, progress, cancel),
+        }
+    }
+
+    /// Train, fit a detector, register.
+    fn run_training(
+        &self,
+        id: JobId,
+        job: JobRecord,
+        request: crate::training::TrainRequest,
+        dir: &Path,
+        progress: Arc<watch::Sender<Progress>>,
+        cancel: Arc<AtomicBool>,
+    ) {
         let limits = self.limits;
         let batch_size = request.train.batch_size;
         let admit = move |config: &statecast_models::zoo::ModelConfig, variates: usize| {
@@ -406,7 +423,7 @@ impl Inner {
         });
         if cancel.load(Ordering::SeqCst) {
             self.finish(id, JobState::Cancelled, "cancelled", None);
-            remove(&dir);
+            remove(dir);
             return;
         }
         let summary = match trained {
@@ -446,6 +463,187 @@ impl Inner {
             Err(e) => {
                 tracing::warn!(error = %e, "registering the trained model failed");
                 let message = format!("registering the model: {}", client_message(&e, &request.data));
+                self.finish(id, JobState::Failed, &message, None);
+            }
+        }
+    }
+
+    /// A backtest: every row to `backtest.parquet` in the job's directory, the summary as the
+    /// job's result.
+    fn run_backtest(
+        &self,
+        id: JobId,
+        job: JobRecord,
+        data_path: &Path,
+        dir: &Path,
+        progress: Arc<watch::Sender<Progress>>,
+        cancel: Arc<AtomicBool>,
+    ) {
+        let Some(mut request) = job.spec.backtest_request() else {
+            self.finish(id, JobState::Failed, "the job has no backtest settings", None);
+            return;
+        };
+        request.data.path = data_path.to_path_buf();
+        let mut observer = JobObserver::new(id, cancel.clone(), progress, self.db.clone(), Vec::new());
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::backtest::run(&request, &mut observer)
+        }))
+        .unwrap_or_else(|payload| {
+            Err(Error::Internal(format!(
+                "backtest panicked: {}",
+                panic_message(&*payload)
+            )))
+        });
+        if cancel.load(Ordering::SeqCst) {
+            self.finish(id, JobState::Cancelled, "cancelled", None);
+            remove(dir);
+            return;
+        }
+        let report = match ran {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "backtest job failed");
+                self.finish(id, JobState::Failed, &client_message(&e, &request.data), None);
+                return;
+            }
+        };
+        let overall = crate::backtest::BacktestSummary::of(&report.rows);
+        let by_cutoff: Vec<serde_json::Value> = (1..=request.plan.cutoffs)
+            .map(|c| {
+                let s = crate::backtest::BacktestSummary::of(report.rows.iter().filter(|r| r.cutoff == c));
+                serde_json::json!({"cutoff": c, "summary": s})
+            })
+            .collect();
+        let rows_file = "backtest.parquet";
+        let written = std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Internal(e.to_string()))
+            .and_then(|()| crate::backtest::write_rows(&dir.join(rows_file), &report.rows));
+        if let Err(e) = &written {
+            tracing::warn!(error = %e, "could not write the backtest rows");
+        }
+        let result = serde_json::json!({
+            "overall": overall,
+            "by_cutoff": by_cutoff,
+            "fits": report.fits,
+            "rows": report.rows.len(),
+            "rows_file": written.is_ok().then_some(rows_file),
+        });
+        let _ = store::set_result(&lock(&self.db), id, &result.to_string());
+        let message = format!(
+            "backtest: {} cut-offs, MAE {:.4}, MASE {:.3}, 80 % coverage {:.1} %",
+            request.plan.cutoffs,
+            overall.mae,
+            overall.mase,
+            100.0 * overall.coverage[0]
+        );
+        self.finish(id, JobState::Succeeded, &message, None);
+    }
+
+    /// A search; the best trial's model is registered under the job's name.
+    fn run_tune(
+        &self,
+        id: JobId,
+        job: JobRecord,
+        data_path: &Path,
+        dir: &Path,
+        progress: Arc<watch::Sender<Progress>>,
+        cancel: Arc<AtomicBool>,
+    ) {
+        let Some(mut request) = job.spec.tune_request(dir) else {
+            self.finish(id, JobState::Failed, "the job has no tune settings", None);
+            return;
+        };
+        request.search.data.path = data_path.to_path_buf();
+        request.cancel = Some(cancel.clone());
+        let limits = self.limits;
+        request.admit = Some(crate::tune::TrialAdmission(Arc::new(
+            move |config, train, variates| limits.check_size(config, train.batch_size, variates),
+        )));
+        let trials = request.trials;
+        let mut current = Progress::initial(id, JobState::Running);
+        current.epochs = trials;
+        progress.send_replace(current.clone());
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let on_trial = |r: &crate::tune::TrialRecord| {
+            let mut p = current.clone();
+            p.epoch = done.fetch_add(1, Ordering::SeqCst) + 1;
+            p.val_loss = r.val_loss;
+            p.message = format!("trial {} {}", r.trial, r.status.as_str());
+            progress.send_replace(p);
+        };
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::tune::run(&request, &on_trial)
+        }))
+        .unwrap_or_else(|payload| {
+            Err(Error::Internal(format!(
+                "tuning panicked: {}",
+                panic_message(&*payload)
+            )))
+        });
+        if cancel.load(Ordering::SeqCst) {
+            self.finish(id, JobState::Cancelled, "cancelled", None);
+            remove(dir);
+            return;
+        }
+        let report = match ran {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "tune job failed");
+                self.finish(
+                    id,
+                    JobState::Failed,
+                    &client_message(&e, &request.search.data),
+                    None,
+                );
+                return;
+            }
+        };
+        let best = report.best.map(|i| report.trials[i].clone());
+        let result = serde_json::json!({"trials": report.trials, "best": best});
+        let _ = store::set_result(&lock(&self.db), id, &result.to_string());
+        let Some(best) = best else {
+            self.finish(
+                id,
+                JobState::Failed,
+                "no trial finished with a validation loss",
+                None,
+            );
+            return;
+        };
+        let artifact = request.out_dir.join("best-model");
+        match fit_for_artifact(
+            &artifact,
+            &request.search.data,
+            &request.search.split,
+            request.device,
+        ) {
+            Ok(det) => {
+                if det.save(&artifact.join(DETECTOR_FILE)).is_ok() {
+                    let _ = Artifact::record_detector(&artifact, DETECTOR_FILE);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "no anomaly detector for the tuned model"),
+        }
+        match self
+            .registry
+            .register(&job.spec.model_name, &artifact, &job.spec.labels)
+        {
+            Ok(info) => {
+                let message = format!(
+                    "best of {} trials: trial {} (val {:.5}), registered {}@{}",
+                    report.trials.len(),
+                    best.trial,
+                    best.val_loss.unwrap_or(f64::NAN),
+                    info.name,
+                    info.version
+                );
+                self.finish(id, JobState::Succeeded, &message, Some(info.version));
+            }
+            Err(e) => {
+                let message = format!(
+                    "registering the model: {}",
+                    client_message(&e, &request.search.data)
+                );
                 self.finish(id, JobState::Failed, &message, None);
             }
         }

@@ -34,5 +34,8 @@ mod types;
 pub use failure::client_message;
 pub use limits::{JobLimits, MAX_LR};
 pub use manager::{JOBS_DIR, JobManager, JobWatch, JobsConfig, Retention};
-pub use spec::{DEFAULT_LOOKBACK, DatasetSubmission, JobSpec, Submission, TrainingSubmission};
+pub use spec::{
+    BacktestSubmission, DEFAULT_LOOKBACK, DatasetSubmission, JobKind, JobSpec, MAX_JOB_CONCURRENCY,
+    MAX_JOB_TRIALS, Submission, TrainingSubmission, TuneJob, TuneSubmission,
+};
 pub use types::{EpochRecord, JobId, JobPage, JobRecord, JobState, JobStateCounts, Progress};

@@ -12,10 +12,12 @@ use statecast_pipelines::source::{DatasetOptions, DatasetSpec};
 use statecast_pipelines::split::SplitSpec;
 
 use super::limits::JobLimits;
+use crate::backtest::{BacktestPlan, BacktestRequest};
 use crate::roots::{AllowedRoots, RootError};
 pub use crate::train_defaults::LOOKBACK as DEFAULT_LOOKBACK;
 use crate::train_defaults::{self, TrainSettings};
 use crate::training::TrainRequest;
+use crate::tune::{PruneRule, SearchDefinition, SearchSpace, TuneRequest};
 use crate::{Error, Result};
 use statecast_models::zoo::ModelFamily;
 
@@ -76,9 +78,93 @@ pub struct TrainingSubmission {
     pub seed: u64,
 }
 
+/// What a job does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Train and register (jobs stored by earlier versions are all this).
+    #[default]
+    Train,
+    /// A rolling-origin backtest ([`crate::backtest`]).
+    Backtest,
+    /// A hyper-parameter search ([`crate::tune`]); the best model is registered.
+    Tune,
+}
+
+impl JobKind {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Train => "train",
+            JobKind::Backtest => "backtest",
+            JobKind::Tune => "tune",
+        }
+    }
+}
+
+/// Backtest settings as submitted (0 = default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BacktestSubmission {
+    /// Cut-offs.
+    pub cutoffs: usize,
+    /// Rows between cut-offs (0: the horizon).
+    pub step: usize,
+    /// Refit every this many cut-offs (0: once).
+    pub refit_every: usize,
+    /// Validation share of a fit's history (0: 0.2).
+    pub val_fraction: f64,
+    /// MASE season (0: 1).
+    pub season: usize,
+}
+
+/// Tune settings as submitted (0 / empty = default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TuneSubmission {
+    /// The space as JSON (empty: the family's built-in space).
+    pub space_json: String,
+    /// Trials.
+    pub trials: usize,
+    /// Seed of the draws.
+    pub search_seed: u64,
+    /// Trials at once (0: 1).
+    pub concurrency: usize,
+    /// Median-rule pruning after this many epochs (0: off).
+    pub prune_after: usize,
+    /// Trials needed before the rule applies (0: 3).
+    pub prune_min_trials: usize,
+}
+
+/// A validated tune job's search settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuneJob {
+    /// The space.
+    pub space: SearchSpace,
+    /// Trials.
+    pub trials: usize,
+    /// Seed of the draws.
+    pub seed: u64,
+    /// Trials at once.
+    pub concurrency: usize,
+    /// Pruning.
+    pub prune: Option<PruneRule>,
+}
+
+/// The most trials of a tune job.
+pub const MAX_JOB_TRIALS: usize = 1000;
+/// The most trials of a tune job training at once.
+pub const MAX_JOB_CONCURRENCY: usize = 8;
+/// Longest `tune.space_json`, bytes.
+pub(super) const MAX_SPACE_BYTES: usize = 64 << 10;
+
 /// A job as submitted, before validation.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Submission {
+    /// What the job does.
+    pub kind: JobKind,
+    /// Backtest settings (backtest jobs only).
+    pub backtest: Option<BacktestSubmission>,
+    /// Tune settings (tune jobs only).
+    pub tune: Option<TuneSubmission>,
     /// Dataset (`None`: missing).
     pub dataset: Option<DatasetSubmission>,
     /// The family as the typed proto enum (`None`: not given).
@@ -128,6 +214,15 @@ pub struct JobSpec {
     pub model_name: String,
     /// Labels of the registered version.
     pub labels: Vec<String>,
+    /// What the job does (`job_kind` in the stored JSON: `kind` is an older name of `family`).
+    #[serde(default, rename = "job_kind")]
+    pub kind: JobKind,
+    /// The plan of a backtest job.
+    #[serde(default)]
+    pub backtest: Option<BacktestPlan>,
+    /// The search of a tune job.
+    #[serde(default)]
+    pub tune: Option<TuneJob>,
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> Error {
@@ -175,6 +270,11 @@ fn check_lengths(sub: &Submission) -> Result<()> {
             format!("{len} {unit} is more than the {max} accepted"),
         ))
     };
+    if let Some(t) = &sub.tune
+        && t.space_json.len() > MAX_SPACE_BYTES
+    {
+        return too_long("tune.space_json", t.space_json.len(), MAX_SPACE_BYTES, "bytes");
+    }
     if sub.labels.len() > MAX_LABELS {
         return too_long("labels", sub.labels.len(), MAX_LABELS, "labels");
     }
@@ -411,7 +511,23 @@ impl Submission {
     /// `--max-train-memory-mib`; [`Error::FailedPrecondition`] without data roots.
     pub fn validate(&self, roots: &AllowedRoots, limits: &JobLimits) -> Result<JobSpec> {
         check_lengths(self)?;
-        check_name("model_name", &self.model_name)?;
+        match (self.kind, &self.backtest, &self.tune) {
+            (JobKind::Backtest, None, _) => {
+                return Err(invalid("backtest", "a backtest job needs its settings"));
+            }
+            (JobKind::Tune, _, None) => return Err(invalid("tune", "a tune job needs its settings")),
+            (JobKind::Train | JobKind::Tune, Some(_), _) => {
+                return Err(invalid("backtest", "only a backtest job takes backtest settings"));
+            }
+            (JobKind::Train | JobKind::Backtest, _, Some(_)) => {
+                return Err(invalid("tune", "only a tune job takes tune settings"));
+            }
+            _ => {}
+        }
+        // A backtest registers nothing: its name is optional.
+        if self.kind != JobKind::Backtest || !self.model_name.is_empty() {
+            check_name("model_name", &self.model_name)?;
+        }
         for (i, l) in self.labels.iter().enumerate() {
             check_name(&format!("labels[{i}]"), l)?;
         }
@@ -452,12 +568,35 @@ impl Submission {
             .unwrap_or(train_defaults::DEVICE)
             .parse::<DeviceSpec>()
             .map_err(|e| invalid("device", e.to_string()))?;
+        let backtest = self
+            .backtest
+            .as_ref()
+            .map(|b| b.validate(self.horizon, train.epochs, limits))
+            .transpose()?;
+        let tune = self
+            .tune
+            .as_ref()
+            .map(|t| {
+                t.validate(
+                    family,
+                    lookback,
+                    self.horizon,
+                    model_overrides.as_ref(),
+                    &train,
+                    named_variates,
+                    limits,
+                )
+            })
+            .transpose()?;
         let data = self
             .dataset
             .as_ref()
             .ok_or_else(|| invalid("dataset", "a dataset is required"))?
             .validate(roots)?;
         Ok(JobSpec {
+            kind: self.kind,
+            backtest,
+            tune,
             data,
             split,
             family,
@@ -472,7 +611,189 @@ impl Submission {
     }
 }
 
+/// A backtest or tune field's error under its submission prefix.
+fn prefixed(prefix: &str, e: Error) -> Error {
+    if let Error::InvalidArgument { field, reason } = e {
+        invalid(&format!("{prefix}.{field}"), reason)
+    } else {
+        e
+    }
+}
+
+impl BacktestSubmission {
+    fn validate(&self, horizon: usize, epochs: usize, limits: &JobLimits) -> Result<BacktestPlan> {
+        let nz = |v: usize, d: usize| if v == 0 { d } else { v };
+        let plan = BacktestPlan {
+            cutoffs: self.cutoffs,
+            step: nz(self.step, horizon.max(1)),
+            refit_every: self.refit_every,
+            val_fraction: if self.val_fraction == 0.0 {
+                0.2
+            } else {
+                self.val_fraction
+            },
+            season: nz(self.season, 1),
+        };
+        plan.validate().map_err(|e| prefixed("backtest", e))?;
+        let total = plan.fits().len().saturating_mul(epochs);
+        if total > limits.max_epochs {
+            return Err(invalid(
+                "backtest.refit_every",
+                format!(
+                    "{} fits × {epochs} epochs is {total} epochs, above this server's {} (--max-job-epochs)",
+                    plan.fits().len(),
+                    limits.max_epochs
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+}
+
+impl TuneSubmission {
+    /// Check the search; every drawn trial's model must fit the server's size limits.
+    #[allow(clippy::too_many_arguments)]
+    fn validate(
+        &self,
+        family: ModelFamily,
+        lookback: usize,
+        horizon: usize,
+        base_model: Option<&serde_json::Value>,
+        train: &TrainConfig,
+        variates: usize,
+        limits: &JobLimits,
+    ) -> Result<TuneJob> {
+        if self.trials == 0 || self.trials > MAX_JOB_TRIALS {
+            return Err(invalid("tune.trials", format!("must be in 1..={MAX_JOB_TRIALS}")));
+        }
+        let concurrency = if self.concurrency == 0 {
+            1
+        } else {
+            self.concurrency
+        };
+        if concurrency > MAX_JOB_CONCURRENCY {
+            return Err(invalid(
+                "tune.concurrency",
+                format!("at most {MAX_JOB_CONCURRENCY}"),
+            ));
+        }
+        let total = self.trials.saturating_mul(train.epochs);
+        if total > limits.max_epochs {
+            return Err(invalid(
+                "tune.trials",
+                format!(
+                    "{} trials × {} epochs is {total} epochs, above this server's {} (--max-job-epochs)",
+                    self.trials, train.epochs, limits.max_epochs
+                ),
+            ));
+        }
+        let space = match opt(&self.space_json) {
+            None => SearchSpace::builtin(family),
+            Some(text) => SearchSpace::parse(&text).map_err(|e| {
+                if let Error::InvalidArgument { reason, .. } = e {
+                    invalid("tune.space_json", reason)
+                } else {
+                    e
+                }
+            })?,
+        };
+        space.validate(family, lookback, horizon, train).map_err(|e| {
+            if let Error::InvalidArgument { field, reason } = e {
+                invalid("tune.space_json", format!("{field}: {reason}"))
+            } else {
+                e
+            }
+        })?;
+        // Every trial's model and schedule within the limits, before anything runs. Draws that
+        // are not a valid configuration fail as trials when they run.
+        for trial in 0..self.trials {
+            let draw = space.draw(self.search_seed, trial);
+            let mut model = base_model
+                .and_then(|v| v.as_object())
+                .cloned()
+                .unwrap_or_default();
+            model.extend(draw.model.clone());
+            let Ok(config) = family
+                .default_config(lookback, horizon)
+                .with_overrides(Some(&serde_json::Value::Object(model)))
+            else {
+                continue;
+            };
+            let Ok(cfg) = crate::tune::train_config(train, &draw.train) else {
+                continue;
+            };
+            limits
+                .check_schedule(cfg.epochs, cfg.warmup_epochs, cfg.patience, cfg.lr)
+                .map_err(|e| prefixed("tune.space_json", e))?;
+            limits
+                .check_size(&config, cfg.batch_size, variates)
+                .map_err(|e| {
+                    if let Error::ResourceExhausted { reason } = e {
+                        Error::ResourceExhausted {
+                            reason: format!("tune.space_json: trial {trial}: {reason}"),
+                        }
+                    } else {
+                        e
+                    }
+                })?;
+        }
+        Ok(TuneJob {
+            space,
+            trials: self.trials,
+            seed: self.search_seed,
+            concurrency,
+            prune: (self.prune_after > 0).then_some(PruneRule {
+                after_epochs: self.prune_after,
+                min_trials: if self.prune_min_trials == 0 {
+                    3
+                } else {
+                    self.prune_min_trials
+                },
+            }),
+        })
+    }
+}
+
 impl JobSpec {
+    /// The backtest request of a backtest job.
+    pub fn backtest_request(&self) -> Option<BacktestRequest> {
+        Some(BacktestRequest {
+            data: self.data.clone(),
+            family: self.family,
+            model_overrides: self.model_overrides.clone(),
+            lookback: self.lookback,
+            horizon: self.horizon,
+            train: self.train.clone(),
+            device: self.device,
+            plan: self.backtest?,
+        })
+    }
+
+    /// The search of a tune job, writing under `job_dir/tune`.
+    pub fn tune_request(&self, job_dir: &Path) -> Option<TuneRequest> {
+        let t = self.tune.as_ref()?;
+        Some(TuneRequest {
+            search: SearchDefinition {
+                data: self.data.clone(),
+                split: self.split,
+                family: self.family,
+                base_model: self.model_overrides.clone(),
+                lookback: self.lookback,
+                horizon: self.horizon,
+                base_train: self.train.clone(),
+                space: t.space.clone(),
+                seed: t.seed,
+                prune: t.prune,
+            },
+            trials: t.trials,
+            concurrency: t.concurrency,
+            device: self.device,
+            out_dir: job_dir.join("tune"),
+            cancel: None,
+            admit: None,
+        })
+    }
+
     /// The training request of this job, writing under `job_dir` (`artifact/`, `ckpt/`).
     pub fn train_request(&self, job_dir: &Path) -> TrainRequest {
         TrainRequest {

@@ -5,7 +5,9 @@ use proptest::prelude::*;
 use statecast_models::zoo::ModelFamily;
 
 use super::limits::JobLimits;
-use super::spec::{DatasetSubmission, Submission, TrainingSubmission};
+use super::spec::{
+    BacktestSubmission, DatasetSubmission, JobKind, Submission, TrainingSubmission, TuneSubmission,
+};
 use crate::Error;
 use crate::roots::AllowedRoots;
 
@@ -153,9 +155,74 @@ fn submission(path: String) -> impl Strategy<Value = Submission> {
                     device,
                     model_name,
                     labels,
+                    ..Submission::default()
                 }
             },
         )
+}
+
+/// A submission of any kind: training, a backtest or a tune, with settings that may or may not
+/// belong to the kind.
+fn any_kind(path: String) -> impl Strategy<Value = Submission> {
+    let backtest = prop::option::of(
+        (
+            count(),
+            count(),
+            count(),
+            prop_oneof![Just(0.0), Just(0.3), Just(1.5), Just(f64::NAN)],
+            count(),
+        )
+            .prop_map(
+                |(cutoffs, step, refit_every, val_fraction, season)| BacktestSubmission {
+                    cutoffs,
+                    step,
+                    refit_every,
+                    val_fraction,
+                    season,
+                },
+            ),
+    );
+    let tune = prop::option::of(
+        (
+            prop_oneof![
+                Just(String::new()),
+                Just(r#"{"train": {"lr": {"log_uniform": [1e-4, 1e-2]}}}"#.to_string()),
+                Just(r#"{"model": {"d_model": {"choice": [64, 1000000]}}}"#.to_string()),
+                Just(r#"{"model": {"nope": {"int": [1, 2]}}}"#.to_string()),
+                Just(r#"{"train": {"lr": {"uniform": [1, 0]}}}"#.to_string()),
+                "[ -~]{0,24}",
+            ],
+            count(),
+            any::<u64>(),
+            count(),
+            count(),
+            count(),
+        )
+            .prop_map(
+                |(space_json, trials, search_seed, concurrency, prune_after, prune_min_trials)| {
+                    TuneSubmission {
+                        space_json,
+                        trials,
+                        search_seed,
+                        concurrency,
+                        prune_after,
+                        prune_min_trials,
+                    }
+                },
+            ),
+    );
+    (
+        submission(path),
+        prop::sample::select(vec![JobKind::Train, JobKind::Backtest, JobKind::Tune]),
+        backtest,
+        tune,
+    )
+        .prop_map(|(mut s, kind, backtest, tune)| {
+            s.kind = kind;
+            s.backtest = backtest;
+            s.tune = tune;
+            s
+        })
 }
 
 /// Whether `field` names a field of `SubmitJobRequest` (dotted for nested ones).
@@ -174,6 +241,9 @@ fn is_request_field(field: &str) -> bool {
             | "device"
             | "model_name"
             | "labels"
+            | "kind"
+            | "backtest"
+            | "tune"
     )
 }
 
@@ -182,7 +252,7 @@ proptest! {
 
     #[test]
     fn submissions_are_refused_by_field_or_accepted(
-        s in submission(std::env::temp_dir().join("statecast-props.csv").display().to_string())
+        s in any_kind(std::env::temp_dir().join("statecast-props.csv").display().to_string())
     ) {
         std::fs::write(std::env::temp_dir().join("statecast-props.csv"), "date,a\n").unwrap();
         let roots = AllowedRoots::new([std::env::temp_dir()], "dataset files", "--data-root").unwrap();

@@ -11,7 +11,8 @@ use super::types::{EpochRecord, JobId, JobRecord, JobState, JobStateCounts, Prog
 use crate::{Error, Result};
 
 /// Migrations of the `jobs` component, applied in order; index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE IF NOT EXISTS jobs (
     id                 INTEGER PRIMARY KEY AUTOINCREMENT,
     state              TEXT NOT NULL,
@@ -28,7 +29,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     history            TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
-"];
+",
+    "
+ALTER TABLE jobs ADD COLUMN result TEXT NOT NULL DEFAULT '';
+",
+];
 
 fn db(context: &'static str) -> impl FnOnce(rusqlite::Error) -> Error {
     move |source| Error::Database {
@@ -91,7 +96,7 @@ fn time(s: Option<String>) -> Option<DateTime<Utc>> {
 }
 
 const COLUMNS: &str = "id, state, message, spec, model_version, created_at, started_at, finished_at, \
-                       resumed_from_epoch, attempts, progress, history";
+                       resumed_from_epoch, attempts, progress, history, result";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let id: JobId = r.get(0)?;
@@ -115,6 +120,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         attempts: r.get(9)?,
         progress: serde_json::from_str(&progress).unwrap_or_else(|_| Progress::initial(id, state)),
         history: serde_json::from_str(&history).unwrap_or_default(),
+        result: r.get(12)?,
     })
 }
 
@@ -241,6 +247,13 @@ pub(super) fn set_history(
         params![id, json(&history), resumed_from.map(|e| e as i64)],
     )
     .map_err(db("storing job history"))?;
+    Ok(())
+}
+
+/// Store the result of a backtest or tune job (JSON).
+pub(super) fn set_result(conn: &Connection, id: JobId, result: &str) -> Result<()> {
+    conn.execute("UPDATE jobs SET result = ?2 WHERE id = ?1", params![id, result])
+        .map_err(db("storing a job's result"))?;
     Ok(())
 }
 

@@ -145,6 +145,8 @@ pub struct JobRecord {
     pub progress: Progress,
     /// Completed epochs (including those before a resume).
     pub history: Vec<EpochRecord>,
+    /// The result of a finished backtest or tune job, JSON (empty otherwise).
+    pub result: String,
 }
 
 /// One page of [`super::JobManager::list`].

@@ -25,14 +25,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use statecast_models::device::DeviceSpec;
 use statecast_models::train::{self, EpochMetrics, TrainConfig, TrainObserver};
-use statecast_models::zoo::ModelFamily;
+use statecast_models::zoo::{ModelConfig, ModelFamily};
 use statecast_pipelines::source::DatasetSpec;
 use statecast_pipelines::split::SplitSpec;
 
@@ -102,6 +102,25 @@ pub struct TuneRequest {
     pub device: DeviceSpec,
     /// Output directory (created; resumed when it holds the same search).
     pub out_dir: PathBuf,
+    /// Set to stop the search: running trials stop at their next batch (recorded as failed,
+    /// "cancelled") and no new trial starts.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Asked before a trial trains; an error fails that trial (a server's size limits with the
+    /// dataset's own number of variates).
+    pub admit: Option<TrialAdmission>,
+}
+
+/// A check of a trial's model configuration, training settings and the dataset's variates.
+#[derive(Clone)]
+pub struct TrialAdmission(pub Arc<AdmitFn>);
+
+/// The check a [`TrialAdmission`] runs.
+pub type AdmitFn = dyn Fn(&ModelConfig, &TrainConfig, usize) -> Result<()> + Send + Sync;
+
+impl std::fmt::Debug for TrialAdmission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrialAdmission(..)")
+    }
 }
 
 /// How a trial ended.
@@ -177,11 +196,20 @@ struct PruningObserver<'a> {
     trial: usize,
     rule: Option<PruneRule>,
     shared: &'a Mutex<Shared>,
+    cancel: Option<&'a AtomicBool>,
     best: f64,
     pruned: bool,
 }
 
 impl TrainObserver for PruningObserver<'_> {
+    fn on_batch_end(&mut self, _progress: &train::BatchProgress) -> ControlFlow<()> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
     fn on_epoch_end(&mut self, metrics: &EpochMetrics, _improved: bool) -> ControlFlow<()> {
         let Some(val) = metrics.val_loss.filter(|v| v.is_finite()) else {
             return ControlFlow::Continue(());
@@ -300,12 +328,16 @@ pub fn run(req: &TuneRequest, on_trial: &(dyn Fn(&TrialRecord) + Sync)) -> Resul
         for _ in 0..req.concurrency.min(pending.len()) {
             scope.spawn(|| {
                 loop {
-                    if lock(&shared).failure.is_some() {
+                    if lock(&shared).failure.is_some() || cancelled(req) {
                         return;
                     }
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&trial) = pending.get(k) else { return };
                     let record = run_trial(req, &prepared, &train_set, &val_set, trial, &shared, &device);
+                    // A trial cut short by cancelling is not recorded: a rerun trains it again.
+                    if cancelled(req) {
+                        return;
+                    }
                     if let Err(e) = finish_trial(req, &shared, record, on_trial) {
                         lock(&shared).failure.get_or_insert(e);
                     }
@@ -328,6 +360,10 @@ pub fn run(req: &TuneRequest, on_trial: &(dyn Fn(&TrialRecord) + Sync)) -> Resul
         best,
         resumed,
     })
+}
+
+fn cancelled(req: &TuneRequest) -> bool {
+    req.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst))
 }
 
 /// The trial with the lowest validation loss (the lower trial number on ties).
@@ -387,6 +423,11 @@ fn run_trial(
         Ok(c) => c,
         Err(e) => return failed(e.to_string()),
     };
+    if let Some(admit) = &req.admit
+        && let Err(e) = (admit.0)(&config, &train_cfg, prepared.scaled.columns.len())
+    {
+        return failed(e.to_string());
+    }
     let model = match statecast_models::device::seeded(device, train_cfg.seed, || config.init(device)) {
         Ok(m) => m,
         Err(e) => return failed(e.to_string()),
@@ -395,6 +436,7 @@ fn run_trial(
         trial,
         rule: s.prune,
         shared,
+        cancel: req.cancel.as_deref(),
         best: f64::INFINITY,
         pruned: false,
     };
@@ -412,6 +454,9 @@ fn run_trial(
         Err(e) => return failed(e.to_string()),
     };
     let seconds = started.elapsed().as_secs_f64();
+    if cancelled(req) {
+        return failed("cancelled".into());
+    }
     let val_loss = outcome.best_val_loss.filter(|v| v.is_finite());
     let record = TrialRecord {
         trial,

@@ -44,20 +44,16 @@ pub enum Domain {
 
 impl Domain {
     fn validate(&self, field: &str) -> Result<()> {
-        let bad = |reason: String| Err(invalid(field, reason));
-        match self {
-            Domain::Choice(values) if values.is_empty() || values.len() > MAX_CHOICES => {
-                bad(format!("a choice needs 1 to {MAX_CHOICES} values"))
-            }
-            Domain::Uniform([lo, hi]) if !(lo.is_finite() && hi.is_finite() && lo <= hi) => {
-                bad(format!("uniform needs finite lo ≤ hi, got [{lo}, {hi}]"))
-            }
-            Domain::LogUniform([lo, hi]) if !(lo.is_finite() && hi.is_finite() && *lo > 0.0 && lo <= hi) => {
-                bad(format!("log_uniform needs finite 0 < lo ≤ hi, got [{lo}, {hi}]"))
-            }
-            Domain::Int([lo, hi]) if lo > hi => bad(format!("int needs lo ≤ hi, got [{lo}, {hi}]")),
-            _ => Ok(()),
-        }
+        let problem = match self {
+            Domain::Choice(values) => (values.is_empty() || values.len() > MAX_CHOICES)
+                .then(|| format!("a choice needs 1 to {MAX_CHOICES} values")),
+            Domain::Uniform([lo, hi]) => (!(lo.is_finite() && hi.is_finite() && lo <= hi))
+                .then(|| format!("uniform needs finite lo ≤ hi, got [{lo}, {hi}]")),
+            Domain::LogUniform([lo, hi]) => (!(lo.is_finite() && hi.is_finite() && *lo > 0.0 && lo <= hi))
+                .then(|| format!("log_uniform needs finite 0 < lo ≤ hi, got [{lo}, {hi}]")),
+            Domain::Int([lo, hi]) => (lo > hi).then(|| format!("int needs lo ≤ hi, got [{lo}, {hi}]")),
+        };
+        problem.map_or(Ok(()), |reason| Err(invalid(field, reason)))
     }
 
     fn draw(&self, rng: &mut ChaCha8Rng) -> Value {

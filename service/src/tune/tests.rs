@@ -58,6 +58,8 @@ fn request(
         concurrency: 1,
         device: DeviceSpec::Cpu,
         out_dir: out.to_path_buf(),
+        cancel: None,
+        admit: None,
     }
 }
 

@@ -2,7 +2,10 @@
 //! destructured exhaustively, so a new proto field fails to compile until it is handled.
 use statecast_proto::v1 as pb;
 
-use crate::jobs::{DatasetSubmission, JobId, JobRecord, JobState, Progress, Submission, TrainingSubmission};
+use crate::jobs::{
+    BacktestSubmission, DatasetSubmission, JobId, JobKind, JobRecord, JobState, Progress, Submission,
+    TrainingSubmission, TuneSubmission,
+};
 use crate::{Error, Result};
 
 /// A job id from the wire; ids that cannot exist are NOT_FOUND, like unknown ones.
@@ -35,7 +38,55 @@ pub(super) fn submission(req: pb::SubmitJobRequest) -> Result<Submission> {
         model_name,
         labels,
         model_family,
+        kind,
+        backtest,
+        tune,
     } = req;
+    let kind = match pb::JobKind::try_from(kind) {
+        Ok(pb::JobKind::Train) => JobKind::Train,
+        Ok(pb::JobKind::Backtest) => JobKind::Backtest,
+        Ok(pb::JobKind::Tune) => JobKind::Tune,
+        Err(_) => {
+            return Err(Error::InvalidArgument {
+                field: "kind".into(),
+                reason: format!("{kind} is not a job kind"),
+            });
+        }
+    };
+    let backtest = backtest.map(|b| {
+        let pb::BacktestSettings {
+            cutoffs,
+            step,
+            refit_every,
+            val_fraction,
+            season,
+        } = b;
+        BacktestSubmission {
+            cutoffs: count(cutoffs),
+            step: count(step),
+            refit_every: count(refit_every),
+            val_fraction,
+            season: count(season),
+        }
+    });
+    let tune = tune.map(|t| {
+        let pb::TuneSettings {
+            space_json,
+            trials,
+            search_seed,
+            concurrency,
+            prune_after,
+            prune_min_trials,
+        } = t;
+        TuneSubmission {
+            space_json,
+            trials: count(trials),
+            search_seed,
+            concurrency: count(concurrency),
+            prune_after: count(prune_after),
+            prune_min_trials: count(prune_min_trials),
+        }
+    });
     let dataset = dataset.map(|d| {
         let pb::DatasetSource {
             path,
@@ -93,6 +144,9 @@ pub(super) fn submission(req: pb::SubmitJobRequest) -> Result<Submission> {
         }
     });
     Ok(Submission {
+        kind,
+        backtest,
+        tune,
         dataset,
         model_family: crate::convert::family::from_proto("model_family", model_family)?,
         model_kind,
@@ -238,6 +292,13 @@ impl From<JobRecord> for pb::Job {
                 })
                 .collect(),
             spec_json: serde_json::to_string(&j.spec).unwrap_or_default(),
+            kind: match j.spec.kind {
+                JobKind::Train => pb::JobKind::Train,
+                JobKind::Backtest => pb::JobKind::Backtest,
+                JobKind::Tune => pb::JobKind::Tune,
+            }
+            .into(),
+            result_json: j.result,
         }
     }
 }
