@@ -80,20 +80,24 @@ impl DeviceSpec {
     }
 }
 
-/// Held while a device's random stream is seeded and drawn from (see [`seeded`]).
-static SEEDED_DRAWS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Held while a device's random stream is seeded or drawn from by model initialisation.
+static RANDOM_STREAM: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Seed `device`'s random stream with `seed` and run `draw` (e.g. a model's initialisation)
-/// while holding a process-wide lock, so that initialisations on other threads cannot take
-/// values from the stream in between: the same seed gives the same weights however many
-/// models are being built at once. The stream is global to the backend, so random draws made
-/// outside this function (dropout during training) can still interleave across threads.
-pub fn seeded<T>(device: &Device, seed: u64, draw: impl FnOnce() -> T) -> T {
-    let _guard = SEEDED_DRAWS
+/// The lock of the backend's random stream, which is global to the process: model
+/// initialisation ([`crate::zoo::ModelConfig::init`], [`crate::zoo::ModelConfig::init_seeded`])
+/// and the trainer's reseeding take it, so a seeded initialisation draws exactly its seed's
+/// values however many threads build or train models at once. Random draws inside forward
+/// passes (dropout while training) do not take it.
+pub(crate) fn random_stream() -> std::sync::MutexGuard<'static, ()> {
+    RANDOM_STREAM
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Seed `device`'s random stream while holding [`random_stream`]'s lock.
+pub fn reseed(device: &Device, seed: u64) {
+    let _guard = random_stream();
     device.seed(seed);
-    draw()
 }
 
 #[cfg(test)]

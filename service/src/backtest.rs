@@ -361,7 +361,7 @@ fn fit(
         part(SplitPart::Train)?.ok_or_else(|| invalid("cutoffs", "a fit has no training window"))?;
     let val_set = part(SplitPart::Val)?;
     // Initial weights from the run's seed: the same seed gives the same fit.
-    let model = statecast_models::device::seeded(device, req.train.seed, || config.init(device))?;
+    let model = config.init_seeded(device, req.train.seed)?;
     let (model, epochs) = if req.family.trainable() {
         let outcome = train::fit(
             model,

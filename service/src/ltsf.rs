@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
-use statecast_models::device::{DeviceSpec, seeded};
+use statecast_models::device::DeviceSpec;
 use statecast_models::forecaster::Forecaster;
 use statecast_models::train::{self, TrainConfig, TrainObserver};
 use statecast_models::zoo::{AnyModel, ModelFamily};
@@ -104,7 +104,7 @@ pub fn evaluate_horizon(
         .default_config(req.lookback, horizon)
         .with_overrides(req.model_overrides.as_ref())?;
     // Initial weights from the run's seed, so that a seed names one model.
-    let model = seeded(&device, req.train.seed, || config.init(&device))?;
+    let model = config.init_seeded(&device, req.train.seed)?;
     let params = model.num_params();
     let started = Instant::now();
     let (model, epochs, best_epoch, seconds_per_epoch, val_mse) = if req.family.trainable() {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use statecast_models::artifact::{Artifact, DataSchema, Evaluation, ForecastErrors, TrainingRecord};
-use statecast_models::device::{DeviceSpec, seeded};
+use statecast_models::device::DeviceSpec;
 use statecast_models::train::{self, TrainConfig, TrainObserver};
 use statecast_models::zoo::{ModelConfig, ModelFamily};
 use statecast_pipelines::source::{DatasetSpec, Layout};
@@ -89,7 +89,7 @@ pub fn train_to_artifact_checked(
         .with_overrides(req.model_overrides.as_ref())?;
     admit(&config, prepared.scaled.columns.len())?;
     // Initial weights from the run's seed, so that a seed names one model.
-    let model = seeded(&device, req.train.seed, || config.init(&device))?;
+    let model = config.init_seeded(&device, req.train.seed)?;
     let outcome = train::fit(
         model,
         &sets.train,

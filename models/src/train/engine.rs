@@ -265,7 +265,7 @@ pub fn fit<M: Forecaster>(
         let epoch = state.epochs_done + 1;
         let t0 = Instant::now();
         let seed = epoch_seed(cfg.seed, epoch);
-        ad.seed(seed);
+        crate::device::reseed(&ad, seed);
         let order = epoch_order(n_train, cfg.seed, epoch, cfg.shuffle);
         observer.on_epoch_start(epoch, schedule.lr_at(state.step));
         let (mut loss_sum, mut seen, mut lr) = (0.0f64, 0usize, schedule.lr_at(state.step));

@@ -131,12 +131,31 @@ impl ModelConfig {
     /// configuration.
     pub fn init(&self, device: &Device) -> Result<AnyModel> {
         self.validate()?;
-        Ok(match self {
+        let _stream = crate::device::random_stream();
+        Ok(self.build(device))
+    }
+
+    /// [`Self::init`] with the device's random stream seeded with `seed` first, both under the
+    /// stream's lock ([`crate::device::reseed`]): the same seed gives the same weights, whatever
+    /// other threads do.
+    ///
+    /// # Errors
+    /// As [`Self::init`].
+    pub fn init_seeded(&self, device: &Device, seed: u64) -> Result<AnyModel> {
+        self.validate()?;
+        let _stream = crate::device::random_stream();
+        device.seed(seed);
+        Ok(self.build(device))
+    }
+
+    /// The model with random weights (validated configurations only).
+    fn build(&self, device: &Device) -> AnyModel {
+        match self {
             Self::SpaceTime(c) => AnyModel::SpaceTime(c.init(device)),
             Self::Linear(c) => AnyModel::Linear(c.init(device)),
             Self::Repeat(c) => AnyModel::Repeat(c.init(device)),
             Self::Simba(c) => AnyModel::Simba(c.init(device)),
             Self::Chimera(c) => AnyModel::Chimera(c.init(device)),
-        })
+        }
     }
 }

@@ -70,7 +70,7 @@ pub(crate) fn run(args: BacktestArgs) -> anyhow::Result<()> {
         model_overrides: read_model_config(args.model_config.as_deref())?,
         lookback: args.lookback,
         horizon: args.horizon,
-        train: args.train.config(),
+        train: args.train.config()?,
         device: args.device,
         plan: BacktestPlan {
             cutoffs: args.cutoffs,

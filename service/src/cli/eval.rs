@@ -120,7 +120,7 @@ fn run_forecast(args: ForecastEvalArgs) -> anyhow::Result<()> {
         model_overrides,
         lookback: args.lookback,
         horizons: args.horizons.clone(),
-        train: args.train.config(),
+        train: args.train.config()?,
         device: args.device,
         drop_last: !args.no_drop_last,
     };

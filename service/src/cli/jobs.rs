@@ -147,6 +147,11 @@ impl SubmitArgs {
             None => String::new(),
         };
         let t = &self.train;
+        if t.train_config.is_some() {
+            anyhow::bail!(
+                "--train-config is not sent to a server (a job takes the flags' settings); a tune job searches training settings itself"
+            );
+        }
         let kind = match self.kind.to_ascii_lowercase().as_str() {
             "train" => pb::JobKind::Train,
             "backtest" => pb::JobKind::Backtest,

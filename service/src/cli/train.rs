@@ -52,7 +52,7 @@ pub(crate) fn run(args: TrainCmdArgs) -> anyhow::Result<()> {
         model_overrides,
         lookback: args.lookback,
         horizon: args.horizon,
-        train: args.train.config(),
+        train: args.train.config()?,
         device: args.device,
         checkpoint_dir: Some(
             args.checkpoint_dir

@@ -27,6 +27,11 @@ pub(crate) struct TrainArgs {
     /// Seed for shuffling, dropout and initialisation.
     #[arg(long, default_value_t = TrainSettings::DEFAULT.seed)]
     pub(crate) seed: u64,
+    /// JSON file of training settings merged over these flags (any of `epochs`, `batch_size`,
+    /// `lr`, `min_lr`, `weight_decay`, `warmup_epochs`, `grad_clip_norm`, `patience`, `seed`,
+    /// `shuffle`, `max_batches_per_epoch`), e.g. the `best-train-config.json` of `statecast tune`.
+    #[arg(long)]
+    pub(crate) train_config: Option<std::path::PathBuf>,
 }
 
 impl TrainArgs {
@@ -43,9 +48,24 @@ impl TrainArgs {
         }
     }
 
-    /// The training configuration these flags describe.
-    pub(crate) fn config(&self) -> TrainConfig {
-        self.settings().config()
+    /// The training configuration these flags describe, with `--train-config` merged in.
+    ///
+    /// # Errors
+    /// When the file cannot be read, is not a JSON object of training settings, or the result
+    /// is not a valid configuration.
+    pub(crate) fn config(&self) -> anyhow::Result<TrainConfig> {
+        use anyhow::Context;
+        let base = self.settings().config();
+        let Some(path) = &self.train_config else {
+            return Ok(base);
+        };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let overrides = value
+            .as_object()
+            .with_context(|| format!("{} is not a JSON object", path.display()))?;
+        Ok(statecast_service::tune::train_config(&base, overrides)?)
     }
 }
 

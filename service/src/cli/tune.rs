@@ -100,7 +100,7 @@ pub(crate) fn run_tune(args: TuneArgs) -> anyhow::Result<()> {
             base_model: read_model_config(args.model_config.as_deref())?,
             lookback: args.lookback,
             horizon: args.horizon,
-            base_train: args.train.config(),
+            base_train: args.train.config()?,
             space,
             seed: args.search_seed,
             prune: (args.prune_after > 0).then_some(PruneRule {

@@ -18,8 +18,9 @@
 //!   another search (different data, family, space, seed…) is refused.
 //!
 //! Output directory: `search.json` (what was searched), `trials.jsonl` (the log), `trials.csv`
-//! (the table), `best.json` (the best trial), `best-model-config.json` (its model settings, for
-//! `--model-config`) and `best-model/` (its artifact, registrable with `statecast models
+//! (the table), `best.json` (the best trial), `best-model-config.json` and
+//! `best-train-config.json` (its settings, for `--model-config` and `--train-config`) and
+//! `best-model/` (its artifact, registrable with `statecast models
 //! register`).
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -428,7 +429,7 @@ fn run_trial(
     {
         return failed(e.to_string());
     }
-    let model = match statecast_models::device::seeded(device, train_cfg.seed, || config.init(device)) {
+    let model = match config.init_seeded(device, train_cfg.seed) {
         Ok(m) => m,
         Err(e) => return failed(e.to_string()),
     };
@@ -533,7 +534,8 @@ fn finish_trial(
     Ok(())
 }
 
-/// `best.json` and `best-model-config.json`, each written then renamed.
+/// `best.json`, `best-model-config.json` and `best-train-config.json`, each written then
+/// renamed.
 fn write_best(dir: &Path, search: &SearchDefinition, best: &TrialRecord) -> Result<()> {
     let model = model_overrides(search, &best.settings);
     let train = train_config(&search.base_train, &best.settings.train)?;
@@ -552,6 +554,11 @@ fn write_best(dir: &Path, search: &SearchDefinition, best: &TrialRecord) -> Resu
     write_atomic(
         &dir.join("best-model-config.json"),
         &serde_json::to_vec_pretty(&model).unwrap_or_default(),
+    )?;
+    // Only the searched training settings: epochs, seed and the rest stay the caller's flags.
+    write_atomic(
+        &dir.join("best-train-config.json"),
+        &serde_json::to_vec_pretty(&best.settings.train).unwrap_or_default(),
     )
 }
 

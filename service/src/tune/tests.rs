@@ -107,6 +107,14 @@ fn poisoning_the_test_rows_changes_nothing_that_is_chosen() {
         best["trial"].as_u64(),
         Some(a.trials[a.best.unwrap()].trial as u64)
     );
+    // The searched training settings alone, ready for `--train-config`.
+    let train: Value =
+        serde_json::from_slice(&std::fs::read(out.join("best-train-config.json")).unwrap()).unwrap();
+    assert_eq!(
+        train.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["lr", "weight_decay"]
+    );
+    assert_eq!(best["train"]["lr"], train["lr"]);
     let table = std::fs::read_to_string(out.join("trials.csv")).unwrap();
     assert_eq!(table.lines().count(), 5);
     assert!(
