@@ -220,3 +220,19 @@ fn requests_out_of_bounds_are_refused_by_name() {
         "nothing is written before the request is valid"
     );
 }
+
+/// A cancelled search starts no trial and records none, so a rerun trains them all.
+#[test]
+fn a_cancelled_search_records_no_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data.csv");
+    write_series(&data, 1200, usize::MAX);
+    let out = dir.path().join("search");
+    let mut req = request(&data, &out, SPACE, 3, 2, None);
+    req.cancel = Some(Arc::new(AtomicBool::new(true)));
+    let report = run(&req, &|_| panic!("no trial may finish")).unwrap();
+    assert!(report.trials.is_empty() && report.best.is_none());
+    req.cancel = None;
+    let rerun = run(&req, &|_| {}).unwrap();
+    assert_eq!((rerun.trials.len(), rerun.resumed), (3, 0));
+}
