@@ -158,8 +158,25 @@ fn fits_never_read_rows_at_or_after_their_cutoff() {
         let y = f.model.forecast(x).into_data().try_to_vec::<f32>().unwrap();
         (y, f.scaler.center.clone(), f.intervals.map(|i| i.offsets(0.9)))
     };
-    assert_eq!(fitted(&clean), fitted(&clean), "deterministic");
-    assert_eq!(fitted(&clean), fitted(&poisoned));
+    // Training sums in parallel, so two fits of the same rows agree to float rounding, not
+    // bit for bit; rows at or after the cut-off (values near 10⁶) would move everything far
+    // more than the tolerance.
+    let close = |a: &[f32], b: &[f32]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 1e-4 * (1.0 + y.abs()))
+    };
+    let (a, b) = (fitted(&clean), fitted(&poisoned));
+    assert!(close(&a.0, &b.0), "forecasts {:?} vs {:?}", a.0, b.0);
+    assert_eq!(a.1, b.1, "the scaler sees the training rows only");
+    let (ia, ib) = (a.2.unwrap(), b.2.unwrap());
+    assert!(
+        ia.iter()
+            .zip(&ib)
+            .all(|(x, y)| (x - y).abs() <= 1e-3 * (1.0 + y.abs())),
+        "interval offsets {ia:?} vs {ib:?}"
+    );
 }
 
 /// Rows written as Parquet read back equal (NaN as null), and as CSV with one line per row.

@@ -7,7 +7,8 @@
 //! `statecast eval`/`score` afterwards).
 //!
 //! - **Pruning** (the median stopping rule): after `after_epochs` epochs, a trial whose best
-//!   validation loss so far is worse than the median of the other trials' best at the same epoch
+//!   validation loss so far is worse (by more than [`PRUNE_TOLERANCE`]) than the median of the
+//!   other trials' best at the same epoch
 //!   (once at least `min_trials` have reached it) stops early. It keeps its best epoch and is
 //!   recorded as pruned.
 //! - **Concurrency**: `concurrency` trials train at once on threads sharing the device. With
@@ -43,6 +44,10 @@ use crate::{Error, Result};
 
 pub mod space;
 pub use space::{Domain, SearchSpace, TrialSettings, train_config};
+
+/// How much worse than the median (relative) a trial must be to be pruned: equal settings
+/// train to losses that differ only by float rounding, and those are not pruned.
+pub const PRUNE_TOLERANCE: f64 = 1e-3;
 
 /// The most trials one search may run.
 pub const MAX_TRIALS: usize = 10_000;
@@ -238,7 +243,8 @@ impl TrainObserver for PruningObserver<'_> {
         } else {
             (others[others.len() / 2 - 1] + others[others.len() / 2]) / 2.0
         };
-        if self.best > median {
+        // Worse by more than float noise: trials of equal settings (ties) are never pruned.
+        if self.best > median * (1.0 + PRUNE_TOLERANCE) {
             self.pruned = true;
             return ControlFlow::Break(());
         }

@@ -87,13 +87,13 @@ fn poisoning_the_test_rows_changes_nothing_that_is_chosen() {
             .iter()
             .all(|t| t.status == TrialStatus::Complete && t.val_loss.is_some())
     );
-    let key = |r: &TuneReport| {
-        r.trials
-            .iter()
-            .map(|t| (t.settings.clone(), t.val_loss, t.best_epoch))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(key(&a), key(&b));
+    // The same draws, and validation losses equal to float rounding (training sums in
+    // parallel); reading the poisoned rows would move them by orders of magnitude.
+    for (x, y) in a.trials.iter().zip(&b.trials) {
+        assert_eq!((&x.settings, x.best_epoch), (&y.settings, y.best_epoch));
+        let (vx, vy) = (x.val_loss.unwrap(), y.val_loss.unwrap());
+        assert!((vx - vy).abs() <= 1e-3 * vy, "trial {}: {vx} vs {vy}", x.trial);
+    }
     assert_eq!(a.best, b.best);
     // The best model was saved without test metrics, and the files are there.
     let out = dir.path().join("a");
@@ -184,9 +184,11 @@ fn the_median_rule_prunes_trials_behind_the_others() {
             "only the hopeless trials: {t:?}"
         );
     }
-    // Pruning keeps the best: the same trial wins with the same loss.
-    let best = |r: &TuneReport| r.best.map(|i| (r.trials[i].trial, r.trials[i].val_loss));
-    assert_eq!(best(&pruned), best(&full));
+    // Pruning keeps the best: the same trial wins, with the same loss to float rounding.
+    let best = |r: &TuneReport| r.best.map(|i| (r.trials[i].trial, r.trials[i].val_loss.unwrap()));
+    let ((tp, vp), (tf, vf)) = (best(&pruned).unwrap(), best(&full).unwrap());
+    assert_eq!(tp, tf);
+    assert!((vp - vf).abs() <= 1e-3 * vf, "{vp} vs {vf}");
 }
 
 #[test]
