@@ -409,45 +409,12 @@ impl Inner {
             limits.check_size(config, batch_size, variates)
         };
         let mut observer = JobObserver::new(id, cancel.clone(), progress, self.db.clone(), job.history);
-        // Invalid settings are refused at submission (the model configs validate everything
-        // their `init` asserts), so a panic here is a bug; the worker survives it and the job
-        // fails with the panic's own message rather than hanging in RUNNING.
-        let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Some(summary) = self.guarded(id, "training", &request.data, dir, &cancel, || {
             train_to_artifact_checked(&request, &mut observer, &admit)
-        }))
-        .unwrap_or_else(|payload| {
-            Err(Error::Internal(format!(
-                "training panicked: {}",
-                panic_message(&*payload)
-            )))
-        });
-        if cancel.load(Ordering::SeqCst) {
-            self.finish(id, JobState::Cancelled, "cancelled", None);
-            remove(dir);
+        }) else {
             return;
-        }
-        let summary = match trained {
-            Ok(s) => s,
-            Err(e) => {
-                // The full error (cell text, header names, paths) stays in the server log.
-                tracing::warn!(error = %e, "training job failed");
-                self.finish(id, JobState::Failed, &client_message(&e, &request.data), None);
-                return;
-            }
         };
-        // A detector fitted on the training/validation rows goes into the artifact, so the
-        // registered model can be monitored (MonitorService) right away. Failing to fit one
-        // (e.g. too little data) does not fail the job: forecasts work without it.
-        match fit_for_artifact(&summary.artifact, &request.data, &request.split, request.device) {
-            Ok(det) => {
-                if let Err(e) = det.save(&summary.artifact.join(DETECTOR_FILE)) {
-                    tracing::warn!(error = %e, "could not save the anomaly detector");
-                } else if let Err(e) = Artifact::record_detector(&summary.artifact, DETECTOR_FILE) {
-                    tracing::warn!(error = %e, "could not record the anomaly detector in the artifact");
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "no anomaly detector for this model"),
-        }
+        attach_detector(&summary.artifact, &request.data, &request.split, request.device);
         match self
             .registry
             .register(&job.spec.model_name, &summary.artifact, &job.spec.labels)
@@ -485,27 +452,10 @@ impl Inner {
         };
         request.data.path = data_path.to_path_buf();
         let mut observer = JobObserver::new(id, cancel.clone(), progress, self.db.clone(), Vec::new());
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Some(report) = self.guarded(id, "backtest", &request.data, dir, &cancel, || {
             crate::backtest::run(&request, &mut observer)
-        }))
-        .unwrap_or_else(|payload| {
-            Err(Error::Internal(format!(
-                "backtest panicked: {}",
-                panic_message(&*payload)
-            )))
-        });
-        if cancel.load(Ordering::SeqCst) {
-            self.finish(id, JobState::Cancelled, "cancelled", None);
-            remove(dir);
+        }) else {
             return;
-        }
-        let report = match ran {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "backtest job failed");
-                self.finish(id, JobState::Failed, &client_message(&e, &request.data), None);
-                return;
-            }
         };
         let overall = crate::backtest::BacktestSummary::of(&report.rows);
         let by_cutoff: Vec<serde_json::Value> = (1..=request.plan.cutoffs)
@@ -571,32 +521,10 @@ impl Inner {
             p.message = format!("trial {} {}", r.trial, r.status.as_str());
             progress.send_replace(p);
         };
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Some(report) = self.guarded(id, "tune", &request.search.data, dir, &cancel, || {
             crate::tune::run(&request, &on_trial)
-        }))
-        .unwrap_or_else(|payload| {
-            Err(Error::Internal(format!(
-                "tuning panicked: {}",
-                panic_message(&*payload)
-            )))
-        });
-        if cancel.load(Ordering::SeqCst) {
-            self.finish(id, JobState::Cancelled, "cancelled", None);
-            remove(dir);
+        }) else {
             return;
-        }
-        let report = match ran {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "tune job failed");
-                self.finish(
-                    id,
-                    JobState::Failed,
-                    &client_message(&e, &request.search.data),
-                    None,
-                );
-                return;
-            }
         };
         let best = report.best.map(|i| report.trials[i].clone());
         let result = serde_json::json!({"trials": report.trials, "best": best});
@@ -611,19 +539,12 @@ impl Inner {
             return;
         };
         let artifact = request.out_dir.join("best-model");
-        match fit_for_artifact(
+        attach_detector(
             &artifact,
             &request.search.data,
             &request.search.split,
             request.device,
-        ) {
-            Ok(det) => {
-                if det.save(&artifact.join(DETECTOR_FILE)).is_ok() {
-                    let _ = Artifact::record_detector(&artifact, DETECTOR_FILE);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "no anomaly detector for the tuned model"),
-        }
+        );
         match self
             .registry
             .register(&job.spec.model_name, &artifact, &job.spec.labels)
@@ -671,6 +592,41 @@ impl Inner {
     }
 
     /// Record the terminal `state`, publish it to watchers and close the live channel.
+    /// Run a job's work. A panic becomes a failure with its message (settings are validated at
+    /// submission, so a panic is a bug; the worker survives it rather than leaving the job
+    /// RUNNING); a cancelled job ends CANCELLED with its directory removed; an error ends it
+    /// FAILED with a message fit for clients (the full error stays in the server log). `None`
+    /// once the job has ended.
+    fn guarded<T>(
+        &self,
+        id: JobId,
+        what: &str,
+        data: &statecast_pipelines::source::DatasetSpec,
+        dir: &Path,
+        cancel: &AtomicBool,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Option<T> {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+            Err(Error::Internal(format!(
+                "{what} panicked: {}",
+                panic_message(&*payload)
+            )))
+        });
+        if cancel.load(Ordering::SeqCst) {
+            self.finish(id, JobState::Cancelled, "cancelled", None);
+            remove(dir);
+            return None;
+        }
+        match ran {
+            Ok(value) => Some(value),
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} job failed");
+                self.finish(id, JobState::Failed, &client_message(&e, data), None);
+                None
+            }
+        }
+    }
+
     fn finish(&self, id: JobId, state: JobState, message: &str, version: Option<u32>) {
         let stored = {
             let db = lock(&self.db);
@@ -691,6 +647,27 @@ impl Inner {
         if let Some(live) = lock(&self.live).remove(&id) {
             live.progress.send_replace(last);
         }
+    }
+}
+
+/// Fit the job's anomaly detector and record it in `artifact`, so the registered model can be
+/// monitored (MonitorService) right away. Failing to fit one (e.g. too little data) does not
+/// fail the job: forecasts work without it.
+fn attach_detector(
+    artifact: &Path,
+    data: &statecast_pipelines::source::DatasetSpec,
+    split: &statecast_pipelines::split::SplitSpec,
+    device: statecast_models::device::DeviceSpec,
+) {
+    match fit_for_artifact(artifact, data, split, device) {
+        Ok(det) => {
+            if let Err(e) = det.save(&artifact.join(DETECTOR_FILE)) {
+                tracing::warn!(error = %e, "could not save the anomaly detector");
+            } else if let Err(e) = Artifact::record_detector(artifact, DETECTOR_FILE) {
+                tracing::warn!(error = %e, "could not record the anomaly detector in the artifact");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "no anomaly detector for this model"),
     }
 }
 
