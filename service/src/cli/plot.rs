@@ -133,9 +133,22 @@ fn validate(panels: &[ForecastPanel]) -> Result<(), PlotError> {
 ///
 /// # Errors
 /// Empty or mismatched panels, font registration, drawing, encoding and I/O errors.
+// The closure is not redundant: it lets the bitmap backend's lifetime be chosen per call.
+#[allow(clippy::redundant_closure)]
 pub(crate) fn plot_forecasts(path: &Path, title: &str, panels: &[ForecastPanel]) -> Result<(), PlotError> {
     validate(panels)?;
     ensure_font()?;
+    draw_grid(path, title, panels, |cell, panel| draw_panel(cell, panel))
+}
+
+/// The figure of [`plot_forecasts`] and [`plot_lines`]: `panels` in a grid of `COLUMNS`
+/// columns under `title`, each drawn by `draw`, written to `path` as a PNG atomically.
+fn draw_grid<P>(
+    path: &Path,
+    title: &str,
+    panels: &[P],
+    draw: impl Fn(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, &P) -> Result<(), PlotError>,
+) -> Result<(), PlotError> {
     let (width, height) = figure_size(panels.len());
     let mut rgb = vec![255u8; width as usize * height as usize * 3];
     {
@@ -149,7 +162,7 @@ pub(crate) fn plot_forecasts(path: &Path, title: &str, panels: &[ForecastPanel])
         let cols = panels.len().min(COLUMNS);
         let cells = body.split_evenly((rows, cols));
         for (panel, cell) in panels.iter().zip(cells.iter()) {
-            draw_panel(cell, panel)?;
+            draw(cell, panel)?;
         }
         root.present().map_err(draw_err)?;
     }
@@ -542,6 +555,8 @@ pub(crate) struct LinePanel {
 ///
 /// # Errors
 /// Empty or mismatched panels, font registration, drawing, encoding and I/O errors.
+// The closure is not redundant: it lets the bitmap backend's lifetime be chosen per call.
+#[allow(clippy::redundant_closure)]
 pub(crate) fn plot_lines(path: &Path, title: &str, panels: &[LinePanel]) -> Result<(), PlotError> {
     if panels.is_empty() {
         return Err(PlotError::Invalid("no panels to plot".into()));
@@ -555,24 +570,7 @@ pub(crate) fn plot_lines(path: &Path, title: &str, panels: &[LinePanel]) -> Resu
         }
     }
     ensure_font()?;
-    let (width, height) = figure_size(panels.len());
-    let mut rgb = vec![255u8; width as usize * height as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(draw_err)?;
-        let (header, body) = root.split_vertically(TITLE_HEIGHT);
-        header
-            .titled(title, (FONT_FAMILY, 26).into_font().style(FontStyle::Bold))
-            .map_err(draw_err)?;
-        let rows = panels.len().div_ceil(COLUMNS);
-        let cols = panels.len().min(COLUMNS);
-        let cells = body.split_evenly((rows, cols));
-        for (panel, cell) in panels.iter().zip(cells.iter()) {
-            draw_line_panel(cell, panel)?;
-        }
-        root.present().map_err(draw_err)?;
-    }
-    write_png_atomic(path, width, height, &rgb)
+    draw_grid(path, title, panels, |cell, panel| draw_line_panel(cell, panel))
 }
 
 fn draw_line_panel<DB: DrawingBackend>(
