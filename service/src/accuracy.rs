@@ -182,6 +182,65 @@ pub const COVERAGE_LEVELS: [f64; 3] = [0.8, 0.9, 0.95];
 /// Quantile levels of the weighted quantile loss (GluonTS's `mean_wQuantileLoss` default grid).
 pub const WQL_LEVELS: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
+/// The quantile offsets an interval method is scored with, in the method's units, `[H × V]`
+/// per level: each forecast multiplies them by its variate's unit (the series' scale, its
+/// look-back's volatility; [`IntervalStats::units`]).
+pub(crate) struct ScoredOffsets {
+    /// Lower and upper offsets of the central intervals at [`COVERAGE_LEVELS`].
+    bands: Vec<(Vec<f64>, Vec<f64>)>,
+    /// Offsets at [`WQL_LEVELS`].
+    wql: Vec<Vec<f64>>,
+}
+
+impl ScoredOffsets {
+    /// The offsets of `intervals`.
+    pub(crate) fn of(intervals: &IntervalStats) -> Self {
+        Self {
+            bands: COVERAGE_LEVELS
+                .iter()
+                .map(|c| {
+                    (
+                        intervals.offsets((1.0 - c) / 2.0),
+                        intervals.offsets((1.0 + c) / 2.0),
+                    )
+                })
+                .collect(),
+            wql: WQL_LEVELS.iter().map(|q| intervals.offsets(*q)).collect(),
+        }
+    }
+
+    /// The width of the 90 % interval at step-and-variate `i`, in the method's units.
+    pub(crate) fn width90(&self, i: usize) -> f64 {
+        let (lo, hi) = &self.bands[1];
+        hi[i] - lo[i]
+    }
+
+    /// Score one observed residual `r = y − ŷ` (original units) at step-and-variate `i` whose
+    /// variate's unit is `unit`: counts it in `inside` for each interval that holds it, and
+    /// returns its pinball loss summed over [`WQL_LEVELS`].
+    pub(crate) fn score(
+        &self,
+        i: usize,
+        r: f64,
+        unit: f64,
+        inside: &mut [usize; COVERAGE_LEVELS.len()],
+    ) -> f64 {
+        for (k, (lo, hi)) in self.bands.iter().enumerate() {
+            if r >= lo[i] * unit && r <= hi[i] * unit {
+                inside[k] += 1;
+            }
+        }
+        WQL_LEVELS
+            .iter()
+            .zip(&self.wql)
+            .map(|(q, w)| {
+                let e = r - w[i] * unit;
+                if e >= 0.0 { q * e } else { (q - 1.0) * e }
+            })
+            .sum()
+    }
+}
+
 /// How one interval method did on a split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntervalScores {
@@ -215,21 +274,10 @@ pub fn interval_scores<M: Forecaster>(
     let spec = data.index().spec();
     let (h, v) = (spec.horizon, data.index().n_variates());
     let hv = h * v;
-    // Offsets from the point forecast in the method's units, per (level, step, variate); each
-    // window multiplies them by its own units (its series' scale, its look-back's volatility).
-    let bands: Vec<(Vec<f64>, Vec<f64>)> = COVERAGE_LEVELS
-        .iter()
-        .map(|c| {
-            (
-                intervals.offsets((1.0 - c) / 2.0),
-                intervals.offsets((1.0 + c) / 2.0),
-            )
-        })
-        .collect();
-    let wql_offsets: Vec<Vec<f64>> = WQL_LEVELS.iter().map(|q| intervals.offsets(*q)).collect();
+    let offsets = ScoredOffsets::of(intervals);
     let mut width90 = 0f64;
-    let mut inside = vec![0usize; COVERAGE_LEVELS.len()];
-    let mut pinball = vec![0f64; WQL_LEVELS.len()];
+    let mut inside = [0usize; COVERAGE_LEVELS.len()];
+    let mut pinball = 0f64;
     let (mut abs_y, mut observed, mut windows) = (0f64, 0usize, 0usize);
     for range in data.index().batches(32, false) {
         let WindowBatch {
@@ -254,8 +302,7 @@ pub fn interval_scores<M: Forecaster>(
             let (mean, scale) = scaler.stats(&data.frame().series[*s].id)?;
             let vol = batch_vol.as_ref().map(|bv| &bv[b * v..(b + 1) * v]);
             let units: Vec<f64> = intervals.units(scale, vol).into_iter().map(f64::from).collect();
-            let (lo90, hi90) = &bands[1];
-            width90 += (0..hv).map(|i| (hi90[i] - lo90[i]) * units[i % v]).sum::<f64>() / hv.max(1) as f64;
+            width90 += (0..hv).map(|i| offsets.width90(i) * units[i % v]).sum::<f64>() / hv.max(1) as f64;
             windows += 1;
             for i in 0..hv {
                 let j = b * hv + i;
@@ -267,15 +314,7 @@ pub fn interval_scores<M: Forecaster>(
                 let r = (f64::from(actual[j]) - f64::from(forecast[j])) * sc;
                 observed += 1;
                 abs_y += y_orig.abs();
-                for (k, (lo, hi)) in bands.iter().enumerate() {
-                    if r >= lo[i] * unit && r <= hi[i] * unit {
-                        inside[k] += 1;
-                    }
-                }
-                for (k, q) in WQL_LEVELS.iter().enumerate() {
-                    let e = r - wql_offsets[k][i] * unit;
-                    pinball[k] += if e >= 0.0 { q * e } else { (q - 1.0) * e };
-                }
+                pinball += offsets.score(i, r, unit, &mut inside);
             }
         }
     }
@@ -288,11 +327,7 @@ pub fn interval_scores<M: Forecaster>(
             .map(|(c, k)| (*c, *k as f64 / n))
             .collect(),
         width90: width90 / windows.max(1) as f64,
-        wql: pinball
-            .iter()
-            .map(|p| 2.0 * p / abs_y.max(f64::MIN_POSITIVE))
-            .sum::<f64>()
-            / WQL_LEVELS.len() as f64,
+        wql: 2.0 * pinball / WQL_LEVELS.len() as f64 / abs_y.max(f64::MIN_POSITIVE),
         windows,
     })
 }

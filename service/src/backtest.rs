@@ -34,7 +34,7 @@ use statecast_pipelines::source::{self, DatasetSpec};
 use statecast_pipelines::split::{SplitPart, SplitRanges};
 use statecast_pipelines::window::{WindowBatch, WindowDataset, WindowIndex, WindowSpec};
 
-use crate::accuracy::{COVERAGE_LEVELS, MAX_CALIBRATION_VALUES, WQL_LEVELS, interval_fit};
+use crate::accuracy::{MAX_CALIBRATION_VALUES, ScoredOffsets, WQL_LEVELS, interval_fit};
 use crate::forecast::intervals::{IntervalStats, scaled_volatility};
 use crate::{Error, Result};
 
@@ -397,12 +397,6 @@ fn fit(
     ))
 }
 
-/// Offsets of the quantiles a row is scored with, `[H × V]` each.
-struct Offsets {
-    bands: Vec<(Vec<f64>, Vec<f64>)>,
-    wql: Vec<Vec<f64>>,
-}
-
 /// The rows of one cut-off: every series forecast from the look-back before `rows[s]`.
 fn score_cutoff(
     fitted: &Fitted,
@@ -418,13 +412,7 @@ fn score_cutoff(
     let ranges: Vec<Range<usize>> = rows.iter().map(|&c| c - l..c + h).collect();
     let index = WindowIndex::new(&fitted.scaled, WindowSpec::new(l, h), ranges)?;
     let data = WindowDataset::new(fitted.scaled.clone(), index)?;
-    let offsets = fitted.intervals.as_ref().map(|i| Offsets {
-        bands: COVERAGE_LEVELS
-            .iter()
-            .map(|c| (i.offsets((1.0 - c) / 2.0), i.offsets((1.0 + c) / 2.0)))
-            .collect(),
-        wql: WQL_LEVELS.iter().map(|q| i.offsets(*q)).collect(),
-    });
+    let offsets = fitted.intervals.as_ref().map(ScoredOffsets::of);
     let mut out = Vec::with_capacity(rows.len() * h);
     for range in data.index().batches(256, false) {
         let WindowBatch {
@@ -488,16 +476,7 @@ fn score_cutoff(
                     let yhat = f64::from(forecast[j]) * sc + m;
                     acc.add(y, yhat, mase_scale[k]);
                     if let Some(o) = &offsets {
-                        let r = y - yhat;
-                        for (n, (lo, hi)) in o.bands.iter().enumerate() {
-                            if r >= lo[i] * units[k] && r <= hi[i] * units[k] {
-                                acc.inside[n] += 1;
-                            }
-                        }
-                        for (n, q) in WQL_LEVELS.iter().enumerate() {
-                            let e = r - o.wql[n][i] * units[k];
-                            acc.pinball += if e >= 0.0 { q * e } else { (q - 1.0) * e };
-                        }
+                        acc.pinball += o.score(i, y - yhat, units[k], &mut acc.inside);
                     }
                 }
                 out.push(acc.row(
