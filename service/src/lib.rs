@@ -12,6 +12,7 @@ pub mod convert;
 pub mod data;
 pub mod error;
 pub mod forecast;
+pub mod fsutil;
 pub mod grpc;
 pub mod info;
 pub mod jobs;

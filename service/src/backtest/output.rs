@@ -41,21 +41,18 @@ fn internal(e: impl std::fmt::Display) -> Error {
 /// # Errors
 /// [`Error::Internal`] on encoding and I/O errors.
 pub fn write_rows(path: &Path, rows: &[BacktestRow]) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| internal(format!("{} has no file name", path.display())))?;
-    let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let written = if csv {
-        write_csv(&tmp, rows)
-    } else {
-        write_parquet(&tmp, rows)
-    };
-    let result = written.and_then(|()| std::fs::rename(&tmp, path).map_err(internal));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::fsutil::replace_via_temp(
+        path,
+        |tmp| {
+            if csv {
+                write_csv(tmp, rows)
+            } else {
+                write_parquet(tmp, rows)
+            }
+        },
+        internal,
+    )
 }
 
 fn write_csv(path: &Path, rows: &[BacktestRow]) -> Result<()> {

@@ -569,9 +569,11 @@ fn write_best(dir: &Path, search: &SearchDefinition, best: &TrialRecord) -> Resu
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io(format!("writing {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(format!("renaming {}", tmp.display())))
+    crate::fsutil::replace_via_temp(
+        path,
+        |tmp| std::fs::write(tmp, bytes).map_err(io(format!("writing {}", path.display()))),
+        io(format!("replacing {}", path.display())),
+    )
 }
 
 /// Create the output directory, or check that it holds this search and read its finished
@@ -636,9 +638,8 @@ fn write_table(path: &Path, trials: &[TrialRecord]) -> Result<()> {
             }
         }
     }
-    let tmp = path.with_extension("tmp");
-    let result = (|| -> std::result::Result<(), csv::Error> {
-        let mut w = csv::Writer::from_path(&tmp)?;
+    let write = |tmp: &Path| -> std::result::Result<(), csv::Error> {
+        let mut w = csv::Writer::from_path(tmp)?;
         let mut header = vec!["trial", "status", "val_loss", "best_epoch", "epochs", "seconds"];
         header.extend(names.iter().map(String::as_str));
         header.push("error");
@@ -666,9 +667,12 @@ fn write_table(path: &Path, trials: &[TrialRecord]) -> Result<()> {
         }
         w.flush()?;
         Ok(())
-    })();
-    result.map_err(|e| Error::Internal(format!("writing {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(format!("renaming {}", tmp.display())))
+    };
+    crate::fsutil::replace_via_temp(
+        path,
+        |tmp| write(tmp).map_err(|e| Error::Internal(format!("writing {}: {e}", path.display()))),
+        io(format!("replacing {}", path.display())),
+    )
 }
 
 #[cfg(test)]

@@ -165,13 +165,9 @@ pub(super) fn write_forecasts(
         }
     }
     let q_names: Vec<String> = quantiles.iter().map(|q| format!("q{q}")).collect();
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| -> anyhow::Result<()> {
+    let write = |tmp: &Path| -> anyhow::Result<()> {
         if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-            let mut w = csv::Writer::from_path(&tmp)?;
+            let mut w = csv::Writer::from_path(tmp)?;
             let mut header = vec!["series_id", "timestamp", "step", "variable", "point"];
             header.extend(q_names.iter().map(String::as_str));
             w.write_record(&header)?;
@@ -225,17 +221,14 @@ pub(super) fn write_forecasts(
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
                 .build();
-            let mut w = ArrowWriter::try_new(std::fs::File::create(&tmp)?, schema, Some(props))?;
+            let mut w = ArrowWriter::try_new(std::fs::File::create(tmp)?, schema, Some(props))?;
             w.write(&batch)?;
             w.close()?;
         }
-        std::fs::rename(&tmp, path)?;
         Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", path.display()))
+    };
+    statecast_service::fsutil::replace_via_temp(path, write, anyhow::Error::from)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Panels of up to three series × two variables (the last column, usually the target, and the
