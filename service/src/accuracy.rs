@@ -62,7 +62,7 @@ pub struct IntervalFit {
 
 /// The volatility of each variate of each window of a batch on the scaled axis, `[batch × V]`
 /// ([`conformal::window_volatility`]; missing look-back values skipped).
-fn batch_volatility(x: Tensor<3>, x_mask: Tensor<3>) -> Vec<f32> {
+pub(crate) fn batch_volatility(x: Tensor<3>, x_mask: Tensor<3>) -> Vec<f32> {
     let [b, l, v] = x.dims();
     let x = x.into_data().try_into_vec_as::<f32>().unwrap_or_default();
     let mask = x_mask.into_data().try_into_vec_as::<f32>().unwrap_or_default();

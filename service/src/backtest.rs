@@ -34,8 +34,8 @@ use statecast_pipelines::source::{self, DatasetSpec};
 use statecast_pipelines::split::{SplitPart, SplitRanges};
 use statecast_pipelines::window::{WindowBatch, WindowDataset, WindowIndex, WindowSpec};
 
-use crate::accuracy::{MAX_CALIBRATION_VALUES, ScoredOffsets, WQL_LEVELS, interval_fit};
-use crate::forecast::intervals::{IntervalStats, scaled_volatility};
+use crate::accuracy::{MAX_CALIBRATION_VALUES, ScoredOffsets, WQL_LEVELS, batch_volatility, interval_fit};
+use crate::forecast::intervals::IntervalStats;
 use crate::{Error, Result};
 
 /// The most cut-offs one backtest may have.
@@ -423,8 +423,11 @@ fn score_cutoff(
             series,
             starts,
         } = data.batch(range, device);
-        let x_host = x.clone().into_data().try_into_vec_as::<f32>().unwrap_or_default();
-        let x_mask = x_mask.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        let batch_vol = fitted
+            .intervals
+            .as_ref()
+            .is_some_and(IntervalStats::needs_volatility)
+            .then(|| batch_volatility(x.clone(), x_mask));
         let forecast = fitted
             .model
             .forecast(x)
@@ -442,24 +445,8 @@ fn score_cutoff(
                 .collect();
             let units: Vec<f64> = match &fitted.intervals {
                 Some(stats) => {
-                    let window: Vec<f32> = (0..l * v)
-                        .map(|i| {
-                            let j = b * l * v + i;
-                            if x_mask[j] > 0.0 {
-                                x_host[j] * scale[i % v]
-                            } else {
-                                f32::NAN
-                            }
-                        })
-                        .collect();
-                    let vol = stats
-                        .needs_volatility()
-                        .then(|| scaled_volatility(&window, scale));
-                    stats
-                        .units(scale, vol.as_deref())
-                        .into_iter()
-                        .map(f64::from)
-                        .collect()
+                    let vol = batch_vol.as_ref().map(|bv| &bv[b * v..(b + 1) * v]);
+                    stats.units(scale, vol).into_iter().map(f64::from).collect()
                 }
                 None => vec![1.0; v],
             };
