@@ -63,6 +63,22 @@ pub enum Error {
         /// Underlying error.
         source: rusqlite::Error,
     },
+    /// The PostgreSQL registry (scale-out mode) failed.
+    #[error("registry database (PostgreSQL): {context}: {source}")]
+    Postgres {
+        /// What was being done.
+        context: String,
+        /// Underlying error.
+        source: postgres::Error,
+    },
+    /// The object store holding artifacts and checkpoints (scale-out mode) failed.
+    #[error("object store: {context}: {source}")]
+    ObjectStore {
+        /// What was being done.
+        context: String,
+        /// Underlying error.
+        source: object_store::Error,
+    },
     /// No training job with this id.
     #[error("training job `{id}` not found")]
     JobNotFound {
@@ -126,6 +142,8 @@ impl From<Error> for tonic::Status {
             | Error::Reflection(_)
             | Error::Io { .. }
             | Error::Database { .. }
+            | Error::Postgres { .. }
+            | Error::ObjectStore { .. }
             | Error::Internal(_) => tonic::Status::internal(message),
         }
     }

@@ -7,6 +7,7 @@
 
 pub mod accuracy;
 pub mod artifact_eval;
+pub mod backend;
 pub mod backtest;
 pub mod convert;
 pub mod data;

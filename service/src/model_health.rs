@@ -50,12 +50,7 @@ fn ready_models(registry: &Registry) -> Option<BTreeSet<String>> {
     Some(
         models
             .into_iter()
-            .filter(|m| {
-                registry
-                    .version_dir(&m.name, m.latest_version)
-                    .join("artifact.json")
-                    .is_file()
-            })
+            .filter(|m| registry.has_artifact(&m.name, m.latest_version))
             .map(|m| m.name)
             .collect(),
     )

@@ -5,6 +5,7 @@
 //! wrapped in the [`crate::ops`] layers (telemetry, bearer-token auth for mutating RPCs, the
 //! forecast concurrency limit), optionally served over TLS, with Prometheus metrics on a
 //! separate HTTP port.
+use crate::backend::{Storage, StorageConfig};
 use crate::grpc::forecast::ForecastServiceImpl;
 use crate::grpc::models::ModelServiceImpl;
 use crate::grpc::monitor::{MonitorConfig, MonitorServiceImpl, StreamLimits};
@@ -43,9 +44,53 @@ pub const STREAM_WINDOW_BYTES: u32 = 1 << 20;
 /// 32 MiB covers several fully backed-up 1 MiB stream windows of such frames per connection.
 pub const CONNECTION_WINDOW_BYTES: u32 = 32 << 20;
 
+/// What one server process does (`--role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Role {
+    /// Every gRPC service; trains nothing (submitted jobs wait for workers sharing the queue).
+    Api,
+    /// Claims and trains jobs from the shared queue; serves only the gRPC health service.
+    Worker,
+    /// Both (the single-server default).
+    #[default]
+    All,
+}
+
+impl Role {
+    /// Whether this process serves the statecast API.
+    pub fn serves_api(self) -> bool {
+        matches!(self, Self::Api | Self::All)
+    }
+
+    /// Whether this process trains jobs.
+    pub fn trains(self) -> bool {
+        matches!(self, Self::Worker | Self::All)
+    }
+}
+
+/// A worker id unique to this process: `<hostname>-<pid>`.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "statecast".into());
+    format!("{host}-{}", std::process::id())
+}
+
 /// Settings of one server process.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Where the registry, the job queue and the artifacts live (default: embedded in
+    /// `data_dir`).
+    pub storage: StorageConfig,
+    /// What this process does.
+    pub role: Role,
+    /// This process's name in job leases.
+    pub worker_id: String,
+    /// How long a claimed job stays leased without renewal.
+    pub job_lease: Duration,
     /// Directory for the registry, artifacts and job state (created if missing).
     pub data_dir: PathBuf,
     /// Largest accepted request message, in bytes (tonic's default is 4 MiB).
@@ -115,6 +160,10 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
+            storage: StorageConfig::default(),
+            role: Role::All,
+            worker_id: default_worker_id(),
+            job_lease: Duration::from_secs(30),
             data_dir: PathBuf::from("statecast-data"),
             max_message_bytes: 16 << 20,
             shutdown_grace: Duration::from_secs(10),
@@ -224,11 +273,17 @@ pub async fn serve_with_metrics(
         )?,
         ..RegistryConfig::default()
     };
+    let storage_config = config.storage.clone();
+    let storage = tokio::task::spawn_blocking(move || Storage::open(&data_dir, &storage_config))
+        .await
+        .map_err(|e| Error::Internal(format!("opening the storage: {e}")))??;
+    let registry_storage = storage.clone();
     let registry = std::sync::Arc::new(
-        tokio::task::spawn_blocking(move || Registry::with_config(&data_dir, registry_config))
+        tokio::task::spawn_blocking(move || Registry::with_storage(&registry_storage, registry_config))
             .await
             .map_err(|e| Error::Internal(format!("opening the registry: {e}")))??,
     );
+    tracing::info!(registry = %storage.registry, objects = storage.objects.as_ref().map(|o| o.url()), role = ?config.role, "storage opened");
     // Training jobs: their table lives in the registry database, workers are std threads.
     let data_roots = if config.data_roots.is_empty() {
         AllowedRoots::none("dataset files", "--data-root")
@@ -242,7 +297,10 @@ pub async fn serve_with_metrics(
     };
     let jobs_config = JobsConfig {
         data_dir: config.data_dir.clone(),
-        workers: config.workers,
+        storage: Some(storage),
+        workers: if config.role.trains() { config.workers } else { 0 },
+        worker_id: config.worker_id.clone(),
+        lease: config.job_lease,
         max_queued: config.max_queued_jobs,
         data_roots,
         limits: JobLimits {
@@ -303,7 +361,10 @@ pub async fn serve_with_metrics(
     health_reporter
         .set_serving::<MonitorServiceServer<MonitorServiceImpl>>()
         .await;
-    crate::model_health::spawn(registry.clone(), health_reporter.clone(), Duration::from_secs(1));
+    let api = config.role.serves_api();
+    if api {
+        crate::model_health::spawn(registry.clone(), health_reporter.clone(), Duration::from_secs(1));
+    }
     let forecasts = ForecastServiceServer::new(
         ForecastServiceImpl::new(registry)
             .with_max_message_bytes(config.max_message_bytes)
@@ -384,11 +445,11 @@ pub async fn serve_with_metrics(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(info)
-        .add_service(models)
-        .add_service(forecasts)
-        .add_service(training)
-        .add_service(monitor)
+        .add_optional_service(api.then_some(info))
+        .add_optional_service(api.then_some(models))
+        .add_optional_service(api.then_some(forecasts))
+        .add_optional_service(api.then_some(training))
+        .add_optional_service(api.then_some(monitor))
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY small responses wait for the peer's delayed ACK (~40 ms).
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -1,10 +1,11 @@
 //! `statecast serve`.
+use statecast_service::backend::{RegistryUrl, StorageConfig};
 use statecast_service::ops::auth::{AuthScope, AuthToken};
 use statecast_service::ops::exposure::{self, Exposure};
 use statecast_service::ops::limit;
 use statecast_service::ops::metrics_http;
 use statecast_service::ops::tls::TlsFiles;
-use statecast_service::server::{self, ServerConfig};
+use statecast_service::server::{self, Role, ServerConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,9 +15,33 @@ pub(crate) struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:50051", env = "STATECAST_ADDR")]
     addr: SocketAddr,
-    /// Directory for the model registry, artifacts and jobs.
+    /// Directory for the model registry, artifacts and jobs (with --registry postgres:// and
+    /// --object-store: only local caches and job scratch).
     #[arg(long, default_value = "statecast-data", env = "STATECAST_DATA_DIR")]
     data_dir: PathBuf,
+    /// Where the registry and the job queue live: `sqlite:PATH` (default:
+    /// DATA_DIR/registry.sqlite, one server) or `postgres://USER:PASSWORD@HOST:PORT/DB`, shared
+    /// by several servers. Prefer the environment variable: the URL carries a password.
+    #[arg(long, env = "STATECAST_REGISTRY", hide_env_values = true)]
+    registry: Option<statecast_service::backend::RegistryUrl>,
+    /// Where artifacts and training checkpoints live: `file:///absolute/dir` or
+    /// `s3://bucket/prefix` (credentials and endpoint from the AWS_* environment variables).
+    /// Default: under --data-dir. Servers sharing a PostgreSQL registry must share one store.
+    #[arg(long, env = "STATECAST_OBJECT_STORE")]
+    object_store: Option<String>,
+    /// `api`: the gRPC API, no training; `worker`: trains jobs from the shared queue and serves
+    /// only gRPC health; `all`: both.
+    #[arg(long, value_enum, default_value_t = Role::All, env = "STATECAST_ROLE")]
+    role: Role,
+    /// This process's name in job leases (default HOSTNAME-PID); unique among the workers
+    /// sharing a queue.
+    #[arg(long, env = "STATECAST_WORKER_ID")]
+    worker_id: Option<String>,
+    /// Seconds a claimed job stays leased without renewal (renewed every third of it); a
+    /// worker silent for longer loses the job to another worker, which resumes it from its
+    /// last checkpoint.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    job_lease_s: u64,
     /// Largest accepted request message, in MiB.
     #[arg(long, default_value_t = 16)]
     max_message_mib: usize,
@@ -163,7 +188,24 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     for warning in exposure::check(&exposure)? {
         warn(&warning);
     }
+    if args
+        .registry
+        .as_ref()
+        .is_some_and(|r| matches!(r, RegistryUrl::Postgres(_)))
+        && args.object_store.is_none()
+    {
+        warn(
+            "--registry postgres:// without --object-store keeps artifacts under --data-dir: only this server can load them",
+        );
+    }
     let config = ServerConfig {
+        storage: StorageConfig {
+            registry: args.registry,
+            object_store: args.object_store,
+        },
+        role: args.role,
+        worker_id: args.worker_id.unwrap_or_else(server::default_worker_id),
+        job_lease: Duration::from_secs(args.job_lease_s),
         data_dir: args.data_dir,
         max_message_bytes: args.max_message_mib << 20,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_s),

@@ -49,6 +49,7 @@ impl From<VersionInfo> for pb::ModelVersion {
             labels,
             metrics,
             intervals,
+            content_hash: _,
         } = v;
         pb::ModelVersion {
             name,

@@ -315,6 +315,7 @@ mod tests {
                 sigma: vec![1.0; 6],
                 grid: None,
             }),
+            content_hash: None,
         }
     }
 

@@ -131,6 +131,7 @@ mod tests {
                 sigma: vec![1.0; 72],
                 grid: None,
             }),
+            content_hash: None,
         }
     }
 

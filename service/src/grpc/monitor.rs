@@ -175,7 +175,7 @@ impl ModelLoader for RegistryLoader {
             ),
         };
         let file = loaded.artifact.detector_file.as_deref().ok_or_else(no_detector)?;
-        let path = self.registry.version_dir(&info.name, info.version).join(file);
+        let path = self.registry.artifact_dir(&info)?.join(file);
         if !path.is_file() {
             return Err(no_detector());
         }

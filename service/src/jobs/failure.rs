@@ -72,6 +72,8 @@ pub fn client_message(err: &Error, spec: &DatasetSpec) -> String {
         | Error::ModelNotFound { .. }
         | Error::LabelNotFound { .. }
         | Error::Database { .. }
+        | Error::Postgres { .. }
+        | Error::ObjectStore { .. }
         | Error::JobNotFound { .. }
         | Error::Internal(_)
         | Error::Io { .. } => "training failed with a server error (details in the server log)".into(),

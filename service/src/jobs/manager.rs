@@ -1,23 +1,28 @@
-//! [`JobManager`]: the bounded queue, the worker threads and the live progress channels.
+//! [`JobManager`]: the job queue (a table, see [`super::queue`]), the worker threads that
+//! claim jobs from it, the lease heartbeat, and the progress channels of watchers.
 //!
-//! Locks are taken in the order queue → live → db, never the other way.
-use std::collections::{HashMap, VecDeque};
+//! Watchers of a job this process trains get every training step through its channel; watchers
+//! of a job queued or trained elsewhere (another server of a scale-out deployment) get the
+//! snapshots the worker stores, read by one poller thread. Locks are never nested.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use statecast_models::artifact::Artifact;
 use tokio::sync::watch;
 
 use super::failure::client_message;
 use super::limits::JobLimits;
-use super::observer::JobObserver;
+use super::observer::{CheckpointSync, JobObserver};
+use super::queue::{Finish, JobQueue, Reap, SqliteQueue};
+use super::queue_pg::PgQueue;
 use super::spec::{JobKind, JobSpec, Submission};
-use super::store;
 use super::types::{JobId, JobPage, JobRecord, JobState, JobStateCounts, Progress};
-use crate::registry::{DB_FILE, Registry};
+use crate::backend::{Objects, RegistryUrl, Storage};
+use crate::registry::Registry;
 use crate::roots::AllowedRoots;
 use crate::training::train_to_artifact_checked;
 use crate::{Error, Result};
@@ -29,10 +34,18 @@ pub const JOBS_DIR: &str = "jobs";
 /// Settings of the job manager.
 #[derive(Debug, Clone)]
 pub struct JobsConfig {
-    /// The server's data directory (database and `jobs/`).
+    /// The server's data directory (`jobs/` scratch; the database in embedded mode).
     pub data_dir: PathBuf,
-    /// Worker threads, each training one job at a time (at least 1).
+    /// Where the queue and checkpoints live (`None`: embedded in `data_dir`).
+    pub storage: Option<Storage>,
+    /// Worker threads, each training one job at a time (0: this server trains nothing, its
+    /// submissions wait for the workers of other servers sharing the queue).
     pub workers: usize,
+    /// This process's name in job leases (unique among the workers sharing a queue).
+    pub worker_id: String,
+    /// How long a claimed job stays leased without a renewal; the heartbeat renews it every
+    /// third of that.
+    pub lease: Duration,
     /// Most jobs waiting in the queue; submissions beyond it are rejected.
     pub max_queued: usize,
     /// Directories dataset paths must lie under (checked at submission and again when a
@@ -79,25 +92,38 @@ pub enum JobWatch {
     Finished(Progress),
 }
 
-#[derive(Debug)]
-struct Live {
-    progress: Arc<watch::Sender<Progress>>,
+/// A job this process is training.
+#[derive(Debug, Clone)]
+struct Running {
+    /// Stop at the next training step (a cancel, or the lease was lost).
     cancel: Arc<AtomicBool>,
+    /// The lease went to another worker: record nothing about this job.
+    lost: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
 struct Inner {
     jobs_dir: PathBuf,
     registry: Arc<Registry>,
-    db: Arc<Mutex<Connection>>,
-    queue: Mutex<VecDeque<JobId>>,
-    ready: Condvar,
+    queue: Arc<dyn JobQueue>,
+    objects: Option<Arc<Objects>>,
+    /// Bumped by a local submission; idle workers wait on it (and poll the shared queue).
+    wake: (Mutex<u64>, Condvar),
     max_queued: usize,
-    live: Mutex<HashMap<JobId, Live>>,
+    max_attempts: u32,
+    worker_id: String,
+    lease: Duration,
+    /// Progress channels of watched jobs.
+    watchers: Mutex<HashMap<JobId, Arc<watch::Sender<Progress>>>>,
+    running: Mutex<HashMap<JobId, Running>>,
     data_roots: AllowedRoots,
     limits: JobLimits,
     retention: Retention,
 }
+
+/// How often idle workers look for queued jobs submitted to other servers, and how often
+/// watchers of jobs running elsewhere are refreshed.
+const POLL: Duration = Duration::from_millis(250);
 
 /// Queues, runs and tracks training jobs. Cheap to clone; methods block (SQLite), so async
 /// callers run them in `spawn_blocking`.
@@ -126,62 +152,68 @@ impl JobManager {
             context: format!("creating {}", jobs_dir.display()),
             source,
         })?;
-        let conn = store::open(&config.data_dir.join(DB_FILE))?;
-        let exhausted = store::fail_exhausted(&conn, config.max_attempts.max(1), Utc::now())?;
-        if !exhausted.is_empty() {
-            tracing::warn!(
-                ?exhausted,
-                max_attempts = config.max_attempts,
-                "jobs the server died while training too often are failed, not resumed"
-            );
-        }
-        let requeued = store::requeue_running(&conn)?;
-        let pending = store::ids_in(&conn, JobState::Queued)?;
-        let mut live = HashMap::new();
-        for &id in &pending {
-            live.insert(id, Live::new(Progress::initial(id, JobState::Queued)));
-        }
-        if !pending.is_empty() {
-            tracing::info!(
-                requeued,
-                pending = pending.len(),
-                "resuming unfinished training jobs"
-            );
+        let storage = config
+            .storage
+            .clone()
+            .unwrap_or_else(|| Storage::embedded(&config.data_dir));
+        let queue: Arc<dyn JobQueue> = match &storage.registry {
+            RegistryUrl::Sqlite(path) => Arc::new(SqliteQueue::open(path)?),
+            RegistryUrl::Postgres(url) => Arc::new(PgQueue::connect(url)?),
+        };
+        let max_attempts = config.max_attempts.max(1);
+        // Jobs left RUNNING by this worker's previous process: in embedded mode every RUNNING
+        // job (there is no other worker), on a shared queue those leased under this worker id.
+        let which = if storage.shared() {
+            Reap::ExpiredOrOwnedBy(&config.worker_id)
+        } else {
+            Reap::AllRunning
+        };
+        if config.workers > 0 || !storage.shared() {
+            let reaped = queue.reap(Utc::now(), max_attempts, which)?;
+            if !reaped.failed.is_empty() {
+                tracing::warn!(
+                    exhausted = ?reaped.failed,
+                    max_attempts,
+                    "jobs the server died while training too often are failed, not resumed"
+                );
+            }
+            if !reaped.requeued.is_empty() {
+                tracing::info!(requeued = ?reaped.requeued, "resuming unfinished training jobs");
+            }
         }
         let inner = Arc::new(Inner {
             jobs_dir,
             registry,
-            db: Arc::new(Mutex::new(conn)),
-            queue: Mutex::new(pending.into_iter().collect()),
-            ready: Condvar::new(),
+            queue,
+            objects: storage.objects.clone(),
+            wake: (Mutex::new(0), Condvar::new()),
             max_queued: config.max_queued,
-            live: Mutex::new(live),
+            max_attempts,
+            worker_id: config.worker_id.clone(),
+            lease: config.lease.max(Duration::from_secs(1)),
+            watchers: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
             data_roots: config.data_roots.clone(),
             limits: config.limits,
             retention: config.retention,
         });
         inner.prune(Utc::now());
-        let pruner = Arc::downgrade(&inner);
         let every = config.retention.every;
-        std::thread::Builder::new()
-            .name("statecast-job-retention".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(every);
-                    // The manager is gone (tests, shutdown): stop.
-                    let Some(inner) = pruner.upgrade() else { return };
-                    inner.prune(Utc::now());
-                }
-            })
-            .map_err(|source| Error::Io {
-                context: "starting the job retention thread".into(),
-                source,
-            })?;
-        for n in 0..config.workers.max(1) {
+        spawn_loop("statecast-job-retention", &inner, every, |inner| {
+            inner.prune(Utc::now());
+        })?;
+        spawn_loop("statecast-job-watchers", &inner, POLL, |inner| {
+            inner.refresh_watchers()
+        })?;
+        if config.workers > 0 {
+            let beat = inner.lease / 3;
+            spawn_loop("statecast-job-lease", &inner, beat, |inner| inner.heartbeat())?;
+        }
+        for n in 0..config.workers {
             let inner = inner.clone();
             std::thread::Builder::new()
                 .name(format!("statecast-job-worker-{n}"))
-                .spawn(move || inner.work())
+                .spawn(move || inner.work(n))
                 .map_err(|source| Error::Io {
                     context: "starting a job worker".into(),
                     source,
@@ -210,22 +242,18 @@ impl JobManager {
     /// [`Error::ResourceExhausted`] when the queue is full, [`Error::Database`].
     pub fn submit(&self, spec: &JobSpec) -> Result<JobRecord> {
         let inner = &self.inner;
-        let id = {
-            let mut queue = lock(&inner.queue);
-            if queue.len() >= inner.max_queued {
-                return Err(Error::ResourceExhausted {
-                    reason: format!(
-                        "the training queue is full ({} jobs waiting); retry later",
-                        queue.len()
-                    ),
-                });
-            }
-            let id = store::insert(&lock(&inner.db), spec, Utc::now())?;
-            lock(&inner.live).insert(id, Live::new(Progress::initial(id, JobState::Queued)));
-            queue.push_back(id);
-            inner.ready.notify_one();
-            id
-        };
+        let waiting = inner.queue.counts()?.get(JobState::Queued);
+        if waiting >= inner.max_queued as u64 {
+            return Err(Error::ResourceExhausted {
+                reason: format!("the training queue is full ({waiting} jobs waiting); retry later"),
+            });
+        }
+        let id = inner.queue.insert(spec, Utc::now())?;
+        {
+            let (count, ready) = &inner.wake;
+            *lock(count) += 1;
+            ready.notify_one();
+        }
         tracing::info!(id, model = %spec.model_name, "training job queued");
         self.get(id)
     }
@@ -235,7 +263,7 @@ impl JobManager {
     /// # Errors
     /// [`Error::JobNotFound`], [`Error::Database`].
     pub fn get(&self, id: JobId) -> Result<JobRecord> {
-        store::get(&lock(&self.inner.db), id)?.ok_or_else(|| not_found(id))
+        self.inner.queue.get(id)?.ok_or_else(|| not_found(id))
     }
 
     /// Up to `page_size` jobs older than `before` (all when `None`), newest first, in `states`
@@ -244,7 +272,7 @@ impl JobManager {
     /// # Errors
     /// [`Error::Database`].
     pub fn list(&self, states: &[JobState], page_size: usize, before: Option<JobId>) -> Result<JobPage> {
-        let mut jobs = store::list(&lock(&self.inner.db), states, before, page_size + 1)?;
+        let mut jobs = self.inner.queue.list(states, before, page_size + 1)?;
         let next = if jobs.len() > page_size {
             jobs.truncate(page_size);
             jobs.last().map(|j| j.id)
@@ -262,19 +290,27 @@ impl JobManager {
     /// [`Error::Database`].
     pub fn cancel(&self, id: JobId) -> Result<JobRecord> {
         let inner = &self.inner;
-        {
-            let mut queue = lock(&inner.queue);
-            let job = self.get(id)?;
-            if job.state.is_terminal() {
-                return Err(Error::FailedPrecondition {
-                    reason: format!("job {id} has already ended ({})", job.state),
-                });
-            }
-            if let Some(pos) = queue.iter().position(|&q| q == id) {
-                queue.remove(pos);
-                inner.finish(id, JobState::Cancelled, "cancelled while queued", None);
-            } else if let Some(live) = lock(&inner.live).get(&id) {
-                live.cancel.store(true, Ordering::SeqCst);
+        let job = self.get(id)?;
+        if job.state.is_terminal() {
+            return Err(Error::FailedPrecondition {
+                reason: format!("job {id} has already ended ({})", job.state),
+            });
+        }
+        let message = "cancelled while queued";
+        if inner.queue.finish(
+            id,
+            JobState::Cancelled,
+            message,
+            None,
+            Utc::now(),
+            &Finish::Queued,
+        )? {
+            inner.publish_end(id, JobState::Cancelled, message);
+        } else {
+            // Running here or on another worker: it stops at its next step or lease renewal.
+            inner.queue.request_cancel(id)?;
+            if let Some(run) = lock(&inner.running).get(&id) {
+                run.cancel.store(true, Ordering::SeqCst);
             }
         }
         tracing::info!(id, "training job cancellation requested");
@@ -286,14 +322,19 @@ impl JobManager {
     /// # Errors
     /// [`Error::JobNotFound`], [`Error::Database`].
     pub fn watch(&self, id: JobId) -> Result<JobWatch> {
-        if let Some(live) = lock(&self.inner.live).get(&id) {
-            return Ok(JobWatch::Live(live.progress.subscribe()));
+        if let Some(sender) = lock(&self.inner.watchers).get(&id) {
+            return Ok(JobWatch::Live(sender.subscribe()));
         }
         let job = self.get(id)?;
-        let mut progress = job.progress;
-        progress.state = job.state;
-        progress.message = job.message;
-        Ok(JobWatch::Finished(progress))
+        let progress = stored_progress(&job);
+        if job.state.is_terminal() {
+            return Ok(JobWatch::Finished(progress));
+        }
+        let sender = lock(&self.inner.watchers)
+            .entry(id)
+            .or_insert_with(|| Arc::new(watch::channel(progress).0))
+            .clone();
+        Ok(JobWatch::Live(sender.subscribe()))
     }
 
     /// Number of jobs in each state (for metrics).
@@ -301,38 +342,47 @@ impl JobManager {
     /// # Errors
     /// [`Error::Database`].
     pub fn job_state_counts(&self) -> Result<JobStateCounts> {
-        store::counts(&lock(&self.inner.db))
-    }
-}
-
-impl Live {
-    fn new(progress: Progress) -> Self {
-        Self {
-            progress: Arc::new(watch::channel(progress).0),
-            cancel: Arc::new(AtomicBool::new(false)),
-        }
+        self.inner.queue.counts()
     }
 }
 
 impl Inner {
-    /// A worker: take the oldest queued job, train it, repeat.
-    fn work(self: Arc<Self>) {
+    /// A worker: claim the oldest queued job, train it, repeat; idle, wait for a local
+    /// submission or the next poll. Worker 0 also reaps jobs whose lease ran out.
+    fn work(self: Arc<Self>, n: usize) {
+        let mut last_reap = std::time::Instant::now();
         loop {
-            let id = {
-                let mut queue = lock(&self.queue);
-                loop {
-                    if let Some(id) = queue.pop_front() {
-                        break id;
-                    }
-                    queue = self
-                        .ready
-                        .wait(queue)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if n == 0 && last_reap.elapsed() >= self.lease / 2 {
+                last_reap = std::time::Instant::now();
+                match self.queue.reap(Utc::now(), self.max_attempts, Reap::Expired) {
+                    Ok(r) if !r.requeued.is_empty() || !r.failed.is_empty() => tracing::warn!(
+                        requeued = ?r.requeued,
+                        failed = ?r.failed,
+                        "jobs whose worker stopped renewing its lease were reaped"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not reap abandoned jobs"),
                 }
-            };
-            let span = tracing::info_span!("job", id);
-            let _entered = span.enter();
-            self.run(id);
+            }
+            let seen = *lock(&self.wake.0);
+            let now = Utc::now();
+            let expires =
+                now + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(30));
+            match self.queue.claim(&self.worker_id, now, expires) {
+                Ok(Some(job)) => {
+                    let span = tracing::info_span!("job", id = job.id);
+                    let _entered = span.enter();
+                    self.run(job);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not claim a job"),
+            }
+            let (count, ready) = &self.wake;
+            let guard = lock(count);
+            if *guard == seen {
+                let _ = ready.wait_timeout(guard, POLL);
+            }
         }
     }
 
@@ -340,33 +390,30 @@ impl Inner {
         self.jobs_dir.join(id.to_string())
     }
 
-    /// Train job `id`, register the result and record how it ended.
-    fn run(&self, id: JobId) {
-        let (progress, cancel) = {
-            let mut live = lock(&self.live);
-            let entry = live
-                .entry(id)
-                .or_insert_with(|| Live::new(Progress::initial(id, JobState::Queued)));
-            (entry.progress.clone(), entry.cancel.clone())
+    /// The progress channel of job `id`, created when nobody watches it yet.
+    fn sender(&self, id: JobId, initial: impl FnOnce() -> Progress) -> Arc<watch::Sender<Progress>> {
+        lock(&self.watchers)
+            .entry(id)
+            .or_insert_with(|| Arc::new(watch::channel(initial()).0))
+            .clone()
+    }
+
+    /// Train the claimed `job`, register the result and record how it ended.
+    fn run(&self, job: JobRecord) {
+        let id = job.id;
+        let run = Running {
+            cancel: Arc::new(AtomicBool::new(false)),
+            lost: Arc::new(AtomicBool::new(false)),
         };
-        let started = {
-            let db = lock(&self.db);
-            store::start(&db, id, Utc::now()).and_then(|()| store::get(&db, id))
-        };
-        let job = match started {
-            Ok(Some(job)) => job,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "could not start a job");
-                self.finish(
-                    id,
-                    JobState::Failed,
-                    "could not start the job (details in the server log)",
-                    None,
-                );
-                return;
-            }
-        };
+        lock(&self.running).insert(id, run.clone());
+        let progress = self.sender(id, || Progress::initial(id, JobState::Running));
+        self.run_claimed(job, progress, &run);
+        lock(&self.running).remove(&id);
+    }
+
+    fn run_claimed(&self, job: JobRecord, progress: Arc<watch::Sender<Progress>>, run: &Running) {
+        let id = job.id;
+        let cancel = run.cancel.clone();
         tracing::info!(model = %job.spec.model_name, attempt = job.attempts, "training job started");
         let mut running = Progress::initial(id, JobState::Running);
         running.epochs = job.spec.train.epochs;
@@ -403,21 +450,47 @@ impl Inner {
         progress: Arc<watch::Sender<Progress>>,
         cancel: Arc<AtomicBool>,
     ) {
+        // A previous run registered its model, then stopped before recording the job's end.
+        match self.registry.version_of_job(id) {
+            Ok(Some(info)) => {
+                let message = format!("registered {}@{}", info.name, info.version);
+                self.finish(id, JobState::Succeeded, &message, Some(info.version));
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "could not look up the job's registered version"),
+        }
+        let ckpt_dir = request.checkpoint_dir.clone().unwrap_or_else(|| dir.join("ckpt"));
+        let sync = self
+            .objects
+            .as_ref()
+            .map(|objects| CheckpointSync::new(objects.clone(), id, ckpt_dir.clone()));
+        if let Some(sync) = &sync
+            && let Err(e) = sync.restore()
+        {
+            tracing::warn!(error = %e, "could not fetch the job's checkpoint; training from the start");
+        }
         let limits = self.limits;
         let batch_size = request.train.batch_size;
         let admit = move |config: &statecast_models::zoo::ModelConfig, variates: usize| {
             limits.check_size(config, batch_size, variates)
         };
-        let mut observer = JobObserver::new(id, cancel.clone(), progress, self.db.clone(), job.history);
+        let mut observer = JobObserver::new(id, cancel.clone(), progress, self.queue.clone(), job.history);
+        if let Some(sync) = sync.clone() {
+            observer = observer.with_checkpoint_sync(sync);
+        }
         let Some(summary) = self.guarded(id, "training", &request.data, dir, &cancel, || {
             train_to_artifact_checked(&request, &mut observer, &admit)
         }) else {
             return;
         };
         attach_detector(&summary.artifact, &request.data, &request.split, request.device);
+        if run_lost(&cancel, self, id) {
+            return;
+        }
         match self
             .registry
-            .register(&job.spec.model_name, &summary.artifact, &job.spec.labels)
+            .register_for_job(&job.spec.model_name, &summary.artifact, &job.spec.labels, id)
         {
             Ok(info) => {
                 tracing::info!(version = info.version, "training job succeeded");
@@ -425,7 +498,10 @@ impl Inner {
                 self.finish(id, JobState::Succeeded, &message, Some(info.version));
                 // Only the checkpoints go: the registry's model cache may still read the
                 // weights of the artifact it registered from.
-                remove(&request.checkpoint_dir.unwrap_or_else(|| dir.join("ckpt")));
+                remove(&ckpt_dir);
+                if let Some(sync) = &sync {
+                    sync.discard();
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "registering the trained model failed");
@@ -451,7 +527,7 @@ impl Inner {
             return;
         };
         request.data.path = data_path.to_path_buf();
-        let mut observer = JobObserver::new(id, cancel.clone(), progress, self.db.clone(), Vec::new());
+        let mut observer = JobObserver::new(id, cancel.clone(), progress, self.queue.clone(), Vec::new());
         let Some(report) = self.guarded(id, "backtest", &request.data, dir, &cancel, || {
             crate::backtest::run(&request, &mut observer)
         }) else {
@@ -478,7 +554,7 @@ impl Inner {
             "rows": report.rows.len(),
             "rows_file": written.is_ok().then_some(rows_file),
         });
-        let _ = store::set_result(&lock(&self.db), id, &result.to_string());
+        let _ = self.queue.set_result(id, &result.to_string());
         let message = format!(
             "backtest: {} cut-offs, MAE {:.4}, MASE {:.3}, 80 % coverage {:.1} %",
             request.plan.cutoffs,
@@ -528,7 +604,7 @@ impl Inner {
         };
         let best = report.best.map(|i| report.trials[i].clone());
         let result = serde_json::json!({"trials": report.trials, "best": best});
-        let _ = store::set_result(&lock(&self.db), id, &result.to_string());
+        let _ = self.queue.set_result(id, &result.to_string());
         let Some(best) = best else {
             self.finish(
                 id,
@@ -547,7 +623,7 @@ impl Inner {
         );
         match self
             .registry
-            .register(&job.spec.model_name, &artifact, &job.spec.labels)
+            .register_for_job(&job.spec.model_name, &artifact, &job.spec.labels, id)
         {
             Ok(info) => {
                 let message = format!(
@@ -575,7 +651,7 @@ impl Inner {
     fn prune(&self, now: DateTime<Utc>) -> Vec<JobId> {
         let age = chrono::Duration::from_std(self.retention.max_age).unwrap_or(chrono::Duration::MAX);
         let cutoff = now.checked_sub_signed(age).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let pruned = match store::prune_finished(&lock(&self.db), cutoff, self.retention.max_finished) {
+        let pruned = match self.queue.prune_finished(cutoff, self.retention.max_finished) {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::error!(error = %e, "could not prune finished jobs");
@@ -584,6 +660,11 @@ impl Inner {
         };
         for &id in &pruned {
             remove(&self.job_dir(id));
+            if let Some(objects) = &self.objects
+                && let Err(e) = objects.delete_dir(&format!("jobs/{id}"))
+            {
+                tracing::warn!(id, error = %e, "could not delete a pruned job's checkpoints");
+            }
         }
         if !pruned.is_empty() {
             tracing::info!(count = pruned.len(), "pruned finished training jobs");
@@ -612,9 +693,15 @@ impl Inner {
                 panic_message(&*payload)
             )))
         });
+        if run_lost(cancel, self, id) {
+            return None;
+        }
         if cancel.load(Ordering::SeqCst) {
             self.finish(id, JobState::Cancelled, "cancelled", None);
             remove(dir);
+            if let Some(objects) = &self.objects {
+                let _ = objects.delete_dir(&format!("jobs/{id}"));
+            }
             return None;
         }
         match ran {
@@ -627,27 +714,146 @@ impl Inner {
         }
     }
 
+    /// Record the terminal `state` of a job this worker holds the lease on, then publish it.
     fn finish(&self, id: JobId, state: JobState, message: &str, version: Option<u32>) {
-        let stored = {
-            let db = lock(&self.db);
-            store::finish(&db, id, state, message, version, Utc::now()).and_then(|_| store::get(&db, id))
-        };
-        let mut last = match stored {
+        let which = Finish::OwnedBy(&self.worker_id);
+        match self.queue.finish(id, state, message, version, Utc::now(), &which) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(id, %state, "the job's lease had passed to another worker; its end is not recorded here");
+                lock(&self.watchers).remove(&id);
+                return;
+            }
+            Err(e) => tracing::error!(id, error = %e, "could not record the end of a job"),
+        }
+        self.publish_end(id, state, message);
+    }
+
+    /// Store and send the final progress of a job that just ended, and close its channel.
+    fn publish_end(&self, id: JobId, state: JobState, message: &str) {
+        let mut last = match self.queue.get(id) {
             Ok(Some(job)) => job.progress,
             Ok(None) => Progress::initial(id, state),
             Err(e) => {
-                tracing::error!(id, error = %e, "could not record the end of a job");
+                tracing::error!(id, error = %e, "could not read the end of a job");
                 Progress::initial(id, state)
             }
         };
         last.state = state;
         last.message = message.to_string();
         last.eta_s = 0.0;
-        let _ = store::set_progress(&lock(&self.db), &last);
-        if let Some(live) = lock(&self.live).remove(&id) {
-            live.progress.send_replace(last);
+        let _ = self.queue.set_progress(&last);
+        if let Some(sender) = lock(&self.watchers).remove(&id) {
+            sender.send_replace(last);
         }
     }
+
+    /// Renew the lease of every job this process trains; a cancel requested through another
+    /// server, or a lease lost to another worker, stops the run.
+    fn heartbeat(&self) {
+        let running: Vec<(JobId, Running)> =
+            lock(&self.running).iter().map(|(k, v)| (*k, v.clone())).collect();
+        let expires =
+            Utc::now() + chrono::Duration::from_std(self.lease).unwrap_or(chrono::Duration::seconds(30));
+        for (id, run) in running {
+            match self.queue.renew(id, &self.worker_id, expires) {
+                Ok(Some(false)) => {}
+                Ok(Some(true)) => run.cancel.store(true, Ordering::SeqCst),
+                Ok(None) => {
+                    tracing::warn!(id, "lost the lease on a running job; stopping it");
+                    run.lost.store(true, Ordering::SeqCst);
+                    run.cancel.store(true, Ordering::SeqCst);
+                }
+                Err(e) => tracing::warn!(id, error = %e, "could not renew a job lease"),
+            }
+        }
+    }
+
+    /// Send watchers of jobs not trained here the snapshots stored in the queue; drop
+    /// channels nobody listens to and those of ended jobs.
+    fn refresh_watchers(&self) {
+        let watched: Vec<(JobId, Arc<watch::Sender<Progress>>)> = lock(&self.watchers)
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        for (id, sender) in watched {
+            if sender.receiver_count() == 0 {
+                if !lock(&self.running).contains_key(&id) {
+                    lock(&self.watchers).remove(&id);
+                }
+                continue;
+            }
+            if lock(&self.running).contains_key(&id) {
+                continue;
+            }
+            let job = match self.queue.get(id) {
+                Ok(Some(job)) => job,
+                Ok(None) => {
+                    lock(&self.watchers).remove(&id);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::debug!(id, error = %e, "could not refresh a watched job");
+                    continue;
+                }
+            };
+            let progress = stored_progress(&job);
+            sender.send_if_modified(|p| {
+                let changed = *p != progress;
+                if changed {
+                    *p = progress.clone();
+                }
+                changed
+            });
+            if job.state.is_terminal() {
+                lock(&self.watchers).remove(&id);
+            }
+        }
+    }
+}
+
+/// Whether this process lost the lease of job `id` (then it records nothing about it).
+fn run_lost(cancel: &AtomicBool, inner: &Inner, id: JobId) -> bool {
+    cancel.load(Ordering::SeqCst)
+        && lock(&inner.running)
+            .get(&id)
+            .is_some_and(|r| r.lost.load(Ordering::SeqCst))
+}
+
+/// The progress a stored job shows watchers (its state and message are the row's).
+fn stored_progress(job: &JobRecord) -> Progress {
+    let mut p = job.progress.clone();
+    p.state = job.state;
+    p.message.clone_from(&job.message);
+    if p.message.is_empty() {
+        p.message.clone_from(&job.progress.message);
+    }
+    p
+}
+
+/// Run `tick` on a weak handle of `inner` every `every` until the manager is dropped.
+fn spawn_loop(
+    name: &str,
+    inner: &Arc<Inner>,
+    every: Duration,
+    tick: impl Fn(&Inner) + Send + 'static,
+) -> Result<()> {
+    let weak = Arc::downgrade(inner);
+    let every = every.max(Duration::from_millis(50));
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let Some(inner) = weak.upgrade() else { return };
+                tick(&inner);
+            }
+        })
+        .map(|_| ())
+        .map_err(|source| Error::Io {
+            context: format!("starting {name}"),
+            source,
+        })
 }
 
 /// Fit the job's anomaly detector and record it in `artifact`, so the registered model can be

@@ -23,6 +23,8 @@ mod failure;
 mod limits;
 mod manager;
 mod observer;
+mod queue;
+mod queue_pg;
 mod spec;
 #[cfg(test)]
 mod spec_props;
@@ -34,6 +36,8 @@ mod types;
 pub use failure::client_message;
 pub use limits::{JobLimits, MAX_LR};
 pub use manager::{JOBS_DIR, JobManager, JobWatch, JobsConfig, Retention};
+pub use queue::{Finish, JobQueue, Reap, Reaped, SqliteQueue};
+pub use queue_pg::PgQueue;
 pub use spec::{
     BacktestSubmission, DEFAULT_LOOKBACK, DatasetSubmission, JobKind, JobSpec, MAX_JOB_CONCURRENCY,
     MAX_JOB_TRIALS, Submission, TrainingSubmission, TuneJob, TuneSubmission,

@@ -1,16 +1,94 @@
 //! [`JobObserver`]: turns training events into [`Progress`] snapshots for watchers, stores the
-//! epoch history, and stops the run when the job is cancelled.
+//! epoch history (and, at most once a second, the step snapshot that watchers on other
+//! servers read), copies each epoch's checkpoint to the object store in scale-out mode
+//! ([`CheckpointSync`]), and stops the run when the job is cancelled.
 use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
 use statecast_models::train::{BatchProgress, EpochMetrics, TrainObserver, TrainStart};
 use tokio::sync::watch;
 
-use super::store;
+use super::queue::JobQueue;
 use super::types::{EpochRecord, JobId, JobState, Progress};
+use crate::Result;
+use crate::backend::Objects;
+
+/// How often a step snapshot is stored for watchers on other servers.
+const STORE_STEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Copies a job's checkpoint directory (`last/`, `best/`) to the object store after every
+/// epoch, as `jobs/<id>/ckpt/<epoch>/…` followed by the pointer `jobs/<id>/ckpt/CURRENT`
+/// (one atomic write), so a worker resuming the job never sees half of one epoch's files and
+/// half of another's; and fetches it back before a run.
+#[derive(Debug, Clone)]
+pub(super) struct CheckpointSync {
+    objects: Arc<Objects>,
+    id: JobId,
+    local: PathBuf,
+}
+
+impl CheckpointSync {
+    pub(super) fn new(objects: Arc<Objects>, id: JobId, local: PathBuf) -> Self {
+        Self { objects, id, local }
+    }
+
+    fn pointer(&self) -> String {
+        format!("jobs/{}/ckpt/CURRENT", self.id)
+    }
+
+    fn epoch_dir(&self, epoch: &str) -> String {
+        format!("jobs/{}/ckpt/{epoch}", self.id)
+    }
+
+    /// Replace the local checkpoint directory with the stored one, if any; returns its epoch.
+    pub(super) fn restore(&self) -> Result<Option<usize>> {
+        let Some(pointer) = self.objects.get(&self.pointer())? else {
+            return Ok(None);
+        };
+        let epoch = String::from_utf8_lossy(&pointer).trim().to_string();
+        let Ok(n) = epoch.parse::<usize>() else {
+            return Err(crate::Error::Internal(format!(
+                "job {}: malformed checkpoint pointer",
+                self.id
+            )));
+        };
+        if self.local.exists() {
+            std::fs::remove_dir_all(&self.local).map_err(|source| crate::Error::Io {
+                context: format!("clearing {}", self.local.display()),
+                source,
+            })?;
+        }
+        self.objects.get_dir(&self.epoch_dir(&epoch), &self.local)?;
+        tracing::info!(epoch = n, "fetched the job's checkpoint from the object store");
+        Ok(Some(n))
+    }
+
+    /// Upload the local checkpoint of `epoch` and point at it; the previous one is deleted.
+    fn save(&self, epoch: usize) -> Result<()> {
+        let previous = self.objects.get(&self.pointer())?;
+        self.objects
+            .put_dir(&self.local, &self.epoch_dir(&epoch.to_string()))?;
+        self.objects
+            .put(&self.pointer(), epoch.to_string().into_bytes())?;
+        if let Some(prev) = previous {
+            let prev = String::from_utf8_lossy(&prev).trim().to_string();
+            if prev != epoch.to_string() && prev.parse::<usize>().is_ok() {
+                self.objects.delete_dir(&self.epoch_dir(&prev))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Delete the stored checkpoints (the job ended).
+    pub(super) fn discard(&self) {
+        if let Err(e) = self.objects.delete_dir(&format!("jobs/{}", self.id)) {
+            tracing::warn!(id = self.id, error = %e, "could not delete the job's stored checkpoints");
+        }
+    }
+}
 
 /// Observes the training run of one job.
 #[derive(Debug)]
@@ -18,8 +96,10 @@ pub(super) struct JobObserver {
     id: JobId,
     cancel: Arc<AtomicBool>,
     progress: Arc<watch::Sender<Progress>>,
-    db: Arc<Mutex<Connection>>,
+    queue: Arc<dyn JobQueue>,
     history: Vec<EpochRecord>,
+    checkpoints: Option<CheckpointSync>,
+    last_stored: Instant,
     /// When this run started and the global step it started at (for the ETA).
     run_start: Option<(Instant, usize)>,
     current: Progress,
@@ -31,7 +111,7 @@ impl JobObserver {
         id: JobId,
         cancel: Arc<AtomicBool>,
         progress: Arc<watch::Sender<Progress>>,
-        db: Arc<Mutex<Connection>>,
+        queue: Arc<dyn JobQueue>,
         history: Vec<EpochRecord>,
     ) -> Self {
         let mut current = Progress::initial(id, JobState::Running);
@@ -40,11 +120,19 @@ impl JobObserver {
             id,
             cancel,
             progress,
-            db,
+            queue,
             history,
+            checkpoints: None,
+            last_stored: Instant::now(),
             run_start: None,
             current,
         }
+    }
+
+    /// Also copy every epoch's checkpoint to the object store.
+    pub(super) fn with_checkpoint_sync(mut self, sync: CheckpointSync) -> Self {
+        self.checkpoints = Some(sync);
+        self
     }
 
     fn publish(&self) {
@@ -52,9 +140,10 @@ impl JobObserver {
     }
 
     fn persist(&self, resumed_from: Option<usize>) {
-        let conn = self.db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let stored = store::set_progress(&conn, &self.current)
-            .and_then(|()| store::set_history(&conn, self.id, &self.history, resumed_from));
+        let stored = self
+            .queue
+            .set_progress(&self.current)
+            .and_then(|()| self.queue.set_history(self.id, &self.history, resumed_from));
         if let Err(e) = stored {
             tracing::warn!(error = %e, "could not store job progress");
         }
@@ -102,6 +191,12 @@ impl TrainObserver for JobObserver {
             self.current.eta_s = t0.elapsed().as_secs_f64() / done as f64 * left as f64;
         }
         self.publish();
+        if self.last_stored.elapsed() >= STORE_STEP_EVERY {
+            self.last_stored = Instant::now();
+            if let Err(e) = self.queue.set_progress(&self.current) {
+                tracing::debug!(error = %e, "could not store a step snapshot");
+            }
+        }
         self.control()
     }
 
@@ -116,6 +211,12 @@ impl TrainObserver for JobObserver {
         self.current.train_loss = m.train_loss;
         self.current.val_loss = m.val_loss;
         tracing::info!(epoch = m.epoch, train_loss = m.train_loss, val_loss = ?m.val_loss, "job epoch done");
+        // The trainer wrote this epoch's checkpoint before calling here.
+        if let Some(sync) = &self.checkpoints
+            && let Err(e) = sync.save(m.epoch)
+        {
+            tracing::warn!(epoch = m.epoch, error = %e, "could not copy the checkpoint to the object store");
+        }
         self.persist(None);
         self.publish();
         self.control()

@@ -6,6 +6,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::queue::Finish;
 use super::spec::JobSpec;
 use super::types::{EpochRecord, JobId, JobRecord, JobState, JobStateCounts, Progress};
 use crate::{Error, Result};
@@ -32,6 +33,13 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
 ",
     "
 ALTER TABLE jobs ADD COLUMN result TEXT NOT NULL DEFAULT '';
+",
+    // Leases: the worker running a job (`lease_owner`) renews `lease_expires_ms` (Unix ms);
+    // a cancel of a job running elsewhere is a flag its worker reads when it renews.
+    "
+ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+ALTER TABLE jobs ADD COLUMN lease_expires_ms INTEGER;
+ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
 ",
 ];
 
@@ -96,7 +104,7 @@ fn time(s: Option<String>) -> Option<DateTime<Utc>> {
 }
 
 const COLUMNS: &str = "id, state, message, spec, model_version, created_at, started_at, finished_at, \
-                       resumed_from_epoch, attempts, progress, history, result";
+                       resumed_from_epoch, attempts, progress, history, result, lease_owner";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
     let id: JobId = r.get(0)?;
@@ -121,6 +129,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         progress: serde_json::from_str(&progress).unwrap_or_else(|_| Progress::initial(id, state)),
         history: serde_json::from_str(&history).unwrap_or_default(),
         result: r.get(12)?,
+        worker: r.get(13)?,
     })
 }
 
@@ -177,17 +186,6 @@ pub(super) fn list(
         .map_err(db("listing jobs"))
 }
 
-/// Ids of jobs in `state`, oldest first.
-pub(super) fn ids_in(conn: &Connection, state: JobState) -> Result<Vec<JobId>> {
-    let mut stmt = conn
-        .prepare("SELECT id FROM jobs WHERE state = ?1 ORDER BY id")
-        .map_err(db("listing jobs"))?;
-    stmt.query_map(params![state.as_str()], |r| r.get(0))
-        .map_err(db("listing jobs"))?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(db("listing jobs"))
-}
-
 /// Count jobs per state.
 pub(super) fn counts(conn: &Connection) -> Result<JobStateCounts> {
     let mut stmt = conn
@@ -206,23 +204,79 @@ pub(super) fn counts(conn: &Connection) -> Result<JobStateCounts> {
     Ok(out)
 }
 
-/// Mark a job RUNNING (one more attempt).
-pub(super) fn start(conn: &Connection, id: JobId, now: DateTime<Utc>) -> Result<()> {
-    conn.execute(
-        "UPDATE jobs SET state = ?2, started_at = ?3, attempts = attempts + 1 WHERE id = ?1",
-        params![id, JobState::Running.as_str(), now.to_rfc3339()],
+/// Take the oldest QUEUED job for `worker` until `expires_ms`: RUNNING, one more attempt.
+pub(super) fn claim(
+    conn: &Connection,
+    worker: &str,
+    now: DateTime<Utc>,
+    expires_ms: i64,
+) -> Result<Option<JobRecord>> {
+    let id: Option<JobId> = conn
+        .query_row(
+            "UPDATE jobs SET state = 'RUNNING', started_at = ?2, attempts = attempts + 1, \
+             lease_owner = ?1, lease_expires_ms = ?3 \
+             WHERE id = (SELECT id FROM jobs WHERE state = 'QUEUED' ORDER BY id LIMIT 1) RETURNING id",
+            params![worker, now.to_rfc3339(), expires_ms],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db("claiming a job"))?;
+    match id {
+        Some(id) => get(conn, id),
+        None => Ok(None),
+    }
+}
+
+/// Extend `worker`'s lease on `id`; `None` when it no longer holds it, else whether a cancel
+/// was requested.
+pub(super) fn renew(conn: &Connection, id: JobId, worker: &str, expires_ms: i64) -> Result<Option<bool>> {
+    conn.query_row(
+        "UPDATE jobs SET lease_expires_ms = ?3 WHERE id = ?1 AND state = 'RUNNING' AND lease_owner = ?2 \
+         RETURNING cancel_requested",
+        params![id, worker, expires_ms],
+        |r| r.get::<_, i64>(0),
     )
-    .map_err(db("starting a job"))?;
+    .optional()
+    .map(|o| o.map(|c| c != 0))
+    .map_err(db("renewing a job lease"))
+}
+
+/// Ask the worker running `id` to stop.
+pub(super) fn request_cancel(conn: &Connection, id: JobId) -> Result<()> {
+    conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", params![id])
+        .map_err(db("requesting a cancel"))?;
     Ok(())
 }
 
-/// Put RUNNING jobs back to QUEUED (after a restart).
-pub(super) fn requeue_running(conn: &Connection) -> Result<usize> {
-    conn.execute(
-        "UPDATE jobs SET state = ?1 WHERE state = ?2",
-        params![JobState::Queued.as_str(), JobState::Running.as_str()],
-    )
-    .map_err(db("requeueing jobs"))
+/// RUNNING jobs whose lease ended before `now_ms` (or that have none), or that `owner` held:
+/// as (id, attempts).
+pub(super) fn stale_running(
+    conn: &Connection,
+    now_ms: i64,
+    owner: Option<&str>,
+) -> Result<Vec<(JobId, u32)>> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT id, attempts FROM jobs WHERE state = 'RUNNING' AND \
+             (lease_expires_ms IS NULL OR lease_expires_ms < ?1 OR lease_owner = ?2) ORDER BY id",
+        )
+        .map_err(db("finding stale jobs"))?;
+    stmt.query_map(params![now_ms, owner], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db("finding stale jobs"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db("finding stale jobs"))
+}
+
+/// Put one RUNNING job back to QUEUED (its worker is gone); false when it was not RUNNING.
+pub(super) fn requeue(conn: &Connection, id: JobId) -> Result<bool> {
+    let n = conn
+        .execute(
+            "UPDATE jobs SET state = 'QUEUED', lease_owner = NULL, lease_expires_ms = NULL \
+             WHERE id = ?1 AND state = 'RUNNING'",
+            params![id],
+        )
+        .map_err(db("requeueing a job"))?;
+    Ok(n == 1)
 }
 
 /// Store the latest progress snapshot.
@@ -266,37 +320,42 @@ pub(super) fn finish(
     model_version: Option<u32>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
+    finish_if(conn, id, state, message, model_version, now, &Finish::Any)
+}
+
+/// [`finish`] restricted by `which`.
+pub(super) fn finish_if(
+    conn: &Connection,
+    id: JobId,
+    state: JobState,
+    message: &str,
+    model_version: Option<u32>,
+    now: DateTime<Utc>,
+    which: &Finish<'_>,
+) -> Result<bool> {
+    let (states, owner) = match which {
+        Finish::Any => ("QUEUED,RUNNING", None),
+        Finish::Queued => ("QUEUED", None),
+        Finish::OwnedBy(w) => ("RUNNING", Some(*w)),
+    };
     let n = conn
         .execute(
-            "UPDATE jobs SET state = ?2, message = ?3, model_version = ?4, finished_at = ?5 \
-             WHERE id = ?1 AND state IN ('QUEUED', 'RUNNING')",
-            params![id, state.as_str(), message, model_version, now.to_rfc3339()],
+            "UPDATE jobs SET state = ?2, message = ?3, model_version = ?4, finished_at = ?5, \
+             lease_owner = NULL, lease_expires_ms = NULL \
+             WHERE id = ?1 AND instr(',' || ?6 || ',', ',' || state || ',') > 0 \
+             AND (?7 IS NULL OR lease_owner = ?7)",
+            params![
+                id,
+                state.as_str(),
+                message,
+                model_version,
+                now.to_rfc3339(),
+                states,
+                owner
+            ],
         )
         .map_err(db("finishing a job"))?;
     Ok(n == 1)
-}
-
-/// Fail the RUNNING jobs (found after a restart) that have already been started `max_attempts`
-/// times: the server died during each of those runs, so running them again may kill it again.
-/// Returns their ids.
-pub(super) fn fail_exhausted(conn: &Connection, max_attempts: u32, now: DateTime<Utc>) -> Result<Vec<JobId>> {
-    let mut stmt = conn
-        .prepare("SELECT id, attempts FROM jobs WHERE state = ?1 AND attempts >= ?2 ORDER BY id")
-        .map_err(db("finding interrupted jobs"))?;
-    let exhausted: Vec<(JobId, u32)> = stmt
-        .query_map(params![JobState::Running.as_str(), max_attempts], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .map_err(db("finding interrupted jobs"))?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(db("finding interrupted jobs"))?;
-    for &(id, attempts) in &exhausted {
-        let message = format!(
-            "the server stopped {attempts} times while training this job; it is not retried again (--max-job-attempts {max_attempts})"
-        );
-        finish(conn, id, JobState::Failed, &message, None, now)?;
-    }
-    Ok(exhausted.into_iter().map(|(id, _)| id).collect())
 }
 
 /// Delete finished jobs (SUCCEEDED, FAILED, CANCELLED) that ended before `cutoff`, and all but

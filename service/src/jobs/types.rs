@@ -147,6 +147,9 @@ pub struct JobRecord {
     pub history: Vec<EpochRecord>,
     /// The result of a finished backtest or tune job, JSON (empty otherwise).
     pub result: String,
+    /// The worker holding the job's lease while it runs.
+    #[serde(default)]
+    pub worker: Option<String>,
 }
 
 /// One page of [`super::JobManager::list`].

@@ -4,14 +4,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::Utc;
-use rusqlite::Connection;
 use statecast_models::artifact::{Artifact, Evaluation};
 use statecast_models::device::DeviceSpec;
 
+use super::artifacts::{ARTIFACT_CACHE_DIR, ArtifactStore};
 use super::cache::ModelCache;
-use super::sweep::{TMP_PREFIX, TRASH_PREFIX};
+use super::meta::{Catalog, SqliteCatalog};
+use super::meta_pg::PgCatalog;
 use super::{LoadedModel, ModelDetail, ModelRef, ModelSummary, Selector, VersionInfo};
-use super::{import, store, sweep};
+use super::{import, sweep};
+use crate::backend::{RegistryUrl, Storage};
 use crate::forecast::intervals::IntervalStats;
 use crate::roots::{AllowedRoots, RootError};
 use crate::{Error, Result};
@@ -57,11 +59,11 @@ type StagingHook = Arc<dyn Fn() + Send + Sync>;
 
 /// The registry of one data directory.
 pub struct Registry {
-    models_dir: PathBuf,
+    artifacts: ArtifactStore,
     max_import_bytes: u64,
     import_roots: AllowedRoots,
     device: DeviceSpec,
-    db: Mutex<Connection>,
+    db: Box<dyn Catalog>,
     cache: Mutex<ModelCache>,
     /// Deletions so far (see [`Registry::deletions`]).
     deletions: std::sync::atomic::AtomicU64,
@@ -71,7 +73,7 @@ pub struct Registry {
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("models_dir", &self.models_dir)
+            .field("artifacts", &self.artifacts)
             .field("max_import_bytes", &self.max_import_bytes)
             .field("import_roots", &self.import_roots)
             .finish_non_exhaustive()
@@ -131,15 +133,6 @@ fn error_table(evaluation: &Evaluation) -> BTreeMap<String, f64> {
     out
 }
 
-/// A name for a temporary sibling that no other call uses.
-fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{}-{nanos}", std::process::id())
-}
-
 /// A client-named path the import roots refuse, as a registry error.
 fn refused_path(e: RootError) -> Error {
     match e {
@@ -150,27 +143,6 @@ fn refused_path(e: RootError) -> Error {
             field: "path".into(),
             reason: e.to_string(),
         },
-    }
-}
-
-/// Remove `dir` by renaming it aside first, so a crash never leaves a half-deleted version
-/// under its real name.
-fn remove_dir(dir: &Path) {
-    if !dir.exists() {
-        return;
-    }
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let trash = dir.with_file_name(format!("{TRASH_PREFIX}{name}-{}", unique_suffix()));
-    let target = if std::fs::rename(dir, &trash).is_ok() {
-        trash
-    } else {
-        dir.to_path_buf()
-    };
-    if let Err(e) = std::fs::remove_dir_all(&target) {
-        tracing::warn!(dir = %target.display(), error = %e, "could not remove a deleted model directory");
     }
 }
 
@@ -204,32 +176,79 @@ impl Registry {
     /// # Errors
     /// As [`open`](Self::open).
     pub fn with_config(data_dir: &Path, config: RegistryConfig) -> Result<Self> {
-        let models_dir = data_dir.join(MODELS_DIR);
-        std::fs::create_dir_all(&models_dir).map_err(io(format!("creating {}", models_dir.display())))?;
-        let conn = store::open(&data_dir.join(DB_FILE))?;
-        let quarantined = sweep::sweep(&conn, data_dir, &models_dir)?;
-        if quarantined > 0 {
-            tracing::warn!(
-                quarantined,
-                dir = %data_dir.join(super::QUARANTINE_DIR).display(),
-                "model directories without a registry row were quarantined (not deleted)"
-            );
-        }
+        Self::with_storage(&Storage::embedded(data_dir), config)
+    }
+
+    /// Open the registry on `storage`: SQLite or PostgreSQL for the catalog, the data
+    /// directory or an object store for the files. The start-up sweep of the artifact tree
+    /// runs only on a local tree (see [`QUARANTINE_DIR`](super::QUARANTINE_DIR)).
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), and [`Error::Postgres`] when PostgreSQL cannot be reached.
+    pub fn with_storage(storage: &Storage, config: RegistryConfig) -> Result<Self> {
+        let data_dir = &storage.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(io(format!("creating {}", data_dir.display())))?;
+        let db: Box<dyn Catalog> = match &storage.registry {
+            RegistryUrl::Sqlite(path) => Box::new(SqliteCatalog::open(path)?),
+            RegistryUrl::Postgres(url) => Box::new(PgCatalog::connect(url)?),
+        };
+        let artifacts = match &storage.objects {
+            None => {
+                let models_dir = data_dir.join(MODELS_DIR);
+                std::fs::create_dir_all(&models_dir)
+                    .map_err(io(format!("creating {}", models_dir.display())))?;
+                let quarantined = sweep::sweep(db.as_ref(), data_dir, &models_dir)?;
+                if quarantined > 0 {
+                    tracing::warn!(
+                        quarantined,
+                        dir = %data_dir.join(super::QUARANTINE_DIR).display(),
+                        "model directories without a registry row were quarantined (not deleted)"
+                    );
+                }
+                ArtifactStore::Local { models_dir }
+            }
+            Some(objects) => {
+                let cache_dir = data_dir.join(ARTIFACT_CACHE_DIR);
+                std::fs::create_dir_all(&cache_dir)
+                    .map_err(io(format!("creating {}", cache_dir.display())))?;
+                sweep::remove_leftovers(&cache_dir);
+                ArtifactStore::Object {
+                    objects: objects.clone(),
+                    cache_dir,
+                }
+            }
+        };
         Ok(Self {
-            models_dir,
+            artifacts,
             max_import_bytes: config.max_import_bytes,
             import_roots: config.import_roots,
             device: config.device,
-            db: Mutex::new(conn),
+            db,
             cache: Mutex::new(ModelCache::new(config.cache_capacity)),
             staging_hook: Mutex::new(None),
             deletions: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
-    /// The directory of one version's artifact.
+    /// The directory of one version's artifact in the embedded layout (`<data-dir>/models/…`);
+    /// use [`artifact_dir`](Self::artifact_dir) to read a version's files in any mode.
     pub fn version_dir(&self, name: &str, version: u32) -> PathBuf {
-        self.models_dir.join(name).join(version.to_string())
+        self.artifacts.version_dir(name, version)
+    }
+
+    /// A local directory holding the files of `info` (in scale-out mode, the local cache,
+    /// downloaded from the object store first when needed).
+    ///
+    /// # Errors
+    /// [`Error::FailedPrecondition`] when the stored copy is missing or corrupt,
+    /// [`Error::ObjectStore`], [`Error::Io`].
+    pub fn artifact_dir(&self, info: &VersionInfo) -> Result<PathBuf> {
+        self.artifacts.local_dir(info)
+    }
+
+    /// Whether `name`@`version`'s files are stored (readiness checks).
+    pub fn has_artifact(&self, name: &str, version: u32) -> bool {
+        self.artifacts.has(name, version)
     }
 
     /// Run `hook` in every later registration after its files are staged, outside every lock.
@@ -267,6 +286,52 @@ impl Registry {
     /// refused); [`Error::ResourceExhausted`] for an artifact over the import limit;
     /// [`Error::Io`] / [`Error::Database`] when storing fails.
     pub fn register(&self, name: &str, source: &Path, labels: &[String]) -> Result<VersionInfo> {
+        self.register_as(name, source, labels, None)
+    }
+
+    /// [`register`](Self::register) for training job `job`: a job registers at most one
+    /// version, so when it already did (a worker that registered, then died before recording
+    /// the job's end, and another worker ran the job again) that version is returned and
+    /// nothing new is registered.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register).
+    pub fn register_for_job(
+        &self,
+        name: &str,
+        source: &Path,
+        labels: &[String],
+        job: i64,
+    ) -> Result<VersionInfo> {
+        if let Some(done) = self.db.version_of_job(job)? {
+            tracing::info!(job, name = %done.name, version = done.version, "the job had already registered its model");
+            return Ok(done);
+        }
+        match self.register_as(name, source, labels, Some(job)) {
+            Ok(info) => Ok(info),
+            // A concurrent run of the same job won the unique job_id.
+            Err(e) => match self.db.version_of_job(job)? {
+                Some(done) => Ok(done),
+                None => Err(e),
+            },
+        }
+    }
+
+    /// The version training job `job` registered, if any.
+    ///
+    /// # Errors
+    /// [`Error::Database`] / [`Error::Postgres`].
+    pub fn version_of_job(&self, job: i64) -> Result<Option<VersionInfo>> {
+        self.db.version_of_job(job)
+    }
+
+    fn register_as(
+        &self,
+        name: &str,
+        source: &Path,
+        labels: &[String],
+        job: Option<i64>,
+    ) -> Result<VersionInfo> {
         check_name("name", name)?;
         for (i, l) in labels.iter().enumerate() {
             check_label(&format!("labels[{i}]"), l)?;
@@ -275,7 +340,7 @@ impl Registry {
         labels.sort();
         labels.dedup();
 
-        let staging = self.models_dir.join(format!("{TMP_PREFIX}{}", unique_suffix()));
+        let staging = self.artifacts.staging_dir();
         let staged = import::stage(source, &staging, self.max_import_bytes, &|| {
             let hook = lock(&self.staging_hook).clone();
             if let Some(hook) = hook {
@@ -294,22 +359,24 @@ impl Registry {
         // burn reads weights lazily from the file they were loaded from, and the staged file is
         // about to be renamed: drop this model, the cache loads the registered copy below.
         drop(model);
-        let published = self.publish(name, &staging, &artifact, &labels, source);
-        if published.is_err() && staging.exists() {
+        let published = self.publish(name, &staging, &artifact, &labels, source, job);
+        if staging.exists() {
             let _ = std::fs::remove_dir_all(&staging);
         }
         let info = published?;
         tracing::info!(name, version = info.version, kind = %info.kind, "registered a model version");
         // If loading the registered copy fails here, the first request loads it.
         let device = self.device.device()?;
-        if let Ok((artifact, model)) = Artifact::load(&self.version_dir(name, info.version), &device) {
+        if let Ok(dir) = self.artifacts.local_dir(&info)
+            && let Ok((artifact, model)) = Artifact::load(&dir, &device)
+        {
             lock(&self.cache).insert(&info, Arc::new(LoadedModel::new(artifact, model, device)));
         }
         Ok(info)
     }
 
-    /// The short critical section of a registration: take the next version number of `name`,
-    /// rename the verified `staging` copy into place and commit the row with its labels.
+    /// The catalog transaction of a registration: take the next version number of `name`, put
+    /// the verified `staging` copy in place and commit the row with its labels.
     fn publish(
         &self,
         name: &str,
@@ -317,49 +384,37 @@ impl Registry {
         artifact: &Artifact,
         labels: &[String],
         source: &Path,
+        job: Option<i64>,
     ) -> Result<VersionInfo> {
         let now = Utc::now();
-        let mut conn = lock(&self.db);
-        let tx = conn.transaction().map_err(store::db("starting a transaction"))?;
-        let version = store::next_version(&tx, name, &now.to_rfc3339())?;
-        let model_dir = self.models_dir.join(name);
-        std::fs::create_dir_all(&model_dir).map_err(io(format!("creating {}", model_dir.display())))?;
-        let dest = self.version_dir(name, version);
-        if dest.exists() {
-            // Numbers only grow and the sweep quarantines directories without a row, so this is
-            // someone else's directory: keep it aside rather than overwrite or delete it.
-            let aside = model_dir.join(format!("{version}.unregistered-{}", unique_suffix()));
-            tracing::warn!(dir = %dest.display(), to = %aside.display(), "an unregistered directory held the next version's place; moved aside");
-            std::fs::rename(&dest, &aside).map_err(io(format!("moving aside {}", dest.display())))?;
-        }
-        std::fs::rename(staging, &dest)
-            .map_err(io(format!("moving the staged copy to {}", dest.display())))?;
-        let info = VersionInfo {
-            name: name.to_string(),
-            version,
-            kind: artifact.model.kind().to_string(),
-            columns: artifact.schema.columns.clone(),
-            frequency: artifact.schema.frequency.clone(),
-            lookback: artifact.schema.lookback,
-            horizon: artifact.schema.horizon,
-            created_at: artifact.created_at,
-            registered_at: now,
-            labels: labels.to_vec(),
-            metrics: error_table(&artifact.evaluation),
-            intervals: IntervalStats::from_artifact(artifact).map(|i| i.summary()),
+        let mut placed: Option<u32> = None;
+        let mut place = |version: u32| -> Result<VersionInfo> {
+            let hash = self.artifacts.place(name, version, staging)?;
+            placed = Some(version);
+            Ok(VersionInfo {
+                name: name.to_string(),
+                version,
+                kind: artifact.model.kind().to_string(),
+                columns: artifact.schema.columns.clone(),
+                frequency: artifact.schema.frequency.clone(),
+                lookback: artifact.schema.lookback,
+                horizon: artifact.schema.horizon,
+                created_at: artifact.created_at,
+                registered_at: now,
+                labels: labels.to_vec(),
+                metrics: error_table(&artifact.evaluation),
+                intervals: IntervalStats::from_artifact(artifact).map(|i| i.summary()),
+                content_hash: Some(hash),
+            })
         };
-        let committed = (|| {
-            store::insert_version(&tx, &info, source)?;
-            for l in labels {
-                store::set_label(&tx, name, l, version)?;
-            }
-            tx.commit().map_err(store::db("committing a registration"))
-        })();
-        if let Err(e) = committed {
-            let _ = std::fs::remove_dir_all(&dest);
-            return Err(e);
+        let source = source.to_string_lossy();
+        let committed = self.db.publish(name, labels, &source, job, now, &mut place);
+        if committed.is_err()
+            && let Some(v) = placed
+        {
+            self.artifacts.unplace(name, v);
         }
-        Ok(info)
+        committed
     }
 
     /// Every model, by name.
@@ -367,7 +422,7 @@ impl Registry {
     /// # Errors
     /// [`Error::Database`].
     pub fn list(&self) -> Result<Vec<ModelSummary>> {
-        store::summaries(&lock(&self.db))
+        self.db.summaries()
     }
 
     /// A model with every version.
@@ -375,18 +430,9 @@ impl Registry {
     /// # Errors
     /// [`Error::ModelNotFound`], [`Error::Database`].
     pub fn get(&self, name: &str) -> Result<ModelDetail> {
-        let conn = lock(&self.db);
-        let versions = store::versions(&conn, name, None)?;
-        if versions.is_empty() {
-            return Err(Error::ModelNotFound {
-                name: name.into(),
-                version: None,
-            });
-        }
-        Ok(ModelDetail {
+        self.db.detail(name)?.ok_or_else(|| Error::ModelNotFound {
             name: name.into(),
-            labels: store::labels(&conn, name)?,
-            versions,
+            version: None,
         })
     }
 
@@ -395,14 +441,7 @@ impl Registry {
     /// # Errors
     /// [`Error::ModelNotFound`], [`Error::LabelNotFound`], [`Error::Database`].
     pub fn resolve(&self, r: &ModelRef) -> Result<VersionInfo> {
-        let conn = lock(&self.db);
-        let version = store::resolve(&conn, r)?;
-        store::versions(&conn, &r.name, Some(version))?
-            .pop()
-            .ok_or_else(|| Error::ModelNotFound {
-                name: r.name.clone(),
-                version: Some(version),
-            })
+        self.db.resolve(r)
     }
 
     /// How many [`delete`](Self::delete) calls have succeeded since the registry was opened: a
@@ -417,19 +456,10 @@ impl Registry {
     /// # Errors
     /// [`Error::ModelNotFound`], [`Error::Database`].
     pub fn delete(&self, name: &str, version: Option<u32>) -> Result<Vec<u32>> {
-        let deleted = {
-            let mut conn = lock(&self.db);
-            let tx = conn.transaction().map_err(store::db("starting a transaction"))?;
-            let deleted = store::delete(&tx, name, version)?;
-            tx.commit().map_err(store::db("committing a deletion"))?;
-            deleted
-        };
+        let deleted = self.db.delete(name, version)?;
         lock(&self.cache).remove(name);
         self.deletions.fetch_add(1, std::sync::atomic::Ordering::Release);
-        match version {
-            Some(v) => remove_dir(&self.version_dir(name, v)),
-            None => remove_dir(&self.models_dir.join(name)),
-        }
+        self.artifacts.remove(name, version);
         tracing::info!(name, ?deleted, "deleted model versions");
         Ok(deleted)
     }
@@ -441,16 +471,7 @@ impl Registry {
     /// [`Error::Database`].
     pub fn set_label(&self, name: &str, label: &str, version: Option<u32>) -> Result<VersionInfo> {
         check_label("label", label)?;
-        let selector = version.map_or(Selector::Latest, Selector::Version);
-        let r = ModelRef {
-            name: name.into(),
-            selector,
-        };
-        {
-            let conn = lock(&self.db);
-            let v = store::resolve(&conn, &r)?;
-            store::set_label(&conn, name, label, v)?;
-        }
+        self.db.set_label(name, label, version)?;
         self.resolve(&ModelRef {
             name: name.into(),
             selector: Selector::Label(label.into()),
@@ -466,13 +487,13 @@ impl Registry {
             return Ok(m);
         }
         let device = self.device.device()?;
-        let (artifact, model) = Artifact::load(&self.version_dir(&info.name, info.version), &device)
-            .map_err(|e| Error::FailedPrecondition {
-                reason: format!(
-                    "model `{}` version {} cannot be loaded: {e}",
-                    info.name, info.version
-                ),
-            })?;
+        let dir = self.artifacts.local_dir(info)?;
+        let (artifact, model) = Artifact::load(&dir, &device).map_err(|e| Error::FailedPrecondition {
+            reason: format!(
+                "model `{}` version {} cannot be loaded: {e}",
+                info.name, info.version
+            ),
+        })?;
         let loaded = Arc::new(LoadedModel::new(artifact, model, device));
         lock(&self.cache).insert(info, loaded.clone());
         Ok(loaded)

@@ -23,19 +23,27 @@
 //!
 //! The methods block (SQLite, file copies, model loading): async callers run them in
 //! `tokio::task::spawn_blocking`.
+mod artifacts;
 mod cache;
 mod catalog;
 mod import;
+mod meta;
+mod meta_pg;
+#[cfg(test)]
+mod shared_tests;
 mod store;
 mod sweep;
 #[cfg(test)]
 mod tests;
 mod types;
 
+pub use artifacts::ARTIFACT_CACHE_DIR;
 pub use catalog::{
     DB_FILE, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_IMPORT_BYTES, IMPORT_ROOTS, MODELS_DIR, Registry,
     RegistryConfig,
 };
 pub use import::MAX_METADATA_BYTES;
+pub use meta::{Catalog, PlaceVersion, SqliteCatalog};
+pub use meta_pg::PgCatalog;
 pub use sweep::QUARANTINE_DIR;
 pub use types::{LoadedModel, ModelDetail, ModelRef, ModelSummary, Selector, VersionInfo};

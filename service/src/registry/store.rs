@@ -9,8 +9,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{ModelRef, ModelSummary, Selector, VersionInfo};
 use crate::{Error, Result};
 
-/// Schema version stored in `PRAGMA user_version`. 2 added `version_counters`.
-const SCHEMA_VERSION: i64 = 2;
+/// Schema version stored in `PRAGMA user_version`. 2 added `version_counters`, 3 the
+/// artifact's content hash and the job that registered a version (`versions.job_id`, unique:
+/// a job registers at most one version).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS models (
@@ -31,6 +33,8 @@ CREATE TABLE IF NOT EXISTS versions (
     source        TEXT NOT NULL,
     metrics       TEXT NOT NULL,
     intervals     TEXT,
+    content_hash  TEXT,
+    job_id        INTEGER,
     PRIMARY KEY (name, version)
 );
 CREATE TABLE IF NOT EXISTS labels (
@@ -54,6 +58,14 @@ INSERT INTO version_counters (name, next_version)
     SELECT m.name, MAX(m.next_version, COALESCE((SELECT MAX(version) + 1 FROM versions v WHERE v.name = m.name), 1))
     FROM models m WHERE true
     ON CONFLICT (name) DO UPDATE SET next_version = MAX(next_version, excluded.next_version);
+";
+
+/// Schema 2 → 3: columns added to `versions` (each only when missing).
+const ADDED_IN_3: &[(&str, &str)] = &[("content_hash", "TEXT"), ("job_id", "INTEGER")];
+
+/// Created after the migrations (the column may have just been added).
+const INDEXES: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS versions_job ON versions(job_id) WHERE job_id IS NOT NULL;
 ";
 
 pub(super) fn db(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Error {
@@ -87,6 +99,19 @@ pub(super) fn open(path: &Path) -> Result<Connection> {
         conn.execute_batch(MIGRATE_TO_2)
             .map_err(db(format!("{what}: migrating to schema 2")))?;
     }
+    if (1..3).contains(&found) {
+        let have: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('versions')")
+            .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+            .map_err(db(format!("{what}: migrating to schema 3")))?;
+        for (column, kind) in ADDED_IN_3 {
+            if !have.iter().any(|h| h == column) {
+                conn.execute_batch(&format!("ALTER TABLE versions ADD COLUMN {column} {kind}"))
+                    .map_err(db(format!("{what}: migrating to schema 3")))?;
+            }
+        }
+    }
+    conn.execute_batch(INDEXES).map_err(db(what.clone()))?;
     conn.pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(db(what))?;
     Ok(conn)
@@ -107,7 +132,7 @@ pub(super) fn versions(conn: &Connection, name: &str, version: Option<u32>) -> R
     let mut stmt = conn
         .prepare_cached(
             "SELECT version, kind, columns, frequency, lookback, horizon, created_at, registered_at, \
-             metrics, intervals FROM versions WHERE name = ?1 AND (?2 IS NULL OR version = ?2) \
+             metrics, intervals, content_hash FROM versions WHERE name = ?1 AND (?2 IS NULL OR version = ?2) \
              ORDER BY version",
         )
         .map_err(db("reading versions"))?;
@@ -124,12 +149,13 @@ pub(super) fn versions(conn: &Connection, name: &str, version: Option<u32>) -> R
                 r.get::<_, String>(7)?,
                 r.get::<_, String>(8)?,
                 r.get::<_, Option<String>>(9)?,
+                r.get::<_, Option<String>>(10)?,
             ))
         })
         .map_err(db("reading versions"))?;
     let mut out = Vec::new();
     for row in rows {
-        let (v, kind, columns, frequency, lookback, horizon, created, registered, metrics, intervals) =
+        let (v, kind, columns, frequency, lookback, horizon, created, registered, metrics, intervals, hash) =
             row.map_err(db("reading versions"))?;
         out.push(VersionInfo {
             name: name.to_string(),
@@ -144,6 +170,7 @@ pub(super) fn versions(conn: &Connection, name: &str, version: Option<u32>) -> R
             labels: labels.remove(&v).unwrap_or_default(),
             metrics: serde_json::from_str(&metrics).unwrap_or_default(),
             intervals: intervals.and_then(|s| serde_json::from_str(&s).ok()),
+            content_hash: hash,
         });
     }
     Ok(out)
@@ -274,12 +301,29 @@ pub(super) fn raise_counter(conn: &Connection, name: &str, next: u32) -> Result<
     Ok(())
 }
 
-/// Insert `info` (its labels are not written) and advance the model's next version.
-pub(super) fn insert_version(conn: &Connection, info: &VersionInfo, source: &Path) -> Result<()> {
+/// The version job `job` registered, if any.
+pub(super) fn version_of_job(conn: &Connection, job: i64) -> Result<Option<(String, u32)>> {
+    conn.query_row(
+        "SELECT name, version FROM versions WHERE job_id = ?1",
+        params![job],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(db("finding a job's version"))
+}
+
+/// Insert `info` (its labels are not written), registered by `job` if any, and advance the
+/// model's next version.
+pub(super) fn insert_version(
+    conn: &Connection,
+    info: &VersionInfo,
+    source: &str,
+    job: Option<i64>,
+) -> Result<()> {
     conn.execute(
         "INSERT INTO versions (name, version, kind, columns, frequency, lookback, horizon, \
-         created_at, registered_at, source, metrics, intervals) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         created_at, registered_at, source, metrics, intervals, content_hash, job_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             info.name,
             info.version,
@@ -290,9 +334,11 @@ pub(super) fn insert_version(conn: &Connection, info: &VersionInfo, source: &Pat
             info.horizon as i64,
             info.created_at.to_rfc3339(),
             info.registered_at.to_rfc3339(),
-            source.to_string_lossy(),
+            source,
             json(&info.metrics),
             info.intervals.as_ref().map(json),
+            info.content_hash,
+            job,
         ],
     )
     .map_err(db("inserting a version"))?;

@@ -18,9 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::Connection;
-
-use super::store;
+use super::meta::Catalog;
 use crate::{Error, Result};
 
 /// Prefix of a registry-owned staging directory (an import in progress).
@@ -90,13 +88,13 @@ fn remove(path: &Path) {
     }
 }
 
-/// Sweep `models_dir` (inside `data_dir`) against the rows of `conn`; returns how many entries
+/// Sweep `models_dir` (inside `data_dir`) against the rows of `catalog`; returns how many entries
 /// were quarantined.
 ///
 /// # Errors
 /// [`Error::Io`] when the tree cannot be listed, [`Error::Database`].
-pub(super) fn sweep(conn: &Connection, data_dir: &Path, models_dir: &Path) -> Result<usize> {
-    let known = store::all_versions(conn)?;
+pub(super) fn sweep(catalog: &dyn Catalog, data_dir: &Path, models_dir: &Path) -> Result<usize> {
+    let known = catalog.all_versions()?;
     let mut quarantine = Quarantine::new(data_dir);
     let mut highest: BTreeMap<String, u32> = BTreeMap::new();
     let entries = std::fs::read_dir(models_dir).map_err(|source| Error::Io {
@@ -147,7 +145,20 @@ pub(super) fn sweep(conn: &Connection, data_dir: &Path, models_dir: &Path) -> Re
         }
     }
     for (name, n) in highest {
-        store::raise_counter(conn, &name, n.saturating_add(1))?;
+        catalog.raise_counter(&name, n.saturating_add(1))?;
     }
     Ok(quarantine.moved)
+}
+
+/// Remove this registry's own leftovers (interrupted downloads and stagings) directly under
+/// `dir` (the artifact cache of scale-out mode, where nothing else is swept).
+pub(super) fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_str().is_some_and(is_own_leftover) {
+            remove(&entry.path());
+        }
+    }
 }

@@ -18,7 +18,7 @@ const L: usize = 8;
 const H: usize = 3;
 
 /// A Linear artifact with two variates and per-step residual statistics.
-fn artifact(root: &Path, name: &str) -> PathBuf {
+pub(super) fn artifact(root: &Path, name: &str) -> PathBuf {
     let scaler = Scaler {
         kind: ScalerKind::ZScore,
         scope: ScalerScope::Global,

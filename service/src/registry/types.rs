@@ -105,6 +105,10 @@ pub struct VersionInfo {
     pub metrics: BTreeMap<String, f64>,
     /// What quantiles are computed from (`None`: this version gives point forecasts only).
     pub intervals: Option<IntervalStats>,
+    /// SHA-256 of the artifact's files (see [`crate::backend::objects::content_hash`]); the key
+    /// of the local artifact cache in scale-out mode. `None` for versions registered before
+    /// it was recorded.
+    pub content_hash: Option<String>,
 }
 
 /// One model in a listing.

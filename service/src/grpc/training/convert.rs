@@ -299,6 +299,11 @@ impl From<JobRecord> for pb::Job {
             }
             .into(),
             result_json: j.result,
+            worker: if j.state == JobState::Running {
+                j.worker.unwrap_or_default()
+            } else {
+                String::new()
+            },
         }
     }
 }
