@@ -28,6 +28,10 @@ pub(crate) struct LoadArgs {
     /// Server to load (`http://127.0.0.1:PORT`); default: start one as a child process.
     #[arg(long)]
     server: Option<String>,
+    /// More servers sharing `--server`'s registry (scale-out mode, comma-separated): the forecast
+    /// clients of each level are spread over all of them, round robin.
+    #[arg(long, value_delimiter = ',', requires = "server")]
+    spread_over: Vec<String>,
     /// PID of `--server`, to read its RSS from /proc (the child's PID when the bench starts it).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -235,8 +239,9 @@ struct Level {
     p99_ms: f64,
 }
 
+/// `clients` clients, client i on its own connection to `endpoints[i % len]`.
 async fn run_level(
-    options: &ClientOptions,
+    endpoints: &[ClientOptions],
     req: &pb::ForecastRequest,
     clients: usize,
     duration: Duration,
@@ -244,8 +249,8 @@ async fn run_level(
 ) -> anyhow::Result<Level> {
     let issued = Arc::new(AtomicUsize::new(0));
     let mut connections = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        connections.push(options.connect().await?);
+    for i in 0..clients {
+        connections.push(endpoints[i % endpoints.len()].connect().await?);
     }
     let start = Instant::now();
     let deadline = start + duration;
@@ -352,14 +357,23 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
         let version = registered(&options, &args.model, artifact.as_deref()).await?;
         let req = request(&version, args.series_per_request)?;
-        // Warm-up: loads the model into the server's cache.
-        ForecastServiceClient::new(options.connect().await?)
-            .forecast(req.clone())
-            .await
-            .map_err(status)?;
+        // Warm-up: loads the model into each server's cache.
+        let mut endpoints = vec![options.clone()];
+        endpoints.extend(args.spread_over.iter().map(|a| ClientOptions::new(a.clone())));
+        for endpoint in &endpoints {
+            ForecastServiceClient::new(endpoint.connect().await?)
+                .forecast(req.clone())
+                .await
+                .map_err(status)?;
+        }
         let before = rss_mib(pid);
         println!(
-            "server {address}, model {}@{} (lookback {}, {} variates), {} series/request",
+            "server {address}{}, model {}@{} (lookback {}, {} variates), {} series/request",
+            if args.spread_over.is_empty() {
+                String::new()
+            } else {
+                format!(" and {} (clients spread round robin)", args.spread_over.join(", "))
+            },
             version.name,
             version.version,
             req.series
@@ -377,7 +391,7 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
         );
         let duration = Duration::from_secs_f64(args.duration_s);
         for &clients in &args.clients {
-            let level = run_level(&options, &req, clients.max(1), duration, args.max_requests).await?;
+            let level = run_level(&endpoints, &req, clients.max(1), duration, args.max_requests).await?;
             println!(
                 "{:>8} {:>10} {:>8} {:>10.0} {:>10.2} {:>10.2} {:>22}",
                 level.clients,
