@@ -10,7 +10,7 @@ set -euo pipefail
 BIN=${1:-target/release/statecast}; DUR=${2:-10}; CLIENTS=${3:-6,24}
 cd "$(dirname "$0")/.."
 W=$(mktemp -d /tmp/statecast-scale-out.XXXXXX)
-export STATECAST_PG_STATE=$W/pg
+export STATECAST_PG_STATE=/tmp/statecast-pg-$$   # outside $W: the postgres user must reach it
 eval "$(scripts/pg-test.sh start)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/pg-test.sh stop; rm -rf "$W"; }

@@ -39,12 +39,38 @@ pub enum RootError {
     Malformed,
 }
 
-/// Directories under which client-named paths are allowed (canonical form).
+/// Directories under which client-named paths are allowed (canonical form), and object-store
+/// prefixes (`s3://bucket/prefix/`) under which client-named object URLs are allowed.
 #[derive(Debug, Clone)]
 pub struct AllowedRoots {
     roots: Vec<PathBuf>,
+    url_roots: Vec<String>,
     what: &'static str,
     flag: &'static str,
+}
+
+/// Whether `s` names an object in an object store (`s3://…`) rather than a local path.
+pub fn is_object_url(s: &str) -> bool {
+    s.starts_with("s3://") || s.starts_with("s3a://")
+}
+
+/// `url` in the form roots are compared in: `s3://bucket/a/b` (scheme and bucket lower-case,
+/// no empty, `.` or `..` segments, no query or fragment); `None` when it is not such a URL.
+fn normal_object_url(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    if !matches!(parsed.scheme(), "s3" | "s3a") || parsed.query().is_some() || parsed.fragment().is_some() {
+        return None;
+    }
+    let bucket = parsed.host_str()?.to_ascii_lowercase();
+    // `Url` resolves `..` itself; refuse them in the raw text too, and empty segments.
+    if url.split('/').skip(3).any(|seg| seg == ".." || seg == ".") {
+        return None;
+    }
+    let path = parsed.path().trim_start_matches('/');
+    if path.split('/').any(str::is_empty) && !path.is_empty() {
+        return None;
+    }
+    Some(format!("s3://{bucket}/{path}"))
 }
 
 impl AllowedRoots {
@@ -59,7 +85,22 @@ impl AllowedRoots {
         flag: &'static str,
     ) -> std::io::Result<Self> {
         let mut canonical = Vec::new();
+        let mut url_roots = Vec::new();
         for root in roots {
+            let text = root.to_string_lossy();
+            if is_object_url(&text) {
+                let normal = normal_object_url(text.trim_end_matches('/')).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("{flag} {text}: not an s3://bucket/prefix URL"),
+                    )
+                })?;
+                let normal = format!("{}/", normal.trim_end_matches('/'));
+                if !url_roots.contains(&normal) {
+                    url_roots.push(normal);
+                }
+                continue;
+            }
             let c = std::fs::canonicalize(&root)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{flag} {}: {e}", root.display())))?;
             if !c.is_dir() {
@@ -74,6 +115,7 @@ impl AllowedRoots {
         }
         Ok(Self {
             roots: canonical,
+            url_roots,
             what,
             flag,
         })
@@ -83,6 +125,7 @@ impl AllowedRoots {
     pub fn none(what: &'static str, flag: &'static str) -> Self {
         Self {
             roots: Vec::new(),
+            url_roots: Vec::new(),
             what,
             flag,
         }
@@ -95,7 +138,36 @@ impl AllowedRoots {
 
     /// Whether any root is configured.
     pub fn is_empty(&self) -> bool {
-        self.roots.is_empty()
+        self.roots.is_empty() && self.url_roots.is_empty()
+    }
+
+    /// The normal form of the object URL `requested` when it lies under an object-store root.
+    /// Whether the object exists is learnt only when it is read.
+    ///
+    /// # Errors
+    /// [`RootError::NoRoots`] without any root, [`RootError::NotAllowed`] for a URL that is
+    /// malformed or outside every object-store root.
+    pub fn resolve_url(&self, requested: &str) -> Result<String, RootError> {
+        if self.is_empty() {
+            return Err(RootError::NoRoots {
+                what: self.what,
+                flag: self.flag,
+            });
+        }
+        let refused = || RootError::NotAllowed {
+            requested: requested.chars().take(256).collect(),
+            flag: self.flag,
+        };
+        let normal = normal_object_url(requested).ok_or_else(refused)?;
+        if self
+            .url_roots
+            .iter()
+            .any(|root| normal.starts_with(root.as_str()))
+        {
+            Ok(normal)
+        } else {
+            Err(refused())
+        }
     }
 
     /// The canonical form of `requested` when it exists under a root.
@@ -224,5 +296,58 @@ mod tests {
         std::fs::write(&file, "x").unwrap();
         assert!(AllowedRoots::new([file], "x", "--data-root").is_err());
         assert!(AllowedRoots::new([dir.path().join("missing")], "x", "--data-root").is_err());
+    }
+}
+
+#[cfg(test)]
+mod object_url_tests {
+    use super::*;
+
+    #[test]
+    fn object_urls_resolve_only_under_object_store_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let roots = AllowedRoots::new(
+            [
+                dir.path().to_path_buf(),
+                PathBuf::from("s3://Data-Bucket/datasets/"),
+            ],
+            "dataset files",
+            "--data-root",
+        )
+        .unwrap();
+        assert_eq!(
+            roots
+                .resolve_url("s3://data-bucket/datasets/ett/ETTh1.parquet")
+                .unwrap(),
+            "s3://data-bucket/datasets/ett/ETTh1.parquet"
+        );
+        for refused in [
+            "s3://data-bucket/datasets-evil/x.parquet",
+            "s3://data-bucket/other/x.parquet",
+            "s3://data-bucket/datasets/../secrets/x.parquet",
+            "s3://data-bucket/datasets/./x.parquet",
+            "s3://data-bucket/datasets//x.parquet",
+            "s3://other/datasets/x.parquet",
+            "s3://data-bucket/datasets/x.parquet?versionId=1",
+            "http://data-bucket/datasets/x.parquet",
+            "s3://",
+        ] {
+            assert!(
+                matches!(roots.resolve_url(refused), Err(RootError::NotAllowed { .. })),
+                "{refused}"
+            );
+        }
+        // Local roots only: object URLs are refused; no roots at all: the flag is named.
+        let local = AllowedRoots::new([dir.path().to_path_buf()], "dataset files", "--data-root").unwrap();
+        assert!(matches!(
+            local.resolve_url("s3://data-bucket/datasets/x.parquet"),
+            Err(RootError::NotAllowed { .. })
+        ));
+        let none = AllowedRoots::none("dataset files", "--data-root");
+        assert!(matches!(
+            none.resolve_url("s3://b/x.parquet"),
+            Err(RootError::NoRoots { .. })
+        ));
+        assert!(AllowedRoots::new([PathBuf::from("s3://")], "dataset files", "--data-root").is_err());
     }
 }

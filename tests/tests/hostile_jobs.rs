@@ -561,3 +561,52 @@ async fn backtest_and_tune_settings_are_bounded_at_submission() {
     assert!(listed.is_empty(), "{listed:?}");
     assert_survived(&mut server, RSS_BOUND, &before).await;
 }
+
+/// Object URLs as dataset paths: only under an `s3://` `--data-root`, with no `..`, query or
+/// other scheme, and nothing is fetched before a worker starts the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataset_urls_outside_the_object_store_roots_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(
+        &dir.path().join("data"),
+        dir.path(),
+        &["--data-root", "s3://datasets-bucket/allowed"],
+    );
+    let mut jobs = client(&server).await;
+    for path in [
+        "s3://datasets-bucket/other/x.parquet",
+        "s3://datasets-bucket/allowed-not/x.parquet",
+        "s3://datasets-bucket/allowed/../other/x.parquet",
+        "s3://datasets-bucket/allowed/x.parquet?versionId=7",
+        "s3://other-bucket/allowed/x.parquet",
+        "s3a://",
+    ] {
+        let err = jobs.submit_job(request(path, 1)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{path}: {err:?}");
+        assert!(
+            err.message().contains("`dataset.path`"),
+            "{path}: {}",
+            err.message()
+        );
+    }
+    // A server without object-store roots refuses every object URL the same way.
+    let plain = start(&dir.path().join("data2"), dir.path(), &[]);
+    let err = client(&plain)
+        .await
+        .submit_job(request("s3://datasets-bucket/allowed/x.parquet", 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    // A malformed object-store root is a start-up error, not a silent refusal later.
+    let out = common::run(&[
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--data-dir",
+        &dir.path().join("data3").to_string_lossy(),
+        "--data-root",
+        "s3://",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--data-root"));
+}

@@ -334,3 +334,59 @@ mod tests {
         assert!(e.contains("--object-store"), "{e}");
     }
 }
+
+/// Largest dataset object [`fetch_url`] downloads: 8 GiB.
+pub const MAX_DATASET_BYTES: u64 = 8 << 30;
+
+/// Download the object `url` (`s3://bucket/key…`, credentials from the `AWS_*` environment)
+/// into `dir` under the key's file name (so its extension still tells the format); returns
+/// the local file.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] (`dataset.path`) for a URL that names no object;
+/// [`Error::FailedPrecondition`] when the object does not exist; [`Error::ResourceExhausted`]
+/// over [`MAX_DATASET_BYTES`]; [`Error::ObjectStore`], [`Error::Io`].
+pub fn fetch_url(url: &str, dir: &Path) -> Result<PathBuf> {
+    let bad = |reason: &str| Error::InvalidArgument {
+        field: "dataset.path".into(),
+        reason: reason.into(),
+    };
+    let parsed = url::Url::parse(url).map_err(|_| bad("not an s3://bucket/key URL"))?;
+    let bucket = parsed.host_str().ok_or_else(|| bad("the URL names no bucket"))?;
+    let key = parsed.path().trim_start_matches('/');
+    let name = key
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+        .ok_or_else(|| bad("the URL names no object"))?;
+    let store = Objects::open(&format!("{}://{bucket}", parsed.scheme()))?;
+    let bytes = store.block_on(async {
+        let k = Key::parse(key).map_err(|_| bad("malformed object key"))?;
+        let got = match store.store.get(&k).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Error::FailedPrecondition {
+                    reason: "dataset: no such object in the store".into(),
+                });
+            }
+            Err(e) => return Err(store_error("reading the dataset object")(e)),
+        };
+        if got.meta.size > MAX_DATASET_BYTES {
+            return Err(Error::ResourceExhausted {
+                reason: format!("dataset objects are limited to {MAX_DATASET_BYTES} bytes"),
+            });
+        }
+        got.bytes()
+            .await
+            .map_err(store_error("reading the dataset object"))
+    })?;
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    let path = dir.join(name);
+    let context = format!("writing {}", path.display());
+    crate::fsutil::replace_via_temp(
+        &path,
+        |tmp| std::fs::write(tmp, &bytes).map_err(io(context.clone())),
+        io(context.clone()),
+    )?;
+    Ok(path)
+}

@@ -372,7 +372,10 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
             if args.spread_over.is_empty() {
                 String::new()
             } else {
-                format!(" and {} (clients spread round robin)", args.spread_over.join(", "))
+                format!(
+                    " and {} (clients spread round robin)",
+                    args.spread_over.join(", ")
+                )
             },
             version.name,
             version.version,

@@ -156,8 +156,17 @@ impl DataArgs {
     }
 
     /// The reader spec these flags describe (errors name the flag).
+    /// An `s3://bucket/key` `--data` is downloaded first (into the temporary directory,
+    /// `statecast-data-PID/`; credentials and endpoint from the `AWS_*` environment).
     pub(crate) fn spec(&self) -> anyhow::Result<DatasetSpec> {
-        self.options()
+        let mut options = self.options();
+        let text = self.data.to_string_lossy().into_owned();
+        if statecast_service::roots::is_object_url(&text) {
+            let dir = std::env::temp_dir().join(format!("statecast-data-{}", std::process::id()));
+            options.path = statecast_service::backend::objects::fetch_url(&text, &dir)
+                .with_context(|| format!("downloading {text}"))?;
+        }
+        options
             .to_spec()
             .map_err(|e| anyhow::anyhow!("{}: {}", flag(e.field), e.reason))
     }

@@ -113,10 +113,12 @@ pub(crate) struct ServeArgs {
     /// advance their series' model states in one forward per stage (1: one point at a time).
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     monitor_max_batch: u64,
-    /// Directory under which training jobs may name dataset files (repeatable; the env var takes
-    /// a `:`-separated list). Without one, job submissions get FAILED_PRECONDITION.
-    #[arg(long = "data-root", env = "STATECAST_DATA_ROOTS", value_delimiter = ':')]
-    data_roots: Vec<PathBuf>,
+    /// Directory under which training jobs may name dataset files, or an object-store prefix
+    /// `s3://bucket/prefix` under which they may name dataset objects (repeatable; each value,
+    /// like the env var, may be a `:`-separated list). Without one, job submissions get
+    /// FAILED_PRECONDITION.
+    #[arg(long = "data-root", env = "STATECAST_DATA_ROOTS")]
+    data_roots: Vec<String>,
     /// Most trainable parameters of a job's model; larger models get RESOURCE_EXHAUSTED.
     #[arg(long, default_value_t = 20_000_000)]
     max_model_params: u64,
@@ -150,6 +152,26 @@ pub(crate) struct ServeArgs {
     /// builds). Training jobs choose their own device.
     #[arg(long, default_value = "cpu")]
     device: statecast_models::device::DeviceSpec,
+}
+
+/// A `:`-separated list of roots, where `s3://…` URLs keep their own colon.
+fn split_roots(list: &str) -> Vec<PathBuf> {
+    let mut out: Vec<String> = Vec::new();
+    for part in list.split(':') {
+        if let Some(prev) = out.last_mut()
+            && matches!(prev.as_str(), "s3" | "s3a")
+            && part.starts_with("//")
+        {
+            prev.push(':');
+            prev.push_str(part);
+        } else {
+            out.push(part.to_string());
+        }
+    }
+    out.into_iter()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// The configured token: from `--auth-token-file`, else `--auth-token`/`STATECAST_AUTH_TOKEN`.
@@ -227,7 +249,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         monitor_max_total_series: args.monitor_max_total_series,
         monitor_stream_idle: Duration::from_secs(args.monitor_stream_idle_secs),
         monitor_max_batch: usize::try_from(args.monitor_max_batch)?,
-        data_roots: args.data_roots,
+        data_roots: args.data_roots.iter().flat_map(|v| split_roots(v)).collect(),
         max_model_params: args.max_model_params,
         max_train_memory_mib: args.max_train_memory_mib,
         max_job_epochs: args.max_job_epochs,
@@ -275,4 +297,23 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("server stopped");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_roots;
+    use std::path::PathBuf;
+
+    #[test]
+    fn root_lists_keep_object_store_urls_whole() {
+        assert_eq!(
+            split_roots("/srv/a:s3://bucket/datasets:/srv/b::"),
+            vec![
+                PathBuf::from("/srv/a"),
+                PathBuf::from("s3://bucket/datasets"),
+                PathBuf::from("/srv/b")
+            ]
+        );
+        assert_eq!(split_roots("s3"), vec![PathBuf::from("s3")]);
+    }
 }

@@ -424,13 +424,39 @@ impl Inner {
         // The roots may have changed since submission (a restart with other --data-root
         // flags, a symlink swapped): the path is resolved again and the canonical one is read.
         let stored = job.spec.data.path.to_str().unwrap_or_default();
-        match self.data_roots.resolve(stored) {
-            Ok(path) => request.data.path = path,
-            Err(e) => {
-                tracing::warn!(error = %e, path = %job.spec.data.path.display(), "dataset path refused at start");
-                let message = "dataset: the path is no longer an existing file under this server's --data-root directories";
-                self.finish(id, JobState::Failed, message, None);
-                return;
+        if crate::roots::is_object_url(stored) {
+            let fetched = self
+                .data_roots
+                .resolve_url(stored)
+                .map_err(|e| Error::InvalidArgument {
+                    field: "dataset.path".into(),
+                    reason: e.to_string(),
+                })
+                .and_then(|url| crate::backend::objects::fetch_url(&url, &dir.join("data")));
+            match fetched {
+                Ok(path) => request.data.path = path,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dataset object not fetched");
+                    let message = if let Error::FailedPrecondition { reason }
+                    | Error::ResourceExhausted { reason } = &e
+                    {
+                        reason.clone()
+                    } else {
+                        "dataset: the object could not be read (details in the server log)".into()
+                    };
+                    self.finish(id, JobState::Failed, &message, None);
+                    return;
+                }
+            }
+        } else {
+            match self.data_roots.resolve(stored) {
+                Ok(path) => request.data.path = path,
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %job.spec.data.path.display(), "dataset path refused at start");
+                    let message = "dataset: the path is no longer an existing file under this server's --data-root directories";
+                    self.finish(id, JobState::Failed, message, None);
+                    return;
+                }
             }
         }
         match job.spec.kind {

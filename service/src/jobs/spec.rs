@@ -385,11 +385,13 @@ impl DatasetSubmission {
         let path = match raw.split_once("://") {
             None => PathBuf::from(raw),
             Some(("file", rest)) => PathBuf::from(rest),
+            // Object URLs are checked against the server's `s3://` data roots in `validate`.
+            Some(("s3" | "s3a", _)) => PathBuf::from(raw),
             Some((scheme, _)) => {
                 return Err(invalid(
                     "dataset.path",
                     format!(
-                        "`{scheme}://` URIs are not supported: give a path on the server or a file:// URI"
+                        "`{scheme}://` URIs are not supported: give a path on the server, a file:// URI or an s3:// URL under an s3:// --data-root"
                     ),
                 ));
             }
@@ -436,6 +438,19 @@ impl DatasetSubmission {
     pub fn validate(&self, roots: &AllowedRoots) -> Result<DatasetSpec> {
         let mut options = self.options()?;
         let requested = options.path.to_string_lossy().into_owned();
+        if crate::roots::is_object_url(&requested) {
+            // An object under an `s3://` data root: read by the worker when the job starts.
+            let url = roots.resolve_url(&requested).map_err(|e| match e {
+                RootError::NoRoots { .. } => Error::FailedPrecondition {
+                    reason: e.to_string(),
+                },
+                RootError::NotAllowed { .. } | RootError::Malformed => invalid("dataset.path", e.to_string()),
+            })?;
+            options.path = PathBuf::from(url);
+            return options
+                .to_spec()
+                .map_err(|e| invalid(&format!("dataset.{}", e.field), e.reason));
+        }
         let path = roots.resolve(&requested).map_err(|e| match e {
             RootError::NoRoots { .. } => Error::FailedPrecondition {
                 reason: e.to_string(),
