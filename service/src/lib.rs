@@ -23,6 +23,7 @@ pub mod ops;
 pub mod registry;
 pub mod roots;
 pub mod server;
+pub mod shard;
 pub mod train_defaults;
 pub mod training;
 pub mod tune;

@@ -70,6 +70,44 @@ pub(crate) struct ServerArg {
     /// Server address (`https://…` for TLS).
     #[arg(long, default_value = "http://127.0.0.1:50051", env = "STATECAST_SERVER")]
     pub(crate) server: String,
+    #[command(flatten)]
+    pub(crate) access: AccessArgs,
+}
+
+/// The connection flags of a client of several servers at once (`statecast monitor`): `--server`
+/// repeated or comma-separated, one `--ca-cert` and token for all of them.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServersArg {
+    /// Server address (`https://…` for TLS); repeat the flag or separate addresses with commas
+    /// to spread the series over several servers.
+    #[arg(
+        long = "server",
+        value_name = "SERVER",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:50051",
+        env = "STATECAST_SERVER"
+    )]
+    pub(crate) servers: Vec<String>,
+    #[command(flatten)]
+    pub(crate) access: AccessArgs,
+}
+
+impl ServersArg {
+    /// One [`ServerArg`] per address, sharing the CA and token.
+    pub(crate) fn each(&self) -> Vec<ServerArg> {
+        self.servers
+            .iter()
+            .map(|server| ServerArg {
+                server: server.clone(),
+                access: self.access.clone(),
+            })
+            .collect()
+    }
+}
+
+/// `--ca-cert`, `--token`, `--token-file`: how a client is let in.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct AccessArgs {
     /// CA certificate (PEM) to verify an `https://` server (default: web PKI roots).
     #[arg(long, env = "STATECAST_CA_CERT")]
     pub(crate) ca_cert: Option<PathBuf>,
@@ -93,17 +131,22 @@ impl ServerArg {
     /// # Errors
     /// When `--token-file` cannot be read.
     pub(crate) fn options(&self) -> anyhow::Result<ClientOptions> {
-        let token = match &self.token_file {
+        let AccessArgs {
+            ca_cert,
+            token,
+            token_file,
+        } = &self.access;
+        let token = match token_file {
             Some(path) => Some(
                 std::fs::read_to_string(path)
                     .map_err(|e| anyhow::anyhow!("reading --token-file {}: {e}", path.display()))?
                     .trim()
                     .to_string(),
             ),
-            None => self.token.clone(),
+            None => token.clone(),
         };
         Ok(ClientOptions {
-            ca_cert: self.ca_cert.clone(),
+            ca_cert: ca_cert.clone(),
             token,
             ..ClientOptions::new(self.server.clone())
         })
