@@ -45,12 +45,12 @@ J
 "$BIN" jobs submit --server "$A" --data "$W/sim/sensors.parquet" --series-column series_id \
   --label-column label --missing linear --model spacetime --model-config "$W/tiny.json" \
   --lookback 48 --horizon 12 --epochs 8 --max-batches-per-epoch 30 --name failover >/dev/null
-holder() { psql "$PG" -Atc "SELECT coalesce(lease_owner,'') || ' ' || state || ' ' || attempts || ' ' || jsonb_array_length(history::jsonb) FROM jobs WHERE model_name='failover'"; }
+holder() { psql "$PG" -Atc "SELECT coalesce(lease_owner,'-') || ' ' || state || ' ' || attempts || ' ' || jsonb_array_length(history::jsonb) FROM jobs WHERE model_name='failover'"; }
 for _ in $(seq 600); do read -r owner state attempts epochs <<<"$(holder)"; [ "${epochs:-0}" -ge 1 ] && break; sleep 0.1; done
 echo "job held by $owner after epoch $epochs; killing it"
 victim=$owner
 pid=$(pgrep -f -- "--worker-id $victim" | head -1); kill -9 "$pid"; t0=$(date +%s.%N)
-for _ in $(seq 1200); do read -r owner state attempts epochs <<<"$(holder)"; [ -n "$owner" ] && [ "$owner" != "$victim" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do read -r owner state attempts epochs <<<"$(holder)"; [ "$owner" != "-" ] && [ "$owner" != "$victim" ] && break; sleep 0.05; done
 t1=$(date +%s.%N)
 echo "failover: held by $owner (attempt $attempts) $(python3 -c "print(f'{$t1-$t0:.2f}')") s after SIGKILL (lease 5 s)"
 for _ in $(seq 1200); do read -r owner state attempts epochs <<<"$(holder)"; [ "$state" = SUCCEEDED ] || [ "$state" = FAILED ] && break; sleep 0.2; done

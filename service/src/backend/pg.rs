@@ -1,19 +1,60 @@
-//! [`Pg`]: one PostgreSQL connection shared by the calls of one component (the registry, or
-//! the job queue), reconnected when the server dropped it, and versioned migrations applied
-//! under an advisory lock so that servers starting together migrate once.
+//! [`Pg`]: a small pool of PostgreSQL connections for one component (the registry, or the job
+//! queue), each reconnected when the server dropped it, with the hot statements prepared once
+//! per connection; and versioned migrations applied under an advisory lock so that servers
+//! starting together migrate once.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
 
 use crate::{Error, Result};
 
 /// The advisory lock key every statecast migration holds (any fixed number: "stcst" in ASCII).
 const MIGRATION_LOCK: i64 = 0x73_74_63_73_74;
 
-/// A lazily reconnected PostgreSQL client.
+/// Connections per [`Pg`]: concurrent forecasts resolve their models in parallel.
+const POOL: usize = 4;
+
+/// One pooled connection and the statements prepared on it.
+pub struct Conn {
+    client: Client,
+    prepared: HashMap<&'static str, Statement>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("prepared", &self.prepared.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Conn {
+    /// The connection.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// `sql` prepared on this connection (once; later calls reuse it).
+    ///
+    /// # Errors
+    /// [`Error::Postgres`].
+    pub fn prepared(&mut self, sql: &'static str) -> Result<Statement> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let statement = self.client.prepare(sql).map_err(pg("preparing a statement"))?;
+        self.prepared.insert(sql, statement.clone());
+        Ok(statement)
+    }
+}
+
+/// A small pool of lazily reconnected PostgreSQL clients.
 pub struct Pg {
     config: postgres::Config,
-    client: Mutex<Option<Client>>,
+    pool: Vec<Mutex<Option<Conn>>>,
+    next: AtomicUsize,
 }
 
 impl std::fmt::Debug for Pg {
@@ -45,38 +86,62 @@ impl Pg {
             reason: format!("not a PostgreSQL URL: {e}"),
         })?;
         let client = config.connect(NoTls).map_err(pg("connecting to PostgreSQL"))?;
+        let mut pool: Vec<Mutex<Option<Conn>>> = (0..POOL).map(|_| Mutex::new(None)).collect();
+        pool[0] = Mutex::new(Some(Conn {
+            client,
+            prepared: HashMap::new(),
+        }));
         Ok(Self {
             config,
-            client: Mutex::new(Some(client)),
+            pool,
+            next: AtomicUsize::new(0),
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Client>> {
-        self.client
+    /// A free pooled slot if there is one, else the next one in turn (waiting for it).
+    fn lock(&self) -> MutexGuard<'_, Option<Conn>> {
+        for slot in &self.pool {
+            if let Ok(guard) = slot.try_lock() {
+                return guard;
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
+        self.pool[i]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Run `f` on the connection (reconnecting first when the last one was closed). A failed
-    /// call is not retried: it may have committed before the connection broke.
+    /// Run `f` on a pooled connection (reconnecting first when it was closed). A failed call
+    /// is not retried: it may have committed before the connection broke.
     ///
     /// # Errors
     /// [`Error::Postgres`] with `context`, or `f`'s own error.
     pub fn with<T>(&self, context: &str, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        self.with_conn(context, |conn| f(&mut conn.client))
+    }
+
+    /// [`with`](Self::with), with the connection's prepared statements at hand.
+    ///
+    /// # Errors
+    /// As [`with`](Self::with).
+    pub fn with_conn<T>(&self, context: &str, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
         let mut slot = self.lock();
-        if slot.as_ref().is_none_or(Client::is_closed) {
+        if slot.as_ref().is_none_or(|c| c.client.is_closed()) {
             *slot = None;
-            *slot = Some(
-                self.config
-                    .connect(NoTls)
-                    .map_err(pg(format!("{context}: reconnecting")))?,
-            );
+            let client = self
+                .config
+                .connect(NoTls)
+                .map_err(pg(format!("{context}: reconnecting")))?;
+            *slot = Some(Conn {
+                client,
+                prepared: HashMap::new(),
+            });
         }
-        let client = slot
+        let conn = slot
             .as_mut()
             .ok_or_else(|| Error::Internal("no PostgreSQL client".into()))?;
-        let out = f(client);
-        if client.is_closed() {
+        let out = f(conn);
+        if conn.client.is_closed() {
             *slot = None;
         }
         out

@@ -54,6 +54,37 @@ CREATE TABLE IF NOT EXISTS version_counters (
 const VERSION_COLUMNS: &str = "version, kind, columns, frequency, lookback, horizon, created_at, \
                                registered_at, metrics, intervals, content_hash";
 
+/// The version a reference selects, with its labels, in one statement: `$2` a version number,
+/// `$3` a label, neither: the latest.
+const RESOLVE: &str = "SELECT v.version, v.kind, v.columns, v.frequency, v.lookback, v.horizon, v.created_at, \
+     v.registered_at, v.metrics, v.intervals, v.content_hash, \
+     ARRAY(SELECT l.label FROM labels l WHERE l.name = v.name AND l.version = v.version ORDER BY l.label) \
+     FROM versions v WHERE v.name = $1 AND v.version = CASE \
+       WHEN $2::INTEGER IS NOT NULL THEN $2::INTEGER \
+       WHEN $3::TEXT IS NOT NULL THEN (SELECT version FROM labels WHERE name = $1 AND label = $3::TEXT) \
+       ELSE (SELECT MAX(version) FROM versions WHERE name = $1) END";
+
+/// A version row of [`VERSION_COLUMNS`] (then anything) with its `labels`.
+fn version_row(name: &str, r: &postgres::Row, labels: Vec<String>) -> VersionInfo {
+    VersionInfo {
+        name: name.to_string(),
+        version: u32_of(r.get(0)),
+        kind: r.get(1),
+        columns: serde_json::from_str(r.get(2)).unwrap_or_default(),
+        frequency: r.get(3),
+        lookback: usize::try_from(r.get::<_, i64>(4)).unwrap_or_default(),
+        horizon: usize::try_from(r.get::<_, i64>(5)).unwrap_or_default(),
+        created_at: time(r.get(6)),
+        registered_at: time(r.get(7)),
+        labels,
+        metrics: serde_json::from_str(r.get(8)).unwrap_or_default(),
+        intervals: r
+            .get::<_, Option<String>>(9)
+            .and_then(|s| serde_json::from_str(&s).ok()),
+        content_hash: r.get(10),
+    }
+}
+
 /// The registry catalog on PostgreSQL.
 #[derive(Debug)]
 pub struct PgCatalog {
@@ -256,6 +287,24 @@ impl Catalog for PgCatalog {
     }
 
     fn resolve(&self, r: &ModelRef) -> Result<VersionInfo> {
+        // The hot path (every forecast): one prepared statement, one round trip.
+        let (version, label) = match &r.selector {
+            Selector::Latest => (None, None),
+            Selector::Version(v) => (Some(i32_of(*v)), None),
+            Selector::Label(l) => (None, Some(l.as_str())),
+        };
+        let found = self.pg.with_conn("resolving a model", |conn| {
+            let statement = conn.prepared(RESOLVE)?;
+            let row = conn
+                .client()
+                .query_opt(&statement, &[&r.name, &version, &label])
+                .map_err(pg("resolving a model"))?;
+            Ok(row.map(|row| version_row(&r.name, &row, row.get::<_, Vec<String>>(11))))
+        })?;
+        if let Some(info) = found {
+            return Ok(info);
+        }
+        // Not found: the slow path tells which error it is.
         self.pg.with("resolving a model", |c| {
             let mut tx = c
                 .build_transaction()
