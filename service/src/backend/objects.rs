@@ -297,44 +297,6 @@ pub fn content_hash(dir: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn directories_round_trip_through_a_file_store() {
-        let tmp = tempfile::tempdir().unwrap();
-        let src = tmp.path().join("src");
-        std::fs::create_dir_all(src.join("last")).unwrap();
-        std::fs::write(src.join("a.json"), b"{}").unwrap();
-        std::fs::write(src.join("last/w.bin"), [1u8, 2, 3]).unwrap();
-        let url = format!("file://{}", tmp.path().join("store").display());
-        let objects = Objects::open(&url).unwrap();
-        let keys = objects.put_dir(&src, "jobs/7/ckpt/1").unwrap();
-        assert_eq!(keys, vec!["a.json".to_string(), "last/w.bin".to_string()]);
-        assert_eq!(objects.list("jobs/7/ckpt/1").unwrap(), keys);
-        let dst = tmp.path().join("dst");
-        assert_eq!(objects.get_dir("jobs/7/ckpt/1", &dst).unwrap(), 2);
-        assert_eq!(std::fs::read(dst.join("last/w.bin")).unwrap(), vec![1, 2, 3]);
-        assert_eq!(content_hash(&src).unwrap(), content_hash(&dst).unwrap());
-        std::fs::write(dst.join("a.json"), b"{ }").unwrap();
-        assert_ne!(content_hash(&src).unwrap(), content_hash(&dst).unwrap());
-        assert_eq!(objects.get("nope").unwrap(), None);
-        objects.put("jobs/7/ckpt/CURRENT", b"1".to_vec()).unwrap();
-        assert_eq!(objects.get("jobs/7/ckpt/CURRENT").unwrap().unwrap(), b"1");
-        objects.delete_dir("jobs/7").unwrap();
-        assert!(objects.list("jobs/7").unwrap().is_empty());
-    }
-
-    #[test]
-    fn unsupported_schemes_name_the_flag() {
-        let e = Objects::open("ftp://x/y").unwrap_err().to_string();
-        assert!(e.contains("--object-store") && e.contains("ftp"), "{e}");
-        let e = Objects::open("not a url").unwrap_err().to_string();
-        assert!(e.contains("--object-store"), "{e}");
-    }
-}
-
 /// Largest dataset object [`fetch_url`] downloads: 8 GiB.
 pub const MAX_DATASET_BYTES: u64 = 8 << 30;
 
@@ -389,4 +351,42 @@ pub fn fetch_url(url: &str, dir: &Path) -> Result<PathBuf> {
         io(context.clone()),
     )?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_round_trip_through_a_file_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        std::fs::create_dir_all(src.join("last")).unwrap();
+        std::fs::write(src.join("a.json"), b"{}").unwrap();
+        std::fs::write(src.join("last/w.bin"), [1u8, 2, 3]).unwrap();
+        let url = format!("file://{}", tmp.path().join("store").display());
+        let objects = Objects::open(&url).unwrap();
+        let keys = objects.put_dir(&src, "jobs/7/ckpt/1").unwrap();
+        assert_eq!(keys, vec!["a.json".to_string(), "last/w.bin".to_string()]);
+        assert_eq!(objects.list("jobs/7/ckpt/1").unwrap(), keys);
+        let dst = tmp.path().join("dst");
+        assert_eq!(objects.get_dir("jobs/7/ckpt/1", &dst).unwrap(), 2);
+        assert_eq!(std::fs::read(dst.join("last/w.bin")).unwrap(), vec![1, 2, 3]);
+        assert_eq!(content_hash(&src).unwrap(), content_hash(&dst).unwrap());
+        std::fs::write(dst.join("a.json"), b"{ }").unwrap();
+        assert_ne!(content_hash(&src).unwrap(), content_hash(&dst).unwrap());
+        assert_eq!(objects.get("nope").unwrap(), None);
+        objects.put("jobs/7/ckpt/CURRENT", b"1".to_vec()).unwrap();
+        assert_eq!(objects.get("jobs/7/ckpt/CURRENT").unwrap().unwrap(), b"1");
+        objects.delete_dir("jobs/7").unwrap();
+        assert!(objects.list("jobs/7").unwrap().is_empty());
+    }
+
+    #[test]
+    fn unsupported_schemes_name_the_flag() {
+        let e = Objects::open("ftp://x/y").unwrap_err().to_string();
+        assert!(e.contains("--object-store") && e.contains("ftp"), "{e}");
+        let e = Objects::open("not a url").unwrap_err().to_string();
+        assert!(e.contains("--object-store"), "{e}");
+    }
 }
