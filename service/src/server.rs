@@ -332,6 +332,7 @@ pub async fn serve_with_metrics(
             })
             .unwrap_or_default()
     }));
+    let jobs_at_shutdown = jobs.clone();
     let training = TrainingServiceServer::new(TrainingServiceImpl::new(jobs))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
@@ -457,13 +458,16 @@ pub async fn serve_with_metrics(
         );
 
     tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => Ok(result?),
+    let served = tokio::select! {
+        result = &mut server => result.map_err(Error::from),
         () = async { let _ = drain_rx.await; tokio::time::sleep(grace).await } => {
             tracing::warn!("in-flight RPCs did not finish within the shutdown grace period; exiting");
             Ok(())
         }
-    }
+    };
+    // Jobs this process was training go back to the queue now, not when their leases run out.
+    let _ = tokio::task::spawn_blocking(move || jobs_at_shutdown.release()).await;
+    served
 }
 
 /// Aborts the task when dropped (the metrics endpoint ends with the server).

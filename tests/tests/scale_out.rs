@@ -113,8 +113,21 @@ fn forecast_input(data: &Path) -> pb::SeriesInput {
     }
 }
 
-/// The three servers' flags: one PostgreSQL URL, one object store, `root` as the data root.
+/// The three servers' flags: one PostgreSQL URL, one object store, `root` as the data root,
+/// 3 s job leases.
 fn server(data_dir: &Path, pg: &str, store: &Path, root: &Path, role: &str, worker: &str) -> Server {
+    server_with_lease(data_dir, pg, store, root, role, worker, "3")
+}
+
+fn server_with_lease(
+    data_dir: &Path,
+    pg: &str,
+    store: &Path,
+    root: &Path,
+    role: &str,
+    worker: &str,
+    lease_s: &str,
+) -> Server {
     let store_url = format!("file://{}", store.display());
     let root = root.to_string_lossy();
     Server::start(
@@ -129,7 +142,7 @@ fn server(data_dir: &Path, pg: &str, store: &Path, root: &Path, role: &str, work
             "--worker-id",
             worker,
             "--job-lease-s",
-            "3",
+            lease_s,
             "--data-root",
             &root,
         ],
@@ -382,7 +395,7 @@ async fn a_job_watched_through_an_api_server_follows_a_worker_elsewhere() {
     let api = server(&dir.path().join("api"), &pg, &store, dir.path(), "api", "api");
     let mut jobs = TrainingServiceClient::connect(api.addr.clone()).await.unwrap();
     let job = jobs
-        .submit_job(request(&data, "watched", "linear", 3, 4))
+        .submit_job(request(&data, "watched", "spacetime", 3, 20))
         .await
         .unwrap()
         .into_inner()
@@ -416,8 +429,81 @@ async fn a_job_watched_through_an_api_server_follows_a_worker_elsewhere() {
         Some(&i32::from(pb::JobState::Succeeded)),
         "{states:?}"
     );
+    // Snapshots are polled (every 250 ms): a job of several seconds is seen running.
     assert!(states.contains(&i32::from(pb::JobState::Running)), "{states:?}");
     // A worker-only server answers health checks and nothing else.
     let out = common::run(&["models", "list", "--server", &_worker.addr]);
     assert!(!out.status.success());
+}
+
+/// A worker stopped with SIGTERM hands its job back at once: the other worker resumes it long
+/// before the (30 s) lease would have run out, and the interrupted start is not counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_stopped_with_sigterm_hands_its_job_back_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = simulate(dir.path());
+    let pg = fresh_database("handback");
+    let store = dir.path().join("objects");
+    let start =
+        |name: &str| server_with_lease(&dir.path().join(name), &pg, &store, dir.path(), "all", name, "30");
+    let mut w1 = Some(start("w1"));
+    let mut w2 = Some(start("w2"));
+    let mut jobs = TrainingServiceClient::connect(w1.as_ref().unwrap().addr.clone())
+        .await
+        .unwrap();
+    let job = jobs
+        .submit_job(request(&data, "handed", "spacetime", 6, 40))
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let running = wait_for(
+        &mut jobs,
+        &job.id,
+        Duration::from_secs(120),
+        "the first epoch ends",
+        |j| !j.worker.is_empty() && !j.history.is_empty(),
+    )
+    .await;
+    let first = running.worker.clone();
+    let (stopping, staying) = if first == "w1" {
+        (&mut w1, &mut w2)
+    } else {
+        (&mut w2, &mut w1)
+    };
+    let mut jobs = TrainingServiceClient::connect(staying.as_ref().unwrap().addr.clone())
+        .await
+        .unwrap();
+    let stopped_at = Instant::now();
+    let status = stopping.take().unwrap().terminate(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+    let taken = wait_for(
+        &mut jobs,
+        &job.id,
+        Duration::from_secs(20),
+        "the other worker takes over",
+        |j| !j.worker.is_empty() && j.worker != first,
+    )
+    .await;
+    let handover = stopped_at.elapsed();
+    assert!(
+        handover < Duration::from_secs(20),
+        "{handover:?}: it waited for the lease"
+    );
+    assert_eq!(
+        taken.attempts, 1,
+        "the interrupted start is not counted: {taken:?}"
+    );
+    let done = wait_for(
+        &mut jobs,
+        &job.id,
+        Duration::from_secs(240),
+        "the job ends",
+        ended,
+    )
+    .await;
+    assert!(succeeded(&done), "{done:?}");
+    assert!(done.resumed_from_epoch >= 1, "{done:?}");
+    assert_eq!(done.model_version, 1);
 }

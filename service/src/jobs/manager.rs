@@ -337,6 +337,33 @@ impl JobManager {
         Ok(JobWatch::Live(sender.subscribe()))
     }
 
+    /// Stop every job this process trains and hand it back to the queue at once, so another
+    /// worker resumes it from its last checkpoint without waiting for the lease to run out
+    /// (called at shutdown). Returns the ids handed back.
+    pub fn release(&self) -> Vec<JobId> {
+        let inner = &self.inner;
+        let running: Vec<(JobId, Running)> = lock(&inner.running)
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        let mut released = Vec::new();
+        for (id, run) in running {
+            run.lost.store(true, Ordering::SeqCst);
+            run.cancel.store(true, Ordering::SeqCst);
+            match inner.queue.release(id, &inner.worker_id) {
+                Ok(true) => released.push(id),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(id, error = %e, "could not hand a job back; it is resumed when its lease runs out")
+                }
+            }
+        }
+        if !released.is_empty() {
+            tracing::info!(?released, "running jobs handed back to the queue at shutdown");
+        }
+        released
+    }
+
     /// Number of jobs in each state (for metrics).
     ///
     /// # Errors
@@ -490,7 +517,7 @@ impl Inner {
         let sync = self
             .objects
             .as_ref()
-            .map(|objects| CheckpointSync::new(objects.clone(), id, ckpt_dir.clone()));
+            .map(|objects| CheckpointSync::new(objects.clone(), id, job.attempts, ckpt_dir.clone()));
         if let Some(sync) = &sync
             && let Err(e) = sync.restore()
         {

@@ -20,27 +20,43 @@ use crate::backend::Objects;
 const STORE_STEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Copies a job's checkpoint directory (`last/`, `best/`) to the object store after every
-/// epoch, as `jobs/<id>/ckpt/<epoch>/…` followed by the pointer `jobs/<id>/ckpt/CURRENT`
-/// (one atomic write), so a worker resuming the job never sees half of one epoch's files and
-/// half of another's; and fetches it back before a run.
+/// epoch, as `jobs/<id>/ckpt/a<attempt>e<epoch>/…` followed by the pointer
+/// `jobs/<id>/ckpt/CURRENT` naming that directory (one atomic write), so a worker resuming the
+/// job never sees half of one epoch's files and half of another's; and fetches it back before a
+/// run. Each attempt writes only its own directories: a worker that lost its lease but has not
+/// noticed yet can at worst point `CURRENT` at its own complete checkpoint, never mix its files
+/// into the new holder's.
 #[derive(Debug, Clone)]
 pub(super) struct CheckpointSync {
     objects: Arc<Objects>,
     id: JobId,
+    attempt: u32,
     local: PathBuf,
 }
 
+/// The epoch of a checkpoint directory name `a<attempt>e<epoch>`.
+fn epoch_of(name: &str) -> Option<usize> {
+    let (attempt, epoch) = name.strip_prefix('a')?.split_once('e')?;
+    attempt.parse::<u32>().ok()?;
+    epoch.parse().ok()
+}
+
 impl CheckpointSync {
-    pub(super) fn new(objects: Arc<Objects>, id: JobId, local: PathBuf) -> Self {
-        Self { objects, id, local }
+    pub(super) fn new(objects: Arc<Objects>, id: JobId, attempt: u32, local: PathBuf) -> Self {
+        Self {
+            objects,
+            id,
+            attempt,
+            local,
+        }
     }
 
     fn pointer(&self) -> String {
         format!("jobs/{}/ckpt/CURRENT", self.id)
     }
 
-    fn epoch_dir(&self, epoch: &str) -> String {
-        format!("jobs/{}/ckpt/{epoch}", self.id)
+    fn dir(&self, name: &str) -> String {
+        format!("jobs/{}/ckpt/{name}", self.id)
     }
 
     /// Replace the local checkpoint directory with the stored one, if any; returns its epoch.
@@ -48,8 +64,8 @@ impl CheckpointSync {
         let Some(pointer) = self.objects.get(&self.pointer())? else {
             return Ok(None);
         };
-        let epoch = String::from_utf8_lossy(&pointer).trim().to_string();
-        let Ok(n) = epoch.parse::<usize>() else {
+        let name = String::from_utf8_lossy(&pointer).trim().to_string();
+        let Some(epoch) = epoch_of(&name) else {
             return Err(crate::Error::Internal(format!(
                 "job {}: malformed checkpoint pointer",
                 self.id
@@ -61,22 +77,22 @@ impl CheckpointSync {
                 source,
             })?;
         }
-        self.objects.get_dir(&self.epoch_dir(&epoch), &self.local)?;
-        tracing::info!(epoch = n, "fetched the job's checkpoint from the object store");
-        Ok(Some(n))
+        self.objects.get_dir(&self.dir(&name), &self.local)?;
+        tracing::info!(epoch, "fetched the job's checkpoint from the object store");
+        Ok(Some(epoch))
     }
 
     /// Upload the local checkpoint of `epoch` and point at it; the previous one is deleted.
     fn save(&self, epoch: usize) -> Result<()> {
         let previous = self.objects.get(&self.pointer())?;
-        self.objects
-            .put_dir(&self.local, &self.epoch_dir(&epoch.to_string()))?;
-        self.objects
-            .put(&self.pointer(), epoch.to_string().into_bytes())?;
+        let name = format!("a{}e{epoch}", self.attempt);
+        self.objects.put_dir(&self.local, &self.dir(&name))?;
+        self.objects.put(&self.pointer(), name.clone().into_bytes())?;
         if let Some(prev) = previous {
             let prev = String::from_utf8_lossy(&prev).trim().to_string();
-            if prev != epoch.to_string() && prev.parse::<usize>().is_ok() {
-                self.objects.delete_dir(&self.epoch_dir(&prev))?;
+            // Only this attempt's own older directory: another attempt's is not ours to delete.
+            if prev != name && epoch_of(&prev).is_some() && prev.starts_with(&format!("a{}e", self.attempt)) {
+                self.objects.delete_dir(&self.dir(&prev))?;
             }
         }
         Ok(())
@@ -220,5 +236,54 @@ impl TrainObserver for JobObserver {
         self.persist(None);
         self.publish();
         self.control()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_round_trip_per_attempt_and_the_pointer_names_a_whole_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let objects =
+            Arc::new(Objects::open(&format!("file://{}", tmp.path().join("store").display())).unwrap());
+        let local = tmp.path().join("ckpt");
+        std::fs::create_dir_all(local.join("last")).unwrap();
+        let first = CheckpointSync::new(objects.clone(), 7, 1, local.clone());
+        std::fs::write(local.join("last/w"), b"epoch 1").unwrap();
+        first.save(1).unwrap();
+        std::fs::write(local.join("last/w"), b"epoch 2").unwrap();
+        first.save(2).unwrap();
+        assert_eq!(objects.get("jobs/7/ckpt/CURRENT").unwrap().unwrap(), b"a1e2");
+        assert!(
+            objects.list("jobs/7/ckpt/a1e1").unwrap().is_empty(),
+            "the previous one is deleted"
+        );
+
+        // The next attempt fetches epoch 2 into a fresh directory and writes its own names.
+        let other = tmp.path().join("other");
+        let second = CheckpointSync::new(objects.clone(), 7, 2, other.clone());
+        assert_eq!(second.restore().unwrap(), Some(2));
+        assert_eq!(std::fs::read(other.join("last/w")).unwrap(), b"epoch 2");
+        second.save(3).unwrap();
+        assert_eq!(objects.get("jobs/7/ckpt/CURRENT").unwrap().unwrap(), b"a2e3");
+        // A stale first attempt that still saves writes only its own directory.
+        first.save(3).unwrap();
+        assert!(!objects.list("jobs/7/ckpt/a1e3").unwrap().is_empty());
+        assert!(
+            !objects.list("jobs/7/ckpt/a2e3").unwrap().is_empty(),
+            "the new holder's stays"
+        );
+        assert_eq!(std::fs::read(other.join("last/w")).unwrap(), b"epoch 2");
+
+        objects.put("jobs/7/ckpt/CURRENT", b"../../x".to_vec()).unwrap();
+        assert!(second.restore().is_err());
+        assert_eq!(epoch_of("a12e34"), Some(34));
+        for bad in ["", "a", "ae1", "a1e", "b1e2", "a1e2/..", "12"] {
+            assert_eq!(epoch_of(bad), None, "{bad}");
+        }
+        second.discard();
+        assert!(objects.list("jobs/7").unwrap().is_empty());
     }
 }

@@ -78,6 +78,10 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     fn renew(&self, id: JobId, worker: &str, expires: DateTime<Utc>) -> Result<Option<bool>>;
     /// Flag a running job for cancelling (its worker stops at its next renewal).
     fn request_cancel(&self, id: JobId) -> Result<()>;
+    /// Hand job `id`, RUNNING under `worker`'s lease, back to the queue at once (the worker is
+    /// shutting down): QUEUED, its interrupted start not counted. False when `worker` did not
+    /// hold it.
+    fn release(&self, id: JobId, worker: &str) -> Result<bool>;
     /// Queue again or fail the RUNNING jobs `which` selects.
     fn reap(&self, now: DateTime<Utc>, max_attempts: u32, which: Reap<'_>) -> Result<Reaped>;
     /// Store the latest progress snapshot.
@@ -151,6 +155,10 @@ impl JobQueue for SqliteQueue {
 
     fn request_cancel(&self, id: JobId) -> Result<()> {
         store::request_cancel(&self.lock(), id)
+    }
+
+    fn release(&self, id: JobId, worker: &str) -> Result<bool> {
+        store::release(&self.lock(), id, worker)
     }
 
     fn reap(&self, now: DateTime<Utc>, max_attempts: u32, which: Reap<'_>) -> Result<Reaped> {

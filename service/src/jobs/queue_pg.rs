@@ -187,6 +187,19 @@ impl JobQueue for PgQueue {
         })
     }
 
+    fn release(&self, id: JobId, worker: &str) -> Result<bool> {
+        self.pg.with("releasing a job", |c| {
+            let n = c
+                .execute(
+                    "UPDATE jobs SET state = 'QUEUED', lease_owner = NULL, lease_expires_ms = NULL, \
+                     attempts = GREATEST(attempts - 1, 0) WHERE id = $1 AND state = 'RUNNING' AND lease_owner = $2",
+                    &[&id, &worker],
+                )
+                .map_err(pg("releasing a job"))?;
+            Ok(n == 1)
+        })
+    }
+
     fn reap(&self, now: DateTime<Utc>, max_attempts: u32, which: Reap<'_>) -> Result<Reaped> {
         let (now_ms, owner) = match which {
             Reap::Expired => (millis(now), None),

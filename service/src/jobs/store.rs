@@ -241,6 +241,18 @@ pub(super) fn renew(conn: &Connection, id: JobId, worker: &str, expires_ms: i64)
     .map_err(db("renewing a job lease"))
 }
 
+/// Hand a job `worker` holds back to the queue, its interrupted start not counted.
+pub(super) fn release(conn: &Connection, id: JobId, worker: &str) -> Result<bool> {
+    let n = conn
+        .execute(
+            "UPDATE jobs SET state = 'QUEUED', lease_owner = NULL, lease_expires_ms = NULL, \
+             attempts = MAX(attempts - 1, 0) WHERE id = ?1 AND state = 'RUNNING' AND lease_owner = ?2",
+            params![id, worker],
+        )
+        .map_err(db("releasing a job"))?;
+    Ok(n == 1)
+}
+
 /// Ask the worker running `id` to stop.
 pub(super) fn request_cancel(conn: &Connection, id: JobId) -> Result<()> {
     conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1", params![id])
