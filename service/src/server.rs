@@ -103,6 +103,9 @@ pub struct ServerConfig {
     pub auth_token: Option<AuthToken>,
     /// Serve Prometheus metrics (`GET /metrics`) on this address.
     pub metrics_addr: Option<SocketAddr>,
+    /// Also serve `grpc.health.v1` alone, in plaintext and without a token, on this address
+    /// (probes that cannot speak TLS, e.g. the kubelet's gRPC probe, when `tls` is set).
+    pub health_addr: Option<SocketAddr>,
     /// Forecast RPCs allowed in flight; more are refused with `RESOURCE_EXHAUSTED`. Default:
     /// two per CPU core ([`crate::ops::limit::default_max_concurrent_forecasts`]); `None`
     /// removes the bound (tests only: the CLI always sets one).
@@ -170,6 +173,7 @@ impl Default for ServerConfig {
             tls: None,
             auth_token: None,
             metrics_addr: None,
+            health_addr: None,
             max_concurrent_forecasts: Some(crate::ops::limit::default_max_concurrent_forecasts()),
             workers: 1,
             max_queued_jobs: 16,
@@ -252,6 +256,26 @@ pub async fn serve_with_metrics(
     })?;
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    // The plaintext health-only listener: the same statuses, nothing else, stopped with the
+    // server.
+    let health_task = match config.health_addr {
+        Some(addr) => {
+            let (listener, local) = bind(addr).await?;
+            tracing::info!(%local, "plaintext health checks");
+            let only_health = health_service.clone();
+            Some(tokio::spawn(async move {
+                let served = tonic::transport::Server::builder()
+                    .add_service(only_health)
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the health listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
+    let _stop_health = AbortOnDrop(health_task);
     let info = InfoServiceServer::new(InfoServiceImpl::new(config.max_message_bytes as u64))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);

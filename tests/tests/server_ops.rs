@@ -166,13 +166,46 @@ async fn tls_round_trip_and_plaintext_is_refused() {
     let (cert, keyf) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, &cert_pem).unwrap();
     std::fs::write(&keyf, key_pem).unwrap();
+    // A free port for the plaintext health listener (bound, read, released).
+    let health_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let health_addr = format!("127.0.0.1:{health_port}");
     let server = Server::start(&[
         "--tls-cert",
         cert.to_str().unwrap(),
         "--tls-key",
         keyf.to_str().unwrap(),
+        "--health-addr",
+        &health_addr,
     ]);
     let https = format!("https://localhost:{}", server.port);
+
+    // Probes that cannot speak TLS ask the plaintext health listener, which serves nothing else.
+    let plain_health = Endpoint::from_shared(format!("http://{health_addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = tonic_health::pb::health_client::HealthClient::new(plain_health.clone())
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+    let refused = ModelServiceClient::new(plain_health)
+        .list_models(pb::ListModelsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unimplemented, "{refused:?}");
 
     let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&cert_pem));
     let channel = Endpoint::from_shared(https.clone())

@@ -76,6 +76,10 @@ pub(crate) struct ServeArgs {
     /// refused: every mutating RPC would be open to the network.
     #[arg(long)]
     allow_unauthenticated: bool,
+    /// Also answer gRPC health checks (grpc.health.v1 only) in plaintext and without a token
+    /// on this address, for probes that cannot speak TLS (the kubelet's gRPC probe).
+    #[arg(long, env = "STATECAST_HEALTH_ADDR")]
+    health_addr: Option<SocketAddr>,
     /// Serve Prometheus metrics on this address (GET /metrics); port 0 picks a free port.
     #[arg(long, env = "STATECAST_METRICS_ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -234,6 +238,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         auth_token,
         metrics_addr: args.metrics_addr,
+        health_addr: args.health_addr,
         max_concurrent_forecasts: Some(usize::try_from(args.max_concurrent_forecasts)?),
         workers: usize::try_from(args.workers)?,
         max_queued_jobs: args.max_queued_jobs,
