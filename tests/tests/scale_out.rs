@@ -260,6 +260,9 @@ async fn three_servers_share_registry_queue_and_store_and_survive_a_killed_worke
     .await;
     let first = running.worker.clone();
     assert!(first == "w1" || first == "w2", "{first}");
+    // The CLI names the worker too (the job is still running: it has six epochs to go).
+    let shown = common::run_ok(&["jobs", "get", "--server", &api.addr, &job.id]);
+    assert!(shown.contains(&format!(" on {first}")), "{shown}");
     // Once an epoch's checkpoint is stored, SIGKILL the worker training the job.
     wait_for(
         &mut jobs,

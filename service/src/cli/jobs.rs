@@ -250,8 +250,13 @@ fn job_line(job: &pb::Job) -> String {
     } else {
         String::new()
     };
+    let worker = if job.worker.is_empty() {
+        String::new()
+    } else {
+        format!(" on {}", job.worker)
+    };
     format!(
-        "{:>5}  {:<9}  {}{}  epochs {}/{}{}  {}",
+        "{:>5}  {:<9}  {}{}  epochs {}/{}{}{}  {}",
         job.id,
         state_name(job.state),
         job.model_name,
@@ -259,6 +264,7 @@ fn job_line(job: &pb::Job) -> String {
         job.history.len(),
         epochs,
         resumed,
+        worker,
         job.message
     )
 }
@@ -404,6 +410,7 @@ fn job_json(job: &pb::Job) -> String {
         "finished_at": job.finished_at,
         "resumed_from_epoch": job.resumed_from_epoch,
         "attempts": job.attempts,
+        "worker": job.worker,
         "epochs_done": job.history.len(),
         "spec": serde_json::from_str::<serde_json::Value>(&job.spec_json).unwrap_or_default(),
         "kind": match pb::JobKind::try_from(job.kind) {
