@@ -250,6 +250,26 @@ pub async fn serve_with_metrics(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let health_listener = match config.health_addr {
+        Some(addr) => Some(bind(addr).await?.0),
+        None => None,
+    };
+    serve_with_listeners(config, listener, metrics_listener, health_listener, shutdown).await
+}
+
+/// [`serve_with_metrics`] with an already bound plaintext health listener as well (bound
+/// before the caller announces the server, so a probe never finds it closed);
+/// `config.health_addr` is ignored.
+///
+/// # Errors
+/// As [`serve_with_metrics`].
+pub async fn serve_with_listeners(
+    config: ServerConfig,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    health_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| Error::Io {
         context: format!("creating data dir {}", config.data_dir.display()),
         source,
@@ -258,10 +278,11 @@ pub async fn serve_with_metrics(
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     // The plaintext health-only listener: the same statuses, nothing else, stopped with the
     // server.
-    let health_task = match config.health_addr {
-        Some(addr) => {
-            let (listener, local) = bind(addr).await?;
-            tracing::info!(%local, "plaintext health checks");
+    let health_task = match health_listener {
+        Some(listener) => {
+            if let Ok(local) = listener.local_addr() {
+                tracing::info!(%local, "plaintext health checks");
+            }
             let only_health = health_service.clone();
             Some(tokio::spawn(async move {
                 let served = tonic::transport::Server::builder()

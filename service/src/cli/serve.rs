@@ -274,11 +274,18 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             Some(addr) => Some(metrics_http::bind(addr).await?),
             None => None,
         };
+        let health = match config.health_addr {
+            Some(addr) => Some(server::bind(addr).await?),
+            None => None,
+        };
         // Tests and scripts read this line to learn the port. One write, and a reader that
         // closes stdout early must not kill the server (`println!` panics on EPIPE).
         let mut banner = format!("statecast listening on {local}\n");
         if let Some((_, metrics_local)) = &metrics {
             banner.push_str(&format!("statecast metrics on http://{metrics_local}/metrics\n"));
+        }
+        if let Some((_, health_local)) = &health {
+            banner.push_str(&format!("statecast health on {health_local}\n"));
         }
         {
             use std::io::Write;
@@ -292,10 +299,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             auth = config.auth_token.is_some(),
             "serving"
         );
-        server::serve_with_metrics(
+        server::serve_with_listeners(
             config,
             listener,
             metrics.map(|(l, _)| l),
+            health.map(|(l, _)| l),
             server::shutdown_signal(),
         )
         .await?;
