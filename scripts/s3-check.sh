@@ -15,7 +15,7 @@ eval "$(scripts/pg-test.sh start)"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 moto_server -H 127.0.0.1 -p "$PORT" > "$W/moto.log" 2>&1 &
 pids=($!)
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/pg-test.sh stop; rm -rf "$W"; }
+cleanup() { for p in "${pids[@]}" $(cat "$W/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done; scripts/pg-test.sh stop; rm -rf "$W"; }
 trap cleanup EXIT
 export AWS_ENDPOINT=http://127.0.0.1:$PORT AWS_ALLOW_HTTP=true AWS_ACCESS_KEY_ID=test \
   AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
@@ -32,7 +32,7 @@ PG=${STATECAST_TEST_PG_URL%/*}/s3check
 start() {
   "$BIN" serve --addr 127.0.0.1:0 --data-dir "$W/$1" --registry "$PG" --object-store s3://fleet/statecast \
     --role "$2" --worker-id "$1" --data-root "$W" --data-root s3://fleet/datasets > "$W/$1.out" 2> "$W/$1.log" &
-  pids+=($!)
+  echo $! >> "$W/pids"   # a file: start runs in a command substitution (a subshell)
   for _ in $(seq 100); do grep -q "listening on" "$W/$1.out" 2>/dev/null && break; sleep 0.1; done
   sed -n 's/statecast listening on /http:\/\//p' "$W/$1.out"
 }

@@ -13,7 +13,7 @@ W=$(mktemp -d /tmp/statecast-scale-out.XXXXXX)
 export STATECAST_PG_STATE=/tmp/statecast-pg-$$   # outside $W: the postgres user must reach it
 eval "$(scripts/pg-test.sh start)"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; scripts/pg-test.sh stop; rm -rf "$W"; }
+cleanup() { for p in "${pids[@]}" $(cat "$W/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done; scripts/pg-test.sh stop; rm -rf "$W"; }
 trap cleanup EXIT
 DB=scale_out_load
 psql "$STATECAST_TEST_PG_URL" -q -c "CREATE DATABASE $DB"
@@ -26,7 +26,7 @@ start() { # name role -> prints the address
   "$BIN" serve --addr 127.0.0.1:0 --data-dir "$W/$1" --registry "$PG" --object-store "file://$W/objects" \
     --role "$2" --worker-id "$1" --job-lease-s 5 --import-root "$W/model" --data-root "$W" \
     > "$W/$1.out" 2> "$W/$1.log" &
-  pids+=($!)
+  echo $! >> "$W/pids"   # a file: start runs in a command substitution (a subshell)
   for _ in $(seq 100); do grep -q "listening on" "$W/$1.out" 2>/dev/null && break; sleep 0.1; done
   sed -n 's/statecast listening on /http:\/\//p' "$W/$1.out"
 }
