@@ -149,6 +149,10 @@ fn server_with_lease(
     )
 }
 
+async fn submit(client: &mut TrainingServiceClient<Channel>, req: pb::SubmitJobRequest) -> pb::Job {
+    client.submit_job(req).await.unwrap().into_inner().job.unwrap()
+}
+
 async fn get(client: &mut TrainingServiceClient<Channel>, id: &str) -> pb::Job {
     client
         .get_job(pb::GetJobRequest { id: id.into() })
@@ -243,13 +247,7 @@ async fn three_servers_share_registry_queue_and_store_and_survive_a_killed_worke
     let mut jobs = TrainingServiceClient::connect(api.addr.clone()).await.unwrap();
 
     // A job submitted to the API-only server is claimed by one of the workers.
-    let job = jobs
-        .submit_job(request(&data, "shared", "spacetime", 6, 40))
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
+    let job = submit(&mut jobs, request(&data, "shared", "spacetime", 6, 40)).await;
     let running = wait_for(
         &mut jobs,
         &job.id,
@@ -372,13 +370,7 @@ async fn three_servers_share_registry_queue_and_store_and_survive_a_killed_worke
     );
     let mut ids = Vec::new();
     for i in 0..6 {
-        let job = jobs
-            .submit_job(request(&data, &format!("many{i}"), "linear", 1, 4))
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
+        let job = submit(&mut jobs, request(&data, &format!("many{i}"), "linear", 1, 4)).await;
         ids.push(job.id);
     }
     for id in &ids {
@@ -397,13 +389,7 @@ async fn a_job_watched_through_an_api_server_follows_a_worker_elsewhere() {
     let store = dir.path().join("objects");
     let api = server(&dir.path().join("api"), &pg, &store, dir.path(), "api", "api");
     let mut jobs = TrainingServiceClient::connect(api.addr.clone()).await.unwrap();
-    let job = jobs
-        .submit_job(request(&data, "watched", "spacetime", 3, 20))
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
+    let job = submit(&mut jobs, request(&data, "watched", "spacetime", 3, 20)).await;
     // Nobody trains on an API-only server: the job waits.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
@@ -454,13 +440,7 @@ async fn a_worker_stopped_with_sigterm_hands_its_job_back_at_once() {
     let mut jobs = TrainingServiceClient::connect(w1.as_ref().unwrap().addr.clone())
         .await
         .unwrap();
-    let job = jobs
-        .submit_job(request(&data, "handed", "spacetime", 6, 40))
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
+    let job = submit(&mut jobs, request(&data, "handed", "spacetime", 6, 40)).await;
     let running = wait_for(
         &mut jobs,
         &job.id,

@@ -158,6 +158,15 @@ fn versions(c: &mut impl GenericClient, name: &str, version: Option<u32>) -> Res
         .collect())
 }
 
+/// A read-only transaction that sees one snapshot (reads combining tables agree).
+fn snapshot<'a>(c: &'a mut postgres::Client, context: &str) -> Result<postgres::Transaction<'a>> {
+    c.build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(pg(context))
+}
+
 fn model_exists(c: &mut impl GenericClient, name: &str) -> Result<bool> {
     Ok(c.query_opt("SELECT 1 FROM models WHERE name = $1", &[&name])
         .map_err(pg("reading models"))?
@@ -237,12 +246,7 @@ impl PgCatalog {
 impl Catalog for PgCatalog {
     fn summaries(&self) -> Result<Vec<ModelSummary>> {
         self.pg.with("listing models", |c| {
-            let mut tx = c
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .map_err(pg("listing models"))?;
+            let mut tx = snapshot(c, "listing models")?;
             let rows = tx
                 .query(
                     "SELECT m.name, MAX(v.version), COUNT(v.version), \
@@ -269,12 +273,7 @@ impl Catalog for PgCatalog {
 
     fn detail(&self, name: &str) -> Result<Option<ModelDetail>> {
         self.pg.with("reading a model", |c| {
-            let mut tx = c
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .map_err(pg("reading a model"))?;
+            let mut tx = snapshot(c, "reading a model")?;
             let versions = versions(&mut tx, name, None)?;
             let labels = labels(&mut tx, name)?;
             tx.commit().map_err(pg("reading a model"))?;
@@ -306,12 +305,7 @@ impl Catalog for PgCatalog {
         }
         // Not found: the slow path tells which error it is.
         self.pg.with("resolving a model", |c| {
-            let mut tx = c
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .map_err(pg("resolving a model"))?;
+            let mut tx = snapshot(c, "resolving a model")?;
             let version = resolve_number(&mut tx, r)?;
             let info = versions(&mut tx, &r.name, Some(version))?.pop();
             tx.commit().map_err(pg("resolving a model"))?;
